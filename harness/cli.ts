@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import type { SmokeResult } from "./smoke.js";
+import { UsageError } from "./usage-error.js";
+
+// Commands load their modules when they run: `walcheck serve` starts in every crash
+// cycle, and must not pay for the smoke runner's execa or the pretty logger.
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const packageJson = JSON.parse(fs.readFileSync(path.join(here, "..", "..", "package.json"), "utf8")) as { version: string };
+/** The compiled CLI itself: children (adapters served by walcheck) start from it. */
+export const CLI_PATH = fileURLToPath(import.meta.url);
+
+/** Exit codes: the CI-gate contract. */
+export const EXIT = { pass: 0, violation: 1, usage: 2, interrupted: 130 } as const;
+
+function intArg(name: string, min: number) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+}
+
+function jsonArg(raw: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new InvalidArgumentError(`--config must be a JSON object: ${(error as Error).message}`);
+  }
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new InvalidArgumentError(`--config must be a JSON object, got ${raw}`);
+  return parsed as Record<string, unknown>;
+}
+
+function notYet(what: string, instead: string): never {
+  throw new UsageError(`${what} is not yet available in this version of walcheck. ${instead}`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command("walcheck")
+    .description("Crash-consistency harness and chaos suite for write-ahead logs")
+    .version(packageJson.version, "-V, --version")
+    .showHelpAfterError("(run walcheck --help for usage)")
+    .exitOverride();
+
+  program
+    .command("serve")
+    .description("speak adapter protocol v1 on stdin/stdout for a WAL (the reference WAL, or a module exporting a WalAdapter)")
+    .option("--adapter <spec>", 'reference, or the path of a JavaScript module exporting a WalAdapter', "reference")
+    .option("--config <json>", "adapter config (JSON object); the open request's config is merged over it", jsonArg, {})
+    .action(async (opts: { adapter: string; config: Record<string, unknown> }) => {
+      const [{ loadAdapter }, { serveAdapter }] = await Promise.all([import("./load-adapter.js"), import("./serve.js")]);
+      const adapter = await loadAdapter(opts.adapter, opts.config);
+      await serveAdapter(adapter, { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) });
+    });
+
+  program
+    .command("smoke")
+    .description("crash smoke run: SIGKILL the reference WAL (or an adapter module) at seeded moments and verify every acked batch after recovery")
+    .option("--adapter <spec>", "reference, or the path of a JavaScript module exporting a WalAdapter", "reference")
+    .option("--config <json>", "adapter config (JSON object) sent with every open", jsonArg)
+    .option("--seed <n>", "seed for every choice (default: random, printed)", intArg("--seed", 0))
+    .option("--cycles <n>", "crash cycles to run", intArg("--cycles", 1), 40)
+    .option("--recovery-threshold <ms>", "a recovery slower than this is a violation", intArg("--recovery-threshold", 1), 100)
+    .option("--timeout <ms>", "per-request timeout", intArg("--timeout", 1), 10_000)
+    .option("--report-dir <dir>", "where the JSON report (and a failing cycle's directory) go", "walcheck-reports")
+    .action(async (opts: { adapter: string; config?: Record<string, unknown>; seed?: number; cycles: number; recoveryThreshold: number; timeout: number; reportDir: string }) => {
+      if (opts.adapter !== "reference" && !fs.existsSync(opts.adapter)) throw new UsageError(`--adapter ${opts.adapter}: no such file`);
+      const [{ runSmoke }, { createLogger }, { writeJsonAtomic }] = await Promise.all([
+        import("./smoke.js"),
+        import("./logger.js"),
+        import("../reports/json-file.js"),
+      ]);
+      const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+      const logger = createLogger();
+      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+      const reportDir = path.resolve(opts.reportDir, `smoke-${stamp}-seed${seed}`);
+      const controller = new AbortController();
+      const onSigint = () => controller.abort();
+      process.once("SIGINT", onSigint);
+      process.once("SIGTERM", onSigint);
+      logger.info({ seed, cycles: opts.cycles, adapter: opts.adapter }, "walcheck smoke: starting");
+      const result = await runSmoke({
+        seed,
+        cycles: opts.cycles,
+        adapter: { file: process.execPath, args: [CLI_PATH, "serve", "--adapter", opts.adapter === "reference" ? "reference" : path.resolve(opts.adapter)] },
+        ...(opts.config ? { config: opts.config } : {}),
+        recoveryThresholdMs: opts.recoveryThreshold,
+        timeoutMs: opts.timeout,
+        reportDir,
+        log: (line) => logger.debug(line),
+        signal: controller.signal,
+      });
+      process.off("SIGINT", onSigint);
+      process.off("SIGTERM", onSigint);
+      const file = path.join(reportDir, "report.json");
+      writeJsonAtomic(file, { kind: "walcheck-smoke", version: 1, adapter: opts.adapter, ...result });
+      printSmoke(result, file, opts);
+      process.exitCode = result.status === "passed" ? EXIT.pass : result.status === "failed" ? EXIT.violation : result.status === "interrupted" ? EXIT.interrupted : EXIT.usage;
+    });
+
+  program
+    .command("run")
+    .description("the full crash campaign (fast-check workloads, shrinking, replay) — not yet: arrives with step 2")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => notYet("walcheck run", "Use `walcheck smoke` for the crash smoke run of the reference WAL."));
+
+  program
+    .command("bench")
+    .description("benchmark reports — not yet: arrives with step 4")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => notYet("walcheck bench", "Use `npm run bench:wal` for the reference WAL benchmark."));
+
+  return program;
+}
+
+function printSmoke(result: SmokeResult, file: string, opts: { adapter: string; cycles: number }): void {
+  const out = process.stdout;
+  const named = Object.entries(result.crashes.named).map(([p, n]) => `${p} x${n}`).join(", ") || "none";
+  out.write(`walcheck smoke — ${result.status.toUpperCase()} (seed ${result.seed})\n`);
+  out.write(`  cycles ${result.cyclesRun}, batches acked ${result.batchesAcked}/${result.batchesSent}, checkpoints ${result.checkpoints}\n`);
+  out.write(`  crashes: SIGKILL ${result.crashes.signal}, named ${Object.values(result.crashes.named).reduce((a, b) => a + b, 0)} (${named}), clean closes ${result.crashes.cleanCloses}\n`);
+  out.write(`  recovery ms: p50 ${result.recoveryMs.p50.toFixed(2)}, p95 ${result.recoveryMs.p95.toFixed(2)}, max ${result.recoveryMs.max.toFixed(2)}; torn bytes discarded ${result.bytesDiscarded}\n`);
+  if (result.status === "failed") {
+    const v = result.violation;
+    out.write(`  VIOLATION ${v.invariant} in cycle ${v.cycle}: ${v.message}\n`);
+    for (const d of v.diff.slice(0, 10)) out.write(`    key ${JSON.stringify(d.key)}: expected ${JSON.stringify(d.expected)}, recovered ${JSON.stringify(d.recovered)}\n`);
+    if (v.keptDir) out.write(`  kept: ${v.keptDir}\n`);
+    out.write(`  replay: npx walcheck smoke --adapter ${opts.adapter} --seed ${result.seed} --cycles ${opts.cycles}\n`);
+  }
+  if (result.status === "error") out.write(`  ERROR ${result.error.code}: ${result.error.message}\n`);
+  out.write(`  report: ${file}\n`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.pass;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version "fail" with exit code 0; every real parse error is a usage error.
+      return error.exitCode === 0 ? EXIT.pass : EXIT.usage;
+    }
+    const code = (error as { code?: string }).code;
+    process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
+    return EXIT.usage;
+  }
+}
+
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(CLI_PATH)) {
+  process.exitCode = await main(process.argv);
+}

@@ -1,0 +1,38 @@
+import path from "node:path";
+import { pathToFileURL } from "node:url";
+import { createReferenceAdapter, type ReferenceConfig } from "../reference-impl/reference-adapter.js";
+import { UsageError } from "./usage-error.js";
+import type { WalAdapter, WalAdapterExport } from "./wal-adapter.js";
+
+function isAdapter(value: unknown): value is WalAdapter {
+  if (!value || typeof value !== "object") return false;
+  const a = value as Record<string, unknown>;
+  return ["hello", "open", "append", "read", "close"].every((m) => typeof a[m] === "function");
+}
+
+/**
+ * Resolve `--adapter`: `reference`, or a path to a JavaScript module whose default export
+ * (or `adapter` / `createAdapter` export) is a WalAdapter or a function returning one.
+ */
+export async function loadAdapter(spec: string, config: Record<string, unknown> = {}): Promise<WalAdapter> {
+  if (spec === "reference") return createReferenceAdapter(config as ReferenceConfig);
+  if (spec === "sqlite") throw new UsageError("--adapter sqlite is not yet available (it arrives with the scenario catalogue, step 3)");
+  const file = path.resolve(spec);
+  if (/\.[cm]?tsx?$/.test(file)) {
+    throw new UsageError(`--adapter ${spec}: walcheck loads JavaScript; compile the TypeScript module first (tsc) and pass the .js file`);
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`--adapter ${spec}: cannot load the module: ${(error as Error).message}`, { cause: error });
+  }
+  const exported = (mod.default ?? mod.adapter ?? mod.createAdapter) as WalAdapterExport | undefined;
+  const adapter = typeof exported === "function" ? await exported() : exported;
+  if (!isAdapter(adapter)) {
+    throw new UsageError(
+      `--adapter ${spec}: the module must export a WalAdapter (hello, open, append, read, close) or a function returning one, as default, "adapter" or "createAdapter"`,
+    );
+  }
+  return adapter;
+}

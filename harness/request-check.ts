@@ -1,0 +1,54 @@
+// Request validation for the serving side (`walcheck serve`). It runs inside every
+// adapter child, thousands per campaign, so it is plain code rather than zod, whose
+// import alone costs ~100 ms of start-up. The walcheck side validates every response with
+// the zod schemas in protocol.ts.
+import type { BatchOp, Op } from "./protocol.js";
+
+export type CheckedRequest =
+  | { id: number; op: "hello" | "read" | "check" | "close" }
+  | { id: number; op: "open"; dir: string; config: Record<string, unknown> }
+  | { id: number; op: "append"; ops: BatchOp[] }
+  | { id: number; op: "checkpoint"; mode: "passive" | "truncate" };
+
+export type RequestCheck =
+  | { status: "ok"; request: CheckedRequest }
+  | { status: "unknown-op"; id: number; op: string }
+  | { status: "invalid"; id: number; message: string }
+  | { status: "unanswerable"; message: string };
+
+const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close"]);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Check one parsed request line against protocol v1. */
+export function checkRequest(json: unknown): RequestCheck {
+  if (!isObject(json) || !Number.isSafeInteger(json.id) || (json.id as number) < 0 || typeof json.op !== "string") {
+    return { status: "unanswerable", message: "a request needs an integer id and a string op" };
+  }
+  const id = json.id as number;
+  const op = json.op;
+  if (!OPS.has(op)) return { status: "unknown-op", id, op };
+  const invalid = (message: string): RequestCheck => ({ status: "invalid", id, message: `${op}: ${message}` });
+  switch (op as Op) {
+    case "open":
+      if (typeof json.dir !== "string" || json.dir.length === 0) return invalid("dir must be a non-empty string");
+      if (json.config !== undefined && !isObject(json.config)) return invalid("config must be an object");
+      return { status: "ok", request: { id, op: "open", dir: json.dir, config: (json.config as Record<string, unknown>) ?? {} } };
+    case "append": {
+      if (!Array.isArray(json.ops) || json.ops.length === 0) return invalid("ops must be a non-empty array");
+      for (const [i, o] of json.ops.entries()) {
+        if (!isObject(o) || typeof o.key !== "string" || o.key.length === 0) return invalid(`ops.${i}.key must be a non-empty string`);
+        if (o.value !== null && typeof o.value !== "string") return invalid(`ops.${i}.value must be a string or null`);
+      }
+      const ops = (json.ops as { key: string; value: string | null }[]).map(({ key, value }) => ({ key, value }));
+      return { status: "ok", request: { id, op: "append", ops } };
+    }
+    case "checkpoint":
+      if (json.mode !== "passive" && json.mode !== "truncate") return invalid('mode must be "passive" or "truncate"');
+      return { status: "ok", request: { id, op: "checkpoint", mode: json.mode } };
+    default:
+      return { status: "ok", request: { id, op: op as "hello" | "read" | "check" | "close" } };
+  }
+}

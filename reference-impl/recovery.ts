@@ -1,0 +1,250 @@
+import fs from "node:fs";
+import path from "node:path";
+import { fsyncDir, truncateFile } from "./durable-fs.js";
+import { WalError } from "./errors.js";
+import { applyBatch, decodeBatch } from "./kv-batch.js";
+import type { RecordCodec } from "./record.js";
+import { listSegments, type Segment } from "./segment.js";
+import { readSnapshot, snapshotSeqOf } from "./snapshot-file.js";
+
+/** What recovery did, reported by `Wal.open` and the protocol's `open`. */
+export interface RecoveryReport {
+  elapsedMs: number;
+  /** Log records applied on top of the snapshot. */
+  recordsReplayed: number;
+  /** Bytes of torn tail cut from the last segment. */
+  bytesDiscarded: number;
+  /** Seq of the snapshot recovery started from (0 for none). */
+  snapshotSeq: number;
+  lastSeq: number;
+  tempFilesRemoved: string[];
+  tornTail?: { file: string; offset: number; bytes: number; reason: string };
+  /** Present only when the caller opted into salvage and damage was found. */
+  salvage?: SalvageReport;
+}
+
+/** Exactly what a salvaging open gave up, and where the damaged files were copied. */
+export interface SalvageReport {
+  file: string;
+  offset: number;
+  reason: string;
+  copiedTo: string;
+  bytesLost: number;
+  /** Valid records found after the damage that were dropped to keep a clean prefix. */
+  recordsLost: number;
+  seqsLost?: { from: number; to: number };
+  snapshotsSetAside: string[];
+}
+
+export interface RecoveredWal {
+  segments: Segment[];
+  state: Map<string, string>;
+  idempotency: Map<string, number>;
+  lastSeq: number;
+  snapshotSeq: number;
+  report: Omit<RecoveryReport, "elapsedMs">;
+}
+
+export interface RecoveryOptions {
+  codec: RecordCodec;
+  maxRecordBytes: number;
+  idempotencyWindow: number;
+  salvage: boolean;
+  point: (name: "recovery.tail-truncated") => void;
+}
+
+function rememberKey(idempotency: Map<string, number>, key: string, seq: number, window: number): void {
+  idempotency.set(key, seq);
+  if (idempotency.size > window) idempotency.delete(idempotency.keys().next().value as string);
+}
+
+function salvageDir(dir: string): string {
+  const target = path.join(dir, `salvage-${new Date().toISOString().replace(/[:.]/g, "-")}`);
+  fs.mkdirSync(target, { recursive: true });
+  return target;
+}
+
+/**
+ * Rebuild the state of the WAL in `dir`: the newest snapshot, then every log record after
+ * it. A bad frame at the very end of the last segment is a torn write and is cut off; a bad
+ * frame with valid data after it is corruption and fails with WAL_CORRUPT (file, offset),
+ * unless `salvage` is set, which copies the damaged files aside, keeps the clean prefix and
+ * reports what was lost.
+ */
+export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
+  const names = fs.readdirSync(dir);
+  let dirDirty = false;
+
+  // A temp file is a snapshot that never reached its rename: never part of the state.
+  const tempFilesRemoved = names.filter((n) => n.endsWith(".tmp"));
+  for (const name of tempFilesRemoved) fs.unlinkSync(path.join(dir, name));
+  dirDirty ||= tempFilesRemoved.length > 0;
+
+  let salvage: SalvageReport | undefined;
+  const snapshotsSetAside: string[] = [];
+  const state = new Map<string, string>();
+  const idempotency = new Map<string, number>();
+  let snapshotSeq = 0;
+
+  const snapshots = names
+    .map((name) => ({ name, seq: snapshotSeqOf(name) }))
+    .filter((s): s is { name: string; seq: number } => s.seq !== undefined)
+    .sort((a, b) => b.seq - a.seq);
+  for (const snap of snapshots) {
+    const file = path.join(dir, snap.name);
+    const data = readSnapshot(file);
+    if (typeof data === "string") {
+      // A snapshot only gets its final name after it was fsynced: a bad one is damage.
+      if (!opts.salvage) {
+        throw new WalError("WAL_CORRUPT", `corrupt snapshot ${file}: ${data}`, { details: { file, offset: 0, reason: data } });
+      }
+      const aside = salvageDir(dir);
+      fs.renameSync(file, path.join(aside, snap.name));
+      snapshotsSetAside.push(snap.name);
+      dirDirty = true;
+      continue;
+    }
+    for (const [k, v] of data.state) state.set(k, v);
+    for (const [k, s] of data.idempotency) idempotency.set(k, s);
+    snapshotSeq = data.seq;
+    break;
+  }
+
+  const found = listSegments(dir, names);
+  const foreign = found.find((s) => s.extension !== opts.codec.extension);
+  if (foreign) {
+    throw new WalError("WAL_CONFIG", `${foreign.file} was written with another codec than "${opts.codec.name}"`, {
+      details: { file: foreign.file },
+    });
+  }
+
+  const segments: Segment[] = [];
+  let prevSeq: number | undefined;
+  let lastSeq = snapshotSeq;
+  let recordsReplayed = 0;
+  let bytesDiscarded = 0;
+  let tornTail: RecoveryReport["tornTail"];
+
+  for (let i = 0; i < found.length; i++) {
+    const { id, file } = found[i]!;
+    const buf = fs.readFileSync(file);
+    const scan = opts.codec.scan(buf, opts.maxRecordBytes);
+    const segment: Segment = { id, file, size: buf.length, frames: 0 };
+    segments.push(segment);
+
+    // Where the clean prefix of the log ends, if it ends inside this segment.
+    let cut: { offset: number; reason: string } | undefined;
+    for (let r = 0; r < scan.records.length; r++) {
+      const rec = scan.records[r]!;
+      const expected = prevSeq === undefined ? (snapshotSeq === 0 ? 1 : undefined) : prevSeq + 1;
+      const gap = expected === undefined ? rec.seq > snapshotSeq + 1 : rec.seq !== expected;
+      if (gap) {
+        const want = expected ?? snapshotSeq + 1;
+        cut = { offset: offsetOfRecord(buf, scan, r, opts.codec), reason: `seq ${rec.seq} where ${want} was expected` };
+        break;
+      }
+      prevSeq = rec.seq;
+      segment.frames += 1;
+      segment.firstSeq ??= rec.seq;
+      segment.lastSeq = rec.seq;
+      if (rec.seq <= snapshotSeq) continue;
+      const batch = decodeBatch(rec.payload);
+      applyBatch(state, batch.ops);
+      if (batch.idempotencyKey !== undefined) rememberKey(idempotency, batch.idempotencyKey, rec.seq, opts.idempotencyWindow);
+      lastSeq = rec.seq;
+      recordsReplayed += 1;
+    }
+
+    const isLast = i === found.length - 1;
+    if (!cut && scan.bad) {
+      if (isLast && !scan.validAfterBad) {
+        // Torn tail: the write that was in flight when the process died. Never acked.
+        truncateFile(file, scan.validEnd);
+        const bytes = scan.size - scan.validEnd;
+        bytesDiscarded += bytes;
+        tornTail = { file, offset: scan.validEnd, bytes, reason: scan.bad.reason };
+        segment.size = scan.validEnd;
+        opts.point("recovery.tail-truncated");
+        continue;
+      }
+      const after = scan.validAfterBad
+        ? `a valid record (seq ${scan.validAfterBad.seq}) follows at offset ${scan.validAfterBad.offset}`
+        : `${found.length - 1 - i} later segment(s) follow`;
+      cut = { offset: scan.bad.offset, reason: `${scan.bad.reason}; ${after}` };
+    }
+    if (!cut) continue;
+
+    if (!opts.salvage) {
+      throw new WalError("WAL_CORRUPT", `corrupt log ${file} at offset ${cut.offset}: ${cut.reason}`, {
+        details: { file, offset: cut.offset, reason: cut.reason },
+      });
+    }
+    salvage = salvageFrom(dir, found.slice(i), cut, scan.validEnd, opts);
+    salvage.snapshotsSetAside.push(...snapshotsSetAside);
+    segment.size = cut.offset;
+    dirDirty = true;
+    break;
+  }
+
+  if (dirDirty) fsyncDir(dir);
+  const report: RecoveredWal["report"] = { recordsReplayed, bytesDiscarded, snapshotSeq, lastSeq, tempFilesRemoved };
+  if (tornTail) report.tornTail = tornTail;
+  if (salvage) report.salvage = salvage;
+  else if (snapshotsSetAside.length > 0) {
+    report.salvage = { file: "", offset: 0, reason: "corrupt snapshot set aside", copiedTo: "", bytesLost: 0, recordsLost: 0, snapshotsSetAside };
+  }
+  return { segments, state, idempotency, lastSeq, snapshotSeq, report };
+}
+
+function offsetOfRecord(buf: Buffer, scan: ReturnType<RecordCodec["scan"]>, index: number, codec: RecordCodec): number {
+  // Records are contiguous from offset 0, so the offset is the sum of the encoded sizes before it.
+  let offset = 0;
+  for (let r = 0; r < index; r++) offset += codec.encode(scan.records[r]!).length;
+  return Math.min(offset, buf.length);
+}
+
+/** Copy the damaged segment and everything after it aside, then keep only the clean prefix. */
+function salvageFrom(
+  dir: string,
+  damaged: { file: string }[],
+  cut: { offset: number; reason: string },
+  _validEnd: number,
+  opts: RecoveryOptions,
+): SalvageReport {
+  const aside = salvageDir(dir);
+  let bytesLost = 0;
+  let recordsLost = 0;
+  let seqsLost: SalvageReport["seqsLost"];
+  damaged.forEach(({ file }, i) => {
+    const buf = fs.readFileSync(file);
+    fs.copyFileSync(file, path.join(aside, path.basename(file)));
+    const from = i === 0 ? cut.offset : 0;
+    bytesLost += buf.length - from;
+    const lost = opts.codec.scan(buf.subarray(from), opts.maxRecordBytes);
+    // Count every decodable record past the cut, including those after the bad frame.
+    const seqs = lost.records.map((r) => r.seq);
+    if (lost.validAfterBad) {
+      const rest = opts.codec.scan(buf.subarray(from + lost.validAfterBad.offset), opts.maxRecordBytes);
+      seqs.push(...rest.records.map((r) => r.seq));
+    }
+    recordsLost += seqs.length;
+    for (const s of seqs) seqsLost = { from: Math.min(seqsLost?.from ?? s, s), to: Math.max(seqsLost?.to ?? s, s) };
+    if (i === 0) {
+      truncateFile(file, cut.offset);
+    } else {
+      fs.unlinkSync(file);
+    }
+  });
+  fsyncDir(aside);
+  const report: SalvageReport = {
+    file: damaged[0]!.file,
+    offset: cut.offset,
+    reason: cut.reason,
+    copiedTo: aside,
+    bytesLost,
+    recordsLost,
+    snapshotsSetAside: [],
+  };
+  if (seqsLost) report.seqsLost = seqsLost;
+  return report;
+}
