@@ -12,11 +12,12 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pino from "pino";
-import { encodeBatch } from "../reference-impl/kv-batch.js";
+import { encodeBatchBinary } from "../reference-impl/kv-batch.js";
 import { FRAME_HEADER_BYTES } from "../reference-impl/binary-codec.js";
 import { writeJsonAtomic } from "../reports/json-file.js";
 import { describeFs, environment, KEY_SPACE, VALUE, VALUE_BYTES, type FileSystemInfo, type TaskJson } from "./bench-util.js";
 import { renderMarkdown, type BenchReport, type RatioJson } from "./bench-table.js";
+import { benchTruncateCheckpoint } from "./checkpoint-bench.js";
 import { benchRawDisk, RAW_WRITE_BYTES } from "./raw-disk.js";
 import { benchRecovery, type RecoveryJson } from "./recovery-bench.js";
 import { benchSqlite, sqliteVersion } from "./sqlite-insert.js";
@@ -87,6 +88,22 @@ function under(rec: RecoveryJson, budgetMs: number): RatioJson {
   };
 }
 
+/** Design D's "clear after commit < 5 ms": the p95 of the truncate checkpoint's own elapsedMs. */
+function clearUnder(task: TaskJson, budgetMs: number): RatioJson {
+  const e = task.extra?.checkpointElapsedMs as { n: number; p50: number; p95: number; max: number };
+  return {
+    id: `checkpoint-truncate-under-${budgetMs}ms`,
+    description: "truncate checkpoint (clear after commit) of a 100-key state, elapsedMs p95",
+    measured: e.p95,
+    reference: budgetMs,
+    unit: "ms",
+    ratio: e.p95 / budgetMs,
+    target: { op: "<", value: budgetMs, of: "ms" },
+    verdict: e.p95 < budgetMs ? "PASS" : "MISS",
+    note: `p50 ${e.p50.toFixed(2)} ms, max ${e.max.toFixed(2)} ms over ${e.n} checkpoints`,
+  };
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date();
   const t0 = performance.now();
@@ -113,7 +130,7 @@ async function main(): Promise<void> {
   const fsSummary = describeFs(env.fileSystem as FileSystemInfo);
   process.stderr.write(`wal-bench: ${runDir} on ${fsSummary}; ${taskTime} ms per task\n`);
 
-  const sampleFrameBytes = FRAME_HEADER_BYTES + encodeBatch([{ key: "k500", value: VALUE }]).length;
+  const sampleFrameBytes = FRAME_HEADER_BYTES + encodeBatchBinary([{ key: "k500", value: VALUE }]).length;
   const common = { time: taskTime, iterations: 16, warmupTime: 250, warmupIterations: 8 };
 
   const tasks: TaskJson[] = [];
@@ -124,6 +141,7 @@ async function main(): Promise<void> {
     for (const n of [1, 16, 64]) tasks.push(await benchWalAppend(runDir, "batch", n, logger, common));
     tasks.push(await benchSqlite(runDir, "FULL", common));
     tasks.push(await benchSqlite(runDir, "NORMAL", common));
+    tasks.push(await benchTruncateCheckpoint(runDir, logger, common));
     recovery.push(await benchRecovery(runDir, records10k, logger, { time: Math.min(taskTime, 1500), iterations: 16, warmupTime: 250, warmupIterations: 4 }));
     // Large log: a small fixed number of measured opens (time 0 = iterations alone decide), one warmup open.
     recovery.push(await benchRecovery(runDir, records1m, logger, { time: 0, iterations: recovery1mRuns, warmupTime: 0, warmupIterations: 1 }));
@@ -154,6 +172,7 @@ async function main(): Promise<void> {
     ),
     under(rec10k, 100),
     under(rec1m, 2000),
+    clearUnder(byId(tasks, "checkpoint-truncate"), 5),
   ];
 
   const notes: string[] = [
@@ -168,7 +187,7 @@ async function main(): Promise<void> {
         `${r.id}: ${r.records.toLocaleString("en-US")} records, ${r.onDisk.bytes.toLocaleString("en-US")} bytes on disk in ${r.onDisk.segments} segment(s) (built in ${(r.build.elapsedMs / 1000).toFixed(1)} s); recovery.elapsedMs p50 ${fmt(r.recoveryElapsedMs.p50)} / max ${fmt(r.recoveryElapsedMs.max)} ms over ${r.recoveryElapsedMs.runs} runs (warm page cache)`,
     ),
     "group commit is measured closed-loop: each iteration waits for all N appends, so encoding the next group never overlaps the current fdatasync",
-    `one record = ${sampleFrameBytes} bytes on disk (28-byte frame header + ${sampleFrameBytes - FRAME_HEADER_BYTES}-byte JSON batch holding the ${VALUE_BYTES}-byte value); the raw loop writes ${RAW_WRITE_BYTES} bytes`,
+    `one record = ${sampleFrameBytes} bytes on disk (28-byte frame header + ${sampleFrameBytes - FRAME_HEADER_BYTES}-byte binary batch holding the ${VALUE_BYTES}-byte value); the raw loop writes ${RAW_WRITE_BYTES} bytes`,
   ];
 
   const finishedAt = new Date();

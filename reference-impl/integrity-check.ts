@@ -31,15 +31,19 @@ export function integrityCheck(dir: string, opts: { codec: RecordCodec; maxRecor
       problems.push(`segment ${name}: written with another codec`);
       continue;
     }
-    const scan = opts.codec.scan(fs.readFileSync(seg.file), opts.maxRecordBytes);
-    for (const rec of scan.records) {
-      if (prev === undefined && rec.seq > snapshotSeq + 1) {
-        problems.push(`segment ${name}: log starts at seq ${rec.seq}, snapshot covers only up to ${snapshotSeq}`);
-      } else if (prev !== undefined && rec.seq !== prev + 1) {
-        problems.push(`segment ${name}: seq ${rec.seq} follows seq ${prev}`);
+    const scan = opts.codec.scan(fs.readFileSync(seg.file), opts.maxRecordBytes, (seq, _ts, type, buf, start, end, offset) => {
+      if (prev === undefined && seq > snapshotSeq + 1) {
+        problems.push(`segment ${name}: log starts at seq ${seq}, snapshot covers only up to ${snapshotSeq}`);
+      } else if (prev !== undefined && seq !== prev + 1) {
+        problems.push(`segment ${name} offset ${offset}: seq ${seq} follows seq ${prev}`);
       }
-      prev = rec.seq;
-    }
+      try {
+        opts.codec.decodeBatch(buf, start, end);
+      } catch (error) {
+        problems.push(`segment ${name} offset ${offset}: type ${type} record does not decode: ${(error as Error).message}`);
+      }
+      prev = seq;
+    });
     if (scan.bad) problems.push(`segment ${name} offset ${scan.bad.offset}: ${scan.bad.reason}`);
   }
 

@@ -1,12 +1,15 @@
 import { crc32c } from "./crc32c.js";
-import { RECORD_TYPE_NAMES, type LogRecord, type RecordCodec, type SegmentScan } from "./record.js";
+import { decodeBatchJson, encodeBatchJson } from "./kv-batch.js";
+import { RECORD_TYPE_NAMES, type LogRecord, type RecordCodec, type RecordVisitor, type SegmentScan } from "./record.js";
 
 // One record per line, keys sorted, no spaces, so the same records give the same bytes:
 //   {"crc":"1a2b3c4d","data":<payload JSON>,"seq":1,"ts":1700000000000,"type":"kv.batch"}\n
 // The CRC32C covers every byte after `{"crc":"xxxxxxxx",` up to (not including) the newline.
 const PREFIX = '{"crc":"';
+const PREFIX_BYTES = Buffer.from(PREFIX, "latin1");
 const CRC_END = PREFIX.length + 8;
 const BODY_START = CRC_END + 2; // after `",`
+const DATA_START = BODY_START + '"data":'.length;
 const typeIds = new Map(Object.entries(RECORD_TYPE_NAMES).map(([id, name]) => [name, Number(id)]));
 
 function hex8(n: number): string {
@@ -22,29 +25,37 @@ function encodeLine(record: LogRecord): Buffer {
   return Buffer.concat([Buffer.from(`${PREFIX}${hex8(crc32c(bodyBuf))}",`, "utf8"), bodyBuf, Buffer.from("\n")]);
 }
 
-function decodeLine(line: Buffer): LogRecord | { reason: string } {
-  if (line.length < BODY_START + 2 || line.toString("latin1", 0, PREFIX.length) !== PREFIX) return { reason: "not a record line" };
-  const body = line.subarray(BODY_START);
-  if (line.toString("latin1", PREFIX.length, CRC_END) !== hex8(crc32c(body))) return { reason: "checksum mismatch" };
-  let parsed: { data?: unknown; seq?: unknown; ts?: unknown; type?: unknown };
+interface LineRecord {
+  seq: number;
+  ts: number;
+  type: number;
+  payloadStart: number;
+  payloadEnd: number;
+}
+
+/** Decode the line buf[start, end) (no newline), or say why it is not a record. */
+function decodeLine(buf: Buffer, start: number, end: number): LineRecord | { reason: string } {
+  if (end - start < BODY_START + 2 || buf.toString("latin1", start, start + PREFIX.length) !== PREFIX) return { reason: "not a record line" };
+  if (buf.toString("latin1", start + PREFIX.length, start + CRC_END) !== hex8(crc32c(buf.subarray(start + BODY_START, end)))) {
+    return { reason: "checksum mismatch" };
+  }
+  let parsed: { seq?: unknown; ts?: unknown; type?: unknown };
   try {
-    parsed = JSON.parse(line.toString("utf8"));
+    parsed = JSON.parse(buf.toString("utf8", start, end));
   } catch {
     return { reason: "invalid JSON" };
   }
   const type = typeof parsed.type === "string" ? typeIds.get(parsed.type) : undefined;
   if (!Number.isSafeInteger(parsed.seq) || !Number.isSafeInteger(parsed.ts) || type === undefined) return { reason: "bad record fields" };
-  // Recover the payload's exact bytes: everything between `"data":` and `,"seq":`.
-  const text = body.toString("utf8");
-  const seqAt = text.lastIndexOf(`,"seq":${parsed.seq as number},`);
-  return { seq: parsed.seq as number, ts: parsed.ts as number, type, payload: Buffer.from(text.slice('"data":'.length, seqAt), "utf8") };
+  // The payload's exact bytes: everything between `"data":` and the top-level `,"seq":N,`.
+  const seqField = Buffer.from(`,"seq":${parsed.seq as number},`, "latin1");
+  const payloadEnd = buf.lastIndexOf(seqField, end);
+  return { seq: parsed.seq as number, ts: parsed.ts as number, type, payloadStart: start + DATA_START, payloadEnd };
 }
-
-const PREFIX_BYTES = Buffer.from(PREFIX, "latin1");
 
 function validRecordInside(buf: Buffer, from: number, end: number): { offset: number; seq: number } | undefined {
   for (let at = buf.indexOf(PREFIX_BYTES, from); at !== -1 && at < end; at = buf.indexOf(PREFIX_BYTES, at + 1)) {
-    const decoded = decodeLine(buf.subarray(at, end));
+    const decoded = decodeLine(buf, at, end);
     if (!("reason" in decoded)) return { offset: at, seq: decoded.seq };
   }
   return undefined;
@@ -54,8 +65,10 @@ export const jsonlCodec: RecordCodec = {
   name: "jsonl",
   extension: ".jsonl",
   encode: encodeLine,
-  scan(buf: Buffer, maxPayload: number): SegmentScan {
-    const records: LogRecord[] = [];
+  encodeBatch: encodeBatchJson,
+  decodeBatch: decodeBatchJson,
+  scan(buf: Buffer, maxPayload: number, visit?: RecordVisitor): SegmentScan {
+    let records = 0;
     let offset = 0;
     let bad: SegmentScan["bad"];
     while (offset < buf.length) {
@@ -66,7 +79,7 @@ export const jsonlCodec: RecordCodec = {
           ? { reason: `partial line (${buf.length - offset} bytes, no newline)` }
           : end - offset > maxPayload + 256
             ? { reason: `line over the ${maxPayload}-byte limit` }
-            : decodeLine(buf.subarray(offset, end));
+            : decodeLine(buf, offset, end);
       if ("reason" in decoded) {
         if (!bad) {
           bad = { offset, reason: decoded.reason };
@@ -77,7 +90,10 @@ export const jsonlCodec: RecordCodec = {
       } else if (bad) {
         return { records, validEnd: bad.offset, size: buf.length, bad, validAfterBad: { offset, seq: decoded.seq } };
       } else {
-        records.push(decoded);
+        if (visit && visit(decoded.seq, decoded.ts, decoded.type, buf, decoded.payloadStart, decoded.payloadEnd, offset) === false) {
+          return { records, validEnd: offset, size: buf.length, stoppedAt: offset };
+        }
+        records += 1;
       }
       offset = nl === -1 ? buf.length : nl + 1;
     }

@@ -1,3 +1,5 @@
+import type { BatchOp, DecodedBatch } from "./kv-batch.js";
+
 /** One record of the log: a batch, with its sequence number and timestamp. */
 export interface LogRecord {
   seq: number;
@@ -5,30 +7,42 @@ export interface LogRecord {
   ts: number;
   /** Record type; 1 is a key-value batch. */
   type: number;
-  /** The batch, as canonical JSON text (UTF-8). */
+  /** The batch, in the codec's payload encoding. */
   payload: Buffer;
 }
 
 export const RECORD_TYPE_BATCH = 1;
 export const RECORD_TYPE_NAMES: Record<number, string> = { [RECORD_TYPE_BATCH]: "kv.batch" };
 
-/** What scanning a segment found: the valid records, where they end, and any bad frame. */
+/**
+ * Called for each valid record, in order, with the payload as a range of `buf` (no copy:
+ * recovery of a million records must not allocate a million objects). Return false to
+ * stop at this record (it then counts as the end of the clean log).
+ */
+export type RecordVisitor = (seq: number, ts: number, type: number, buf: Buffer, payloadStart: number, payloadEnd: number, offset: number) => boolean | void;
+
+/** What scanning a segment found: where the valid records end, and any bad frame. */
 export interface SegmentScan {
-  records: LogRecord[];
-  /** Byte offset just after the last valid frame. */
+  /** Valid records visited (and accepted by the visitor). */
+  records: number;
+  /** Byte offset just after the last accepted frame. */
   validEnd: number;
   /** Total bytes in the segment. */
   size: number;
+  /** Set when the visitor stopped the scan: the offset of the record it refused. */
+  stoppedAt?: number;
   /** The first bad frame, if any: where it starts and why it is bad. */
   bad?: { offset: number; reason: string };
   /** Whether a valid frame was found after the bad one (corruption, not a torn tail). */
   validAfterBad?: { offset: number; seq: number };
 }
 
-/** Encodes and decodes records; binary frames or JSON lines, same checksum and seq rules. */
+/** Encodes and decodes records and batch payloads: binary frames or JSON lines, same checksum and seq rules. */
 export interface RecordCodec {
   readonly name: "binary" | "jsonl";
   readonly extension: string;
   encode(record: LogRecord): Buffer;
-  scan(buf: Buffer, maxPayload: number): SegmentScan;
+  scan(buf: Buffer, maxPayload: number, visit?: RecordVisitor): SegmentScan;
+  encodeBatch(ops: readonly BatchOp[], idempotencyKey?: string): Buffer;
+  decodeBatch(buf: Buffer, start: number, end: number): DecodedBatch;
 }

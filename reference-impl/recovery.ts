@@ -2,8 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { fsyncDir, truncateFile } from "./durable-fs.js";
 import { WalError } from "./errors.js";
-import { applyBatch, decodeBatch } from "./kv-batch.js";
-import type { RecordCodec } from "./record.js";
+import { applyBatch } from "./kv-batch.js";
+import { RECORD_TYPE_BATCH, type RecordCodec } from "./record.js";
 import { listSegments, type Segment } from "./segment.js";
 import { readSnapshot, snapshotSeqOf } from "./snapshot-file.js";
 
@@ -128,32 +128,38 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
   for (let i = 0; i < found.length; i++) {
     const { id, file } = found[i]!;
     const buf = fs.readFileSync(file);
-    const scan = opts.codec.scan(buf, opts.maxRecordBytes);
     const segment: Segment = { id, file, size: buf.length, frames: 0 };
     segments.push(segment);
 
     // Where the clean prefix of the log ends, if it ends inside this segment.
     let cut: { offset: number; reason: string } | undefined;
-    for (let r = 0; r < scan.records.length; r++) {
-      const rec = scan.records[r]!;
+    const scan = opts.codec.scan(buf, opts.maxRecordBytes, (seq, _ts, type, b, start, end, offset) => {
       const expected = prevSeq === undefined ? (snapshotSeq === 0 ? 1 : undefined) : prevSeq + 1;
-      const gap = expected === undefined ? rec.seq > snapshotSeq + 1 : rec.seq !== expected;
-      if (gap) {
-        const want = expected ?? snapshotSeq + 1;
-        cut = { offset: offsetOfRecord(buf, scan, r, opts.codec), reason: `seq ${rec.seq} where ${want} was expected` };
-        break;
+      if (expected === undefined ? seq > snapshotSeq + 1 : seq !== expected) {
+        cut = { offset, reason: `seq ${seq} where ${expected ?? snapshotSeq + 1} was expected` };
+        return false;
       }
-      prevSeq = rec.seq;
+      if (seq > snapshotSeq) {
+        // A frame whose checksum holds but whose batch does not decode was written wrong: corruption.
+        let batch;
+        try {
+          if (type !== RECORD_TYPE_BATCH) throw new Error(`unknown record type ${type}`);
+          batch = opts.codec.decodeBatch(b, start, end);
+        } catch (error) {
+          cut = { offset, reason: `seq ${seq}: ${(error as Error).message}` };
+          return false;
+        }
+        applyBatch(state, batch.ops);
+        if (batch.idempotencyKey !== undefined) rememberKey(idempotency, batch.idempotencyKey, seq, opts.idempotencyWindow);
+        lastSeq = seq;
+        recordsReplayed += 1;
+      }
+      prevSeq = seq;
       segment.frames += 1;
-      segment.firstSeq ??= rec.seq;
-      segment.lastSeq = rec.seq;
-      if (rec.seq <= snapshotSeq) continue;
-      const batch = decodeBatch(rec.payload);
-      applyBatch(state, batch.ops);
-      if (batch.idempotencyKey !== undefined) rememberKey(idempotency, batch.idempotencyKey, rec.seq, opts.idempotencyWindow);
-      lastSeq = rec.seq;
-      recordsReplayed += 1;
-    }
+      segment.firstSeq ??= seq;
+      segment.lastSeq = seq;
+      return true;
+    });
 
     const isLast = i === found.length - 1;
     if (!cut && scan.bad) {
@@ -179,7 +185,7 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
         details: { file, offset: cut.offset, reason: cut.reason },
       });
     }
-    salvage = salvageFrom(dir, found.slice(i), cut, scan.validEnd, opts);
+    salvage = salvageFrom(dir, found.slice(i), cut, opts);
     salvage.snapshotsSetAside.push(...snapshotsSetAside);
     segment.size = cut.offset;
     dirDirty = true;
@@ -196,19 +202,11 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
   return { segments, state, idempotency, lastSeq, snapshotSeq, report };
 }
 
-function offsetOfRecord(buf: Buffer, scan: ReturnType<RecordCodec["scan"]>, index: number, codec: RecordCodec): number {
-  // Records are contiguous from offset 0, so the offset is the sum of the encoded sizes before it.
-  let offset = 0;
-  for (let r = 0; r < index; r++) offset += codec.encode(scan.records[r]!).length;
-  return Math.min(offset, buf.length);
-}
-
 /** Copy the damaged segment and everything after it aside, then keep only the clean prefix. */
 function salvageFrom(
   dir: string,
   damaged: { file: string }[],
   cut: { offset: number; reason: string },
-  _validEnd: number,
   opts: RecoveryOptions,
 ): SalvageReport {
   const aside = salvageDir(dir);
@@ -220,13 +218,11 @@ function salvageFrom(
     fs.copyFileSync(file, path.join(aside, path.basename(file)));
     const from = i === 0 ? cut.offset : 0;
     bytesLost += buf.length - from;
-    const lost = opts.codec.scan(buf.subarray(from), opts.maxRecordBytes);
-    // Count every decodable record past the cut, including those after the bad frame.
-    const seqs = lost.records.map((r) => r.seq);
-    if (lost.validAfterBad) {
-      const rest = opts.codec.scan(buf.subarray(from + lost.validAfterBad.offset), opts.maxRecordBytes);
-      seqs.push(...rest.records.map((r) => r.seq));
-    }
+    // Count every decodable record past the cut, including those after a bad frame.
+    const seqs: number[] = [];
+    const collect = (seq: number) => void seqs.push(seq);
+    const lost = opts.codec.scan(buf.subarray(from), opts.maxRecordBytes, collect);
+    if (lost.validAfterBad) opts.codec.scan(buf.subarray(from + lost.validAfterBad.offset), opts.maxRecordBytes, collect);
     recordsLost += seqs.length;
     for (const s of seqs) seqsLost = { from: Math.min(seqsLost?.from ?? s, s), to: Math.max(seqsLost?.to ?? s, s) };
     if (i === 0) {
