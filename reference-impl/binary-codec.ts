@@ -25,7 +25,7 @@ export function encodeFrame(record: LogRecord): Buffer {
   frame.writeUInt8(0, 25);
   frame.writeUInt16LE(0, 26);
   record.payload.copy(frame, FRAME_HEADER_BYTES);
-  frame.writeUInt32LE(crc32c(frame.subarray(4)), 0);
+  frame.writeUInt32LE(crc32c(frame, 4), 0);
   return frame;
 }
 
@@ -37,7 +37,7 @@ function checkFrame(buf: Buffer, offset: number, maxPayload: number): number | s
   const end = offset + FRAME_HEADER_BYTES + len;
   if (end > buf.length) return `partial frame (${buf.length - offset} of ${end - offset} bytes)`;
   if (buf.readUInt32LE(offset + 24) >>> 8 !== 0) return "reserved bits set";
-  if (crc32c(buf.subarray(offset + 4, end)) !== buf.readUInt32LE(offset)) return "checksum mismatch";
+  if (crc32c(buf, offset + 4, end) !== buf.readUInt32LE(offset)) return "checksum mismatch";
   return end;
 }
 

@@ -32,10 +32,9 @@ export function integrityCheck(dir: string, opts: { codec: RecordCodec; maxRecor
       continue;
     }
     const scan = opts.codec.scan(fs.readFileSync(seg.file), opts.maxRecordBytes, (seq, _ts, type, buf, start, end, offset) => {
-      if (prev === undefined && seq > snapshotSeq + 1) {
-        problems.push(`segment ${name}: log starts at seq ${seq}, snapshot covers only up to ${snapshotSeq}`);
-      } else if (prev !== undefined && seq !== prev + 1) {
-        problems.push(`segment ${name} offset ${offset}: seq ${seq} follows seq ${prev}`);
+      const expected = Math.max(prev ?? 0, snapshotSeq) + 1;
+      if (seq > snapshotSeq && seq !== expected) {
+        problems.push(`segment ${name} offset ${offset}: seq ${seq} where ${expected} was expected`);
       }
       try {
         opts.codec.decodeBatch(buf, start, end);

@@ -36,7 +36,7 @@ interface LineRecord {
 /** Decode the line buf[start, end) (no newline), or say why it is not a record. */
 function decodeLine(buf: Buffer, start: number, end: number): LineRecord | { reason: string } {
   if (end - start < BODY_START + 2 || buf.toString("latin1", start, start + PREFIX.length) !== PREFIX) return { reason: "not a record line" };
-  if (buf.toString("latin1", start + PREFIX.length, start + CRC_END) !== hex8(crc32c(buf.subarray(start + BODY_START, end)))) {
+  if (buf.toString("latin1", start + PREFIX.length, start + CRC_END) !== hex8(crc32c(buf, start + BODY_START, end))) {
     return { reason: "checksum mismatch" };
   }
   let parsed: { seq?: unknown; ts?: unknown; type?: unknown };

@@ -134,9 +134,11 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
     // Where the clean prefix of the log ends, if it ends inside this segment.
     let cut: { offset: number; reason: string } | undefined;
     const scan = opts.codec.scan(buf, opts.maxRecordBytes, (seq, _ts, type, b, start, end, offset) => {
-      const expected = prevSeq === undefined ? (snapshotSeq === 0 ? 1 : undefined) : prevSeq + 1;
-      if (expected === undefined ? seq > snapshotSeq + 1 : seq !== expected) {
-        cut = { offset, reason: `seq ${seq} where ${expected ?? snapshotSeq + 1} was expected` };
+      // Records the snapshot covers may come in any subset (their segments' unlinks can
+      // reach the disk in any order); after them the log must go on exactly at +1.
+      const expected = Math.max(prevSeq ?? 0, snapshotSeq) + 1;
+      if (seq > snapshotSeq && seq !== expected) {
+        cut = { offset, reason: `seq ${seq} where ${expected} was expected` };
         return false;
       }
       if (seq > snapshotSeq) {

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import { crc32c } from "./crc32c.js";
+import { crc32c, crc32cContinue } from "./crc32c.js";
 import { writeFileAtomic } from "./durable-fs.js";
 
 // A snapshot is the whole key-value state at one seq, in one file:
@@ -28,7 +28,7 @@ export function snapshotSeqOf(file: string): number | undefined {
 }
 
 function checksum(seq: number, ts: number, body: Buffer): string {
-  return crc32c(body, crc32c(Buffer.from(`${seq} ${ts}`))).toString(16).padStart(8, "0");
+  return crc32cContinue(crc32c(Buffer.from(`${seq} ${ts}`)), body).toString(16).padStart(8, "0");
 }
 
 export function encodeSnapshot(snap: SnapshotData): Buffer {
