@@ -81,8 +81,10 @@ export function buildProgram(): Command {
       const reportDir = path.resolve(opts.reportDir, `smoke-${stamp}-seed${seed}`);
       const controller = new AbortController();
       const onSigint = () => controller.abort();
-      process.once("SIGINT", onSigint);
-      process.once("SIGTERM", onSigint);
+      // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other
+      // listener is left, which would kill walcheck before it removed its temp directories.
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
       logger.info({ seed, cycles: opts.cycles, adapter: opts.adapter }, "walcheck smoke: starting");
       const result = await runSmoke({
         seed,

@@ -1,0 +1,50 @@
+import fs from "node:fs";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { CLI, tempDir } from "../helpers.js";
+
+/** Processes whose environment carries `mark` (ours and any children we started). */
+function processesMarked(mark: string): number[] {
+  const found: number[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`WALCHECK_TEST_MARK=${mark}`)) found.push(Number(pid));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}
+
+describe("Ctrl-C", () => {
+  it("SIGINT during a smoke run kills the adapter child, removes temp directories, keeps a valid partial report, exits 130", async () => {
+    const tmp = await tempDir();
+    const reportDir = await tempDir();
+    const mark = randomUUID();
+    const run = execa(process.execPath, [CLI, "smoke", "--seed", "5", "--cycles", "500", "--report-dir", reportDir], {
+      reject: false,
+      env: { TMPDIR: tmp, WALCHECK_LOG_LEVEL: "debug", WALCHECK_TEST_MARK: mark },
+    });
+    // Wait (on output, not on time) until a few cycles are done and a child is running.
+    await new Promise<void>((resolve) => {
+      let seen = "";
+      run.stderr!.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes("cycle 3/")) resolve();
+      });
+    });
+    expect(fs.readdirSync(tmp).length).toBeGreaterThan(0);
+    run.kill("SIGINT");
+    const result = await run;
+    expect(result.exitCode).toBe(130);
+    expect(result.stdout).toContain("INTERRUPTED (seed 5)");
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(processesMarked(mark)).toEqual([]);
+    const [dir] = fs.readdirSync(reportDir);
+    const report = JSON.parse(fs.readFileSync(path.join(reportDir, dir!, "report.json"), "utf8"));
+    expect(report.status).toBe("interrupted");
+    expect(report.cyclesRun).toBeGreaterThanOrEqual(3);
+  });
+});
