@@ -119,6 +119,17 @@ export class AdapterClient {
     });
   }
 
+  /** Wait for the adapter to exit on its own; past `timeoutMs` it is killed and that is an ADAPTER_TIMEOUT. */
+  async waitExit(timeoutMs = this.timeoutMs): Promise<ExitInfo> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)));
+    const result = await Promise.race([this.exited, timedOut]);
+    clearTimeout(timer);
+    if (result !== "timeout") return result;
+    await this.kill("SIGKILL");
+    throw new AdapterError("ADAPTER_TIMEOUT", `the adapter did not exit within ${timeoutMs} ms of answering close`, { op: "close", timeoutMs, stderrTail: this.stderr });
+  }
+
   /** Kill the adapter (SIGKILL by default) and wait for it to be gone. */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ExitInfo> {
     if (!this.exit) this.child.kill(signal);

@@ -36,6 +36,18 @@ function jsonArg(raw: string): Record<string, unknown> {
   return parsed as Record<string, unknown>;
 }
 
+/**
+ * The run is over and its report written: if anything (a stuck child's pipe, a timer)
+ * still holds the event loop 3 s from now, exit anyway with the run's code, so a CI job
+ * never hangs after its verdict.
+ */
+function forceExitSoon(): void {
+  setTimeout(() => {
+    process.stderr.write("walcheck: something still held the process after the run ended; exiting\n");
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+  }, 3000).unref();
+}
+
 function notYet(what: string, instead: string): never {
   throw new UsageError(`${what} is not yet available in this version of walcheck. ${instead}`);
 }
@@ -56,6 +68,9 @@ export function buildProgram(): Command {
       const [{ loadAdapter }, { serveAdapter }] = await Promise.all([import("./load-adapter.js"), import("./serve.js")]);
       const adapter = await loadAdapter(opts.adapter, opts.config);
       await serveAdapter(adapter, { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) });
+      // Answered close (or the input ended): exit now, whatever handles an adapter left
+      // open. stdout to a pipe is synchronous on POSIX, so the last answer is out.
+      process.exit(0);
     });
 
   program
@@ -103,14 +118,33 @@ export function buildProgram(): Command {
       writeJsonAtomic(file, { kind: "walcheck-smoke", version: 1, adapter: opts.adapter, ...result });
       printSmoke(result, file, opts);
       process.exitCode = result.status === "passed" ? EXIT.pass : result.status === "failed" ? EXIT.violation : result.status === "interrupted" ? EXIT.interrupted : EXIT.usage;
+      forceExitSoon();
     });
 
   program
     .command("run")
-    .description("the full crash campaign (fast-check workloads, shrinking, replay) — not yet: arrives with step 2")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => notYet("walcheck run", "Use `walcheck smoke` for the crash smoke run of the reference WAL."));
+    .description("the crash campaign: fast-check workloads against a WAL, crashes (named points, fs calls, SIGKILL), recovery checks, shrinking and replay")
+    .option("--adapter <spec>", "reference (default), or the path of a JavaScript module exporting a WalAdapter")
+    .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
+    .option("--config <file>", "walcheck.config.{mjs,js,json,ts} (defineConfig); flags win over it")
+    .option("--seed <n>", "campaign seed (default: random, printed)", intArg("--seed", 0))
+    .option("--runs <n>", "cases in the campaign (default 20)", intArg("--runs", 1))
+    .option("--budget <duration>", "stop starting cases after this long, e.g. 60s or 5m")
+    .addOption(new Option("--crash <kind>", "crash kinds to inject (default all)").choices(["named", "fs", "signal", "all"]))
+    .option("--exhaustive", "every fs-call crash point of a bounded workload (not yet)")
+    .option("--workers <n>", "cases run at once (default: the cores)", intArg("--workers", 1))
+    .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
+    .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")
+    .option("--replay <token>", "run exactly the case a failure printed")
+    .option("--recovery-threshold <ms>", "a recovery slower than this is a violation (default 100)", intArg("--recovery-threshold", 1))
+    .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
+    .option("--max-commands <n>", "longest command list per case (default 25)", intArg("--max-commands", 1))
+    .action(async (opts: import("./run-command.js").RunFlags) => {
+      const { runCommand } = await import("./run-command.js");
+      const outcome = await runCommand(opts);
+      process.exitCode = outcome.exitCode;
+      forceExitSoon();
+    });
 
   program
     .command("bench")

@@ -1,0 +1,376 @@
+import { performance } from "node:perf_hooks";
+import { AdapterClient, type Reply } from "./adapter-client.js";
+import { AdapterError } from "./adapter-error.js";
+import type { AdapterLaunch } from "./adapter-launch.js";
+import { Ledger } from "./ledger.js";
+import { PrefixModel } from "./prefix-model.js";
+import type { BatchOp, Hello, Op, RequestFields } from "./protocol.js";
+import { InvariantViolation, type CrashInfo, type Invariant } from "./violation.js";
+
+/** A crash to arm in the next process: the adapter kills itself there. */
+export type CrashArm = { kind: "named"; point: string; nth: number } | { kind: "fs"; call: number; when: "before" | "after" | "mid" };
+
+export interface SessionOptions {
+  launch: AdapterLaunch;
+  dir: string;
+  openConfig: Record<string, unknown>;
+  recoveryThresholdMs: number;
+  timeoutMs: number;
+  /** Absolute path of the compiled fs-call preload (for `fs` arms on Node adapters). */
+  fsPreload?: string;
+  /** Start the next recovery process ahead of time (default true). */
+  prespawn?: boolean;
+}
+
+/** What a session saw, summed into the run's report. */
+export interface SessionStats {
+  lives: number;
+  crashes: { named: Record<string, number>; fs: Record<string, number>; signal: number };
+  /** Arms whose point was never reached before the process ended otherwise. */
+  armsNotReached: number;
+  batchesSent: number;
+  batchesAcked: number;
+  checkpoints: number;
+  recoveryMs: number[];
+  /** Time split of the case: process start-up, recovery (open), workload, verification. */
+  timeMs: { startup: number; recovery: number; workload: number; verify: number };
+}
+
+/** Zeroed stats, to be summed into. */
+export function emptyStats(): SessionStats {
+  return {
+    lives: 0,
+    crashes: { named: {}, fs: {}, signal: 0 },
+    armsNotReached: 0,
+    batchesSent: 0,
+    batchesAcked: 0,
+    checkpoints: 0,
+    recoveryMs: [],
+    timeMs: { startup: 0, recovery: 0, workload: 0, verify: 0 },
+  };
+}
+
+/** Thrown when a case is stopped from outside (its time limit, Ctrl-C) while it runs. */
+export class CaseAbandoned extends Error {
+  override readonly name = "CaseAbandoned";
+  readonly code = "CASE_ABANDONED";
+}
+
+/** Thrown by a request when the adapter died of the crash walcheck armed or sent: not an error. */
+export class CrashHappened extends Error {
+  override readonly name = "CrashHappened";
+}
+
+const describeArm = (arm: CrashArm): CrashInfo =>
+  arm.kind === "named" ? { kind: "named", at: `${arm.point}:${arm.nth}` } : { kind: "fs", at: `#${arm.call} ${arm.when}` };
+
+/**
+ * The real system a case drives: one adapter process at a time on one directory. After
+ * every crash a fresh process recovers the directory and the invariants are checked
+ * against the prefix model before the workload goes on.
+ */
+export class CaseSession {
+  readonly model = new PrefixModel();
+  readonly ledger = new Ledger();
+  readonly stats: SessionStats = emptyStats();
+  hello: Hello | undefined;
+  /** What the case is doing now (the command running), for a timed-out case's report. */
+  step = "start";
+  private client: AdapterClient | undefined;
+  private spare: AdapterClient | undefined;
+  private armed: CrashArm | undefined;
+  private killing = false;
+  private disposed: string | undefined;
+  private lastCrash: CrashInfo | undefined;
+  /** Set after an `ok:false` append: the process is not used again (fail-stop). */
+  private stopped = false;
+
+  constructor(private readonly opts: SessionOptions) {}
+
+  /** The WAL directory every process of this case opens. */
+  get dirPath(): string {
+    return this.opts.dir;
+  }
+
+  get stderrTail(): string {
+    return this.client?.stderrTail ?? "";
+  }
+
+  get features(): string[] {
+    return this.hello?.features ?? [];
+  }
+
+  /** Start a process (armed or not), recover the directory and check every invariant. */
+  async start(arm?: CrashArm): Promise<void> {
+    if (this.disposed) throw new CaseAbandoned(this.disposed);
+    const env: Record<string, string> = { ...this.opts.launch.env };
+    if (arm?.kind === "named") env.WALCHECK_CRASH_AT = `${arm.point}:${arm.nth}`;
+    if (arm?.kind === "fs") {
+      if (!this.opts.fsPreload) throw new TypeError("fs crash arms need the fs preload");
+      env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim();
+      env.WALCHECK_FS_CRASH = `${arm.call}:${arm.when}`;
+    }
+    this.armed = arm;
+    this.killing = false;
+    this.stopped = false;
+    this.stats.lives += 1;
+    let t = performance.now();
+    // A spare process, started while the previous life ran, takes an unarmed start: its
+    // start-up (most of a crash cycle's time) then overlaps the workload.
+    const spare = this.spare;
+    this.spare = undefined;
+    if (!arm && spare) this.client = spare;
+    else {
+      void spare?.kill("SIGKILL");
+      this.client = this.spawn(env);
+    }
+    if (this.opts.prespawn !== false) this.spare = this.spawn({ ...this.opts.launch.env });
+    try {
+      const hello = this.must("hello", await this.request("hello", {}));
+      this.hello ??= hello;
+      this.stats.timeMs.startup += performance.now() - t;
+      t = performance.now();
+      const sent = performance.now();
+      const open = await this.request("open", { dir: this.opts.dir, config: this.opts.openConfig });
+      const rtt = performance.now() - sent;
+      this.stats.timeMs.recovery += performance.now() - t;
+      if (!open.ok) this.violation("recovery", `open failed: ${open.error.code}: ${open.error.message}`);
+      const recoveryMs = open.recovery?.elapsedMs ?? rtt;
+      this.stats.recoveryMs.push(recoveryMs);
+      if (recoveryMs > this.opts.recoveryThresholdMs) {
+        this.violation("recovery-time", `recovery took ${recoveryMs.toFixed(1)} ms, over the ${this.opts.recoveryThresholdMs} ms threshold`);
+      }
+      t = performance.now();
+      await this.verify(open.lastSeq);
+      this.stats.timeMs.verify += performance.now() - t;
+    } catch (error) {
+      if (error instanceof CrashHappened) return this.afterCrash();
+      throw error;
+    }
+  }
+
+  /** Compare the recovered WAL with the prefix model, run `check`, and settle the model. */
+  private async verify(openedSeq?: number): Promise<void> {
+    const read = this.must("read", await this.request("read", {}));
+    if (openedSeq !== undefined && read.lastSeq !== openedSeq) this.violation("sequence", `open said lastSeq ${openedSeq}, read says ${read.lastSeq}`);
+    const verdict = this.model.judge(read.lastSeq, read.state);
+    if (verdict.status === "violation") this.violation(verdict.invariant, verdict.message, verdict.diff);
+    if (this.features.includes("check")) {
+      const check = this.must("check", await this.request("check", {}));
+      if (check.result.length !== 1 || check.result[0] !== "ok") this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+    }
+    this.model.settle(read.lastSeq);
+  }
+
+  /** A read in the middle of a workload: the state must be exactly what was acknowledged. */
+  async readCompare(): Promise<void> {
+    await this.guard(async () => {
+      const read = this.must("read", await this.request("read", {}));
+      const verdict = this.model.judge(read.lastSeq, read.state);
+      if (verdict.status === "violation") this.violation(verdict.invariant, `live read: ${verdict.message}`, verdict.diff);
+      if (read.lastSeq !== this.model.lastAcked) this.violation("sequence", `live read says lastSeq ${read.lastSeq}, ${this.model.lastAcked} batches were acknowledged`);
+    });
+  }
+
+  async check(): Promise<void> {
+    if (!this.features.includes("check")) return;
+    await this.guard(async () => {
+      const check = this.must("check", await this.request("check", {}));
+      if (check.result.length !== 1 || check.result[0] !== "ok") this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+    });
+  }
+
+  async checkpoint(mode: "passive" | "truncate"): Promise<void> {
+    await this.guard(async () => {
+      this.stats.checkpoints += 1;
+      this.must("checkpoint", await this.request("checkpoint", { mode }));
+    });
+  }
+
+  /**
+   * Send `batches` pipelined. With `kill`, SIGKILL the adapter `delayMs` after request
+   * number `kill.after` was sent: the external crash for black-box adapters.
+   */
+  async appendBurst(batches: BatchOp[][], kill?: { after: number; delayMs: number }): Promise<void> {
+    await this.guard(async () => {
+      if (this.stopped) return;
+      const t = performance.now();
+      const pending: Promise<void>[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      for (const [i, ops] of batches.entries()) {
+        const seq = this.model.send(ops);
+        const entry = this.ledger.record(seq, ops, this.stats.lives);
+        this.stats.batchesSent += 1;
+        pending.push(
+          this.request("append", { ops }).then((reply) => {
+            if (!reply.ok) {
+              // Indeterminate from here on: fail-stop, recover from the directory.
+              entry.status = "failed";
+              this.stopped = true;
+              return;
+            }
+            if (this.stopped) return;
+            if (reply.seq !== seq) this.violation("sequence", `append acknowledged seq ${reply.seq}, expected ${seq}`);
+            entry.status = "acked";
+            this.model.ack(seq);
+            this.stats.batchesAcked += 1;
+          }),
+        );
+        if (kill && i === kill.after) {
+          const client = this.client!;
+          timer = setTimeout(() => {
+            this.killing = true;
+            void client.kill("SIGKILL");
+          }, kill.delayMs);
+        }
+      }
+      const settled = await Promise.allSettled(pending);
+      clearTimeout(timer);
+      this.stats.timeMs.workload += performance.now() - t;
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) throw failed.reason;
+      if (kill) {
+        // Every request was answered before the delay ran out: the kill still comes.
+        this.killing = true;
+        await this.client!.kill("SIGKILL");
+        throw new CrashHappened();
+      }
+      if (this.stopped) {
+        this.killing = true;
+        await this.client!.kill("SIGKILL");
+        throw new CrashHappened();
+      }
+    });
+  }
+
+  /**
+   * Kill the current process, start one armed to crash at `arm`, and drive it towards the
+   * point: `batches` appended, then checkpoints of `mode` (enough for the n-th hit of a
+   * checkpoint point). If the point is not reached, the life simply goes on.
+   */
+  async arm(arm: CrashArm, batches: BatchOp[][], mode: "passive" | "truncate" | undefined): Promise<void> {
+    await this.endLife();
+    await this.start(arm);
+    if (!this.armed) return; // it already fired during recovery
+    for (const ops of batches) {
+      await this.appendBurst([ops]);
+      if (!this.armed) return;
+    }
+    if (mode && this.features.includes("checkpoint") && (mode === "passive" || this.features.includes("checkpoint.truncate"))) {
+      const rounds = arm.kind === "named" ? arm.nth : 2;
+      for (let i = 0; i < rounds && this.armed; i++) {
+        await this.appendBurst([batches[i % batches.length]!]);
+        if (this.armed) await this.checkpoint(mode);
+      }
+    }
+  }
+
+  /** Clean close (every acknowledged batch must survive it exactly) and a fresh process. */
+  async closeReopen(): Promise<void> {
+    // An armed crash can fire inside close: recovery has then already started a process.
+    const crashed = await this.guard(async () => {
+      this.must("close", await this.request("close", {}));
+      const exit = await this.client!.waitExit();
+      if (exit.exitCode !== 0) throw new AdapterError("ADAPTER_EXITED", `the adapter exited with ${exit.signal ?? exit.exitCode} after close`, { ...exit, stderrTail: this.stderrTail });
+    });
+    if (crashed) return;
+    if (this.armed) this.stats.armsNotReached += 1;
+    this.armed = undefined;
+    this.lastCrash = undefined;
+    // Every request was answered before close, so the prefix model allows exactly one
+    // state: all acknowledged batches, nothing else.
+    await this.start();
+  }
+
+  /** End of the case: a last clean close and recovery check, then stop the process. */
+  async finish(): Promise<void> {
+    await this.closeReopen();
+    await this.guard(async () => {
+      this.must("close", await this.request("close", {}));
+      await this.client!.waitExit();
+    });
+  }
+
+  /** Stop whatever runs, for good (end of a case, an error, a timeout); `why` is reported if the case was still going. */
+  async dispose(why = "the case ended"): Promise<void> {
+    this.disposed ??= why;
+    this.killing = true;
+    const spare = this.spare;
+    this.spare = undefined;
+    await Promise.all([this.client?.kill("SIGKILL"), spare?.kill("SIGKILL")]);
+  }
+
+  private spawn(env: Record<string, string>): AdapterClient {
+    return AdapterClient.start({ file: this.opts.launch.file, args: this.opts.launch.args, env, timeoutMs: this.opts.timeoutMs });
+  }
+
+  private async endLife(): Promise<void> {
+    if (this.armed) this.stats.armsNotReached += 1;
+    this.armed = undefined;
+    this.killing = true;
+    await this.client?.kill("SIGKILL");
+    this.stats.crashes.signal += 1;
+    this.lastCrash = { kind: "signal", at: "before re-arming" };
+    this.ledger.crashed();
+  }
+
+  /**
+   * Run a step; a crash inside it is recorded and followed by recovery in a fresh process.
+   * Returns whether that happened (the step's own follow-up must then not run).
+   */
+  private async guard(step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return false;
+    } catch (error) {
+      if (!(error instanceof CrashHappened)) throw error;
+      await this.afterCrash();
+      return true;
+    }
+  }
+
+  private async afterCrash(): Promise<void> {
+    const arm = this.armed;
+    if (arm && !this.killing) {
+      this.lastCrash = describeArm(arm);
+      const bucket = arm.kind === "named" ? this.stats.crashes.named : this.stats.crashes.fs;
+      const key = arm.kind === "named" ? arm.point : `#${arm.call} ${arm.when}`;
+      bucket[key] = (bucket[key] ?? 0) + 1;
+    } else {
+      this.lastCrash = { kind: "signal", at: "SIGKILL from walcheck" };
+      this.stats.crashes.signal += 1;
+    }
+    this.armed = undefined;
+    this.ledger.crashed();
+    await this.start();
+  }
+
+  /** A request; the adapter dying of a crash walcheck caused becomes CrashHappened. */
+  private async request<O extends Op>(op: O, fields: RequestFields<O>): Promise<Reply<O>> {
+    const client = this.client!;
+    try {
+      return await client.request(op, fields);
+    } catch (error) {
+      if (error instanceof AdapterError && error.code === "ADAPTER_EXITED") {
+        const exit = await client.exited;
+        const expected = this.killing || this.armed !== undefined;
+        if (exit.signal === "SIGKILL" && expected) throw new CrashHappened();
+        if (op === "open" && this.lastCrash) {
+          this.violation("recovery", `the adapter died while recovering (${exit.signal ?? `exit code ${exit.exitCode}`})\n${error.details.stderrTail.trim()}`);
+        }
+      }
+      throw error;
+    }
+  }
+
+  private must<O extends Op>(op: O, reply: Reply<O>): Extract<Reply<O>, { ok: true }> {
+    if (!reply.ok) {
+      throw new AdapterError("ADAPTER_PROTOCOL", `${op} answered ${reply.error.code}: ${reply.error.message}`, { op, stderrTail: this.stderrTail });
+    }
+    return reply as Extract<Reply<O>, { ok: true }>;
+  }
+
+  private violation(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
+    throw new InvariantViolation(invariant, message, this.lastCrash, diff, this.ledger.tail());
+  }
+}

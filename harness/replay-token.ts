@@ -1,0 +1,31 @@
+import { UsageError } from "./usage-error.js";
+
+/** Everything needed to run one case again exactly: fast-check's seed and path, and the generation settings. */
+export interface ReplayToken {
+  v: 1;
+  /** The case's fast-check seed. */
+  seed: number;
+  /** fast-check's counterexample path (the shrink steps). */
+  path: string;
+  /** The commands arbitrary's own replay path. */
+  replayPath?: string;
+  crash: ("named" | "fs" | "signal")[];
+  maxCommands: number;
+}
+
+export function encodeReplayToken(token: Omit<ReplayToken, "v">): string {
+  return Buffer.from(JSON.stringify({ v: 1, ...token }), "utf8").toString("base64url");
+}
+
+export function decodeReplayToken(raw: string): ReplayToken {
+  let parsed: Partial<ReplayToken>;
+  try {
+    parsed = JSON.parse(Buffer.from(raw, "base64url").toString("utf8")) as Partial<ReplayToken>;
+  } catch {
+    throw new UsageError(`--replay: not a walcheck replay token: ${raw.slice(0, 40)}`);
+  }
+  if (parsed.v !== 1 || !Number.isInteger(parsed.seed) || typeof parsed.path !== "string" || !Array.isArray(parsed.crash) || !Number.isInteger(parsed.maxCommands)) {
+    throw new UsageError(`--replay: the token is damaged or from another walcheck version`);
+  }
+  return parsed as ReplayToken;
+}

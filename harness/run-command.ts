@@ -1,0 +1,195 @@
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import cliProgress from "cli-progress";
+import { dir as tmpDir } from "tmp-promise";
+import { writeJsonAtomic } from "../reports/json-file.js";
+import { AdapterClient } from "./adapter-client.js";
+import { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
+import { defaultWorkers, probeAdapter, runCampaign, type RunSummary } from "./campaign.js";
+import { createLogger } from "./logger.js";
+import { decodeReplayToken, type ReplayToken } from "./replay-token.js";
+import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
+import { UsageError } from "./usage-error.js";
+import type { CrashKinds } from "./workload.js";
+
+/** `walcheck run` flags as commander parses them (all optional: the config file and defaults fill in). */
+export interface RunFlags {
+  adapter?: string;
+  adapterCmd?: string;
+  config?: string;
+  seed?: number;
+  runs?: number;
+  budget?: string;
+  crash?: "named" | "fs" | "signal" | "all";
+  exhaustive?: boolean;
+  workers?: number;
+  shard?: string;
+  reportDir?: string;
+  replay?: string;
+  recoveryThreshold?: number;
+  timeout?: number;
+  maxCommands?: number;
+}
+
+export const FS_PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), "fs-preload.js");
+
+function parseShard(raw: string | undefined): { index: number; count: number } {
+  if (raw === undefined) return { index: 0, count: 1 };
+  const m = /^(\d+)\/(\d+)$/.exec(raw);
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new UsageError(`--shard must be i/n with 1 <= i <= n, got ${JSON.stringify(raw)}`);
+  return { index: index - 1, count };
+}
+
+function crashKinds(choice: "named" | "fs" | "signal" | "all", launch: AdapterLaunch, log: (m: string) => void): CrashKinds {
+  if (choice === "fs" && !launch.node) throw new UsageError("--crash fs needs a Node.js adapter (the preload counts Node's fs calls); this adapter is not started with node");
+  if (choice !== "all") return [choice];
+  if (!launch.node) log("fs-call crash points skipped: the adapter is not a Node.js process");
+  return launch.node ? ["named", "signal", "fs"] : ["named", "signal"];
+}
+
+/**
+ * Count the mutating fs calls of one typical life (open, appends, checkpoints) with the
+ * preload's trace, so that fs crash points are drawn where calls really happen.
+ */
+async function countFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig: Record<string, unknown>): Promise<number> {
+  const work = await tmpDir({ prefix: "walcheck-count-", unsafeCleanup: true });
+  const trace = path.join(work.path, "trace.jsonl");
+  const env = { ...launch.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(), WALCHECK_FS_TRACE: trace };
+  const client = AdapterClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
+  try {
+    const hello = await client.request("hello", {});
+    await client.request("open", { dir: path.join(work.path, "wal"), config: openConfig });
+    for (let i = 0; i < 6; i++) await client.request("append", { ops: [{ key: "k", value: String(i) }] });
+    if (hello.ok && hello.features.includes("checkpoint")) await client.request("checkpoint", { mode: hello.features.includes("checkpoint.truncate") ? "truncate" : "passive" });
+    await client.request("close", {});
+    await client.waitExit();
+    return fs.existsSync(trace) ? fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).length : 0;
+  } finally {
+    await client.kill();
+    await work.cleanup();
+  }
+}
+
+export interface RunOutcome {
+  exitCode: number;
+  summary?: RunSummary;
+  reportFile?: string;
+}
+
+/** `walcheck run`: resolve flags and config, run the campaign, write the report, print the verdict. */
+export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
+  const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : {};
+  if (flags.exhaustive) throw new UsageError("--exhaustive is not yet available: it arrives with fs-call enumeration; use --crash fs with --runs");
+  const replay: ReplayToken | undefined = flags.replay ? decodeReplayToken(flags.replay) : undefined;
+  const logger = createLogger();
+  const log = (m: string) => logger.info(m);
+  const openConfig = config.adapterConfig ?? {};
+  const adapterFlag = flags.adapter ?? (flags.adapterCmd ? undefined : config.adapter);
+  const adapterCmdFlag = flags.adapterCmd ?? (flags.adapter ? undefined : config.adapterCmd);
+  const launch = resolveAdapter({ adapter: adapterFlag, adapterCmd: adapterCmdFlag });
+  const seed = flags.seed ?? config.seed ?? Math.floor(Math.random() * 2 ** 31);
+  const runs = flags.runs ?? config.runs ?? 20;
+  const budgetRaw = flags.budget ?? config.budget;
+  const budgetMs = budgetRaw === undefined ? undefined : parseDuration(budgetRaw);
+  const workers = flags.workers ?? config.workers ?? defaultWorkers();
+  const shard = parseShard(flags.shard);
+  const timeoutMs = flags.timeout ?? config.timeoutMs ?? 10_000;
+  const recoveryThresholdMs = flags.recoveryThreshold ?? config.recoveryThresholdMs ?? 100;
+  const maxCommands = flags.maxCommands ?? config.maxCommands ?? 25;
+  const crash = replay ? replay.crash : crashKinds(flags.crash ?? config.crash ?? "all", launch, log);
+  if (replay?.crash.includes("fs") && !launch.node) throw new UsageError("this replay token uses fs crash points, which need a Node.js adapter");
+
+  const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+  const reportDir = path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports", `run-${stamp}-seed${seed}`);
+  const reportFile = path.join(reportDir, "report.json");
+
+  const hello = await probeAdapter(launch, timeoutMs);
+  const fsCallsPerLife = crash.includes("fs") ? await countFsCalls(launch, timeoutMs, openConfig) : undefined;
+  if (crash.includes("fs") && !fsCallsPerLife) throw new UsageError("--crash fs: the adapter made no fs calls the preload could see (is it a Node.js process started directly, not through npm or a shell?)");
+  log(`walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? "replaying one case" : `${runs} cases`}, crash ${crash.join("+")}, ${workers} workers${fsCallsPerLife ? `, ~${fsCallsPerLife} fs calls per life` : ""}`);
+
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  // `on`, not `once`: execa's child cleanup (signal-exit) re-raises the signal when no other
+  // listener is left, which would end walcheck before it removed its temp directories.
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const tty = process.stderr.isTTY === true;
+  const bar = tty
+    ? new cliProgress.SingleBar(
+        { format: "cases {bar} {value}/{total} | cycles {cycles} ({rate}/min) | violations {violations}", hideCursor: true, stream: process.stderr },
+        cliProgress.Presets.shades_classic,
+      )
+    : undefined;
+  const planned = replay ? 1 : Math.ceil((runs - shard.index) / shard.count);
+  bar?.start(planned, 0, { cycles: 0, rate: 0, violations: 0 });
+  const base = { kind: "walcheck-run", version: 1, adapter: launch.label, flags: launch.flags };
+  let summary: RunSummary;
+  try {
+    summary = await runCampaign(
+      {
+        launch,
+        seed,
+        runs,
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
+        crash,
+        workers,
+        shard,
+        reportDir,
+        recoveryThresholdMs,
+        timeoutMs,
+        maxCommands,
+        openConfig,
+        ...(replay ? { replay } : {}),
+        fsPreload: FS_PRELOAD,
+        ...(fsCallsPerLife ? { fsCallsPerLife } : {}),
+        signal: controller.signal,
+        onCase: (result, s) => {
+          // Written as the run goes: an interrupted run still leaves a valid report.
+          writeJsonAtomic(reportFile, { ...base, ...s });
+          if (bar) bar.update(s.cases.run, { cycles: s.cycles, rate: Math.round(s.cyclesPerMinute), violations: s.cases.failed });
+          else process.stderr.write(`case ${s.cases.run}/${planned} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`);
+        },
+      },
+      hello,
+    );
+  } finally {
+    bar?.stop();
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  writeJsonAtomic(reportFile, { ...base, ...summary });
+  printSummary(summary, reportFile, launch);
+  const exitCode = summary.status === "passed" ? 0 : summary.status === "failed" ? 1 : summary.status === "interrupted" ? 130 : 2;
+  return { exitCode, summary, reportFile };
+}
+
+function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch): void {
+  const out = (line = "") => process.stdout.write(`${line}\n`);
+  const named = Object.entries(s.crashes.named).sort((a, b) => b[1] - a[1]);
+  const fsHits = Object.values(s.crashes.fs).reduce((a, b) => a + b, 0);
+  const t = s.timeMs;
+  const total = t.startup + t.recovery + t.workload + t.verify || 1;
+  const pct = (v: number) => `${Math.round((v / total) * 100)}%`;
+  out(`walcheck run — ${s.status.toUpperCase()} (seed ${s.seed}, ${s.cases.run}/${s.cases.planned} cases, ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min)`);
+  out(`  adapter: ${launch.label} (${s.hello?.name}, durability ${s.hello?.durability}, features ${s.hello?.features.join(", ") || "none"})`);
+  out(`  crashes: SIGKILL ${s.crashes.signal}, named ${named.reduce((a, [, n]) => a + n, 0)}${named.length ? ` (${named.map(([p, n]) => `${p} x${n}`).join(", ")})` : ""}, fs calls ${fsHits}; armed but not reached ${s.armsNotReached}`);
+  out(`  batches acked ${s.batches.acked}/${s.batches.sent}, checkpoints ${s.checkpoints}; recovery ms p50 ${s.recoveryMs.p50.toFixed(1)}, p95 ${s.recoveryMs.p95.toFixed(1)}, max ${s.recoveryMs.max.toFixed(1)}`);
+  out(`  time: start-up ${pct(t.startup)}, recovery ${pct(t.recovery)}, workload ${pct(t.workload)}, verification ${pct(t.verify)} (summed over workers)`);
+  for (const f of s.failures) {
+    out();
+    out(`VIOLATION in case ${f.index} (case seed ${f.seed}), shrunk ${f.shrinks} times:`);
+    out(f.violation.description.replace(/^/gm, "  "));
+    out(`  commands: ${f.commands}`);
+    out(`  kept: ${f.keptDir}`);
+    out(`  replay: npx walcheck run ${launch.flags.join(" ")} --replay ${f.replayToken}`);
+  }
+  for (const e of s.errors) {
+    out();
+    out(`ADAPTER ERROR in case ${e.index} (case seed ${e.seed}): ${e.error.code}: ${e.error.message}`);
+  }
+  out(`  report: ${reportFile}`);
+}

@@ -1,0 +1,36 @@
+import path from "node:path";
+import { describe, expect, it, test } from "vitest";
+// Through the package's public entry point, as a user imports it.
+import { walConformance } from "walcheck/vitest";
+import { createReferenceAdapter } from "../../reference-impl/index.js";
+import { createSimpleWal } from "../fixtures/adapters/simple-wal.mjs";
+
+// The reference WAL runs the same conformance suite a user's adapter runs.
+walConformance({ test, factory: () => createReferenceAdapter(), adapter: "reference", runs: 2, recoveryThresholdMs: 5000 });
+
+// So does the small correct fixture WAL, as an adapter module in a child process.
+walConformance({ test, adapter: path.resolve("test/fixtures/adapters/simple-wal.mjs"), runs: 1, recoveryThresholdMs: 5000 });
+
+// The suite fails a WAL that is wrong, with the invariant and the replay line.
+describe("walConformance on broken WALs", () => {
+  const collect = (options: Omit<Parameters<typeof walConformance>[0], "test">) => {
+    const tests: { name: string; fn: () => Promise<void> }[] = [];
+    walConformance({ ...options, test: (name, fn) => void tests.push({ name, fn }) });
+    return tests;
+  };
+  const failures = async (tests: { fn: () => Promise<void> }[]) =>
+    (await Promise.all(tests.map((t) => t.fn().then(() => undefined, (e: Error) => e.message)))).filter((m): m is string => m !== undefined);
+
+  it("in-process tests catch a lastSeq that restarts after a truncate checkpoint", async () => {
+    const messages = await failures(collect({ factory: () => createSimpleWal("seq-restart") }));
+    expect(messages).toEqual([expect.stringContaining(`read after checkpoints: expected {"lastSeq":6,`)]);
+  });
+
+  it("crash cases catch an ack before the fsync, naming the invariant and the replay line", async () => {
+    const tests = collect({ adapter: path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs"), runs: 3, crash: ["signal"], recoveryThresholdMs: 5000 });
+    const messages = await failures(tests);
+    expect(messages.length).toBeGreaterThan(0);
+    expect(messages[0]).toContain("invariant durability violated");
+    expect(messages[0]).toMatch(/replay: npx walcheck run --adapter \S+ --replay \S+/);
+  });
+});
