@@ -1,11 +1,9 @@
-import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import fc from "fast-check";
-import { dir as tmpDir } from "tmp-promise";
 import { AdapterError } from "./adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
-import { CaseSession, emptyStats, type SessionStats } from "./case-session.js";
+import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./case-session.js";
 import type { Hello } from "./protocol.js";
 import { encodeReplayToken } from "./replay-token.js";
 import { InvariantViolation } from "./violation.js";
@@ -92,10 +90,8 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     // An adapter error is not shrunk: the first one is the report.
     if (adapterFault || abandoned) return;
     executions += 1;
-    const work = await tmpDir({ prefix: "walcheck-case-", unsafeCleanup: true });
-    const session = new CaseSession({
+    const { session, cleanup } = await sessionInTempDir("walcheck-case-", {
       launch: opts.launch,
-      dir: path.join(work.path, "wal"),
       openConfig: opts.openConfig,
       recoveryThresholdMs: opts.recoveryThresholdMs,
       timeoutMs: opts.timeoutMs,
@@ -115,11 +111,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
       firstFailureAt ??= performance.now();
       if (error instanceof InvariantViolation) {
         // The last failing execution is the shrunk counterexample: keep its files.
-        fs.rmSync(keptDir, { recursive: true, force: true });
-        fs.mkdirSync(keptDir, { recursive: true });
-        if (fs.existsSync(session.dirPath)) fs.cpSync(session.dirPath, path.join(keptDir, "wal"), { recursive: true });
-        fs.writeFileSync(path.join(keptDir, "adapter-stderr.log"), session.stderrTail);
-        fs.writeFileSync(path.join(keptDir, "violation.txt"), `${error.describe()}\n`);
+        keepFailure(session, keptDir, error);
         lastFailure = { dir: keptDir, stderr: session.stderrTail };
       } else if (error instanceof AdapterError) {
         adapterFault = error;
@@ -130,9 +122,8 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     } finally {
       clearTimeout(watchdog);
       opts.signal?.removeEventListener("abort", onAbort);
-      await session.dispose();
+      await cleanup();
       mergeStats(stats, session.stats);
-      await work.cleanup();
     }
   });
 

@@ -1,4 +1,7 @@
+import fs from "node:fs";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
+import { dir as tmpDir } from "tmp-promise";
 import { AdapterClient, type Reply } from "./adapter-client.js";
 import { AdapterError } from "./adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
@@ -117,14 +120,14 @@ export class CaseSession {
     let t = performance.now();
     // A spare process, started while the previous life ran, takes an unarmed start: its
     // start-up (most of a crash cycle's time) then overlaps the workload.
-    const spare = this.spare;
-    this.spare = undefined;
-    if (!arm && spare) this.client = spare;
-    else {
-      void spare?.kill("SIGKILL");
+    // An armed start needs its own environment; the spare waits for the next unarmed one.
+    if (!arm && this.spare) {
+      this.client = this.spare;
+      this.spare = undefined;
+    } else {
       this.client = this.spawn(env);
     }
-    if (this.opts.prespawn !== false) this.spare = this.spawn({ ...this.opts.launch.env });
+    if (this.opts.prespawn !== false && !this.spare) this.spare = this.spawn({ ...this.opts.launch.env });
     try {
       const hello = this.must("hello", await this.request("hello", {}));
       this.hello ??= hello;
@@ -373,4 +376,26 @@ export class CaseSession {
   private violation(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
     throw new InvariantViolation(invariant, message, this.lastCrash, diff, this.ledger.tail());
   }
+}
+
+/** A session on a fresh temporary directory; `cleanup` stops its processes and removes the directory. */
+export async function sessionInTempDir(prefix: string, opts: Omit<SessionOptions, "dir">): Promise<{ session: CaseSession; cleanup: () => Promise<void> }> {
+  const work = await tmpDir({ prefix, unsafeCleanup: true });
+  const session = new CaseSession({ ...opts, dir: path.join(work.path, "wal") });
+  return {
+    session,
+    cleanup: async () => {
+      await session.dispose();
+      await work.cleanup();
+    },
+  };
+}
+
+/** Keep a failing case for a person: its WAL directory, the adapter's stderr, the violation. */
+export function keepFailure(session: CaseSession, keptDir: string, violation: InvariantViolation): void {
+  fs.rmSync(keptDir, { recursive: true, force: true });
+  fs.mkdirSync(keptDir, { recursive: true });
+  if (fs.existsSync(session.dirPath)) fs.cpSync(session.dirPath, path.join(keptDir, "wal"), { recursive: true });
+  fs.writeFileSync(path.join(keptDir, "adapter-stderr.log"), session.stderrTail);
+  fs.writeFileSync(path.join(keptDir, "violation.txt"), `${violation.describe()}\n`);
 }

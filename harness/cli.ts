@@ -2,7 +2,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { parseArgs } from "node:util";
+import type { Command } from "commander";
 import type { SmokeResult } from "./smoke.js";
 import { UsageError } from "./usage-error.js";
 
@@ -17,23 +18,39 @@ export const CLI_PATH = fileURLToPath(import.meta.url);
 /** Exit codes: the CI-gate contract. */
 export const EXIT = { pass: 0, violation: 1, usage: 2, interrupted: 130 } as const;
 
+// commander is loaded only when a command needs it (see fastServe).
+let commander: typeof import("commander") | undefined;
+const cmdr = (): typeof import("commander") => {
+  if (!commander) throw new TypeError("commander is not loaded yet");
+  return commander;
+};
+
 function intArg(name: string, min: number) {
   return (raw: string) => {
     const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isSafeInteger(n) || n < min) throw new (cmdr().InvalidArgumentError)(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
 }
 
-function jsonArg(raw: string): Record<string, unknown> {
+/** A JSON object from a flag's text, or an Error saying why not. */
+function parseJsonObject(raw: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch (error) {
-    throw new InvalidArgumentError(`--config must be a JSON object: ${(error as Error).message}`);
+    throw new Error(`--config must be a JSON object: ${(error as Error).message}`);
   }
-  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new InvalidArgumentError(`--config must be a JSON object, got ${raw}`);
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`--config must be a JSON object, got ${raw}`);
   return parsed as Record<string, unknown>;
+}
+
+function jsonArg(raw: string): Record<string, unknown> {
+  try {
+    return parseJsonObject(raw);
+  } catch (error) {
+    throw new (cmdr().InvalidArgumentError)((error as Error).message);
+  }
 }
 
 /**
@@ -52,7 +69,9 @@ function notYet(what: string, instead: string): never {
   throw new UsageError(`${what} is not yet available in this version of walcheck. ${instead}`);
 }
 
-export function buildProgram(): Command {
+export async function buildProgram(): Promise<Command> {
+  commander ??= await import("commander");
+  const { Command, Option } = commander;
   const program = new Command("walcheck")
     .description("Crash-consistency harness and chaos suite for write-ahead logs")
     .version(packageJson.version, "-V, --version")
@@ -175,12 +194,12 @@ function printSmoke(result: SmokeResult, file: string, opts: { adapter: string; 
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram();
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.pass;
   } catch (error) {
-    if (error instanceof CommanderError) {
+    if (error instanceof cmdr().CommanderError) {
       // --help and --version "fail" with exit code 0; every real parse error is a usage error.
       return error.exitCode === 0 ? EXIT.pass : EXIT.usage;
     }
@@ -190,6 +209,39 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * `walcheck serve` starts once per crash cycle, thousands of times a campaign: it skips
+ * commander (and its load time) when its arguments are plain; anything unusual (help, a
+ * bad flag) goes through the full parser for the proper message.
+ */
+async function fastServe(argv: string[]): Promise<boolean> {
+  if (argv[2] !== "serve") return false;
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv.slice(3), options: { adapter: { type: "string" }, config: { type: "string" } }, strict: true, allowPositionals: false });
+  } catch {
+    return false;
+  }
+  let config: Record<string, unknown> = {};
+  if (parsed.values.config !== undefined) {
+    try {
+      config = parseJsonObject(parsed.values.config);
+    } catch {
+      return false;
+    }
+  }
+  const [{ loadAdapter }, { serveAdapter }] = await Promise.all([import("./load-adapter.js"), import("./serve.js")]);
+  try {
+    const adapter = await loadAdapter(parsed.values.adapter ?? "reference", config);
+    await serveAdapter(adapter, { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
+    process.exit(EXIT.usage);
+  }
+  process.exit(0);
+}
+
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(CLI_PATH)) {
-  process.exitCode = await main(process.argv);
+  if (!(await fastServe(process.argv))) process.exitCode = await main(process.argv);
 }

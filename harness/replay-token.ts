@@ -11,6 +11,8 @@ export interface ReplayToken {
   replayPath?: string;
   crash: ("named" | "fs" | "signal")[];
   maxCommands: number;
+  /** For an exhaustive run: the one fs crash point to run again (with the workload of `seed`). */
+  exhaustive?: { call: number; when: "before" | "after" | "mid" };
 }
 
 export function encodeReplayToken(token: Omit<ReplayToken, "v">): string {
@@ -24,7 +26,8 @@ export function decodeReplayToken(raw: string): ReplayToken {
   } catch {
     throw new UsageError(`--replay: not a walcheck replay token: ${raw.slice(0, 40)}`);
   }
-  if (parsed.v !== 1 || !Number.isInteger(parsed.seed) || typeof parsed.path !== "string" || !Array.isArray(parsed.crash) || !Number.isInteger(parsed.maxCommands)) {
+  const exhaustiveOk = parsed.exhaustive === undefined || (Number.isInteger(parsed.exhaustive.call) && ["before", "after", "mid"].includes(parsed.exhaustive.when));
+  if (parsed.v !== 1 || !Number.isInteger(parsed.seed) || typeof parsed.path !== "string" || !Array.isArray(parsed.crash) || !Number.isInteger(parsed.maxCommands) || !exhaustiveOk) {
     throw new UsageError(`--replay: the token is damaged or from another walcheck version`);
   }
   return parsed as ReplayToken;

@@ -82,7 +82,6 @@ export interface RunOutcome {
 /** `walcheck run`: resolve flags and config, run the campaign, write the report, print the verdict. */
 export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : {};
-  if (flags.exhaustive) throw new UsageError("--exhaustive is not yet available: it arrives with fs-call enumeration; use --crash fs with --runs");
   const replay: ReplayToken | undefined = flags.replay ? decodeReplayToken(flags.replay) : undefined;
   const logger = createLogger();
   const log = (m: string) => logger.info(m);
@@ -106,7 +105,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const reportDir = path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports", `run-${stamp}-seed${seed}`);
   const reportFile = path.join(reportDir, "report.json");
 
+  if ((flags.exhaustive || replay?.exhaustive) && !launch.node) throw new UsageError("--exhaustive enumerates fs-call crash points, which need a Node.js adapter");
   const hello = await probeAdapter(launch, timeoutMs);
+  if (flags.exhaustive || replay?.exhaustive) {
+    return runExhaustiveCommand({ launch, hello, seed, workers, timeoutMs, recoveryThresholdMs, openConfig, reportDir, reportFile, ...(replay?.exhaustive ? { only: replay.exhaustive } : {}) });
+  }
   const fsCallsPerLife = crash.includes("fs") ? await countFsCalls(launch, timeoutMs, openConfig) : undefined;
   if (crash.includes("fs") && !fsCallsPerLife) throw new UsageError("--crash fs: the adapter made no fs calls the preload could see (is it a Node.js process started directly, not through npm or a shell?)");
   log(`walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? "replaying one case" : `${runs} cases`}, crash ${crash.join("+")}, ${workers} workers${fsCallsPerLife ? `, ~${fsCallsPerLife} fs calls per life` : ""}`);
@@ -165,6 +168,69 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   printSummary(summary, reportFile, launch);
   const exitCode = summary.status === "passed" ? 0 : summary.status === "failed" ? 1 : summary.status === "interrupted" ? 130 : 2;
   return { exitCode, summary, reportFile };
+}
+
+interface ExhaustiveCommandOptions {
+  launch: AdapterLaunch;
+  hello: Awaited<ReturnType<typeof probeAdapter>>;
+  seed: number;
+  workers: number;
+  timeoutMs: number;
+  recoveryThresholdMs: number;
+  openConfig: Record<string, unknown>;
+  reportDir: string;
+  reportFile: string;
+  only?: { call: number; when: "before" | "after" | "mid" };
+}
+
+/** `walcheck run --exhaustive`: every fs-call crash point of the seed's bounded workload. */
+async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOutcome> {
+  const { runExhaustive } = await import("./exhaustive.js");
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  let last = 0;
+  let result;
+  try {
+    result = await runExhaustive({
+      launch: o.launch,
+      hello: o.hello,
+      seed: o.seed,
+      fsPreload: FS_PRELOAD,
+      openConfig: o.openConfig,
+      recoveryThresholdMs: o.recoveryThresholdMs,
+      timeoutMs: o.timeoutMs,
+      workers: o.workers,
+      reportDir: o.reportDir,
+      ...(o.only ? { only: o.only } : {}),
+      signal: controller.signal,
+      onPoint: (done, total) => {
+        if (done - last >= 10 || done === total) {
+          last = done;
+          process.stderr.write(`exhaustive: ${done}/${total} crash points\n`);
+        }
+      },
+    });
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  writeJsonAtomic(o.reportFile, { kind: "walcheck-run-exhaustive", version: 1, adapter: o.launch.label, hello: o.hello, ...result });
+  const out = (line = "") => process.stdout.write(`${line}\n`);
+  out(`walcheck run --exhaustive — ${result.status.toUpperCase()} (seed ${result.seed}: ${result.calls} fs calls, ${result.points} crash points, ${result.checked} checked, ${result.fired} fired, ${result.pointsPerSecond.toFixed(1)} points/s)`);
+  out(`  workload: ${result.workload.join(", ")}`);
+  for (const f of result.failures) {
+    out();
+    out(`VIOLATION at fs call #${f.point.call} (${f.point.when}):`);
+    out(f.violation.description.replace(/^/gm, "  "));
+    out(`  kept: ${f.keptDir}`);
+    out(`  replay: npx walcheck run ${o.launch.flags.join(" ")} --replay ${f.replayToken}`);
+  }
+  for (const e of result.errors) out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
+  out(`  report: ${o.reportFile}`);
+  const exitCode = result.status === "passed" ? 0 : result.status === "failed" ? 1 : result.status === "interrupted" ? 130 : 2;
+  return { exitCode, reportFile: o.reportFile };
 }
 
 function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch): void {

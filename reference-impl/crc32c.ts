@@ -1,4 +1,8 @@
-import { crc32c as nativeCrc32c } from "@node-rs/crc32";
+import { createRequire } from "node:module";
+
+// require, not import: ESM importing a CommonJS package runs cjs-module-lexer over it,
+// a measurable share of an adapter process's start-up.
+const { crc32c: nativeCrc32c } = createRequire(import.meta.url)("@node-rs/crc32") as typeof import("@node-rs/crc32");
 
 // CRC32C (Castagnoli). Large buffers go to @node-rs/crc32 (SSE4.2/ARM CRC instructions,
 // prebuilt binaries per platform, ~3 GB/s here). Its per-call cost, though, is ~450 ns

@@ -83,3 +83,16 @@ export async function walErrorOf(promise: Promise<unknown>): Promise<WalError> {
   expect(error).toBeInstanceOf(WalError);
   return error as WalError;
 }
+
+/** Processes whose environment carries WALCHECK_TEST_MARK=`mark` (a test's walcheck and every child it started). */
+export function processesMarked(mark: string): number[] {
+  const found: number[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`WALCHECK_TEST_MARK=${mark}`)) found.push(Number(pid));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return found;
+}

@@ -98,7 +98,7 @@ describe("walcheck CLI", () => {
   it("smoke catches an adapter that acks before writing: exit 1, durability violation, replay line, kept directory", async () => {
     const reportDir = await tempDir();
     const fixture = path.resolve("test/fixtures/lazy-ack-adapter.mjs");
-    const r = await walcheck(["smoke", "--adapter", fixture, "--seed", "7", "--cycles", "10", "--report-dir", reportDir]);
+    const r = await walcheck(["smoke", "--adapter", fixture, "--seed", "7", "--cycles", "10", "--report-dir", reportDir, "--recovery-threshold", "5000"]);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain("FAILED (seed 7)");
     expect(r.stdout).toMatch(/VIOLATION durability in cycle \d+: recovered lastSeq \d+ but batch \d+ was acknowledged/);

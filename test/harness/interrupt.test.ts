@@ -3,27 +3,15 @@ import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { CLI, tempDir } from "../helpers.js";
+import { CLI, processesMarked, tempDir } from "../helpers.js";
 
-/** Processes whose environment carries `mark` (ours and any children we started). */
-function processesMarked(mark: string): number[] {
-  const found: number[] = [];
-  for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    try {
-      if (fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`WALCHECK_TEST_MARK=${mark}`)) found.push(Number(pid));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return found;
-}
 
 describe("Ctrl-C", () => {
   it("SIGINT during a smoke run kills the adapter child, removes temp directories, keeps a valid partial report, exits 130", async () => {
     const tmp = await tempDir();
     const reportDir = await tempDir();
     const mark = randomUUID();
-    const run = execa(process.execPath, [CLI, "smoke", "--seed", "5", "--cycles", "500", "--report-dir", reportDir], {
+    const run = execa(process.execPath, [CLI, "smoke", "--seed", "5", "--cycles", "500", "--report-dir", reportDir, "--recovery-threshold", "5000"], {
       reject: false,
       env: { TMPDIR: tmp, WALCHECK_LOG_LEVEL: "debug", WALCHECK_TEST_MARK: mark },
     });

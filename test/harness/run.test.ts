@@ -98,7 +98,7 @@ describe("walcheck run", () => {
       [["--shard", "3/2"], "--shard must be i/n"],
       [["--crash", "sometimes"], "argument 'sometimes' is invalid"],
       [["--replay", "not-a-token"], "--replay:"],
-      [["--exhaustive"], "--exhaustive is not yet available"],
+      [["--exhaustive", "--adapter-cmd", "python3 my_adapter.py"], "need a Node.js adapter"],
       [["--adapter-cmd", "/no/such/adapter --flag"], "ADAPTER_START"],
       [["--adapter", "no/such/file.js"], "no such file"],
       [["--adapter", "x.js", "--adapter-cmd", "y"], "not both"],

@@ -1,0 +1,37 @@
+import fs from "node:fs";
+import path from "node:path";
+import { randomUUID } from "node:crypto";
+import { execa } from "execa";
+import { describe, expect, it } from "vitest";
+import { CLI, processesMarked, tempDir } from "../helpers.js";
+
+
+describe("walcheck run and Ctrl-C", () => {
+  it("SIGINT kills every adapter child, removes temp directories, keeps the partial report and exits 130", async () => {
+    const tmp = await tempDir();
+    const reportDir = await tempDir();
+    const mark = randomUUID();
+    const run = execa(process.execPath, [CLI, "run", "--seed", "9", "--runs", "500", "--report-dir", reportDir, "--recovery-threshold", "5000"], {
+      reject: false,
+      env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
+    });
+    // Wait (on output, not time) until two cases are done and more are running.
+    await new Promise<void>((resolve) => {
+      let seen = "";
+      run.stderr!.on("data", (chunk: Buffer) => {
+        seen += chunk.toString();
+        if (seen.includes("case 2/")) resolve();
+      });
+    });
+    run.kill("SIGINT");
+    const result = await run;
+    expect(result.exitCode).toBe(130);
+    expect(result.stdout).toContain("walcheck run — INTERRUPTED (seed 9");
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(processesMarked(mark)).toEqual([]);
+    const [dir] = fs.readdirSync(reportDir);
+    const report = JSON.parse(fs.readFileSync(path.join(reportDir, dir!, "report.json"), "utf8"));
+    expect(report.status).toBe("interrupted");
+    expect(report.cases.run).toBeGreaterThanOrEqual(2);
+  });
+});
