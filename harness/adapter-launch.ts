@@ -6,7 +6,7 @@ import { UsageError } from "./usage-error.js";
 
 /** How to start the adapter under test: a program, its arguments, extra environment. */
 export interface AdapterLaunch {
-  /** What the report and replay line call it: `reference`, a module path, or the command. */
+  /** What the report and replay line call it: `reference`, `sqlite`, a module path, or the command. */
   label: string;
   /** The flags that select it again, for the replay line. */
   flags: string[];
@@ -33,9 +33,9 @@ export function resolveAdapter(opts: { adapter?: string | undefined; adapterCmd?
     return { label: opts.adapterCmd, flags: ["--adapter-cmd", JSON.stringify(opts.adapterCmd)], file, args, env: {}, node: path.basename(file).startsWith("node") };
   }
   const spec = opts.adapter ?? "reference";
-  if (spec === "sqlite") throw new UsageError("--adapter sqlite is not yet available (it arrives with the scenario catalogue, step 3)");
-  const target = spec === "reference" ? "reference" : path.resolve(spec);
-  if (target !== "reference" && !fs.existsSync(target)) throw new UsageError(`--adapter ${spec}: no such file`);
+  const builtIn = spec === "reference" || spec === "sqlite";
+  const target = builtIn ? spec : path.resolve(spec);
+  if (!builtIn && !fs.existsSync(target)) throw new UsageError(`--adapter ${spec}: no such file`);
   const args = [CLI_JS, "serve", "--adapter", target];
   if (opts.config && Object.keys(opts.config).length > 0) args.push("--config", JSON.stringify(opts.config));
   return { label: spec, flags: ["--adapter", spec], file: process.execPath, args, env: {}, node: true };

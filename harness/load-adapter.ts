@@ -11,12 +11,15 @@ function isAdapter(value: unknown): value is WalAdapter {
 }
 
 /**
- * Resolve `--adapter`: `reference`, or a path to a JavaScript module whose default export
+ * Resolve `--adapter`: `reference`, `sqlite`, or a path to a JavaScript module whose default export
  * (or `adapter` / `createAdapter` export) is a WalAdapter or a function returning one.
  */
 export async function loadAdapter(spec: string, config: Record<string, unknown> = {}): Promise<WalAdapter> {
   if (spec === "reference") return createReferenceAdapter(config as ReferenceConfig);
-  if (spec === "sqlite") throw new UsageError("--adapter sqlite is not yet available (it arrives with the scenario catalogue, step 3)");
+  if (spec === "sqlite") {
+    const { createSqliteAdapter } = await import("./sqlite-adapter.js");
+    return createSqliteAdapter(config);
+  }
   const file = path.resolve(spec);
   if (/\.[cm]?tsx?$/.test(file)) {
     throw new UsageError(`--adapter ${spec}: walcheck loads JavaScript; compile the TypeScript module first (tsc) and pass the .js file`);

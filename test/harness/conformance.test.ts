@@ -4,9 +4,13 @@ import { describe, expect, it, test } from "vitest";
 import { walConformance } from "walcheck/vitest";
 import { createReferenceAdapter } from "../../reference-impl/index.js";
 import { createSimpleWal } from "../fixtures/adapters/simple-wal.mjs";
+import { createSqliteAdapter } from "../../harness/sqlite-adapter.js";
 
 // The reference WAL runs the same conformance suite a user's adapter runs.
 walConformance({ test, factory: () => createReferenceAdapter(), adapter: "reference", runs: 2, recoveryThresholdMs: 5000 });
+
+// And SQLite (better-sqlite3, WAL mode, synchronous=FULL): one violation here would be a harness bug.
+walConformance({ test, factory: () => createSqliteAdapter(), adapter: "sqlite", runs: 2, recoveryThresholdMs: 5000 });
 
 // So does the small correct fixture WAL, as an adapter module in a child process.
 walConformance({ test, adapter: path.resolve("test/fixtures/adapters/simple-wal.mjs"), runs: 1, recoveryThresholdMs: 5000 });

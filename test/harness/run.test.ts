@@ -29,6 +29,17 @@ describe("walcheck run", () => {
     expect(r.report.batches.acked).toBeGreaterThan(20);
   });
 
+  it("SQLite in WAL mode with synchronous=FULL shows no violation; fs crash points are skipped with the reason (its I/O is native)", async () => {
+    const r = await walcheckRun(["--adapter", "sqlite", "--seed", "3", "--runs", "3", "--recovery-threshold", "5000"]);
+    expect(r.stdout).toContain("PASSED");
+    expect(r.exitCode).toBe(0);
+    expect(r.report.crash).toEqual(["named", "signal"]);
+    expect(r.report.hello.name).toMatch(/^sqlite 3\.\d+/);
+    const fsOnly = await walcheckRun(["--adapter", "sqlite", "--crash", "fs", "--runs", "1"]);
+    expect(fsOnly.exitCode).toBe(2);
+    expect(fsOnly.stderr).toContain("fs calls the preload could see");
+  });
+
   it("a correct adapter module passes", async () => {
     const r = await walcheckRun(["--adapter", fixture("simple-wal"), "--seed", "5", "--runs", "4", "--recovery-threshold", "5000"]);
     expect(r.stdout).toContain("PASSED");
