@@ -113,6 +113,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   if (flags.exhaustive || replay?.exhaustive) {
     return runExhaustiveCommand({ launch, hello, seed, workers, timeoutMs, recoveryThresholdMs, openConfig, reportDir, reportFile, ...(replay?.exhaustive ? { only: replay.exhaustive } : {}) });
   }
+  if (crash.includes("named") && !(hello.points?.length) && !replay) {
+    log("named crash points skipped: the adapter lists no points in hello");
+    crash = crash.filter((k) => k !== "named");
+    if (crash.length === 0) throw new UsageError("--crash named: the adapter lists no crash points in hello.points");
+  }
   let fsCallsPerLife = crash.includes("fs") ? await countFsCalls(launch, timeoutMs, openConfig) : undefined;
   // An adapter whose I/O happens in native code (SQLite, say) makes almost no calls the
   // preload can see: fs crash points would all land in the same one or two places.

@@ -40,6 +40,16 @@ describe("walcheck run", () => {
     expect(fsOnly.stderr).toContain("fs calls the preload could see");
   });
 
+  it("an adapter in another language (Python, over --adapter-cmd) is driven with SIGKILL crashes and passes", async () => {
+    const r = await walcheckRun(["--adapter-cmd", `python3 ${fixture("py_wal").replace(/\.mjs$/, ".py")}`, "--seed", "4", "--runs", "2", "--recovery-threshold", "5000"]);
+    expect(r.stdout).toContain("PASSED");
+    expect(r.exitCode).toBe(0);
+    // Not Node (no fs-call points) and no named points in its hello: SIGKILL only.
+    expect(r.report.crash).toEqual(["signal"]);
+    expect(r.report.hello.name).toBe("py-wal");
+    expect(r.report.cycles).toBeGreaterThan(0);
+  });
+
   it("a correct adapter module passes", async () => {
     const r = await walcheckRun(["--adapter", fixture("simple-wal"), "--seed", "5", "--runs", "4", "--recovery-threshold", "5000"]);
     expect(r.stdout).toContain("PASSED");
