@@ -5,19 +5,16 @@ import { AdapterClient, type Reply } from "./adapter-client.js";
 import { AdapterError } from "./adapter-error.js";
 import { PrefixModel, type KeyDiff } from "./prefix-model.js";
 import { Prng } from "./prng.js";
+import type { AdapterLaunch } from "./adapter-launch.js";
 import type { BatchOp, Op } from "./protocol.js";
 
-/** How to start the adapter under test. */
-export interface AdapterLaunch {
-  file: string;
-  args: string[];
-  env?: Record<string, string>;
-}
+/** How to start the adapter under test (the program and its arguments of an AdapterLaunch). */
+export type SmokeLaunch = Pick<AdapterLaunch, "file" | "args"> & { env?: Record<string, string> };
 
 export interface SmokeOptions {
   seed: number;
   cycles: number;
-  adapter: AdapterLaunch;
+  adapter: SmokeLaunch;
   /** Adapter config sent with every `open`, merged over the per-cycle choices. */
   config?: Record<string, unknown>;
   recoveryThresholdMs: number;
