@@ -27,7 +27,7 @@ describe("walcheck run", () => {
     expect(r.report.crash).toEqual(["named", "signal", "fs"]);
     expect(r.report.cycles).toBeGreaterThan(4);
     expect(r.report.batches.acked).toBeGreaterThan(20);
-  });
+  }, 180_000);
 
   it("SQLite in WAL mode with synchronous=FULL shows no violation; fs crash points are skipped with the reason (its I/O is native)", async () => {
     const r = await walcheckRun(["--adapter", "sqlite", "--seed", "3", "--runs", "3", "--recovery-threshold", "5000"]);
@@ -72,7 +72,7 @@ describe("walcheck run", () => {
     expect(r.stdout).toMatch(/replay: npx walcheck run --adapter \S+ --replay [A-Za-z0-9_-]+/);
     expect(fs.existsSync(path.join(failure.keptDir, "wal"))).toBe(true);
     expect(fs.readFileSync(path.join(failure.keptDir, "violation.txt"), "utf8")).toContain(failure.violation.invariant);
-  });
+  }, 180_000);
 
   it("--replay runs the shrunk case again and finds the same violation", async () => {
     const first = await walcheckRun(["--adapter", fixture("bug-ack-before-fsync"), "--seed", "1", "--runs", "50", "--recovery-threshold", "5000"]);
