@@ -133,10 +133,9 @@ export class CaseSession {
       this.hello ??= hello;
       this.stats.timeMs.startup += performance.now() - t;
       t = performance.now();
-      const sent = performance.now();
       const open = await this.request("open", { dir: this.opts.dir, config: this.opts.openConfig });
-      const rtt = performance.now() - sent;
-      this.stats.timeMs.recovery += performance.now() - t;
+      const rtt = performance.now() - t;
+      this.stats.timeMs.recovery += rtt;
       if (!open.ok) this.violation("recovery", `open failed: ${open.error.code}: ${open.error.message}`);
       const recoveryMs = open.recovery?.elapsedMs ?? rtt;
       this.stats.recoveryMs.push(recoveryMs);

@@ -96,3 +96,20 @@ export function processesMarked(mark: string): number[] {
   }
   return found;
 }
+
+/** Resolves once `stream` has carried `text` (waiting on output, never on time). */
+export function waitForOutput(stream: NodeJS.ReadableStream, text: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let seen = "";
+    stream.on("data", (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes(text)) resolve();
+    });
+  });
+}
+
+/** The one report.json a run wrote under `reportDir`. */
+export function readOnlyReport(reportDir: string): Record<string, any> {
+  const [dir] = fs.readdirSync(reportDir);
+  return JSON.parse(fs.readFileSync(path.join(reportDir, dir!, "report.json"), "utf8")) as Record<string, any>;
+}

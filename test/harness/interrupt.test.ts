@@ -1,9 +1,8 @@
 import fs from "node:fs";
-import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { CLI, processesMarked, tempDir } from "../helpers.js";
+import { CLI, processesMarked, readOnlyReport, tempDir, waitForOutput } from "../helpers.js";
 
 
 describe("Ctrl-C", () => {
@@ -16,13 +15,7 @@ describe("Ctrl-C", () => {
       env: { TMPDIR: tmp, WALCHECK_LOG_LEVEL: "debug", WALCHECK_TEST_MARK: mark },
     });
     // Wait (on output, not on time) until a few cycles are done and a child is running.
-    await new Promise<void>((resolve) => {
-      let seen = "";
-      run.stderr!.on("data", (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (seen.includes("cycle 3/")) resolve();
-      });
-    });
+    await waitForOutput(run.stderr!, "cycle 3/");
     expect(fs.readdirSync(tmp).length).toBeGreaterThan(0);
     run.kill("SIGINT");
     const result = await run;
@@ -30,8 +23,7 @@ describe("Ctrl-C", () => {
     expect(result.stdout).toContain("INTERRUPTED (seed 5)");
     expect(fs.readdirSync(tmp)).toEqual([]);
     expect(processesMarked(mark)).toEqual([]);
-    const [dir] = fs.readdirSync(reportDir);
-    const report = JSON.parse(fs.readFileSync(path.join(reportDir, dir!, "report.json"), "utf8"));
+    const report = readOnlyReport(reportDir);
     expect(report.status).toBe("interrupted");
     expect(report.cyclesRun).toBeGreaterThanOrEqual(3);
   });

@@ -1,9 +1,8 @@
 import fs from "node:fs";
-import path from "node:path";
 import { randomUUID } from "node:crypto";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { CLI, processesMarked, tempDir } from "../helpers.js";
+import { CLI, processesMarked, readOnlyReport, tempDir, waitForOutput } from "../helpers.js";
 
 
 describe("walcheck run and Ctrl-C", () => {
@@ -16,21 +15,14 @@ describe("walcheck run and Ctrl-C", () => {
       env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
     });
     // Wait (on output, not time) until two cases are done and more are running.
-    await new Promise<void>((resolve) => {
-      let seen = "";
-      run.stderr!.on("data", (chunk: Buffer) => {
-        seen += chunk.toString();
-        if (seen.includes("case 2/")) resolve();
-      });
-    });
+    await waitForOutput(run.stderr!, "case 2/");
     run.kill("SIGINT");
     const result = await run;
     expect(result.exitCode).toBe(130);
     expect(result.stdout).toContain("walcheck run — INTERRUPTED (seed 9");
     expect(fs.readdirSync(tmp)).toEqual([]);
     expect(processesMarked(mark)).toEqual([]);
-    const [dir] = fs.readdirSync(reportDir);
-    const report = JSON.parse(fs.readFileSync(path.join(reportDir, dir!, "report.json"), "utf8"));
+    const report = readOnlyReport(reportDir);
     expect(report.status).toBe("interrupted");
     expect(report.cases.run).toBeGreaterThanOrEqual(2);
   });
