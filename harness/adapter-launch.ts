@@ -6,7 +6,7 @@ import { UsageError } from "./usage-error.js";
 
 /** How to start the adapter under test: a program, its arguments, extra environment. */
 export interface AdapterLaunch {
-  /** What the report and replay line call it: `reference`, `sqlite`, a module path, or the command. */
+  /** What the report and replay line call it: a built-in name (`reference`, `sqlite`, ...), a module path, or the command. */
   label: string;
   /** The flags that select it again, for the replay line. */
   flags: string[];
@@ -17,11 +17,14 @@ export interface AdapterLaunch {
   node: boolean;
 }
 
+/** Adapters `walcheck serve` hosts by name (see load-adapter.ts); anything else is a module path. */
+const BUILT_IN_ADAPTERS = ["reference", "sqlite", "state-file", "event-log"];
+
 /** The compiled CLI: adapters named by `--adapter` are hosted by `walcheck serve` in a child. */
 export const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "cli.js");
 
 /**
- * Resolve `--adapter reference | <module path>` or `--adapter-cmd "<command>"` (any
+ * Resolve `--adapter reference | sqlite | state-file | event-log | <module path>` or `--adapter-cmd "<command>"` (any
  * language; split like a shell would, without a shell, so SIGKILL reaches the adapter
  * itself and not a shell around it). No adapter means the reference WAL.
  */
@@ -33,7 +36,7 @@ export function resolveAdapter(opts: { adapter?: string | undefined; adapterCmd?
     return { label: opts.adapterCmd, flags: ["--adapter-cmd", JSON.stringify(opts.adapterCmd)], file, args, env: {}, node: path.basename(file).startsWith("node") };
   }
   const spec = opts.adapter ?? "reference";
-  const builtIn = spec === "reference" || spec === "sqlite";
+  const builtIn = BUILT_IN_ADAPTERS.includes(spec);
   const target = builtIn ? spec : path.resolve(spec);
   if (!builtIn && !fs.existsSync(target)) throw new UsageError(`--adapter ${spec}: no such file`);
   const args = [CLI_JS, "serve", "--adapter", target];

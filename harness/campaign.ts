@@ -1,40 +1,79 @@
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
+import type { LatencyOp, Scenario, ScenarioEnv, Thresholds } from "../scenarios/scenario.js";
 import { AdapterClient } from "./adapter-client.js";
 import { AdapterError } from "./adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { mergeStats, runCase, type CaseResult } from "./case-runner.js";
 import { emptyStats, type SessionStats } from "./case-session.js";
+import { judgeLatency, latencyStats, type LatencyStats, type ThresholdVerdict } from "./latency-stats.js";
 import type { Hello } from "./protocol.js";
 import type { ReplayToken } from "./replay-token.js";
-import type { CrashKinds } from "./workload.js";
+
+/** One scenario as a run plans it: how many cases, with which environment and levels. */
+export interface PlannedScenario {
+  scenario: Scenario;
+  cases: number;
+  env: ScenarioEnv;
+  openConfig: Record<string, unknown>;
+  thresholds: Thresholds;
+}
 
 export interface CampaignOptions {
   launch: AdapterLaunch;
   seed: number;
-  /** Cases in the whole campaign (all shards together). */
-  runs: number;
+  /** The crash kinds of the run (after removing those the adapter cannot take). */
+  crash: readonly string[];
+  scenarios: PlannedScenario[];
+  /** The order scenarios are listed in (the catalogue's). */
+  order?: string[];
+  /** Scenarios that do not apply to this adapter, with the reason (listed in the report, never run). */
+  skipped?: { name: string; reason: string }[];
   /** Stop starting cases after this long. */
   budgetMs?: number;
-  crash: CrashKinds;
   workers: number;
   shard: { index: number; count: number };
   reportDir: string;
   recoveryThresholdMs: number;
   timeoutMs: number;
-  maxCommands: number;
-  openConfig: Record<string, unknown>;
   /** Run exactly one case again (from a failure's replay line). */
   replay?: ReplayToken;
   fsPreload?: string;
   /** How long a failing case may shrink (default 10 s). */
   shrinkBudgetMs?: number;
-  /** Mutating fs calls in one typical life, counted with the preload's trace. */
-  fsCallsPerLife?: number;
+  /** Latency over a critical level: "gate" fails the run (default), "warn" only reports it. */
+  latencyGate?: "gate" | "warn";
+  /** Stop the whole run at the first failing case (default: only that scenario stops). */
+  bail?: boolean;
   signal?: AbortSignal;
   /** Called after every case, for progress and the report written as the run goes. */
   onCase?: (result: CaseResult, summary: RunSummary) => void;
+}
+
+type Tally = { planned: number; run: number; passed: number; failed: number; errors: number };
+
+/** One scenario's part of the report. */
+export interface ScenarioSummary {
+  name: string;
+  /** not-run: the budget ran out (or the run bailed) before any of its cases started. */
+  status: "passed" | "failed" | "error" | "skipped" | "interrupted" | "running" | "pending" | "not-run";
+  /** Why it was skipped. */
+  reason?: string;
+  cases: Tally;
+  cycles: number;
+  crashes: SessionStats["crashes"];
+  armsNotReached: number;
+  batches: { sent: number; acked: number };
+  /** Processes run with an injected fs fault, and the requests refused (the fault at work). */
+  faults: { lives: number; refusedAppends: number; refusedOpens: number };
+  checkpoints: number;
+  latency: Record<string, LatencyStats>;
+  thresholds: ThresholdVerdict[];
+  /** Latency over its levels is what this scenario provokes: never failing. */
+  latencyExpected: boolean;
+  failures: Extract<CaseResult, { status: "failed" }>[];
+  errors: Extract<CaseResult, { status: "error" }>[];
 }
 
 /** The whole run, as the JSON report and the exit code see it. */
@@ -45,7 +84,7 @@ export interface RunSummary {
   hello?: Hello;
   crash: string[];
   shard: string;
-  cases: { planned: number; run: number; passed: number; failed: number; errors: number };
+  cases: Tally;
   /** Crash cycles: a crash, then recovery and verification in a fresh process. */
   cycles: number;
   crashes: SessionStats["crashes"];
@@ -56,13 +95,19 @@ export interface RunSummary {
   timeMs: SessionStats["timeMs"];
   elapsedMs: number;
   cyclesPerMinute: number;
+  scenarios: ScenarioSummary[];
   failures: Extract<CaseResult, { status: "failed" }>[];
   errors: Extract<CaseResult, { status: "error" }>[];
+  /** Latency levels crossed: warnings, and (with the gate) failures. */
+  latencyWarnings: string[];
+  latencyFailures: string[];
 }
 
-/** Case seeds are spread from the campaign seed, so any case runs alone with the same commands. */
-export function caseSeed(seed: number, index: number): number {
-  let x = (seed ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
+/** Case seeds are spread from the campaign seed and the scenario, so any case runs alone with the same input. */
+export function caseSeed(seed: number, index: number, scenario = ""): number {
+  let salt = 0;
+  for (let i = 0; i < scenario.length; i++) salt = Math.imul(salt ^ scenario.charCodeAt(i), 0x01000193) >>> 0;
+  let x = (seed ^ salt ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0;
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b) >>> 0;
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35) >>> 0;
   return (x ^ (x >>> 16)) >>> 0;
@@ -81,18 +126,35 @@ export async function probeAdapter(launch: AdapterLaunch, timeoutMs: number): Pr
   }
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
+const cyclesOf = (s: SessionStats) => s.crashes.signal + Object.values(s.crashes.named).reduce((a, b) => a + b, 0) + Object.values(s.crashes.fs).reduce((a, b) => a + b, 0);
+const LATENCY_OPS: readonly LatencyOp[] = ["append", "recovery", "truncate"];
+const emptyTally = (planned: number): Tally => ({ planned, run: 0, passed: 0, failed: 0, errors: 0 });
 
 /**
- * Run a campaign: the cases of this shard, `workers` at a time, until they are done, the
- * budget is spent, a case fails (the run stops starting new ones), or the run is aborted.
+ * Run a campaign: the cases of every planned scenario (this shard's), `workers` at a time,
+ * until they are done, the budget is spent, or the run is aborted. A failing case stops its
+ * own scenario (its other running cases are abandoned, not shrunk in parallel); the other
+ * scenarios go on unless `bail`.
  */
 export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<RunSummary> {
   const started = performance.now();
-  const stats: SessionStats = emptyStats();
-  const indices = opts.replay ? [0] : Array.from({ length: opts.runs }, (_, i) => i).filter((i) => i % opts.shard.count === opts.shard.index);
+  const total: SessionStats = emptyStats();
+  const perScenario = new Map<string, SessionStats>();
+  const summaries = new Map<string, ScenarioSummary>();
+  const stops = new Map<string, AbortController>();
+  const onOuterAbort = () => stops.forEach((c) => c.abort());
+  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+
+  const jobs: { plan: PlannedScenario; index: number }[] = [];
+  for (const plan of opts.scenarios) {
+    const indices = opts.replay ? [0] : Array.from({ length: plan.cases }, (_, i) => i).filter((i) => i % opts.shard.count === opts.shard.index);
+    for (const index of indices) jobs.push({ plan, index });
+    perScenario.set(plan.scenario.name, emptyStats());
+    stops.set(plan.scenario.name, new AbortController());
+    summaries.set(plan.scenario.name, { ...blankScenario(plan.scenario.name, "pending", indices.length), latencyExpected: plan.scenario.latencyExpected === true });
+  }
+  for (const skip of opts.skipped ?? []) summaries.set(skip.name, { ...blankScenario(skip.name, "skipped", 0), reason: skip.reason });
+
   const summary: RunSummary = {
     status: "running",
     seed: opts.replay ? opts.replay.seed : opts.seed,
@@ -100,87 +162,150 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     hello,
     crash: [...opts.crash],
     shard: `${opts.shard.index + 1}/${opts.shard.count}`,
-    cases: { planned: indices.length, run: 0, passed: 0, failed: 0, errors: 0 },
+    cases: emptyTally(jobs.length),
     cycles: 0,
-    crashes: stats.crashes,
+    crashes: total.crashes,
     armsNotReached: 0,
     batches: { sent: 0, acked: 0 },
     checkpoints: 0,
     recoveryMs: { n: 0, p50: 0, p95: 0, max: 0 },
-    timeMs: stats.timeMs,
+    timeMs: total.timeMs,
     elapsedMs: 0,
     cyclesPerMinute: 0,
+    scenarios: [],
     failures: [],
     errors: [],
+    latencyWarnings: [],
+    latencyFailures: [],
   };
   const refresh = () => {
-    const sorted = [...stats.recoveryMs].sort((a, b) => a - b);
-    summary.recoveryMs = { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0 };
-    summary.cycles = stats.crashes.signal + Object.values(stats.crashes.named).reduce((a, b) => a + b, 0) + Object.values(stats.crashes.fs).reduce((a, b) => a + b, 0);
-    summary.armsNotReached = stats.armsNotReached;
-    summary.batches = { sent: stats.batchesSent, acked: stats.batchesAcked };
-    summary.checkpoints = stats.checkpoints;
+    const r = latencyStats(total.recoveryMs);
+    summary.recoveryMs = { n: r.n, p50: r.p50, p95: r.p95, max: r.max };
+    summary.cycles = cyclesOf(total);
+    summary.armsNotReached = total.armsNotReached;
+    summary.batches = { sent: total.batchesSent, acked: total.batchesAcked };
+    summary.checkpoints = total.checkpoints;
     summary.elapsedMs = performance.now() - started;
     summary.cyclesPerMinute = summary.elapsedMs > 0 ? (summary.cycles * 60_000) / summary.elapsedMs : 0;
+    summary.latencyWarnings = [];
+    summary.latencyFailures = [];
+    for (const plan of opts.scenarios) {
+      const s = summaries.get(plan.scenario.name)!;
+      const stats = perScenario.get(plan.scenario.name)!;
+      s.cycles = cyclesOf(stats);
+      s.crashes = stats.crashes;
+      s.armsNotReached = stats.armsNotReached;
+      s.batches = { sent: stats.batchesSent, acked: stats.batchesAcked };
+      s.faults = { lives: stats.faultLives, refusedAppends: stats.refused.append, refusedOpens: stats.refused.open };
+      s.checkpoints = stats.checkpoints;
+      s.latency = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyStats(samples)]));
+      s.thresholds = LATENCY_OPS.flatMap((op) => judgeLatency(op, stats.latency[op] ?? [], plan.thresholds[op]) ?? []);
+      for (const t of s.thresholds) {
+        if (t.status === "ok") continue;
+        const line = `${plan.scenario.name}: ${t.reason}${s.latencyExpected ? " (expected in this scenario)" : ""}`;
+        if (t.status === "critical" && !s.latencyExpected && opts.latencyGate !== "warn") summary.latencyFailures.push(line);
+        else summary.latencyWarnings.push(line);
+      }
+    }
+    summary.scenarios = ordered();
   };
+  const rank = (name: string) => {
+    const i = opts.order?.indexOf(name) ?? -1;
+    return i === -1 ? Infinity : i;
+  };
+  const ordered = () => [...summaries.values()].sort((a, b) => rank(a.name) - rank(b.name));
 
   let next = 0;
-  let stop = false;
-  // The first failure stops the campaign: cases still running elsewhere are abandoned
-  // (not shrunk in parallel), as fast-check ends a property at its first failure.
-  const siblings = new AbortController();
-  const onOuterAbort = () => siblings.abort();
-  opts.signal?.addEventListener("abort", onOuterAbort, { once: true });
+  let bailed = false;
   const worker = async () => {
-    while (!stop && next < indices.length) {
+    while (!bailed && next < jobs.length) {
       if (opts.signal?.aborted) return;
       if (opts.budgetMs !== undefined && performance.now() - started > opts.budgetMs) return;
-      const index = indices[next++]!;
-      const seed = opts.replay ? opts.replay.seed : caseSeed(opts.seed, index);
+      const { plan, index } = jobs[next++]!;
+      const name = plan.scenario.name;
+      const stop = stops.get(name)!;
+      if (stop.signal.aborted) continue;
+      const s = summaries.get(name)!;
+      if (s.status === "pending") s.status = "running";
+      const seed = opts.replay ? opts.replay.seed : caseSeed(opts.seed, index, name);
       const result = await runCase(
         index,
         seed,
         {
           launch: opts.launch,
-          hello,
-          crash: opts.replay ? opts.replay.crash : opts.crash,
-          maxCommands: opts.replay ? opts.replay.maxCommands : opts.maxCommands,
-          openConfig: opts.openConfig,
+          scenario: plan.scenario,
+          env: plan.env,
+          openConfig: plan.openConfig,
           recoveryThresholdMs: opts.recoveryThresholdMs,
           timeoutMs: opts.timeoutMs,
           reportDir: path.join(opts.reportDir, "cases"),
           ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
-          ...(opts.fsCallsPerLife ? { fsCallsPerLife: opts.fsCallsPerLife } : {}),
-          signal: siblings.signal,
+          signal: stop.signal,
           ...(opts.shrinkBudgetMs !== undefined ? { shrinkBudgetMs: opts.shrinkBudgetMs } : {}),
         },
         opts.replay ? { path: opts.replay.path, ...(opts.replay.replayPath ? { replayPath: opts.replay.replayPath } : {}) } : undefined,
       );
-      mergeStats(stats, result.stats);
-      if (result.status === "interrupted") return;
-      summary.cases.run += 1;
-      if (result.status === "passed") summary.cases.passed += 1;
+      mergeStats(total, result.stats);
+      mergeStats(perScenario.get(name)!, result.stats);
+      if (result.status === "interrupted") continue;
+      for (const tally of [summary.cases, s.cases]) {
+        tally.run += 1;
+        if (result.status === "passed") tally.passed += 1;
+        if (result.status === "failed") tally.failed += 1;
+        if (result.status === "error") tally.errors += 1;
+      }
       if (result.status === "failed") {
-        summary.cases.failed += 1;
         summary.failures.push(result);
-        stop = true;
-        siblings.abort();
+        s.failures.push(result);
       }
       if (result.status === "error") {
-        summary.cases.errors += 1;
         summary.errors.push(result);
-        stop = true;
-        siblings.abort();
+        s.errors.push(result);
+      }
+      if (result.status === "failed" || result.status === "error") {
+        stop.abort();
+        if (opts.bail) {
+          bailed = true;
+          stops.forEach((c) => c.abort());
+        }
       }
       refresh();
       opts.onCase?.(result, summary);
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.workers, indices.length || 1)) }, worker));
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.workers, jobs.length || 1)) }, worker));
   opts.signal?.removeEventListener("abort", onOuterAbort);
   refresh();
-  summary.status = summary.failures.length > 0 ? "failed" : summary.errors.length > 0 ? "error" : opts.signal?.aborted ? "interrupted" : "passed";
+  for (const s of summaries.values()) {
+    if (s.status === "skipped") continue;
+    const critical = !s.latencyExpected && opts.latencyGate !== "warn" && s.thresholds.some((t) => t.status === "critical");
+    const unfinished = s.cases.run < s.cases.planned;
+    s.status =
+      s.failures.length > 0 || critical ? "failed" : s.errors.length > 0 ? "error" : unfinished && opts.signal?.aborted ? "interrupted" : s.cases.run === 0 && s.cases.planned > 0 ? "not-run" : "passed";
+  }
+  summary.scenarios = ordered();
+  summary.status =
+    summary.failures.length > 0 || summary.latencyFailures.length > 0 ? "failed" : summary.errors.length > 0 ? "error" : opts.signal?.aborted ? "interrupted" : "passed";
   return summary;
+}
+
+function blankScenario(name: string, status: ScenarioSummary["status"], planned: number): ScenarioSummary {
+  return {
+    name,
+    status,
+    cases: emptyTally(planned),
+    cycles: 0,
+    crashes: { named: {}, fs: {}, signal: 0 },
+    armsNotReached: 0,
+    batches: { sent: 0, acked: 0 },
+    faults: { lives: 0, refusedAppends: 0, refusedOpens: 0 },
+    checkpoints: 0,
+    latency: {},
+    thresholds: [],
+    latencyExpected: false,
+    failures: [],
+    errors: [],
+  };
 }
 
 /** The default worker count: the machine's cores. */

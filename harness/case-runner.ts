@@ -4,23 +4,20 @@ import fc from "fast-check";
 import { AdapterError } from "./adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./case-session.js";
-import type { Hello } from "./protocol.js";
+import type { Scenario, ScenarioEnv } from "../scenarios/scenario.js";
 import { encodeReplayToken } from "./replay-token.js";
 import { InvariantViolation } from "./violation.js";
-import { workloadCommands, type CrashKinds } from "./workload.js";
 
 export interface CaseOptions {
   launch: AdapterLaunch;
-  hello: Hello;
-  crash: CrashKinds;
-  maxCommands: number;
+  scenario: Scenario;
+  env: ScenarioEnv;
   openConfig: Record<string, unknown>;
   recoveryThresholdMs: number;
   timeoutMs: number;
   /** Where a failing case's directory and the adapter's stderr are kept. */
   reportDir: string;
   fsPreload?: string;
-  fsCallsPerLife?: number;
   /** A case running longer than this is stopped and reported as an error with what it was doing (default 120 s). */
   caseTimeoutMs?: number;
   /** How long shrinking may go on after the first failure (default 10 s): the smallest case found by then is reported. */
@@ -30,9 +27,10 @@ export interface CaseOptions {
 
 /** The result of one case: a discriminated union on `status`. */
 export type CaseResult =
-  | { status: "passed"; index: number; seed: number; stats: SessionStats; executions: number }
+  | { status: "passed"; scenario: string; index: number; seed: number; stats: SessionStats; executions: number }
   | {
       status: "failed";
+      scenario: string;
       index: number;
       seed: number;
       stats: SessionStats;
@@ -43,8 +41,8 @@ export type CaseResult =
       replayToken: string;
       keptDir: string;
     }
-  | { status: "error"; index: number; seed: number; stats: SessionStats; executions: number; error: { code: string; message: string } }
-  | { status: "interrupted"; index: number; seed: number; stats: SessionStats; executions: number };
+  | { status: "error"; scenario: string; index: number; seed: number; stats: SessionStats; executions: number; error: { code: string; message: string } }
+  | { status: "interrupted"; scenario: string; index: number; seed: number; stats: SessionStats; executions: number };
 
 export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.lives += from.lives;
@@ -54,35 +52,41 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.armsNotReached += from.armsNotReached;
   into.batchesSent += from.batchesSent;
   into.batchesAcked += from.batchesAcked;
+  into.refused.append += from.refused.append;
+  into.refused.open += from.refused.open;
+  into.faultLives += from.faultLives;
   into.checkpoints += from.checkpoints;
   into.recoveryMs.push(...from.recoveryMs);
+  for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
 }
 
+/** A case's input as a person reads it: a command list prints itself, anything else as fast-check shows values. */
+function show(input: unknown): string {
+  const own = typeof input === "object" && input !== null && (input as { toString?: unknown }).toString;
+  return own && own !== Object.prototype.toString ? String(input) : fc.stringify(input);
+}
+
 /**
- * Run one case: fast-check generates a command list from `seed` (or replays `path`), the
- * commands drive a fresh adapter on a fresh directory, and a violation is shrunk to the
- * smallest command list that still shows it. The directory of the smallest failing run is
- * kept under the report folder.
+ * Run one case of a scenario: fast-check draws its input from `seed` (or replays `path`),
+ * the scenario drives a fresh adapter on a fresh directory with it, and a violation is
+ * shrunk to the smallest input that still shows it. The directory of the smallest failing
+ * run is kept under the report folder.
  */
 export async function runCase(index: number, seed: number, opts: CaseOptions, replay?: { path: string; replayPath?: string }): Promise<CaseResult> {
   const stats = emptyStats();
+  const scenario = opts.scenario.name;
   let executions = 0;
   let lastFailure: { dir: string; stderr: string } | undefined;
   let adapterFault: AdapterError | undefined;
   let abandoned: Error | undefined;
-  const keptDir = path.join(opts.reportDir, `case-${index}-seed-${seed}`);
-  const commands = workloadCommands({
-    hello: opts.hello,
-    crash: opts.crash,
-    maxCommands: opts.maxCommands,
-    fsCallsPerLife: opts.fsCallsPerLife ?? 40,
-    ...(replay?.replayPath ? { replayPath: replay.replayPath } : {}),
-  });
+  const keptDir = path.join(opts.reportDir, `${scenario}-case-${index}-seed-${seed}`);
+  const env: ScenarioEnv = { ...opts.env, ...(replay?.replayPath ? { replayPath: replay.replayPath } : {}) };
+  const inputs = opts.scenario.arbitrary(env);
 
   let firstFailureAt: number | undefined;
   const shrinkBudgetMs = opts.shrinkBudgetMs ?? 10_000;
-  const property = fc.asyncProperty(commands, async (cmds) => {
+  const property = fc.asyncProperty(inputs, async (input) => {
     if (opts.signal?.aborted) return;
     // Past the shrink budget every further candidate "passes", which ends shrinking at
     // the smallest failing command list found so far.
@@ -102,10 +106,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     const caseTimeoutMs = opts.caseTimeoutMs ?? 120_000;
     const watchdog = setTimeout(() => void session.dispose(`CASE_TIMEOUT: the case ran over ${caseTimeoutMs} ms, stuck in ${session.step}`), caseTimeoutMs);
     try {
-      await session.start();
-      await fc.asyncModelRun(() => ({ model: {}, real: session }), cmds);
-      session.step = "final close and reopen";
-      await session.finish();
+      await opts.scenario.execute(input, session, env);
     } catch (error) {
       if (opts.signal?.aborted) return;
       firstFailureAt ??= performance.now();
@@ -132,14 +133,15 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     numRuns: 1,
     ...(replay ? { path: replay.path, endOnFailure: true } : {}),
   });
-  if (opts.signal?.aborted) return { status: "interrupted", index, seed, stats, executions };
-  if (!details.failed) return { status: "passed", index, seed, stats, executions };
+  if (opts.signal?.aborted) return { status: "interrupted", scenario, index, seed, stats, executions };
+  if (!details.failed) return { status: "passed", scenario, index, seed, stats, executions };
   const error = details.errorInstance;
   if (error instanceof InvariantViolation && lastFailure) {
-    const commandsText = String(details.counterexample?.[0] ?? "");
+    const commandsText = show(details.counterexample?.[0] ?? "");
     const replayPath = /replayPath="([^"]*)"/.exec(commandsText)?.[1];
     return {
       status: "failed",
+      scenario,
       index,
       seed,
       stats,
@@ -147,10 +149,17 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
       violation: { invariant: error.invariant, message: error.message, description: error.describe(), crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined },
       commands: commandsText.replace(/\/\*replayPath=.*?\*\//, "").trim(),
       shrinks: details.numShrinks,
-      replayToken: encodeReplayToken({ seed, path: details.counterexamplePath ?? "0", ...(replayPath ? { replayPath } : {}), crash: [...opts.crash], maxCommands: opts.maxCommands }),
+      replayToken: encodeReplayToken({
+        seed,
+        path: details.counterexamplePath ?? "0",
+        ...(replayPath ? { replayPath } : {}),
+        crash: [...opts.env.crash],
+        maxCommands: opts.env.maxCommands,
+        scenario,
+      }),
       keptDir: lastFailure.dir,
     };
   }
   const fault = adapterFault ?? abandoned ?? (error instanceof Error ? error : new Error(String(error)));
-  return { status: "error", index, seed, stats, executions, error: { code: (fault as { code?: string }).code ?? "EINTERNAL", message: fault.message } };
+  return { status: "error", scenario, index, seed, stats, executions, error: { code: (fault as { code?: string }).code ?? "EINTERNAL", message: fault.message } };
 }

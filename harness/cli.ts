@@ -81,7 +81,7 @@ export async function buildProgram(): Promise<Command> {
   program
     .command("serve")
     .description("speak adapter protocol v1 on stdin/stdout for a WAL (the reference WAL, or a module exporting a WalAdapter)")
-    .option("--adapter <spec>", 'reference, or the path of a JavaScript module exporting a WalAdapter', "reference")
+    .option("--adapter <spec>", "reference, sqlite, state-file, event-log, or the path of a JavaScript module exporting a WalAdapter", "reference")
     .option("--config <json>", "adapter config (JSON object); the open request's config is merged over it", jsonArg, {})
     .action(async (opts: { adapter: string; config: Record<string, unknown> }) => {
       const [{ loadAdapter }, { serveAdapter }] = await Promise.all([import("./load-adapter.js"), import("./serve.js")]);
@@ -142,12 +142,12 @@ export async function buildProgram(): Promise<Command> {
 
   program
     .command("run")
-    .description("the crash campaign: fast-check workloads against a WAL, crashes (named points, fs calls, SIGKILL), recovery checks, shrinking and replay")
+    .description("the chaos suite: every scenario of the catalogue (crashes, torn tails, bit flips, full disks, fsync errors, ...) against a WAL, with shrinking and replay")
     .option("--adapter <spec>", "reference (default), or the path of a JavaScript module exporting a WalAdapter")
     .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
     .option("--config <file>", "walcheck.config.{mjs,js,json,ts} (defineConfig); flags win over it")
     .option("--seed <n>", "campaign seed (default: random, printed)", intArg("--seed", 0))
-    .option("--runs <n>", "cases in the campaign (default 20)", intArg("--runs", 1))
+    .option("--runs <n>", "cases per scenario (default: each scenario's own, 3-16)", intArg("--runs", 1))
     .option("--budget <duration>", "stop starting cases after this long, e.g. 60s or 5m")
     .addOption(new Option("--crash <kind>", "crash kinds to inject (default all)").choices(["named", "fs", "signal", "all"]))
     .option("--exhaustive", "every fs-call crash point of a bounded workload (not yet)")
@@ -155,13 +155,29 @@ export async function buildProgram(): Promise<Command> {
     .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
     .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")
     .option("--replay <token>", "run exactly the case a failure printed")
-    .option("--recovery-threshold <ms>", "a recovery slower than this is a violation (default 100)", intArg("--recovery-threshold", 1))
+    .option("--recovery-threshold <ms>", "a single recovery slower than this is a violation (default 200, the recovery critical level)", intArg("--recovery-threshold", 1))
     .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
     .option("--max-commands <n>", "longest command list per case (default 25)", intArg("--max-commands", 1))
+    .option("--scenarios <list>", "scenario names or globs, comma-separated (default all; walcheck list shows them)")
+    .addOption(new Option("--latency <mode>", "latency over a critical level: gate fails the run (default), warn only reports it").choices(["gate", "warn"]))
+    .option("--bail", "stop the whole run at the first failing case (default: only its scenario stops)")
     .action(async (opts: import("./run-command.js").RunFlags) => {
       const { runCommand } = await import("./run-command.js");
       const outcome = await runCommand(opts);
       process.exitCode = outcome.exitCode;
+      forceExitSoon();
+    });
+
+  program
+    .command("list")
+    .description("the scenario catalogue; with --adapter, which scenarios apply to it and why the others are skipped")
+    .option("--adapter <spec>", "reference, sqlite, or the path of a JavaScript module exporting a WalAdapter")
+    .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
+    .option("--json", "print the catalogue as JSON")
+    .option("-v, --verbose", "print each scenario's description, workload, faults and invariants")
+    .action(async (opts: import("./list-command.js").ListFlags) => {
+      const { listCommand } = await import("./list-command.js");
+      process.exitCode = await listCommand(opts);
       forceExitSoon();
     });
 

@@ -23,13 +23,53 @@
 //   WALCHECK_FS_TRACE=<path>
 //     Append one JSON line per counted call, written with a synchronous write() before the
 //     call is performed, so a SIGKILL never loses it:
-//     {"i":<1-based index>,"call":<form>,"path"?,"dest"?,"fd"?,"flags"?,"bytes"?,"crash"?}
+//     {"i":<1-based index>,"call":<form>,"path"?,"dest"?,"fd"?,"flags"?,"bytes"?,"crash"?,"fault"?}
 //     call is "writeSync" (sync), "write" (callback), "promises.writeFile" or
 //     "FileHandle.write"; path/fd is the first argument (a path as given, not resolved), dest
 //     the second path of rename/link/symlink/copyFile, flags those of open, bytes the length
 //     of a write-like call's data; crash ("before"/"after"/"mid") marks the call that fired.
-//   Both are deleted from process.env once read, so child processes and workers (which
-//   inherit NODE_OPTIONS) do not run a second, independent counter. With neither set, this
+//     fault (see WALCHECK_FS_FAULT) is the error code the call failed with, or "slow-fsync".
+//   WALCHECK_FS_FAULT=<kind>[,release=<absolute path>]   anything else throws at load.
+//     Makes counted calls fail the way a sick file system does, with the error Node itself
+//     would report (code, errno, syscall, path, dest, message): thrown by sync forms, passed
+//     to the callback on a later tick by callback forms, a rejection for promise forms and
+//     FileHandle methods. A faulted call is still counted and traced, so a WALCHECK_FS_CRASH
+//     arm works alongside; should the crash fire at a faulted call, `after` and `mid` leave
+//     only what the fault does to the disk (enospc's prefix, eio-fsync's cut).
+//     enospc:<bytes>  disk full after <bytes> (>= 0) bytes of write-like calls (write, writev,
+//             writeFile, appendFile, in every form). The call that would go past the budget
+//             writes only the bytes that still fit, as `mid` writes its prefix (a writeFile
+//             or appendFile to a path opens it with its own flag first, so "w" truncates it),
+//             then fails with ENOSPC; so does every later write-like call, writing nothing
+//             (but, again, opening a path). Data of unknown size (an iterable or stream) does
+//             not fit. Opening, creating, renaming, removing and syncing still work.
+//     erofs   read-only file system: every counted call but close, fsync and fdatasync fails
+//             with EROFS before it is performed (open only counts when opensForWriting).
+//     eacces-dir     no write permission on directories: EACCES for calls that change
+//             directory entries: open with O_CREAT (string flags with w, a or x),
+//             writeFile/appendFile to a path, mkdir and copyFile, each only when the path it
+//             would create (copyFile: the destination) does not exist yet; rename, unlink,
+//             rm and rmdir when the path exists (else they fail with ENOENT as Linux does);
+//             link and symlink always. Writes to existing files and to fds work.
+//     eacces-files   existing files are read-only: EACCES for opensForWriting opens,
+//             truncate, writeFile and appendFile of a path that is an existing regular file.
+//             New files and directories can be created; writes to open fds work.
+//     eio-fsync:<n>  the n-th (n >= 1) counted fsync or fdatasync (FileHandle sync/datasync
+//             included, on any fd) fails with EIO after dropping the dirty data, as Linux did
+//             in "fsyncgate": a regular file is cut back (ftruncate, uncounted) to its size at
+//             its last fsync/fdatasync through this module (measured when that call was
+//             made), or, if it had none, its size when a counted call first named the fd
+//             (measured before that call). Sizes are kept per fd until its close. Every other
+//             fsync/fdatasync is performed: the error is reported once.
+//     slow-fsync:<ms>  every counted fsync/fdatasync waits <ms> (>= 1) milliseconds before
+//             it is performed: sync forms block (Atomics.wait), callback and promise forms
+//             wait on a timer.
+//     release=<absolute path>: while that file exists the fault is lifted; it is looked up
+//             (fs.existsSync, not counted) only when a call is about to be faulted. An
+//             enospc budget keeps counting the bytes written meanwhile; an eio-fsync whose
+//             n-th sync was released never fails.
+//   All three are deleted from process.env once read, so child processes and workers (which
+//   inherit NODE_OPTIONS) do not run a second, independent counter. With none set, this
 //   module does nothing at all: no patching, no hooks, no file opened.
 //
 // Counted, in sync, callback and (where Node has one) fs/promises form: write, writev,
@@ -50,7 +90,10 @@
 import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
 import fs from "node:fs";
 import { syncBuiltinESMExports } from "node:module";
+import os from "node:os";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
+import util from "node:util";
 
 /** How `WALCHECK_FS_CRASH` stops the process at the k-th counted call. */
 export type FsCrashMode = "before" | "after" | "mid";
@@ -70,6 +113,52 @@ export function parseFsCrash(raw: string | undefined): FsCrash | undefined {
     throw new TypeError(`WALCHECK_FS_CRASH must be <k>:<before|after|mid> with k >= 1, got ${JSON.stringify(raw)}`);
   }
   return { k, mode: match[2] as FsCrashMode };
+}
+
+/** A parsed `WALCHECK_FS_FAULT`; `release` is the file whose existence lifts the fault. */
+export type FsFault = { release?: string } & (
+  | { kind: "enospc"; bytes: number }
+  | { kind: "erofs" | "eacces-dir" | "eacces-files" }
+  | { kind: "eio-fsync"; n: number }
+  | { kind: "slow-fsync"; ms: number }
+);
+
+/**
+ * Parses `<kind>[,release=<absolute path>]`, kind one of enospc:<bytes> (bytes >= 0), erofs,
+ * eacces-dir, eacces-files, eio-fsync:<n> (n >= 1), slow-fsync:<ms> (1 <= ms < 2^31, a
+ * timer's range); undefined for an unset variable, TypeError for anything else.
+ */
+export function parseFsFault(raw: string | undefined): FsFault | undefined {
+  if (!raw) return undefined;
+  const [, kind = "", release] = /^([^,]*)(?:,release=(.*))?$/.exec(raw) ?? [];
+  const fault = parseFaultKind(kind);
+  if (!fault || (release !== undefined && !path.isAbsolute(release))) {
+    throw new TypeError(
+      "WALCHECK_FS_FAULT must be enospc:<bytes>, erofs, eacces-dir, eacces-files, eio-fsync:<n> or slow-fsync:<ms> " +
+        `(bytes >= 0, n >= 1, 1 <= ms < 2^31), optionally followed by ,release=<absolute path>; got ${JSON.stringify(raw)}`,
+    );
+  }
+  return release === undefined ? fault : { ...fault, release };
+}
+
+function parseFaultKind(spec: string): FsFault | undefined {
+  const [kind, value, extra] = spec.split(":");
+  const number = value !== undefined && /^\d+$/.test(value) ? Number(value) : NaN; // NaN fails every check
+  if (extra !== undefined) return undefined;
+  switch (kind) {
+    case "erofs":
+    case "eacces-dir":
+    case "eacces-files":
+      return value === undefined ? { kind } : undefined;
+    case "enospc":
+      return number <= Number.MAX_SAFE_INTEGER ? { kind, bytes: number } : undefined;
+    case "eio-fsync":
+      return number >= 1 && number <= Number.MAX_SAFE_INTEGER ? { kind, n: number } : undefined;
+    case "slow-fsync":
+      return number >= 1 && number < 2 ** 31 ? { kind, ms: number } : undefined;
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -123,6 +212,9 @@ interface Call {
   label: string;
   name: CallName;
   args: unknown[];
+  /** How it reports an error: "sync" throws, "callback" calls `callback`, "promise" rejects. */
+  form: "sync" | "callback" | "promise";
+  callback?: AnyFunction;
 }
 
 interface FileHandleLike {
@@ -139,15 +231,18 @@ const writeSyncOriginal = fs.writeSync;
 // nested fs calls (writeFile's open/write/close) are not counted a second time.
 const insideCall = new AsyncLocalStorage<true>();
 let crash: FsCrash | undefined;
+let fault: FsFault | undefined;
 let traceFd: number | undefined;
 let counted = 0;
 
 function install(): void {
   crash = parseFsCrash(process.env.WALCHECK_FS_CRASH);
+  fault = parseFsFault(process.env.WALCHECK_FS_FAULT);
   const tracePath = process.env.WALCHECK_FS_TRACE || undefined;
   delete process.env.WALCHECK_FS_CRASH;
+  delete process.env.WALCHECK_FS_FAULT;
   delete process.env.WALCHECK_FS_TRACE;
-  if (crash === undefined && tracePath === undefined) return;
+  if (crash === undefined && fault === undefined && tracePath === undefined) return;
   if (tracePath !== undefined) traceFd = fs.openSync(tracePath, "a");
 
   const promisesTable = fs.promises as unknown as FunctionTable;
@@ -183,7 +278,7 @@ function wrapSync(name: CallName): AnyFunction {
   const sync = original[`${name}Sync`]!;
   return function (this: unknown, ...args: unknown[]) {
     if (insideCall.getStore()) return sync.apply(this, args);
-    return count({ label: `${name}Sync`, name, args }, () => sync.apply(this, args));
+    return count({ label: `${name}Sync`, name, args, form: "sync" }, () => sync.apply(this, args));
   };
 }
 
@@ -192,13 +287,14 @@ function wrapCallback(name: CallName): AnyFunction {
   return function (this: unknown, ...args: unknown[]) {
     if (insideCall.getStore()) return callbackForm.apply(this, args);
     const callback = args.at(-1);
-    // fs.close(fd) may omit its callback; elsewhere Node throws, after we counted the call.
-    if (typeof callback !== "function") return count({ label: name, name, args }, () => callbackForm.apply(this, args));
+    // fs.close(fd) may omit its callback; elsewhere Node throws, after we counted the call (a
+    // fault is thrown instead).
+    if (typeof callback !== "function") return count({ label: name, name, args, form: "sync" }, () => callbackForm.apply(this, args));
     // The caller's callback runs in the caller's async context, outside the counted call,
     // so that the calls it makes are counted.
     const bound = AsyncResource.bind(callback as AnyFunction);
     const syncArgs = args.slice(0, -1);
-    return count({ label: name, name, args: syncArgs }, () => callbackForm.apply(this, [...syncArgs, bound]));
+    return count({ label: name, name, args: syncArgs, form: "callback", callback: bound }, () => callbackForm.apply(this, [...syncArgs, bound]));
   };
 }
 
@@ -207,7 +303,7 @@ function wrapPromise(name: CallName, promiseForm: AnyFunction): AnyFunction {
     if (insideCall.getStore()) return promiseForm.apply(this, args);
     // writeFile/appendFile accept a FileHandle where the sync form takes its fd.
     const syncArgs = args.map((arg, i) => (i === 0 && isFileHandle(arg) ? arg.fd : arg));
-    return count({ label: `promises.${name}`, name, args: syncArgs }, () => promiseForm.apply(this, args));
+    return count({ label: `promises.${name}`, name, args: syncArgs, form: "promise" }, () => promiseForm.apply(this, args));
   };
 }
 
@@ -238,23 +334,33 @@ function wrapHandleMethod(method: string, methodFn: AnyFunction, fixedHandle?: F
   return function (this: unknown, ...args: unknown[]) {
     const handle = (fixedHandle ?? this) as FileHandleLike;
     if (insideCall.getStore()) return methodFn.apply(handle, args);
-    return count({ label: `FileHandle.${method}`, name, args: [handle.fd, ...args] }, () => methodFn.apply(handle, args));
+    const call: Call = { label: `FileHandle.${method}`, name, args: [handle.fd, ...args], form: "promise" };
+    return count(call, () => methodFn.apply(handle, args));
   };
 }
 
 // --- counting and crashing ------------------------------------------------------------
 
-/** Counts `call` (if the rules count it), traces it, crashes if it is the target, else performs it. */
+/**
+ * Counts `call` (if the rules count it), traces it, crashes if it is the target; else performs
+ * it, or fails it, or delays it, as WALCHECK_FS_FAULT decides.
+ */
 function count(call: Call, perform: () => unknown): unknown {
   if (!isCounted(call)) return perform();
   const i = ++counted;
   const mode = crash && i >= crash.k ? (i === crash.k ? crash.mode : "before") : undefined;
-  trace(i, call, mode);
-  if (mode === undefined) return insideCall.run(true, perform);
-  if (mode === "after" && !hasSyncEquivalent(call)) {
+  const injected = fault && injectedFault(call, fault);
+  trace(i, call, mode, injected);
+  const failure = injected && "error" in injected ? injected : undefined;
+  if (mode === undefined) {
+    if (injected === undefined) return insideCall.run(true, perform);
+    if ("delay" in injected) return later(call, injected.delay, () => insideCall.run(true, perform));
+    return fail(call, injected);
+  }
+  if (mode === "after" && !failure && !hasSyncEquivalent(call)) {
     return Promise.resolve(insideCall.run(true, perform)).finally(die);
   }
-  insideCall.run(true, () => actBeforeDying(call, mode));
+  insideCall.run(true, () => actBeforeDying(call, mode, failure));
   return die();
 }
 
@@ -264,20 +370,26 @@ function isCounted(call: Call): boolean {
   return call.name !== "open" || opensForWriting(call.args[1]);
 }
 
-/** What `after` and `mid` do before the SIGKILL; failures are ignored, the crash is the point. */
-function actBeforeDying(call: Call, mode: FsCrashMode): void {
+/**
+ * What `after` and `mid` do before the SIGKILL: for a faulted call, what the fault does to the
+ * disk. Failures are ignored, the crash is the point.
+ */
+function actBeforeDying(call: Call, mode: FsCrashMode, failure: Failure | undefined): void {
   try {
-    if (mode === "after") original[`${call.name}Sync`]!(...call.args);
-    if (mode === "mid") writePrefix(call);
+    if (mode === "before") return;
+    if (failure) failure.effect?.();
+    else if (mode === "after") original[`${call.name}Sync`]!(...call.args);
+    else writePrefix(call, prefixLength); // not write-like: `mid` is `before`
   } catch {
     // e.g. ENOENT: the call would have failed too, the process still crashes here.
   }
 }
 
-function writePrefix(call: Call): void {
+/** Writes the first `length(n)` of a write-like call's n bytes; does nothing for other calls. */
+function writePrefix(call: Call, length: (n: number) => number): void {
   const data = dataOf(call);
-  if (data === undefined) return; // not write-like: `mid` is `before`
-  const prefix = data.bytes.subarray(0, prefixLength(data.bytes.length));
+  if (data === undefined) return;
+  const prefix = data.bytes.subarray(0, length(data.bytes.length));
   if (call.name === "write" || call.name === "writev") {
     writeAllSync(call.args[0] as number, prefix, data.position);
   } else {
@@ -293,6 +405,198 @@ function hasSyncEquivalent(call: Call): boolean {
 function die(): never {
   process.kill(process.pid, "SIGKILL");
   throw new Error("walcheck fs-preload: SIGKILL did not stop the process");
+}
+
+// --- faults ---------------------------------------------------------------------------
+
+/** A call that WALCHECK_FS_FAULT fails with `error`, after doing `effect` to the disk. */
+interface Failure {
+  error: NodeJS.ErrnoException;
+  effect?: () => void;
+}
+/** What WALCHECK_FS_FAULT does to a call: fail it, or perform it `delay` ms late. */
+type Injected = Failure | { delay: number };
+type FaultCode = "ENOSPC" | "EROFS" | "EACCES" | "EIO";
+
+const WRITE_LIKE: readonly CallName[] = ["write", "writev", "writeFile", "appendFile"];
+const SYNCS: readonly CallName[] = ["fsync", "fdatasync"];
+/** eacces-dir: the calls that change directory entries whatever their arguments. */
+const ENTRY_CALLS: readonly CallName[] = ["rename", "unlink", "rm", "rmdir", "link", "symlink"];
+
+let spaceUsed = 0; // enospc: bytes of the write-like calls let through
+let diskFull = false; // enospc: a write-like call has gone past the budget
+let syncs = 0; // eio-fsync: counted fsync/fdatasync calls so far
+/** eio-fsync, by fd until its close: the size to cut a regular file back to (undefined: not one). */
+const syncedSizes = new Map<number, number | undefined>();
+
+/** What the fault does to the counted `call`, updating the fault's state; undefined: nothing. */
+function injectedFault(call: Call, fault: FsFault): Injected | undefined {
+  switch (fault.kind) {
+    case "enospc":
+      return noSpace(call, fault.bytes);
+    case "erofs":
+      return call.name === "close" || SYNCS.includes(call.name) ? undefined : refuse("EROFS", call);
+    case "eacces-dir":
+      return changesEntries(call) ? refuse("EACCES", call) : undefined;
+    case "eacces-files":
+      return writesExistingFile(call) ? refuse("EACCES", call) : undefined;
+    case "eio-fsync":
+      return syncFails(call, fault.n);
+    case "slow-fsync":
+      return SYNCS.includes(call.name) && !released() ? { delay: fault.ms } : undefined;
+  }
+}
+
+/** Whether the release file lifts the fault; looked up only for a call about to be faulted. */
+function released(): boolean {
+  return fault?.release !== undefined && fs.existsSync(fault.release);
+}
+
+function refuse(code: FaultCode, call: Call): Failure | undefined {
+  return released() ? undefined : { error: fsError(code, call) };
+}
+
+function noSpace(call: Call, budget: number): Failure | undefined {
+  if (!WRITE_LIKE.includes(call.name)) return undefined;
+  const n = dataOf(call)?.bytes.length ?? Infinity; // an iterable or stream: its size is unknown
+  const left = diskFull ? 0 : Math.max(0, budget - spaceUsed);
+  if (n <= left || released()) {
+    spaceUsed += n;
+    return undefined;
+  }
+  diskFull = true;
+  spaceUsed += left;
+  return { error: fsError("ENOSPC", call), effect: () => writePrefix(call, () => left) };
+}
+
+/** eacces-dir: does `call` add, remove or rename a directory entry? */
+function changesEntries(call: Call): boolean {
+  const [first, second] = call.args;
+  switch (call.name) {
+    case "open":
+      return createsFile(second) && statOf(first) === undefined;
+    case "writeFile":
+    case "appendFile":
+    case "mkdir":
+      return typeof first !== "number" && statOf(first) === undefined;
+    case "copyFile":
+      return statOf(second) === undefined;
+    case "unlink":
+    case "rm":
+    case "rmdir":
+    case "rename":
+      // Linux looks the entry up before it checks the directory's permission: removing or
+      // renaming a path that does not exist fails with ENOENT, as without the fault.
+      return statOf(first) !== undefined;
+    default:
+      return ENTRY_CALLS.includes(call.name);
+  }
+}
+
+/** eacces-files: does `call` open an existing regular file for writing by its path? */
+function writesExistingFile(call: Call): boolean {
+  const first = call.args[0];
+  // Every counted open opensForWriting.
+  const byPath = call.name === "open" || call.name === "truncate" || call.name === "writeFile" || call.name === "appendFile";
+  return byPath && typeof first !== "number" && statOf(first)?.isFile() === true;
+}
+
+/** eio-fsync: fails the n-th fsync/fdatasync; tracks fd sizes (every counted fd call passes here). */
+function syncFails(call: Call, n: number): Failure | undefined {
+  const fd = call.args[0];
+  if (typeof fd !== "number") return undefined;
+  if (call.name === "close") {
+    syncedSizes.delete(fd);
+    return undefined;
+  }
+  if (!syncedSizes.has(fd)) syncedSizes.set(fd, fileSize(fd));
+  if (!SYNCS.includes(call.name)) return undefined;
+  if (++syncs === n && !released()) return { error: fsError("EIO", call), effect: () => dropDirtyData(fd) };
+  syncedSizes.set(fd, fileSize(fd));
+  return undefined;
+}
+
+/** fsyncgate: the data written since the last sync is gone. */
+function dropDirtyData(fd: number): void {
+  const size = syncedSizes.get(fd);
+  try {
+    if (size !== undefined) original.ftruncateSync!(fd, size);
+  } catch {
+    // an fd opened read-only cannot be truncated; the EIO is still reported
+  }
+}
+
+function fileSize(fd: number): number | undefined {
+  try {
+    const stats = fs.fstatSync(fd);
+    return stats.isFile() ? stats.size : undefined;
+  } catch {
+    return undefined; // e.g. EBADF: the call fails by itself
+  }
+}
+
+function statOf(file: unknown): fs.Stats | undefined {
+  try {
+    return fs.statSync(file as fs.PathLike, { throwIfNoEntry: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Open flags that create a missing file: O_CREAT, or a string flag with w, a or x. */
+function createsFile(flags: unknown): boolean {
+  if (typeof flags === "string") return /[wax]/.test(flags);
+  return typeof flags === "number" && (flags & fs.constants.O_CREAT) !== 0;
+}
+
+/** The error Node reports, e.g. `EROFS: read-only file system, open '/x/y'`, with errno, code, syscall, path, dest. */
+function fsError(code: FaultCode, call: Call): NodeJS.ErrnoException {
+  const [first, second] = call.args;
+  const syscall = syscallOf(call, code);
+  const errno = -os.constants.errno[code];
+  const file = syscall.startsWith("write") ? undefined : pathOf(first); // undefined for an fd
+  const dest = file !== undefined && TWO_PATH_CALLS.includes(call.name) ? pathOf(second) : undefined;
+  let message = `${code}: ${util.getSystemErrorMap().get(errno)?.[1] ?? code}, ${syscall}`;
+  if (file !== undefined) message += ` '${file}'`;
+  if (dest !== undefined) message += ` -> '${dest}'`;
+  return Object.assign(new Error(message), { errno, code, syscall }, file === undefined ? {} : { path: file }, dest === undefined ? {} : { dest });
+}
+
+/** The system call Node names: writeFile, appendFile and truncate of a path open it first. */
+function syscallOf(call: Call, code: FaultCode): string {
+  const byPath = typeof call.args[0] !== "number";
+  if (call.name === "writeFile" || call.name === "appendFile") return byPath && code !== "ENOSPC" ? "open" : "write";
+  if (call.name === "truncate") return "open";
+  return call.name === "copyFile" ? "copyfile" : call.name;
+}
+
+/** Reports the failure the way the call's form reports errors, after doing its effect. */
+function fail(call: Call, failure: Failure): unknown {
+  let error: unknown = failure.error;
+  try {
+    insideCall.run(true, () => failure.effect?.());
+  } catch (effectError) {
+    error = effectError; // e.g. ENOENT from writing the prefix: the call would have failed with it
+  }
+  if (call.form === "promise") return Promise.reject(error);
+  if (call.form === "callback") return void process.nextTick(call.callback!, error);
+  throw error;
+}
+
+/** Performs the call `ms` milliseconds late, waiting the way its form can. */
+function later(call: Call, ms: number, perform: () => unknown): unknown {
+  if (call.form === "promise") return new Promise<void>((resolve) => afterDelay(ms, () => resolve())).then(perform);
+  if (call.form === "callback") return afterDelay(ms, perform);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  return perform();
+}
+
+/** Calls `fn` once `ms` have passed by the monotonic clock: a timer alone can fire a little
+ * early, as it counts from the event loop's cached time. */
+function afterDelay(ms: number, fn: () => unknown): void {
+  const due = performance.now() + ms;
+  const check = () => (performance.now() >= due ? fn() : setTimeout(check, Math.ceil(due - performance.now())));
+  setTimeout(check, ms);
 }
 
 // --- reading a call's arguments -------------------------------------------------------
@@ -372,9 +676,10 @@ function positionOf(position: unknown): number | null {
 // --- output ---------------------------------------------------------------------------
 
 /** Appends the call's line to the trace (one write, so a SIGKILL cannot split it). */
-function trace(i: number, call: Call, mode: FsCrashMode | undefined): void {
+function trace(i: number, call: Call, mode: FsCrashMode | undefined, injected: Injected | undefined): void {
   if (traceFd === undefined) return;
-  const entry = { i, call: call.label, ...describe(call), ...(mode ? { crash: mode } : {}) };
+  const faultName = injected && ("error" in injected ? injected.error.code : "slow-fsync");
+  const entry = { i, call: call.label, ...describe(call), ...(mode ? { crash: mode } : {}), ...(faultName ? { fault: faultName } : {}) };
   writeAllSync(traceFd, Buffer.from(`${JSON.stringify(entry)}\n`), null);
 }
 

@@ -16,3 +16,4 @@ export { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
 export { defineConfig, type RunConfig } from "./run-config.js";
 export { InvariantViolation, type Invariant } from "./violation.js";
 export { walConformance, type ConformanceOptions } from "./vitest-suite.js";
+export { netOps } from "./transaction-steps.js";

@@ -11,7 +11,7 @@ function isAdapter(value: unknown): value is WalAdapter {
 }
 
 /**
- * Resolve `--adapter`: `reference`, `sqlite`, or a path to a JavaScript module whose default export
+ * Resolve `--adapter`: `reference`, `sqlite`, `state-file` (design B), `event-log` (design A), or a path to a JavaScript module whose default export
  * (or `adapter` / `createAdapter` export) is a WalAdapter or a function returning one.
  */
 export async function loadAdapter(spec: string, config: Record<string, unknown> = {}): Promise<WalAdapter> {
@@ -19,6 +19,15 @@ export async function loadAdapter(spec: string, config: Record<string, unknown> 
   if (spec === "sqlite") {
     const { createSqliteAdapter } = await import("./sqlite-adapter.js");
     return createSqliteAdapter(config);
+  }
+  // The design A and B reference implementations, loaded only when asked for.
+  if (spec === "state-file") {
+    const { createStateFileAdapter } = await import("../reference-impl/state-file-adapter.js");
+    return createStateFileAdapter(config);
+  }
+  if (spec === "event-log") {
+    const { createEventLogAdapter } = await import("../reference-impl/event-log-adapter.js");
+    return createEventLogAdapter(config);
   }
   const file = path.resolve(spec);
   if (/\.[cm]?tsx?$/.test(file)) {

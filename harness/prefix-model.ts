@@ -40,6 +40,11 @@ export class PrefixModel {
     this.ackedSeq = Math.max(this.ackedSeq, seq);
   }
 
+  /** Batch `seq` is no longer owed: walcheck itself tore it after the ack (a torn-tail scenario models its write as never finished). */
+  retract(seq: number): void {
+    this.ackedSeq = Math.max(this.baseSeq, Math.min(this.ackedSeq, seq - 1));
+  }
+
   /** The state after the first k batches. */
   stateAt(k: number): Map<string, string> {
     if (k < this.baseSeq || k > this.lastSent) throw new RangeError(`no model state at seq ${k} (base ${this.baseSeq}, sent ${this.lastSent})`);

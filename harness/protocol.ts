@@ -18,7 +18,19 @@ export const ReadRequest = z.looseObject({ id: Id, op: z.literal("read") });
 export const CheckRequest = z.looseObject({ id: Id, op: z.literal("check") });
 export const CloseRequest = z.looseObject({ id: Id, op: z.literal("close") });
 
-export const Request = z.discriminatedUnion("op", [HelloRequest, OpenRequest, AppendRequest, CheckpointRequest, ReadRequest, CheckRequest, CloseRequest]);
+// Extension "transaction": one step of a transaction is an object with exactly one of
+// these fields (strict, so that a step of a kind an adapter does not know is refused
+// rather than skipped).
+export const TransactionStepSchema = z.union([
+  z.strictObject({ put: BatchOpSchema }),
+  z.strictObject({ savepoint: z.literal(true) }),
+  z.strictObject({ rollback: z.literal(true) }),
+  z.strictObject({ release: z.literal(true) }),
+]);
+export type TransactionStep = z.infer<typeof TransactionStepSchema>;
+export const TransactionRequest = z.looseObject({ id: Id, op: z.literal("transaction"), steps: z.array(TransactionStepSchema).min(1) });
+
+export const Request = z.discriminatedUnion("op", [HelloRequest, OpenRequest, AppendRequest, CheckpointRequest, ReadRequest, CheckRequest, CloseRequest, TransactionRequest]);
 export type Request = z.infer<typeof Request>;
 export type Op = Request["op"];
 /** The fields of a request of one op, without id and op. */
@@ -30,15 +42,21 @@ export type RequestFields<O extends Op> = {
   read: Record<never, never>;
   check: Record<never, never>;
   close: Record<never, never>;
+  transaction: { steps: TransactionStep[] };
 }[O];
 
 /** Any request line: enough to answer an unknown op with EUNSUPPORTED. */
 export const AnyRequest = z.looseObject({ id: Id, op: z.string() });
 
+// Extension: any response may carry `elapsedMs`, the time the adapter spent from reading
+// the request line to writing the answer (`walcheck serve` adds it to every response).
+const ElapsedMs = z.number().nonnegative().optional();
+
 export const ErrorResponse = z.looseObject({
   id: Id,
   ok: z.literal(false),
   error: z.looseObject({ code: z.string().min(1), message: z.string() }),
+  elapsedMs: ElapsedMs,
 });
 export type ErrorResponse = z.infer<typeof ErrorResponse>;
 
@@ -70,7 +88,8 @@ export const ReadFields = z.object({ lastSeq: z.number().int().nonnegative(), st
 export const CheckFields = z.object({ result: z.array(z.string()).min(1) });
 export const CloseFields = z.object({});
 
-const wire = <T extends z.ZodRawShape>(fields: z.ZodObject<T>) => fields.extend({ id: Id, ok: z.literal(true) }).loose();
+// The shared success shape: id, ok:true and the optional elapsedMs, plus the op's fields.
+const wire = <T extends z.ZodRawShape>(fields: z.ZodObject<T>) => fields.extend({ id: Id, ok: z.literal(true), elapsedMs: ElapsedMs }).loose();
 export const HelloResponse = wire(HelloFields);
 export const OpenResponse = wire(OpenFields);
 export const AppendResponse = wire(AppendFields);
@@ -78,6 +97,8 @@ export const CheckpointResponse = wire(CheckpointFields);
 export const ReadResponse = wire(ReadFields);
 export const CheckResponse = wire(CheckFields);
 export const CloseResponse = wire(CloseFields);
+/** A committed transaction is answered like an append: its one seq. */
+export const TransactionResponse = wire(AppendFields);
 
 /** The success schema for each op. */
 export const responseSchemas = {
@@ -88,6 +109,7 @@ export const responseSchemas = {
   read: ReadResponse,
   check: CheckResponse,
   close: CloseResponse,
+  transaction: TransactionResponse,
 } as const;
 
 const resultFields = {
@@ -98,6 +120,7 @@ const resultFields = {
   read: ReadFields,
   check: CheckFields,
   close: CloseFields,
+  transaction: AppendFields,
 } as const;
 
 /** A success response of one op, without id and ok. */
@@ -109,4 +132,4 @@ export type ReadResult = ResultOf<"read">;
 export type CheckpointResult = ResultOf<"checkpoint">;
 
 /** Optional features an adapter may list in `hello.features`. */
-export const FEATURES = ["checkpoint", "checkpoint.truncate", "check"] as const;
+export const FEATURES = ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared", "checksums", "recovery-stats", "deterministic"] as const;

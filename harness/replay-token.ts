@@ -11,6 +11,8 @@ export interface ReplayToken {
   replayPath?: string;
   crash: ("named" | "fs" | "signal")[];
   maxCommands: number;
+  /** The scenario of the case (absent in tokens from before the catalogue: crash-mixed). */
+  scenario?: string;
   /** For an exhaustive run: the one fs crash point to run again (with the workload of `seed`). */
   exhaustive?: { call: number; when: "before" | "after" | "mid" };
 }

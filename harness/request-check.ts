@@ -2,13 +2,14 @@
 // adapter child, thousands per campaign, so it is plain code rather than zod, whose
 // import alone costs ~100 ms of start-up. The walcheck side validates every response with
 // the zod schemas in protocol.ts.
-import type { BatchOp, Op } from "./protocol.js";
+import type { BatchOp, Op, TransactionStep } from "./protocol.js";
 
 export type CheckedRequest =
   | { id: number; op: "hello" | "read" | "check" | "close" }
   | { id: number; op: "open"; dir: string; config: Record<string, unknown> }
   | { id: number; op: "append"; ops: BatchOp[] }
-  | { id: number; op: "checkpoint"; mode: "passive" | "truncate" };
+  | { id: number; op: "checkpoint"; mode: "passive" | "truncate" }
+  | { id: number; op: "transaction"; steps: TransactionStep[] };
 
 export type RequestCheck =
   | { status: "ok"; request: CheckedRequest }
@@ -16,7 +17,8 @@ export type RequestCheck =
   | { status: "invalid"; id: number; message: string }
   | { status: "unanswerable"; message: string };
 
-const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close"]);
+const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close", "transaction"]);
+const STEP_KINDS = ["put", "savepoint", "rollback", "release"] as const;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -44,6 +46,28 @@ export function checkRequest(json: unknown): RequestCheck {
       }
       const ops = (json.ops as { key: string; value: string | null }[]).map(({ key, value }) => ({ key, value }));
       return { status: "ok", request: { id, op: "append", ops } };
+    }
+    case "transaction": {
+      if (!Array.isArray(json.steps) || json.steps.length === 0) return invalid("steps must be a non-empty array");
+      const steps: TransactionStep[] = [];
+      for (const [i, s] of json.steps.entries()) {
+        const fields = isObject(s) ? Object.keys(s) : [];
+        if (fields.length !== 1 || !(STEP_KINDS as readonly string[]).includes(fields[0]!)) {
+          return invalid(`steps.${i} must be an object with exactly one of ${STEP_KINDS.join(", ")}`);
+        }
+        const step = s as Record<string, unknown>;
+        if ("put" in step) {
+          const put = step.put;
+          if (!isObject(put) || typeof put.key !== "string" || put.key.length === 0) return invalid(`steps.${i}.put.key must be a non-empty string`);
+          if (put.value !== null && typeof put.value !== "string") return invalid(`steps.${i}.put.value must be a string or null`);
+          steps.push({ put: { key: put.key, value: put.value } });
+        } else {
+          const kind = fields[0] as "savepoint" | "rollback" | "release";
+          if (step[kind] !== true) return invalid(`steps.${i}.${kind} must be true`);
+          steps.push(kind === "savepoint" ? { savepoint: true } : kind === "rollback" ? { rollback: true } : { release: true });
+        }
+      }
+      return { status: "ok", request: { id, op: "transaction", steps } };
     }
     case "checkpoint":
       if (json.mode !== "passive" && json.mode !== "truncate") return invalid('mode must be "passive" or "truncate"');

@@ -1,12 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import cliProgress from "cli-progress";
 import { dir as tmpDir } from "tmp-promise";
 import { writeJsonAtomic } from "../reports/json-file.js";
 import { AdapterClient } from "./adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
-import { defaultWorkers, probeAdapter, runCampaign, type RunSummary } from "./campaign.js";
+import { applicability, DEFAULT_THRESHOLDS, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../scenarios/index.js";
+import { defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "./campaign.js";
+import { FS_PRELOAD } from "./fs-preload-path.js";
 import { createLogger } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "./replay-token.js";
 import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
@@ -30,12 +31,15 @@ export interface RunFlags {
   recoveryThreshold?: number;
   timeout?: number;
   maxCommands?: number;
+  scenarios?: string;
+  latency?: "gate" | "warn";
+  bail?: boolean;
 }
 
 /** Fewer visible fs calls than this per life and fs crash points say nothing. */
-const MIN_FS_CALLS = 4;
+export const MIN_FS_CALLS = 4;
 
-export const FS_PRELOAD = path.join(path.dirname(fileURLToPath(import.meta.url)), "fs-preload.js");
+export { FS_PRELOAD };
 
 function parseShard(raw: string | undefined): { index: number; count: number } {
   if (raw === undefined) return { index: 0, count: 1 };
@@ -57,7 +61,7 @@ function crashKinds(choice: "named" | "fs" | "signal" | "all", launch: AdapterLa
  * Count the mutating fs calls of one typical life (open, appends, checkpoints) with the
  * preload's trace, so that fs crash points are drawn where calls really happen.
  */
-async function countFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig: Record<string, unknown>): Promise<number> {
+export async function countFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig: Record<string, unknown>): Promise<number> {
   const work = await tmpDir({ prefix: "walcheck-count-", unsafeCleanup: true });
   const trace = path.join(work.path, "trace.jsonl");
   const env = { ...launch.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(), WALCHECK_FS_TRACE: trace };
@@ -74,6 +78,13 @@ async function countFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig
     await client.kill();
     await work.cleanup();
   }
+}
+
+/** Whether fs crash points and injected fs faults can reach this adapter's I/O, and if not, why. */
+export function fsFaultSupport(launch: AdapterLaunch, fsCallsPerLife: number): { ok: boolean; why: string } {
+  if (!launch.node) return { ok: false, why: "the adapter is not a Node.js process" };
+  if (fsCallsPerLife >= MIN_FS_CALLS) return { ok: true, why: "" };
+  return { ok: false, why: `the adapter made ${fsCallsPerLife} fs calls the preload could see in a typical life (its I/O is not Node's fs, as for SQLite's own VFS, or it is not started directly by node)` };
 }
 
 export interface RunOutcome {
@@ -93,16 +104,20 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const adapterCmdFlag = flags.adapterCmd ?? (flags.adapter ? undefined : config.adapterCmd);
   const launch = resolveAdapter({ adapter: adapterFlag, adapterCmd: adapterCmdFlag });
   const seed = flags.seed ?? config.seed ?? Math.floor(Math.random() * 2 ** 31);
-  const runs = flags.runs ?? config.runs ?? 20;
   const budgetRaw = flags.budget ?? config.budget;
   const budgetMs = budgetRaw === undefined ? undefined : parseDuration(budgetRaw);
   const workers = flags.workers ?? config.workers ?? defaultWorkers();
   const shard = parseShard(flags.shard);
   const timeoutMs = flags.timeout ?? config.timeoutMs ?? 10_000;
-  const recoveryThresholdMs = flags.recoveryThreshold ?? config.recoveryThresholdMs ?? 100;
+  const recoveryThresholdMs = flags.recoveryThreshold ?? config.recoveryThresholdMs ?? DEFAULT_THRESHOLDS.recovery.criticalMs;
   const maxCommands = flags.maxCommands ?? config.maxCommands ?? 25;
-  let crash = replay ? replay.crash : crashKinds(flags.crash ?? config.crash ?? "all", launch, log);
+  const crashChoice = flags.crash ?? config.crash ?? "all";
+  let crash = replay ? replay.crash : crashKinds(crashChoice, launch, log);
   if (replay?.crash.includes("fs") && !launch.node) throw new UsageError("this replay token uses fs crash points, which need a Node.js adapter");
+  for (const name of Object.keys(config.scenarioOptions ?? {})) {
+    if (!SCENARIOS.some((sc) => sc.name === name)) throw new UsageError(`--config ${flags.config}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
+  }
+  const selected: Scenario[] = replay ? [scenarioByName(replay.scenario ?? "crash-mixed")] : selectScenarios(flags.scenarios ?? config.scenarios);
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const reportDir = path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports", `run-${stamp}-seed${seed}`);
@@ -118,20 +133,45 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     crash = crash.filter((k) => k !== "named");
     if (crash.length === 0) throw new UsageError("--crash named: the adapter lists no crash points in hello.points");
   }
-  let fsCallsPerLife = crash.includes("fs") ? await countFsCalls(launch, timeoutMs, openConfig) : undefined;
+  const needFsCount = crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults"));
+  const fsCallsPerLife = needFsCount && launch.node ? await countFsCalls(launch, timeoutMs, openConfig) : 0;
   // An adapter whose I/O happens in native code (SQLite, say) makes almost no calls the
-  // preload can see: fs crash points would all land in the same one or two places.
-  if (crash.includes("fs") && (fsCallsPerLife ?? 0) < MIN_FS_CALLS) {
-    const why = `the adapter made ${fsCallsPerLife ?? 0} fs calls the preload could see in a typical life (its I/O is not Node's fs, or it is not started directly by node)`;
-    if (!replay && (flags.crash ?? config.crash ?? "all") === "all") {
-      log(`fs-call crash points skipped: ${why}`);
+  // preload can see: fs crash points would all land in the same one or two places, and
+  // injected faults would never reach its writes.
+  const fsFaults = fsFaultSupport(launch, fsCallsPerLife);
+  if (crash.includes("fs") && !fsFaults.ok) {
+    if (!replay && crashChoice === "all") {
+      log(`fs-call crash points skipped: ${fsFaults.why}`);
       crash = crash.filter((k) => k !== "fs");
-      fsCallsPerLife = undefined;
     } else {
-      throw new UsageError(`--crash fs: ${why}`);
+      throw new UsageError(`--crash fs: ${fsFaults.why}`);
     }
   }
-  log(`walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? "replaying one case" : `${runs} cases`}, crash ${crash.join("+")}, ${workers} workers${fsCallsPerLife ? `, ~${fsCallsPerLife} fs calls per life` : ""}`);
+
+  const plans: PlannedScenario[] = [];
+  const skipped: { name: string; reason: string }[] = [];
+  for (const scenario of selected) {
+    const verdict = applicability(scenario, hello, fsFaults);
+    if (!verdict.applies) {
+      skipped.push({ name: scenario.name, reason: verdict.reason });
+      continue;
+    }
+    const options = config.scenarioOptions?.[scenario.name] ?? {};
+    const kinds = scenario.crashKinds ? crash.filter((k) => scenario.crashKinds!.includes(k)) : crash;
+    plans.push({
+      scenario,
+      cases: replay ? 1 : (flags.runs ?? options.cases ?? config.runs ?? scenario.defaultCases),
+      env: { hello, crash: kinds, maxCommands, fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined },
+      openConfig: { ...scenario.adapterConfig?.(hello), ...openConfig, ...options.adapterConfig },
+      thresholds: mergeThresholds(DEFAULT_THRESHOLDS, scenario.thresholds, config.thresholds, options.thresholds),
+    });
+  }
+  for (const s of skipped) log(`scenario ${s.name} skipped: ${s.reason}`);
+  if (plans.length === 0) throw new UsageError(`no selected scenario applies to ${hello.name}: ${skipped.map((s) => `${s.name} (${s.reason})`).join("; ")}`);
+  const planned = plans.reduce((n, p) => n + (replay ? 1 : Math.ceil((p.cases - shard.index) / shard.count)), 0);
+  log(
+    `walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? `replaying one ${plans[0]!.scenario.name} case` : `${plans.length} scenarios, ${planned} cases`}, crash ${crash.join("+") || "none"}, ${workers} workers${fsFaults.ok ? `, ~${fsCallsPerLife} fs calls per life` : ""}`,
+  );
 
   const controller = new AbortController();
   const onSignal = () => controller.abort();
@@ -146,7 +186,6 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         cliProgress.Presets.shades_classic,
       )
     : undefined;
-  const planned = replay ? 1 : Math.ceil((runs - shard.index) / shard.count);
   bar?.start(planned, 0, { cycles: 0, rate: 0, violations: 0 });
   const base = { kind: "walcheck-run", version: 1, adapter: launch.label, flags: launch.flags };
   let summary: RunSummary;
@@ -155,25 +194,26 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
       {
         launch,
         seed,
-        runs,
-        ...(budgetMs !== undefined ? { budgetMs } : {}),
         crash,
+        scenarios: plans,
+        skipped,
+        order: selected.map((sc) => sc.name),
+        ...(budgetMs !== undefined ? { budgetMs } : {}),
         workers,
         shard,
         reportDir,
         recoveryThresholdMs,
         timeoutMs,
-        maxCommands,
-        openConfig,
         ...(replay ? { replay } : {}),
         fsPreload: FS_PRELOAD,
-        ...(fsCallsPerLife ? { fsCallsPerLife } : {}),
+        latencyGate: flags.latency ?? config.latency ?? "gate",
+        ...(flags.bail ? { bail: true } : {}),
         signal: controller.signal,
         onCase: (result, s) => {
           // Written as the run goes: an interrupted run still leaves a valid report.
           writeJsonAtomic(reportFile, { ...base, ...s });
           if (bar) bar.update(s.cases.run, { cycles: s.cycles, rate: Math.round(s.cyclesPerMinute), violations: s.cases.failed });
-          else process.stderr.write(`case ${s.cases.run}/${planned} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`);
+          else process.stderr.write(`case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`);
         },
       },
       hello,
@@ -252,6 +292,12 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
   return { exitCode, reportFile: o.reportFile };
 }
 
+function mergeThresholds(...layers: (Partial<Record<keyof Thresholds, Partial<Thresholds[keyof Thresholds]>>> | undefined)[]): Thresholds {
+  const out = structuredClone(DEFAULT_THRESHOLDS);
+  for (const layer of layers) for (const [op, level] of Object.entries(layer ?? {})) Object.assign(out[op as keyof Thresholds], level);
+  return out;
+}
+
 function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch): void {
   const out = (line = "") => process.stdout.write(`${line}\n`);
   const named = Object.entries(s.crashes.named).sort((a, b) => b[1] - a[1]);
@@ -261,20 +307,32 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
   const pct = (v: number) => `${Math.round((v / total) * 100)}%`;
   out(`walcheck run — ${s.status.toUpperCase()} (seed ${s.seed}, ${s.cases.run}/${s.cases.planned} cases, ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min)`);
   out(`  adapter: ${launch.label} (${s.hello?.name}, durability ${s.hello?.durability}, features ${s.hello?.features.join(", ") || "none"})`);
+  for (const sc of s.scenarios) {
+    const lat = ["append", "recovery", "truncate"]
+      .filter((op) => sc.latency[op])
+      .map((op) => `${op} p50 ${sc.latency[op]!.p50.toFixed(1)}/p99 ${sc.latency[op]!.p99.toFixed(1)} ms`)
+      .join(", ");
+    const f = sc.faults;
+    const faults = f.lives > 0 ? `, ${f.lives} fault lives (refused: ${f.refusedOpens} opens, ${f.refusedAppends} appends)` : "";
+    const detail = sc.status === "skipped" ? sc.reason : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${lat ? `; ${lat}` : ""}`;
+    out(`  ${sc.status.toUpperCase().padEnd(8)} ${sc.name.padEnd(17)} ${detail}`);
+  }
   out(`  crashes: SIGKILL ${s.crashes.signal}, named ${named.reduce((a, [, n]) => a + n, 0)}${named.length ? ` (${named.map(([p, n]) => `${p} x${n}`).join(", ")})` : ""}, fs calls ${fsHits}; armed but not reached ${s.armsNotReached}`);
   out(`  batches acked ${s.batches.acked}/${s.batches.sent}, checkpoints ${s.checkpoints}; recovery ms p50 ${s.recoveryMs.p50.toFixed(1)}, p95 ${s.recoveryMs.p95.toFixed(1)}, max ${s.recoveryMs.max.toFixed(1)}`);
   out(`  time: start-up ${pct(t.startup)}, recovery ${pct(t.recovery)}, workload ${pct(t.workload)}, verification ${pct(t.verify)} (summed over workers)`);
+  for (const w of s.latencyWarnings) out(`  latency warning: ${w}`);
+  for (const f of s.latencyFailures) out(`  LATENCY FAILURE: ${f}`);
   for (const f of s.failures) {
     out();
-    out(`VIOLATION in case ${f.index} (case seed ${f.seed}), shrunk ${f.shrinks} times:`);
+    out(`VIOLATION in ${f.scenario} case ${f.index} (case seed ${f.seed}), shrunk ${f.shrinks} times:`);
     out(f.violation.description.replace(/^/gm, "  "));
-    out(`  commands: ${f.commands}`);
+    out(`  input: ${f.commands}`);
     out(`  kept: ${f.keptDir}`);
     out(`  replay: npx walcheck run ${launch.flags.join(" ")} --replay ${f.replayToken}`);
   }
   for (const e of s.errors) {
     out();
-    out(`ADAPTER ERROR in case ${e.index} (case seed ${e.seed}): ${e.error.code}: ${e.error.message}`);
+    out(`ADAPTER ERROR in ${e.scenario} case ${e.index} (case seed ${e.seed}): ${e.error.code}: ${e.error.message}`);
   }
   out(`  report: ${reportFile}`);
 }

@@ -6,6 +6,9 @@ import { z } from "zod";
 import { UsageError } from "./usage-error.js";
 
 /** `walcheck.config.{ts,js,mjs,json}`: every field optional; flags on the command line win. */
+const LevelSchema = z.strictObject({ targetMs: z.number().positive().optional(), criticalMs: z.number().positive().optional() });
+const ThresholdsSchema = z.strictObject({ append: LevelSchema.optional(), recovery: LevelSchema.optional(), truncate: LevelSchema.optional() });
+
 export const RunConfigSchema = z.strictObject({
   adapter: z.string().min(1).optional(),
   adapterCmd: z.string().min(1).optional(),
@@ -21,6 +24,23 @@ export const RunConfigSchema = z.strictObject({
   recoveryThresholdMs: z.number().positive().optional(),
   timeoutMs: z.number().int().positive().optional(),
   maxCommands: z.number().int().positive().max(1000).optional(),
+  /** Scenario names or globs (`crash-*`); default all. */
+  scenarios: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
+  /** Latency levels (p95, ms) for every scenario: over target warns, over critical fails the run. */
+  thresholds: ThresholdsSchema.optional(),
+  /** "warn": latency over a critical level is reported but does not fail the run. */
+  latency: z.enum(["gate", "warn"]).optional(),
+  /** Per scenario: case count, latency levels, adapter config sent with its opens. */
+  scenarioOptions: z
+    .record(
+      z.string(),
+      z.strictObject({
+        cases: z.number().int().positive().optional(),
+        thresholds: ThresholdsSchema.optional(),
+        adapterConfig: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .optional(),
 });
 export type RunConfig = z.infer<typeof RunConfigSchema>;
 

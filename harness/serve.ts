@@ -1,4 +1,5 @@
 import readline from "node:readline";
+import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
 import { errorCode } from "../reference-impl/errors.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
@@ -24,10 +25,13 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): 
   let closed = false;
   const inFlight = new Set<Promise<void>>();
 
-  const send = (message: Record<string, unknown>) => {
-    streams.output.write(`${JSON.stringify(message)}\n`);
+  // Every response carries elapsedMs: from the moment its request line was parsed to the
+  // moment the answer is written (protocol extension; rounded to the microsecond).
+  const send = (message: Record<string, unknown>, parsedAt: number) => {
+    const elapsedMs = Math.round((performance.now() - parsedAt) * 1000) / 1000;
+    streams.output.write(`${JSON.stringify({ ...message, elapsedMs })}\n`);
   };
-  const fail = (id: number, code: string, message: string) => send({ id, ok: false, error: { code, message } });
+  const fail = (id: number, code: string, message: string, parsedAt: number) => send({ id, ok: false, error: { code, message } }, parsedAt);
 
   const handle = async (req: CheckedRequest): Promise<Record<string, unknown>> => {
     switch (req.op) {
@@ -42,6 +46,9 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): 
         if (!adapter.checkpoint || !features.has("checkpoint")) throw unsupported(req.op);
         if (req.mode === "truncate" && !features.has("checkpoint.truncate")) throw unsupported("checkpoint truncate");
         return { ...(await adapter.checkpoint(req.mode)) };
+      case "transaction":
+        if (!adapter.transaction || !features.has("transaction")) throw unsupported(req.op);
+        return { ...(await adapter.transaction(req.steps)) };
       case "read":
         return { ...(await adapter.read()) };
       case "check":
@@ -64,27 +71,28 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): 
       streams.log(`walcheck serve: ignoring a line that is not JSON: ${line.slice(0, 200)}`);
       continue;
     }
+    const parsedAt = performance.now();
     const checked = checkRequest(json);
     if (checked.status === "unanswerable") {
       streams.log(`walcheck serve: ignoring a line with no id to answer: ${checked.message}: ${line.slice(0, 200)}`);
       continue;
     }
     if (checked.status === "unknown-op") {
-      fail(checked.id, "EUNSUPPORTED", `unknown op ${JSON.stringify(checked.op)}`);
+      fail(checked.id, "EUNSUPPORTED", `unknown op ${JSON.stringify(checked.op)}`, parsedAt);
       continue;
     }
     if (checked.status === "invalid") {
-      fail(checked.id, "EINVAL", checked.message);
+      fail(checked.id, "EINVAL", checked.message, parsedAt);
       continue;
     }
     const { id, op } = checked.request;
     if (!opened && op !== "hello" && op !== "open") {
-      fail(id, "EPROTO", `open must come before ${op}`);
+      fail(id, "EPROTO", `open must come before ${op}`, parsedAt);
       continue;
     }
     const task = handle(checked.request).then(
-      (result) => send({ id, ok: true, ...result }),
-      (error: unknown) => fail(id, errorCode(error), error instanceof Error ? error.message : String(error)),
+      (result) => send({ id, ok: true, ...result }, parsedAt),
+      (error: unknown) => fail(id, errorCode(error), error instanceof Error ? error.message : String(error), parsedAt),
     );
     inFlight.add(task);
     void task.finally(() => inFlight.delete(task));

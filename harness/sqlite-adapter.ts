@@ -5,6 +5,7 @@ import { performance } from "node:perf_hooks";
 import type BetterSqlite3 from "better-sqlite3";
 import { crashpoint } from "../reference-impl/crashpoint.js";
 import { WalError } from "../reference-impl/errors.js";
+import { netOps } from "./transaction-steps.js";
 import type { WalAdapter } from "./wal-adapter.js";
 
 // better-sqlite3 is CommonJS; require it (no ESM lexer pass at start-up) and only when
@@ -27,20 +28,41 @@ function parseConfig(raw: Record<string, unknown>): Required<SqliteConfig> {
   return { synchronous };
 }
 
+/** How long a write waits for another process's write lock (SQLite's busy_timeout). */
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
+
+interface Opened {
+  db: BetterSqlite3.Database;
+  /** Run `apply` and bump the seq in one BEGIN IMMEDIATE transaction; the new seq. */
+  writeBatch: (apply: () => void) => number;
+  /** lastSeq and the state from one read snapshot. */
+  snapshot: () => { lastSeq: number; state: Record<string, string> };
+  applyOp: (op: { key: string; value: string | null }) => void;
+}
+
+/** An error the protocol answers with code EINVAL (a request the WAL must refuse, nothing written). */
+function invalidRequest(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: "EINVAL" });
+}
+
 /**
  * SQLite as a WAL under test: better-sqlite3, journal_mode=WAL, the key-value model in one
  * table, one transaction per batch, the batch's seq in the same transaction.
  * Checkpoints map to `PRAGMA wal_checkpoint(PASSIVE | TRUNCATE)`, `check` to
- * `PRAGMA quick_check`.
+ * `PRAGMA quick_check`, `transaction` to SAVEPOINT / ROLLBACK TO / RELEASE inside one
+ * BEGIN IMMEDIATE ... COMMIT.
+ *
+ * Feature "shared": several processes may open the same directory. Nothing is cached
+ * across requests: every write reads the seq inside its BEGIN IMMEDIATE transaction
+ * (which holds SQLite's write lock, waiting up to SQLITE_BUSY_TIMEOUT_MS for another
+ * process's), and `read` reads lastSeq and the state from one snapshot.
  */
 export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
   const base = parseConfig(defaults as Record<string, unknown>);
-  let db: BetterSqlite3.Database | undefined;
-  let lastSeq = 0;
-  let applyBatch: ((ops: { key: string; value: string | null }[]) => number) | undefined;
-  const opened = () => {
-    if (!db || !applyBatch) throw new WalError("WAL_CLOSED", "open must come first");
-    return { db, applyBatch };
+  let current: Opened | undefined;
+  const opened = (): Opened => {
+    if (!current) throw new WalError("WAL_CLOSED", "open must come first");
+    return current;
   };
 
   return {
@@ -52,41 +74,85 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
         protocol: 1,
         // synchronous=NORMAL in WAL mode survives a process crash, not a power loss.
         durability: base.synchronous === "FULL" ? "power" : "process",
-        features: ["checkpoint", "checkpoint.truncate", "check"],
+        features: ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared"],
         points: [...SQLITE_POINTS],
       };
     },
 
     async open(dir, config) {
+      if (current) throw new WalError("WAL_INVALID", "the WAL is already open");
       const cfg = parseConfig({ ...defaults, ...config });
       const t0 = performance.now();
       fs.mkdirSync(dir, { recursive: true });
       const Database = require("better-sqlite3") as typeof BetterSqlite3;
-      const handle = new Database(path.join(dir, "kv.sqlite"));
-      handle.pragma("journal_mode = WAL");
-      handle.pragma(`synchronous = ${cfg.synchronous}`);
-      handle.exec("create table if not exists kv (key text primary key, value text not null); create table if not exists meta (name text primary key, seq integer not null)");
-      lastSeq = (handle.prepare("select seq from meta where name = 'seq'").get() as { seq: number } | undefined)?.seq ?? 0;
-      const upsert = handle.prepare("insert into kv (key, value) values (?, ?) on conflict(key) do update set value = excluded.value");
-      const remove = handle.prepare("delete from kv where key = ?");
-      const setSeq = handle.prepare("insert into meta (name, seq) values ('seq', ?) on conflict(name) do update set seq = excluded.seq");
-      applyBatch = handle.transaction((ops: { key: string; value: string | null }[]) => {
-        for (const op of ops) {
-          if (op.value === null) remove.run(op.key);
-          else upsert.run(op.key, op.value);
-        }
-        setSeq.run(lastSeq + 1);
+      const db = new Database(path.join(dir, "kv.sqlite"), { timeout: SQLITE_BUSY_TIMEOUT_MS });
+      try {
+        db.pragma("journal_mode = WAL");
+        db.pragma(`synchronous = ${cfg.synchronous}`);
+        db.exec("create table if not exists kv (key text primary key, value text not null); create table if not exists meta (name text primary key, seq integer not null)");
+      } catch (error) {
+        db.close();
+        throw error;
+      }
+      const upsert = db.prepare("insert into kv (key, value) values (?, ?) on conflict(key) do update set value = excluded.value");
+      const remove = db.prepare("delete from kv where key = ?");
+      const getSeq = db.prepare("select seq from meta where name = 'seq'").pluck();
+      const setSeq = db.prepare("insert into meta (name, seq) values ('seq', ?) on conflict(name) do update set seq = excluded.seq");
+      const allRows = db.prepare("select key, value from kv");
+      const readSeq = () => (getSeq.get() as number | undefined) ?? 0;
+      const applyOp = (op: { key: string; value: string | null }) => {
+        if (op.value === null) remove.run(op.key);
+        else upsert.run(op.key, op.value);
+      };
+      // better-sqlite3 runs the function between BEGIN and COMMIT (ROLLBACK if it throws);
+      // `.immediate` makes it BEGIN IMMEDIATE, so the seq is read under the write lock.
+      const write = db.transaction((apply: () => void) => {
+        const seq = readSeq() + 1;
+        apply();
+        setSeq.run(seq);
         // Inside the transaction, before better-sqlite3 commits it.
         crashpoint("sqlite.before-commit");
-        return lastSeq + 1;
+        return seq;
       });
-      db = handle;
-      return { lastSeq, recovery: { elapsedMs: performance.now() - t0, recordsReplayed: 0, bytesDiscarded: 0 } };
+      const read = db.transaction(() => ({
+        lastSeq: readSeq(),
+        state: Object.fromEntries((allRows.all() as { key: string; value: string }[]).map((r) => [r.key, r.value])),
+      }));
+      current = { db, writeBatch: (apply) => write.immediate(apply), snapshot: () => read.deferred(), applyOp };
+      return { lastSeq: readSeq(), recovery: { elapsedMs: performance.now() - t0, recordsReplayed: 0, bytesDiscarded: 0 } };
     },
 
     async append(ops) {
-      const seq = opened().applyBatch(ops);
-      lastSeq = seq;
+      const { writeBatch, applyOp } = opened();
+      const seq = writeBatch(() => ops.forEach(applyOp));
+      crashpoint("sqlite.after-commit");
+      return { seq };
+    },
+
+    async transaction(steps) {
+      const { db, writeBatch, applyOp } = opened();
+      // Refuse an unbalanced or empty transaction before BEGIN: nothing written, no seq used.
+      const net = netOps(steps);
+      if (!Array.isArray(net)) throw invalidRequest(`transaction: ${net.error}`);
+      if (net.length === 0) throw invalidRequest("empty transaction");
+      const seq = writeBatch(() => {
+        let depth = 0;
+        for (const step of steps) {
+          if ("put" in step) {
+            applyOp(step.put);
+          } else if ("savepoint" in step) {
+            db.exec(`SAVEPOINT s${++depth}`);
+          } else if ("rollback" in step) {
+            // ROLLBACK TO keeps the savepoint open; RELEASE closes the (now empty) scope.
+            db.exec(`ROLLBACK TO s${depth}; RELEASE s${depth}`);
+            depth--;
+          } else {
+            db.exec(`RELEASE s${depth--}`);
+          }
+        }
+        // Savepoints left open are released (innermost first), then the batch commits.
+        while (depth > 0) db.exec(`RELEASE s${depth--}`);
+      });
       crashpoint("sqlite.after-commit");
       return { seq };
     },
@@ -100,8 +166,7 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
     },
 
     async read() {
-      const rows = opened().db.prepare("select key, value from kv").all() as { key: string; value: string }[];
-      return { lastSeq, state: Object.fromEntries(rows.map((r) => [r.key, r.value])) };
+      return opened().snapshot();
     },
 
     async check() {
@@ -110,9 +175,8 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
     },
 
     async close() {
-      db?.close();
-      db = undefined;
-      applyBatch = undefined;
+      current?.db.close();
+      current = undefined;
     },
   };
 }

@@ -1,10 +1,28 @@
 import type { KeyDiff } from "./prefix-model.js";
 
 /** The invariants of the protocol document, plus the recovery checks. */
-export type Invariant = "durability" | "atomicity" | "sequence" | "integrity" | "recovery" | "recovery-time";
+export type Invariant =
+  | "durability"
+  | "atomicity"
+  | "sequence"
+  | "integrity"
+  | "recovery"
+  | "recovery-time"
+  // The scenario catalogue's own:
+  | "corruption-detected"
+  | "torn-tail-reported"
+  | "no-ack-after-fsync-error"
+  | "clean-refusal"
+  | "no-partial-files"
+  | "exclusive-open"
+  | "ack-after-fsync"
+  | "rollback"
+  | "event-order"
+  | "deterministic-bytes"
+  | "whole-file";
 
 /** A crash as the harness caused it. */
-export type CrashKind = "named" | "fs" | "signal";
+export type CrashKind = "named" | "fs" | "signal" | "fault";
 
 export interface CrashInfo {
   kind: CrashKind;

@@ -1,8 +1,10 @@
 import path from "node:path";
 import { dir as tmpDir } from "tmp-promise";
 import { resolveAdapter } from "./adapter-launch.js";
+import { applicability, selectScenarios } from "../scenarios/index.js";
 import { caseSeed, probeAdapter } from "./campaign.js";
 import { runCase } from "./case-runner.js";
+import { FS_PRELOAD } from "./fs-preload-path.js";
 import type { BatchOp } from "./protocol.js";
 import type { WalAdapter } from "./wal-adapter.js";
 import type { CrashKinds } from "./workload.js";
@@ -21,8 +23,10 @@ export interface ConformanceOptions {
   adapter?: string;
   /** ...or any adapter, in any language, started as this command. */
   adapterCmd?: string;
-  /** Crash cases to run (default 4), each its own test. */
+  /** Cases per scenario (default 4), each its own test. */
   runs?: number;
+  /** Scenario names or globs from the catalogue (default ["crash-mixed"]); one that does not apply to the adapter is skipped. */
+  scenarios?: string[];
   seed?: number;
   crash?: CrashKinds;
   recoveryThresholdMs?: number;
@@ -138,31 +142,36 @@ export function walConformance(opts: ConformanceOptions): void {
     const seed = opts.seed ?? 20261121;
     const runs = opts.runs ?? 4;
     let hello: Awaited<ReturnType<typeof probeAdapter>> | undefined;
-    for (let index = 0; index < runs; index++) {
-      const s = caseSeed(seed, index);
-      test(
-        `walcheck: crash case ${index + 1}/${runs} (seed ${s}): every acknowledged batch survives`,
-        async () => {
-          hello ??= await probeAdapter(launch, 10_000);
-          const result = await runCase(index, s, {
-            launch,
-            hello,
-            crash: opts.crash ?? (launch.node && hello.points?.length ? ["named", "signal"] : ["signal"]),
-            maxCommands: 20,
-            openConfig: opts.config ?? {},
-            recoveryThresholdMs: opts.recoveryThresholdMs ?? 100,
-            timeoutMs: 10_000,
-            reportDir: path.resolve(opts.reportDir ?? "walcheck-reports/vitest"),
-          });
-          if (result.status === "failed") {
-            throw new Error(
-              `${result.violation.description}\ncommands: ${result.commands}\nkept: ${result.keptDir}\nreplay: npx walcheck run ${launch.flags.join(" ")} --replay ${result.replayToken}`,
-            );
-          }
-          if (result.status === "error") throw new Error(`adapter error ${result.error.code}: ${result.error.message}`);
-        },
-        120_000,
-      );
+    for (const scenario of selectScenarios(opts.scenarios ?? ["crash-mixed"])) {
+      for (let index = 0; index < runs; index++) {
+        const s = caseSeed(seed, index, scenario.name);
+        test(
+          `walcheck: ${scenario.name} case ${index + 1}/${runs} (seed ${s})`,
+          async () => {
+            hello ??= await probeAdapter(launch, 10_000);
+            const verdict = applicability(scenario, hello, launch.node ? { ok: true, why: "" } : { ok: false, why: "the adapter is not a Node.js process" });
+            if (!verdict.applies) return; // skipped for this adapter: nothing to hold it to
+            const crash = opts.crash ?? (launch.node && hello.points?.length ? ["named", "signal"] : ["signal"]);
+            const result = await runCase(index, s, {
+              launch,
+              scenario,
+              env: { hello, crash, maxCommands: 20 },
+              openConfig: { ...scenario.adapterConfig?.(hello), ...opts.config },
+              recoveryThresholdMs: opts.recoveryThresholdMs ?? 200,
+              timeoutMs: 10_000,
+              fsPreload: FS_PRELOAD,
+              reportDir: path.resolve(opts.reportDir ?? "walcheck-reports/vitest"),
+            });
+            if (result.status === "failed") {
+              throw new Error(
+                `${result.violation.description}\ncommands: ${result.commands}\nkept: ${result.keptDir}\nreplay: npx walcheck run ${launch.flags.join(" ")} --replay ${result.replayToken}`,
+              );
+            }
+            if (result.status === "error") throw new Error(`adapter error ${result.error.code}: ${result.error.message}`);
+          },
+          120_000,
+        );
+      }
     }
   }
 }

@@ -1,4 +1,4 @@
-import type { BatchOp, CheckpointResult, Hello, OpenResult, ReadResult } from "./protocol.js";
+import type { BatchOp, CheckpointResult, Hello, OpenResult, ReadResult, TransactionStep } from "./protocol.js";
 
 /**
  * The in-process shape of adapter protocol v1: a module that exports one of these (or a
@@ -12,6 +12,12 @@ export interface WalAdapter {
   checkpoint?(mode: "passive" | "truncate"): Promise<CheckpointResult>;
   read(): Promise<ReadResult>;
   check?(): Promise<string[]>;
+  /**
+   * Feature "transaction": run the steps in one transaction and commit what survives as
+   * one atomic batch with one seq (see `netOps` in transaction-steps.ts). Throw an error
+   * with `code: "EINVAL"` for an unbalanced rollback/release or an empty transaction.
+   */
+  transaction?(steps: TransactionStep[]): Promise<{ seq: number }>;
   close(): Promise<void>;
 }
 

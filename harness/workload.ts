@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import type { CaseSession, CrashArm } from "./case-session.js";
-import type { BatchOp, Hello } from "./protocol.js";
+import type { BatchOp, Hello, TransactionStep } from "./protocol.js";
 
 /** Which crash kinds a run injects. */
 export type CrashKinds = readonly ("named" | "fs" | "signal")[];
@@ -12,17 +12,86 @@ export interface WorkloadOptions {
   /** For `fs` crashes: how many mutating fs calls one process makes in a typical life (k is drawn below it). */
   fsCallsPerLife?: number;
   /** fast-check's replay path of a shrunk command list (from a replay token). */
-  replayPath?: string;
+  replayPath?: string | undefined;
+  /** Where a scenario aims its crashes (default: everywhere). */
+  aim?: Aim;
 }
+
+type Mode = "passive" | "truncate";
+
+/** How a scenario narrows the workload onto one path (appends, checkpoints, truncation, rotation). */
+export interface Aim {
+  /** The named points it arms (default all the adapter announces). */
+  points?: (point: string) => boolean;
+  /** The checkpoint modes its workload issues (default every mode the adapter has). */
+  checkpoints?: readonly Mode[];
+  /** What follows an fs-call arm: appends only (undefined) or a checkpoint of that mode. */
+  fsThen?: readonly (Mode | undefined)[];
+  /** SIGKILL during checkpoints of these modes too, not only during appends. */
+  killDuring?: readonly Mode[];
+  /** Larger batches, so segments fill and rotate. */
+  largeValues?: boolean;
+  /** Transactions with nested savepoints and rollbacks (protocol extension `transaction`). */
+  transactions?: boolean;
+}
+
 
 type Model = Record<string, never>;
 type WalCommand = fc.AsyncCommand<Model, CaseSession>;
 
 // A small key space so that batches collide on keys, and values that are not ASCII-only.
 const KEYS = ["a", "b", "c", "d", "e", "f", "g", "h"];
-const value = fc.string({ unit: fc.constantFrom("x", "y", "z", "0", "9", "é", "日", "😀", " ", '"', "\\", "\n"), minLength: 0, maxLength: 24 });
-const op: fc.Arbitrary<BatchOp> = fc.record({ key: fc.constantFrom(...KEYS), value: fc.option(value, { freq: 5, nil: null }) });
-const batch = fc.array(op, { minLength: 1, maxLength: 20 });
+const unit = fc.constantFrom("x", "y", "z", "0", "9", "é", "日", "😀", " ", '"', "\\", "\n");
+const valueOf = (maxLength: number) => fc.string({ unit, minLength: 0, maxLength });
+const opOf = (maxLength: number): fc.Arbitrary<BatchOp> => fc.record({ key: fc.constantFrom(...KEYS), value: fc.option(valueOf(maxLength), { freq: 5, nil: null }) });
+/** A batch of 1 to 20 ops on a small key space (values up to `maxLength` characters). */
+export const batchOf = (maxLength = 24) => fc.array(opOf(maxLength), { minLength: 1, maxLength: 20 });
+
+/** The prefix of every value written inside a scope that is rolled back: it must never be seen again. */
+export const ROLLED_BACK = "rb:";
+
+type Scope = ({ put: BatchOp } | { nested: Scope; end: "rollback" | "release" })[];
+
+function flatten(scope: Scope, doomed: boolean, out: TransactionStep[]): TransactionStep[] {
+  for (const item of scope) {
+    if ("put" in item) {
+      const { key, value } = item.put;
+      out.push({ put: { key, value: doomed && value !== null ? `${ROLLED_BACK}${value}` : value } });
+    } else {
+      out.push({ savepoint: true });
+      flatten(item.nested, doomed || item.end === "rollback", out);
+      out.push(item.end === "rollback" ? { rollback: true } : { release: true });
+    }
+  }
+  return out;
+}
+
+const scopeArb: fc.Arbitrary<Scope> = fc.letrec<{ scope: Scope }>((tie) => ({
+  scope: fc.array(
+    fc.oneof(
+      { maxDepth: 3, depthIdentifier: "txn" },
+      opOf(24).map((put) => ({ put })),
+      fc.record({ nested: tie("scope"), end: fc.constantFrom<"rollback" | "release">("rollback", "release") }),
+    ),
+    { maxLength: 5, depthIdentifier: "txn" },
+  ),
+})).scope;
+
+/** Transaction steps: nested savepoints released or rolled back (their values marked), ending in a write that survives. */
+export const transactionSteps: fc.Arbitrary<TransactionStep[]> = fc.tuple(scopeArb, opOf(24)).map(([scope, last]) => flatten([...scope, { put: last }], false, []));
+
+const showSteps = (steps: TransactionStep[]) =>
+  steps.map((s) => ("put" in s ? `${s.put.key}${s.put.value === null ? "-" : s.put.value.startsWith(ROLLED_BACK) ? "=rb" : "="}` : "savepoint" in s ? "sp{" : "rollback" in s ? "}rb" : "}rel")).join(" ");
+
+class Transaction implements WalCommand {
+  constructor(
+    readonly steps: TransactionStep[],
+    readonly killMs: number | undefined,
+  ) {}
+  check = () => true;
+  run = (_m: Model, s: CaseSession) => ((s.step = this.toString()), s.transaction(this.steps, this.killMs === undefined ? undefined : { delayMs: this.killMs }));
+  toString = () => `${this.killMs === undefined ? "" : `sigkill(${this.killMs}ms into) `}transaction(${showSteps(this.steps)})`;
+}
 
 const short = (batches: BatchOp[][]) => batches.map((b) => b.map((o) => `${o.key}${o.value === null ? "-" : "="}`).join(",")).join(" | ");
 
@@ -41,7 +110,17 @@ class SignalCrash implements WalCommand {
   ) {}
   check = () => true;
   run = (_m: Model, s: CaseSession) => ((s.step = this.toString()), s.appendBurst(this.batches, { after: Math.min(this.after, this.batches.length - 1), delayMs: this.delayMs }));
-  toString = () => `sigkill(${this.delayMs}ms after request ${this.after + 1} of ${short(this.batches)})`;
+  toString = () => `sigkill(${this.delayMs}ms after the answer to request ${Math.min(this.after, this.batches.length - 1) + 1} of ${short(this.batches)})`;
+}
+
+class CheckpointKill implements WalCommand {
+  constructor(
+    readonly mode: Mode,
+    readonly delayMs: number,
+  ) {}
+  check = () => true;
+  run = (_m: Model, s: CaseSession) => ((s.step = this.toString()), s.checkpointKill(this.mode, this.delayMs));
+  toString = () => `sigkill(${this.delayMs}ms into checkpoint(${this.mode}))`;
 }
 
 class Checkpoint implements WalCommand {
@@ -95,6 +174,10 @@ function modeFor(point: string): "passive" | "truncate" | undefined {
  */
 export function workloadCommands(opts: WorkloadOptions): fc.Arbitrary<Iterable<WalCommand>> {
   const features = new Set(opts.hello.features);
+  const aim = opts.aim ?? {};
+  const batch = batchOf(aim.largeValues ? 400 : 24);
+  const has = (mode: Mode) => features.has("checkpoint") && (mode === "passive" || features.has("checkpoint.truncate"));
+  const modes = (aim.checkpoints ?? (["passive", "truncate"] as const)).filter(has);
   const arbs: fc.Arbitrary<WalCommand>[] = [
     fc.array(batch, { minLength: 1, maxLength: 6 }).map((b) => new AppendBurst(b)),
     fc.array(batch, { minLength: 1, maxLength: 6 }).map((b) => new AppendBurst(b)),
@@ -102,17 +185,22 @@ export function workloadCommands(opts: WorkloadOptions): fc.Arbitrary<Iterable<W
     fc.constant(new CloseReopen()),
   ];
   if (features.has("check")) arbs.push(fc.constant(new Check()));
-  if (features.has("checkpoint")) {
-    arbs.push(fc.constantFrom<"passive" | "truncate">(...(features.has("checkpoint.truncate") ? (["passive", "truncate"] as const) : (["passive"] as const))).map((m) => new Checkpoint(m)));
+  if (aim.transactions && features.has("transaction")) {
+    const kill = opts.crash.includes("signal") ? fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
+    arbs.push(fc.tuple(transactionSteps, kill).map(([steps, ms]) => new Transaction(steps, ms)));
+    arbs.push(fc.tuple(transactionSteps, kill).map(([steps, ms]) => new Transaction(steps, ms)));
   }
+  if (modes.length > 0) arbs.push(fc.constantFrom(...modes).map((m) => new Checkpoint(m)));
   if (opts.crash.includes("signal")) {
     arbs.push(
       fc
         .tuple(fc.array(batch, { minLength: 1, maxLength: 8 }), fc.nat({ max: 7 }), fc.integer({ min: 0, max: 5 }))
         .map(([b, after, delay]) => new SignalCrash(b, after, delay)),
     );
+    const killModes = (aim.killDuring ?? []).filter(has);
+    if (killModes.length > 0) arbs.push(fc.tuple(fc.constantFrom(...killModes), fc.integer({ min: 0, max: 3 })).map(([m, delay]) => new CheckpointKill(m, delay)));
   }
-  const points = opts.hello.points ?? [];
+  const points = (opts.hello.points ?? []).filter(aim.points ?? (() => true));
   if (opts.crash.includes("named") && points.length > 0) {
     arbs.push(
       fc
@@ -122,13 +210,14 @@ export function workloadCommands(opts: WorkloadOptions): fc.Arbitrary<Iterable<W
   }
   if (opts.crash.includes("fs")) {
     const max = Math.max(1, opts.fsCallsPerLife ?? 40);
+    const then = (aim.fsThen ?? [undefined, "passive", "truncate"]).filter((m) => m === undefined || has(m));
     arbs.push(
       fc
         .tuple(
           fc.integer({ min: 1, max }),
           fc.constantFrom<"before" | "after" | "mid">("before", "after", "mid"),
           fc.array(batch, { minLength: 1, maxLength: 6 }),
-          fc.constantFrom<"passive" | "truncate" | undefined>(undefined, "passive", "truncate"),
+          fc.constantFrom<Mode | undefined>(...(then.length > 0 ? then : [undefined])),
         )
         .map(([call, when, batches, mode]) => new Arm({ kind: "fs", call, when }, batches, mode)),
     );

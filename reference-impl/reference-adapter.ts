@@ -1,6 +1,9 @@
+import type { TransactionStep } from "../harness/protocol.js";
+import { netOps } from "../harness/transaction-steps.js";
 import type { WalAdapter } from "../harness/wal-adapter.js";
 import { CRASH_POINTS } from "./crash-points.js";
 import { WalError } from "./errors.js";
+import type { Savepoint } from "./transaction.js";
 import { Wal } from "./wal.js";
 
 /** The reference WAL's `open.config` (and `walcheck serve --config`). */
@@ -61,7 +64,7 @@ export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapt
       protocol: 1,
       // sync=none acks before fdatasync: it survives a process kill, not a power loss.
       durability: (base.sync ?? "batch") === "none" ? "process" : "power",
-      features: ["checkpoint", "checkpoint.truncate", "check"],
+      features: ["checkpoint", "checkpoint.truncate", "check", "transaction", "checksums", "recovery-stats"],
       points: [...CRASH_POINTS],
     }),
     async open(dir, config) {
@@ -93,6 +96,9 @@ export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapt
       const { seq } = await opened().append(ops);
       return { seq };
     },
+    async transaction(steps) {
+      return { seq: await runTransaction(opened(), steps) };
+    },
     async checkpoint(mode) {
       const { logFrames, checkpointedFrames, elapsedMs, busy } = await opened().checkpoint(mode);
       return { stats: { logFrames, checkpointedFrames, elapsedMs, busy } };
@@ -104,4 +110,45 @@ export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapt
       wal = undefined;
     },
   };
+}
+
+/** An error the protocol answers with code EINVAL (a request the WAL must refuse, nothing written). */
+function invalidRequest(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: "EINVAL" });
+}
+
+/**
+ * The `transaction` op on the WAL's own Transaction: each `savepoint` step opens a real
+ * savepoint, `rollback` rolls back to the innermost one, `release` releases it, and the
+ * commit appends what survives as one batch. The steps are checked first (netOps), so an
+ * unbalanced or empty transaction is refused before anything is buffered.
+ */
+async function runTransaction(wal: Wal, steps: TransactionStep[]): Promise<number> {
+  const net = netOps(steps);
+  if (!Array.isArray(net)) throw invalidRequest(`transaction: ${net.error}`);
+  if (net.length === 0) throw invalidRequest("empty transaction");
+  const tx = wal.begin();
+  const open: Savepoint[] = [];
+  try {
+    for (const step of steps) {
+      if ("put" in step) {
+        if (step.put.value === null) tx.delete(step.put.key);
+        else tx.set(step.put.key, step.put.value);
+      } else if ("savepoint" in step) {
+        open.push(tx.savepoint());
+      } else if ("rollback" in step) {
+        tx.rollbackTo(open.pop()!);
+      } else {
+        tx.release(open.pop()!);
+      }
+    }
+    // Savepoints still open at the end are released: releasing the outermost folds them all.
+    if (open.length > 0) tx.release(open[0]!);
+  } catch (error) {
+    if (tx.isOpen) tx.rollback();
+    throw error;
+  }
+  const { seq } = await tx.commit();
+  if (seq === undefined) throw invalidRequest("empty transaction");
+  return seq;
 }

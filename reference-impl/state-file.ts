@@ -17,6 +17,22 @@ import { stableStringify, type JsonValue } from "./stable-json.js";
 // WAL: an intent line, stableStringify({ bytes, crc, kind: "intent" }) + "\n", followed by
 //   exactly `bytes` bytes: the new state file content, whose CRC32C is `crc`.
 
+/**
+ * The named crash points of `StateFile.write` (WALCHECK_CRASH_AT), in the order a write
+ * meets them. Up to `state.data` a crash recovers the old state; from `state.wal-synced`
+ * on, the new one.
+ */
+export const STATE_FILE_CRASH_POINTS = [
+  "state.intent",
+  "state.data",
+  "state.wal-synced",
+  "state.file-half-written",
+  "state.file-synced",
+  "state.file-renamed",
+  "state.file-written",
+  "state.wal-deleted",
+] as const;
+
 /** Options of `StateFile.open`. */
 export interface StateFileOptions {
   /** How many previous versions to keep in `<dir>/checkpoints/` (default 0). */

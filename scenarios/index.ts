@@ -1,3 +1,3 @@
-// The scenario catalogue arrives with step 3; until then `walcheck list` does not exist
-// and nothing here pretends otherwise.
-export const SCENARIOS: readonly { name: string; description: string }[] = [];
+export { SCENARIOS, selectScenarios, scenarioByName } from "./catalogue.js";
+export { applicability, describeRequirement, DEFAULT_THRESHOLDS, type Scenario, type ScenarioEnv, type Requirement, type Thresholds, type Level, type LatencyOp } from "./scenario.js";
+export { crashScenario, runCommands, PROTOCOL_INVARIANTS } from "./crash-campaign.js";

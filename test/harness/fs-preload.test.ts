@@ -5,23 +5,12 @@ import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { opensForWriting, parseFsCrash, prefixLength } from "../../harness/fs-preload.js";
 import { tempDir } from "../helpers.js";
+import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
 
 // Real child processes, real SIGKILL: the compiled preload is loaded through NODE_OPTIONS into
 // fixtures (test/fixtures/fs-preload-*.mjs) that know nothing about it.
 
-const PRELOAD = path.resolve("dist/harness/fs-preload.js");
-const PRELOAD_OPTION = `--import ${pathToFileURL(PRELOAD).href}`;
 
-interface TraceLine {
-  i: number;
-  call: string;
-  path?: string;
-  dest?: string;
-  fd?: number;
-  flags?: string | number;
-  bytes?: number;
-  crash?: string;
-}
 
 interface RunOptions {
   args?: string[];
@@ -47,28 +36,8 @@ function runIn(dir: string, name: string, env: Record<string, string>, args: str
   return execa(process.execPath, [fixture, dir, ...args], { env, reject: false });
 }
 
-function readTrace(file: string): TraceLine[] {
-  if (!fs.existsSync(file)) return [];
-  return fs
-    .readFileSync(file, "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as TraceLine);
-}
 
-const DIR = "(dir)";
 
-/** Everything under `dir` by relative path: a file's content, or DIR. */
-function snapshot(dir: string, rel = ""): Record<string, string> {
-  const entries: Record<string, string> = {};
-  for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
-    const entry = rel ? `${rel}/${name}` : name;
-    const full = path.join(dir, entry);
-    if (fs.statSync(full).isDirectory()) Object.assign(entries, { [entry]: DIR }, snapshot(dir, entry));
-    else entries[entry] = fs.readFileSync(full, "utf8");
-  }
-  return entries;
-}
 
 beforeAll(() => {
   const source = path.resolve("harness/fs-preload.ts");

@@ -10,7 +10,7 @@ describe("walcheck run and Ctrl-C", () => {
     const tmp = await tempDir();
     const reportDir = await tempDir();
     const mark = randomUUID();
-    const run = execa(process.execPath, [CLI, "run", "--seed", "9", "--runs", "500", "--report-dir", reportDir, "--recovery-threshold", "5000"], {
+    const run = execa(process.execPath, [CLI, "run", "--scenarios", "crash-mixed", "--seed", "9", "--runs", "500", "--report-dir", reportDir, "--recovery-threshold", "5000"], {
       reject: false,
       env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
     });

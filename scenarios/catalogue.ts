@@ -1,0 +1,61 @@
+import { UsageError } from "../harness/usage-error.js";
+import { bitFlip } from "./bit-flip.js";
+import { crashAppend } from "./crash-append.js";
+import { crashCheckpoint } from "./crash-checkpoint.js";
+import { crashMixed } from "./crash-mixed.js";
+import { crashRotate } from "./crash-rotate.js";
+import { crashTruncate } from "./crash-truncate.js";
+import { diskFull } from "./disk-full.js";
+import { eventLog } from "./event-log.js";
+import { fsyncError } from "./fsync-error.js";
+import { readOnly } from "./read-only.js";
+import type { Scenario } from "./scenario.js";
+import { secondOpener } from "./second-opener.js";
+import { slowStorage } from "./slow-storage.js";
+import { stateFile } from "./state-file.js";
+import { tornTail } from "./torn-tail.js";
+import { transactions } from "./transactions.js";
+
+/** Every scenario, in the order a run takes them. */
+export const SCENARIOS: readonly Scenario[] = [
+  crashMixed,
+  crashAppend,
+  crashCheckpoint,
+  crashTruncate,
+  crashRotate,
+  tornTail,
+  bitFlip,
+  diskFull,
+  readOnly,
+  fsyncError,
+  slowStorage,
+  secondOpener,
+  transactions,
+  eventLog,
+  stateFile,
+] as Scenario[];
+
+/** `crash-*` → a RegExp matching whole names. */
+function globToRegExp(glob: string): RegExp {
+  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+}
+
+/** The scenarios `--scenarios a,b,crash-*` names, in catalogue order; a pattern matching nothing is a usage error. */
+export function selectScenarios(patterns: string | readonly string[] | undefined, catalogue: readonly Scenario[] = SCENARIOS): Scenario[] {
+  const list = (typeof patterns === "string" ? patterns.split(",") : (patterns ?? ["*"])).map((p) => p.trim()).filter(Boolean);
+  if (list.length === 0) return [...catalogue];
+  const picked = new Set<Scenario>();
+  for (const pattern of list) {
+    const re = globToRegExp(pattern);
+    const matches = catalogue.filter((s) => re.test(s.name));
+    if (matches.length === 0) throw new UsageError(`--scenarios: ${JSON.stringify(pattern)} matches no scenario (walcheck list shows them: ${catalogue.map((s) => s.name).join(", ")})`);
+    for (const m of matches) picked.add(m);
+  }
+  return catalogue.filter((s) => picked.has(s));
+}
+
+export function scenarioByName(name: string): Scenario {
+  const found = SCENARIOS.find((s) => s.name === name);
+  if (!found) throw new UsageError(`no scenario named ${JSON.stringify(name)}`);
+  return found;
+}

@@ -1,0 +1,44 @@
+import fc from "fast-check";
+import type { CaseSession } from "../harness/case-session.js";
+import { workloadCommands, type Aim } from "../harness/workload.js";
+import type { Scenario, ScenarioEnv } from "./scenario.js";
+
+type Commands = Iterable<fc.AsyncCommand<Record<string, never>, CaseSession>>;
+
+/** The body every crash scenario shares: a fast-check command list with crashes, ending in a clean close and reopen. */
+export async function runCommands(commands: Commands, session: CaseSession): Promise<void> {
+  await session.start();
+  await fc.asyncModelRun(() => ({ model: {}, real: session }), commands);
+  session.step = "final close and reopen";
+  await session.finish();
+}
+
+/** The protocol's invariants, checked after every crash by every crash scenario. */
+export const PROTOCOL_INVARIANTS = [
+  "durability: every acknowledged batch survives (the recovered state is the state after some prefix k >= the last ack)",
+  "atomicity: no batch is partly applied",
+  "sequence: lastSeq is the seq of batch k; seqs never repeat",
+  "integrity: check answers [\"ok\"] (where the adapter has check)",
+  "recovery: open succeeds on every directory a crash leaves, within the recovery threshold",
+] as const;
+
+/** A crash scenario: the command workload, aimed at one path by `aim`. */
+export function crashScenario(
+  spec: Omit<Scenario<Commands>, "arbitrary" | "execute" | "invariants"> & { aim?: Aim; invariants?: readonly string[] },
+): Scenario<Commands> {
+  const { aim, invariants, ...rest } = spec;
+  return {
+    ...rest,
+    invariants: invariants ?? PROTOCOL_INVARIANTS,
+    arbitrary: (env: ScenarioEnv) =>
+      workloadCommands({
+        hello: env.hello,
+        crash: spec.crashKinds ? env.crash.filter((k) => spec.crashKinds!.includes(k)) : env.crash,
+        maxCommands: env.maxCommands,
+        fsCallsPerLife: env.fsCallsPerLife ?? 40,
+        replayPath: env.replayPath,
+        ...(aim ? { aim } : {}),
+      }),
+    execute: (commands, session) => runCommands(commands, session),
+  };
+}
