@@ -18,6 +18,8 @@ export interface PlannedScenario {
   env: ScenarioEnv;
   openConfig: Record<string, unknown>;
   thresholds: Thresholds;
+  /** Whether its latency over a critical level fails the run (default: the scenario's own `gatesLatency`). */
+  gatesLatency?: boolean;
 }
 
 export interface CampaignOptions {
@@ -72,6 +74,8 @@ export interface ScenarioSummary {
   thresholds: ThresholdVerdict[];
   /** Latency over its levels is what this scenario provokes: never failing. */
   latencyExpected: boolean;
+  /** Its latency over a critical level fails the run (measured alone); otherwise it only warns. */
+  latencyGated: boolean;
   failures: Extract<CaseResult, { status: "failed" }>[];
   errors: Extract<CaseResult, { status: "error" }>[];
 }
@@ -98,9 +102,11 @@ export interface RunSummary {
   scenarios: ScenarioSummary[];
   failures: Extract<CaseResult, { status: "failed" }>[];
   errors: Extract<CaseResult, { status: "error" }>[];
-  /** Latency levels crossed: warnings, and (with the gate) failures. */
+  /** Latency levels crossed by the gated (solo) measurements: warnings, and failures over a critical level. */
   latencyWarnings: string[];
   latencyFailures: string[];
+  /** Levels crossed by latency measured beside crash cycles, or provoked on purpose: reported only. */
+  latencyObserved: string[];
 }
 
 /** Case seeds are spread from the campaign seed and the scenario, so any case runs alone with the same input. */
@@ -151,7 +157,11 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     for (const index of indices) jobs.push({ plan, index });
     perScenario.set(plan.scenario.name, emptyStats());
     stops.set(plan.scenario.name, new AbortController());
-    summaries.set(plan.scenario.name, { ...blankScenario(plan.scenario.name, "pending", indices.length), latencyExpected: plan.scenario.latencyExpected === true });
+    summaries.set(plan.scenario.name, {
+      ...blankScenario(plan.scenario.name, "pending", indices.length),
+      latencyExpected: plan.scenario.latencyExpected === true,
+      latencyGated: plan.gatesLatency ?? plan.scenario.gatesLatency === true,
+    });
   }
   for (const skip of opts.skipped ?? []) summaries.set(skip.name, { ...blankScenario(skip.name, "skipped", 0), reason: skip.reason });
 
@@ -177,6 +187,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     errors: [],
     latencyWarnings: [],
     latencyFailures: [],
+    latencyObserved: [],
   };
   const refresh = () => {
     const r = latencyStats(total.recoveryMs);
@@ -189,6 +200,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     summary.cyclesPerMinute = summary.elapsedMs > 0 ? (summary.cycles * 60_000) / summary.elapsedMs : 0;
     summary.latencyWarnings = [];
     summary.latencyFailures = [];
+    summary.latencyObserved = [];
     for (const plan of opts.scenarios) {
       const s = summaries.get(plan.scenario.name)!;
       const stats = perScenario.get(plan.scenario.name)!;
@@ -202,8 +214,9 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       s.thresholds = LATENCY_OPS.flatMap((op) => judgeLatency(op, stats.latency[op] ?? [], plan.thresholds[op]) ?? []);
       for (const t of s.thresholds) {
         if (t.status === "ok") continue;
-        const line = `${plan.scenario.name}: ${t.reason}${s.latencyExpected ? " (expected in this scenario)" : ""}`;
-        if (t.status === "critical" && !s.latencyExpected && opts.latencyGate !== "warn") summary.latencyFailures.push(line);
+        const line = `${plan.scenario.name}: ${t.reason}${s.latencyExpected ? " (provoked on purpose)" : ""}`;
+        if (!s.latencyGated || s.latencyExpected) summary.latencyObserved.push(line);
+        else if (t.status === "critical" && opts.latencyGate !== "warn") summary.latencyFailures.push(line);
         else summary.latencyWarnings.push(line);
       }
     }
@@ -273,19 +286,28 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       opts.onCase?.(result, summary);
     }
   };
+  // Solo scenarios (the latency gate) first, one case at a time, with nothing beside them;
+  // then the rest, `workers` at a time.
+  const solo = jobs.filter((j) => j.plan.scenario.solo);
+  const shared = jobs.filter((j) => !j.plan.scenario.solo);
+  jobs.splice(0, jobs.length, ...solo);
+  await worker();
+  jobs.splice(0, jobs.length, ...shared);
+  next = 0;
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.workers, jobs.length || 1)) }, worker));
   opts.signal?.removeEventListener("abort", onOuterAbort);
   refresh();
   for (const s of summaries.values()) {
     if (s.status === "skipped") continue;
-    const critical = !s.latencyExpected && opts.latencyGate !== "warn" && s.thresholds.some((t) => t.status === "critical");
+    const critical = s.latencyGated && !s.latencyExpected && opts.latencyGate !== "warn" && !opts.signal?.aborted && s.thresholds.some((t) => t.status === "critical");
     const unfinished = s.cases.run < s.cases.planned;
     s.status =
       s.failures.length > 0 || critical ? "failed" : s.errors.length > 0 ? "error" : unfinished && opts.signal?.aborted ? "interrupted" : s.cases.run === 0 && s.cases.planned > 0 ? "not-run" : "passed";
   }
   summary.scenarios = ordered();
-  summary.status =
-    summary.failures.length > 0 || summary.latencyFailures.length > 0 ? "failed" : summary.errors.length > 0 ? "error" : opts.signal?.aborted ? "interrupted" : "passed";
+  // Latency levels judge a whole run: an interrupted one only reports them.
+  const interrupted = opts.signal?.aborted === true;
+  summary.status = summary.failures.length > 0 ? "failed" : summary.errors.length > 0 ? "error" : interrupted ? "interrupted" : summary.latencyFailures.length > 0 ? "failed" : "passed";
   return summary;
 }
 
@@ -303,6 +325,7 @@ function blankScenario(name: string, status: ScenarioSummary["status"], planned:
     latency: {},
     thresholds: [],
     latencyExpected: false,
+    latencyGated: false,
     failures: [],
     errors: [],
   };

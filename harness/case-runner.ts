@@ -100,6 +100,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
       recoveryThresholdMs: opts.recoveryThresholdMs,
       timeoutMs: opts.timeoutMs,
       ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
+      ...(opts.scenario.solo ? { prespawn: false } : {}),
     });
     const onAbort = () => void session.dispose("interrupted");
     opts.signal?.addEventListener("abort", onAbort, { once: true });

@@ -321,6 +321,10 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
   out(`  batches acked ${s.batches.acked}/${s.batches.sent}, checkpoints ${s.checkpoints}; recovery ms p50 ${s.recoveryMs.p50.toFixed(1)}, p95 ${s.recoveryMs.p95.toFixed(1)}, max ${s.recoveryMs.max.toFixed(1)}`);
   out(`  time: start-up ${pct(t.startup)}, recovery ${pct(t.recovery)}, workload ${pct(t.workload)}, verification ${pct(t.verify)} (summed over workers)`);
   for (const w of s.latencyWarnings) out(`  latency warning: ${w}`);
+  if (s.latencyObserved.length > 0) {
+    const names = new Set(s.latencyObserved.map((l) => l.split(":")[0]));
+    out(`  latency beside crash cycles (reported, not gated): over a level in ${names.size} scenario(s); see latencyObserved in the report`);
+  }
   for (const f of s.latencyFailures) out(`  LATENCY FAILURE: ${f}`);
   for (const f of s.failures) {
     out();

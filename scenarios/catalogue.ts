@@ -8,6 +8,7 @@ import { crashTruncate } from "./crash-truncate.js";
 import { diskFull } from "./disk-full.js";
 import { eventLog } from "./event-log.js";
 import { fsyncError } from "./fsync-error.js";
+import { latency } from "./latency.js";
 import { readOnly } from "./read-only.js";
 import type { Scenario } from "./scenario.js";
 import { secondOpener } from "./second-opener.js";
@@ -18,6 +19,7 @@ import { transactions } from "./transactions.js";
 
 /** Every scenario, in the order a run takes them. */
 export const SCENARIOS: readonly Scenario[] = [
+  latency,
   crashMixed,
   crashAppend,
   crashCheckpoint,

@@ -60,6 +60,10 @@ export interface Scenario<T = unknown> {
   thresholds?: Partial<Thresholds>;
   /** Latency over the levels is what this scenario provokes: reported, never failing the run. */
   latencyExpected?: boolean;
+  /** Its latency is measured alone (not beside crash cycles on every core): over a critical level fails the run. Others only warn. */
+  gatesLatency?: boolean;
+  /** Run its cases before all others, one at a time, with no spare process started ahead. */
+  solo?: boolean;
   /** Adapter config this scenario sends with `open` for the adapter `hello` names (merged under the user's). */
   adapterConfig?: (hello: Hello) => Record<string, unknown>;
   /** The crash kinds this scenario's cases may use (default all the run allows). */

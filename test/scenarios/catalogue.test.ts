@@ -51,7 +51,12 @@ describe("the scenario catalogue", () => {
     }
     expect((scenarioOf(r.report, "read-only") as never as { faults: { lives: number } }).faults.lives).toBe(2);
     // slow-storage's latency is over its levels on purpose: a warning, never a failure.
-    expect(r.report.latencyWarnings.some((w: string) => w.startsWith("slow-storage: append p95"))).toBe(true);
+    expect(r.report.latencyObserved.some((w: string) => w.startsWith("slow-storage: append p95") && w.endsWith("(provoked on purpose)"))).toBe(true);
+    // The gate is the latency scenario, measured alone: per case 200 appends, 20 truncates, 22 recoveries.
+    // (--runs 2: two cases of it.)
+    const gate = scenarioOf(r.report, "latency") as never as { latencyGated: boolean; latency: Record<string, { n: number }> };
+    expect(gate.latencyGated).toBe(true);
+    expect([gate.latency.append?.n, gate.latency.truncate?.n, gate.latency.recovery?.n]).toEqual([400, 40, 44]);
   }, 300_000);
 
   it("SQLite passes every scenario that applies to it; the others are skipped with the reason", async () => {
@@ -78,6 +83,17 @@ describe("the scenario catalogue", () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const rotate = scenarioOf(r.report, "crash-rotate") as never as { crashes: { named: Record<string, number> } };
     expect(Object.keys(rotate.crashes.named).some((p) => p.startsWith("rotate."))).toBe(true);
+  }, 180_000);
+
+  it("the latency gate: a WAL whose recovery takes 500 ms fails the run over the 200 ms critical level, and only warns with --latency warn", async () => {
+    const gated = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "gate"]);
+    expect(gated.exitCode, gated.stdout + gated.stderr).toBe(1);
+    expect(gated.report.failures).toEqual([]);
+    expect(gated.report.latencyFailures).toEqual(["latency: recovery p95 500.00 ms is over the critical level 200 ms (22 samples)"]);
+    expect(gated.stdout).toContain("LATENCY FAILURE: latency: recovery p95 500.00 ms");
+    const warned = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "warn"]);
+    expect(warned.exitCode, warned.stdout).toBe(0);
+    expect(warned.report.latencyWarnings[0]).toContain("recovery p95 500.00 ms");
   }, 180_000);
 
   it("a scenario the adapter cannot take is listed as skipped with the reason, never failed", async () => {
