@@ -182,6 +182,17 @@ export async function buildProgram(): Promise<Command> {
     });
 
   program
+    .command("report")
+    .description("render a run's report.json as Markdown (a CI job summary), JUnit XML, an HTML page or the checked JSON")
+    .argument("<report.json>", "the report.json a walcheck run wrote")
+    .addOption(new Option("--format <format>", "md, junit, json or html (one self-contained page)").choices(["md", "junit", "json", "html"]).default("md"))
+    .option("--out <file>", "write it to this file instead of standard output")
+    .action(async (file: string, opts: { format: "md" | "junit" | "json" | "html"; out?: string }) => {
+      const { reportCommand } = await import("./report-command.js");
+      process.exitCode = reportCommand(file, { format: opts.format, ...(opts.out ? { out: opts.out } : {}) });
+    });
+
+  program
     .command("bench")
     .description("benchmark reports — not yet: arrives with step 4")
     .allowUnknownOption()

@@ -2,7 +2,10 @@ import fs from "node:fs";
 import path from "node:path";
 import cliProgress from "cli-progress";
 import { dir as tmpDir } from "tmp-promise";
+import { collectEnvironment } from "../reports/environment.js";
 import { writeJsonAtomic } from "../reports/json-file.js";
+import { writeRenderings } from "../reports/renderings.js";
+import { REPORT_VERSION } from "../reports/report-schema.js";
 import { AdapterClient } from "./adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
 import { applicability, DEFAULT_THRESHOLDS, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../scenarios/index.js";
@@ -187,7 +190,9 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
       )
     : undefined;
   bar?.start(planned, 0, { cycles: 0, rate: 0, violations: 0 });
-  const base = { kind: "walcheck-run", version: 1, adapter: launch.label, flags: launch.flags };
+  // The environment goes in from the first write, so an interrupted run's report has it too.
+  const environment = await collectEnvironment({ reportDir });
+  const base = { kind: "walcheck-run", version: REPORT_VERSION, adapter: launch.label, flags: launch.flags, environment };
   let summary: RunSummary;
   try {
     summary = await runCampaign(
@@ -225,6 +230,16 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   }
   writeJsonAtomic(reportFile, { ...base, ...summary });
   printSummary(summary, reportFile, launch);
+  // Markdown, JUnit and HTML from the final JSON, checked against its schema first (a report that
+  // does not match is walcheck's own bug: said, but the run's verdict stands).
+  try {
+    const written = writeRenderings(reportFile);
+    process.stdout.write(`  report (markdown): ${written.markdown}\n  report (junit): ${written.junit}\n  report (html): ${written.html}\n`);
+    if (written.stepSummary) process.stdout.write(`  job summary: appended to ${written.stepSummary}\n`);
+    if (written.stepSummaryError) process.stderr.write(`walcheck: ${written.stepSummaryError}\n`);
+  } catch (error) {
+    process.stderr.write(`walcheck: could not render the report: ${(error as Error).message}\n`);
+  }
   const exitCode = summary.status === "passed" ? 0 : summary.status === "failed" ? 1 : summary.status === "interrupted" ? 130 : 2;
   return { exitCode, summary, reportFile };
 }

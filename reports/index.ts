@@ -1,2 +1,7 @@
-// Reports: JSON first (the rich renderers arrive with step 4).
-export { writeJsonAtomic } from "./json-file.js";
+// Reports: the JSON report (its schema), and the renderers built from it.
+export { writeJsonAtomic, writeTextAtomic } from "./json-file.js";
+export { parseRunReport, RunReportSchema, REPORT_VERSION, type RunReport, type ScenarioReport, type Environment } from "./report-schema.js";
+export { collectEnvironment } from "./environment.js";
+export { renderMarkdown } from "./markdown.js";
+export { renderJUnit } from "./junit.js";
+export { renderHtml } from "./html.js";

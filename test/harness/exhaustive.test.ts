@@ -6,7 +6,7 @@ import { CLI, tempDir } from "../helpers.js";
 
 async function walcheckRun(args: string[]) {
   const reportDir = await tempDir();
-  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
+  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } });
   const [run] = fs.readdirSync(reportDir);
   const report = run ? JSON.parse(fs.readFileSync(path.join(reportDir, run, "report.json"), "utf8")) : undefined;
   return { ...result, report };

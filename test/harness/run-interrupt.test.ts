@@ -12,7 +12,7 @@ describe("walcheck run and Ctrl-C", () => {
     const mark = randomUUID();
     const run = execa(process.execPath, [CLI, "run", "--scenarios", "crash-mixed", "--seed", "9", "--runs", "500", "--report-dir", reportDir, "--recovery-threshold", "5000"], {
       reject: false,
-      env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
+      env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark, GITHUB_STEP_SUMMARY: "" },
     });
     // Wait (on output, not time) until two cases are done and more are running.
     await waitForOutput(run.stderr!, "case 2/");

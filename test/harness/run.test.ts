@@ -13,7 +13,7 @@ import { CLI, tempDir } from "../helpers.js";
 async function walcheckRun(args: string[]) {
   const reportDir = await tempDir();
   const defaults = [...(args.includes("--scenarios") ? [] : ["--scenarios", "crash-mixed"]), ...(args.includes("--latency") ? [] : ["--latency", "warn"])];
-  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, ...defaults, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
+  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, ...defaults, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } });
   const runs = fs.existsSync(reportDir) ? fs.readdirSync(reportDir) : [];
   const report = runs.length ? JSON.parse(fs.readFileSync(path.join(reportDir, runs[0]!, "report.json"), "utf8")) : undefined;
   return { ...result, report };

@@ -52,11 +52,11 @@ describe("the scenario catalogue", () => {
     expect((scenarioOf(r.report, "read-only") as never as { faults: { lives: number } }).faults.lives).toBe(2);
     // slow-storage's latency is over its levels on purpose: a warning, never a failure.
     expect(r.report.latencyObserved.some((w: string) => w.startsWith("slow-storage: append p95") && w.endsWith("(provoked on purpose)"))).toBe(true);
-    // The gate is the latency scenario, measured alone: per case 200 appends, 20 truncates, 22 recoveries.
+    // The gate is the latency scenario, measured alone: per case 220 appends, 20 truncates, 22 recoveries.
     // (--runs 2: two cases of it.)
     const gate = scenarioOf(r.report, "latency") as never as { latencyGated: boolean; latency: Record<string, { n: number }> };
     expect(gate.latencyGated).toBe(true);
-    expect([gate.latency.append?.n, gate.latency.truncate?.n, gate.latency.recovery?.n]).toEqual([400, 40, 44]);
+    expect([gate.latency.append?.n, gate.latency.truncate?.n, gate.latency.recovery?.n]).toEqual([440, 40, 44]);
   }, 300_000);
 
   it("SQLite passes every scenario that applies to it; the others are skipped with the reason", async () => {

@@ -10,7 +10,7 @@ export async function runScenarios(args: string[]) {
   const defaults = args.includes("--latency") ? [] : ["--latency", "warn"];
   const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", ...defaults, ...args], {
     reject: false,
-    env: { WALCHECK_LOG_LEVEL: "warn" },
+    env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" },
   });
   const runs = fs.existsSync(reportDir) ? fs.readdirSync(reportDir) : [];
   const report = runs.length ? JSON.parse(fs.readFileSync(path.join(reportDir, runs[0]!, "report.json"), "utf8")) : undefined;

@@ -1,0 +1,189 @@
+import { z } from "zod";
+import { HelloFields } from "../harness/protocol.js";
+import { UsageError } from "../harness/usage-error.js";
+
+// The JSON report of `walcheck run` (report.json), as harness/run-command.ts writes it:
+// `{kind, version, adapter, flags, environment, ...RunSummary}` (RunSummary, ScenarioSummary
+// in harness/campaign.ts, CaseResult in harness/case-runner.ts). Objects are loose: a later
+// walcheck may add fields, and a renderer of this version must still read the report.
+// A report is valid at every moment of a run (it is rewritten after every case), so the
+// statuses of a run still going ("running", "pending") are part of the schema.
+
+/** Bumped when a field changes meaning or a required field is added. */
+export const REPORT_VERSION = 2;
+
+const count = z.number().int().nonnegative();
+const ms = z.number().nonnegative();
+
+const Tally = z.looseObject({ planned: count, run: count, passed: count, failed: count, errors: count });
+const Crashes = z.looseObject({ named: z.record(z.string(), count), fs: z.record(z.string(), count), signal: count });
+const Batches = z.looseObject({ sent: count, acked: count });
+const TimeSplit = z.looseObject({ startup: ms, recovery: ms, workload: ms, verify: ms });
+
+export const LatencyStatsSchema = z.looseObject({ n: count, p50: ms, p95: ms, p99: ms, p999: ms, max: ms });
+
+const LatencyOp = z.enum(["append", "recovery", "truncate"]);
+const verdict = { op: LatencyOp, stat: z.literal("p95"), valueMs: ms, n: count, targetMs: ms, criticalMs: ms };
+const ThresholdVerdict = z.discriminatedUnion("status", [
+  z.looseObject({ ...verdict, status: z.literal("ok") }),
+  z.looseObject({ ...verdict, status: z.literal("warning"), reason: z.string() }),
+  z.looseObject({ ...verdict, status: z.literal("critical"), reason: z.string() }),
+]);
+
+/** A case's own counters (SessionStats), kept with its result. */
+const SessionStats = z.looseObject({
+  lives: count,
+  crashes: Crashes,
+  armsNotReached: count,
+  batchesSent: count,
+  batchesAcked: count,
+  refused: z.looseObject({ append: count, open: count }),
+  faultLives: count,
+  checkpoints: count,
+  recoveryMs: z.array(ms),
+  latency: z.record(z.string(), z.array(ms)),
+  timeMs: TimeSplit,
+});
+
+const caseBase = { scenario: z.string(), index: count, seed: count, stats: SessionStats, executions: count };
+
+/** A failing case: the violation (strings from the adapter inside), its shrunk input, replay token and kept directory. */
+export const FailedCaseSchema = z.looseObject({
+  ...caseBase,
+  status: z.literal("failed"),
+  violation: z.looseObject({ invariant: z.string(), message: z.string(), description: z.string(), crash: z.string().optional() }),
+  commands: z.string(),
+  shrinks: count,
+  replayToken: z.string().min(1),
+  keptDir: z.string(),
+});
+
+/** A case that ended in an adapter error (a malformed answer, a hang, an unexpected exit). */
+export const ErrorCaseSchema = z.looseObject({
+  ...caseBase,
+  status: z.literal("error"),
+  error: z.looseObject({ code: z.string(), message: z.string() }),
+});
+
+export const ScenarioReportSchema = z.looseObject({
+  name: z.string().min(1),
+  status: z.enum(["passed", "failed", "error", "skipped", "interrupted", "running", "pending", "not-run"]),
+  reason: z.string().optional(),
+  cases: Tally,
+  cycles: count,
+  crashes: Crashes,
+  armsNotReached: count,
+  batches: Batches,
+  faults: z.looseObject({ lives: count, refusedAppends: count, refusedOpens: count }),
+  checkpoints: count,
+  latency: z.record(z.string(), LatencyStatsSchema),
+  thresholds: z.array(ThresholdVerdict),
+  latencyExpected: z.boolean(),
+  latencyGated: z.boolean(),
+  failures: z.array(FailedCaseSchema),
+  errors: z.array(ErrorCaseSchema),
+});
+
+/** Where and on what the run ran. Every field but `startedAt`, `node` and `fsType` is absent when it could not be learned. */
+export const EnvironmentSchema = z.looseObject({
+  /** When the run started (ISO 8601, UTC). */
+  startedAt: z.iso.datetime(),
+  /** process.version, e.g. "v20.20.2". */
+  node: z.string().min(1),
+  os: z.looseObject({ platform: z.string().min(1), release: z.string().optional(), arch: z.string().optional() }).optional(),
+  cpu: z.looseObject({ model: z.string().optional(), count: count.optional() }).optional(),
+  memoryBytes: count.optional(),
+  /** The file system type of the report directory ("ext4", "tmpfs", "overlay"...; "unknown" where it cannot be read). */
+  fsType: z.string().min(1),
+  /** `git rev-parse HEAD` of the working directory, when it is a git checkout. */
+  gitCommit: z
+    .string()
+    .regex(/^[0-9a-f]{40}([0-9a-f]{24})?$/)
+    .optional(),
+  /** walcheck's own version (its package.json). */
+  walcheckVersion: z.string().optional(),
+});
+
+export const RunReportSchema = z.looseObject({
+  kind: z.literal("walcheck-run"),
+  version: z.literal(REPORT_VERSION),
+  /** What the replay line needs to select the adapter again (`--adapter x` or `--adapter-cmd "..."`). */
+  flags: z.array(z.string()),
+  environment: EnvironmentSchema,
+  status: z.enum(["passed", "failed", "error", "interrupted", "running"]),
+  seed: count,
+  adapter: z.string(),
+  hello: HelloFields.loose().optional(),
+  crash: z.array(z.string()),
+  shard: z.string(),
+  cases: Tally,
+  cycles: count,
+  crashes: Crashes,
+  armsNotReached: count,
+  batches: Batches,
+  checkpoints: count,
+  recoveryMs: z.looseObject({ n: count, p50: ms, p95: ms, max: ms }),
+  timeMs: TimeSplit,
+  elapsedMs: ms,
+  cyclesPerMinute: z.number().nonnegative(),
+  scenarios: z.array(ScenarioReportSchema),
+  failures: z.array(FailedCaseSchema),
+  errors: z.array(ErrorCaseSchema),
+  latencyWarnings: z.array(z.string()),
+  latencyFailures: z.array(z.string()),
+  latencyObserved: z.array(z.string()),
+});
+
+export type RunReport = z.infer<typeof RunReportSchema>;
+export type ScenarioReport = z.infer<typeof ScenarioReportSchema>;
+export type FailedCase = z.infer<typeof FailedCaseSchema>;
+export type ErrorCase = z.infer<typeof ErrorCaseSchema>;
+export type Environment = z.infer<typeof EnvironmentSchema>;
+
+/** `scenarios[0].cases.run` for zod's `["scenarios", 0, "cases", "run"]`. */
+export function fieldPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : `${out ? "." : ""}${String(key)}`;
+  return out || "(the report)";
+}
+
+/**
+ * Check a run report (the parsed JSON, or its text) and return it typed. A report that is
+ * not one throws a UsageError naming the first bad field by its path, e.g.
+ * `scenarios[0].cases.run: Invalid input: expected number, received string`.
+ */
+export function parseRunReport(json: unknown, source = "report"): RunReport {
+  let value = json;
+  if (typeof json === "string") {
+    try {
+      value = JSON.parse(json);
+    } catch (error) {
+      throw new UsageError(`${source}: not JSON: ${(error as Error).message}`);
+    }
+  }
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    const { kind, version } = value as { kind?: unknown; version?: unknown };
+    if (typeof kind === "string" && kind !== "walcheck-run") throw new UsageError(`${source}: kind: this is a "${kind}" report; walcheck report reads the reports of walcheck run ("walcheck-run")`);
+    if (kind === "walcheck-run" && typeof version === "number" && version !== REPORT_VERSION) {
+      throw new UsageError(`${source}: version: this is a version ${version} report; this walcheck reads version ${REPORT_VERSION} (run the scenarios again to get one)`);
+    }
+  }
+  const parsed = RunReportSchema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const [first, ...rest] = parsed.error.issues;
+  const more = rest.length > 0 ? ` (and ${rest.length} more problem${rest.length > 1 ? "s" : ""})` : "";
+  throw new UsageError(`${source}: ${fieldPath(first!.path)}: ${first!.message}${more}`);
+}
+
+/** The environment as short human phrases ("Node v20…", "2 × AMD EPYC", "report on ext4"), for every renderer. */
+export function environmentParts(e: Environment): string[] {
+  const parts = [`Node ${e.node}`];
+  if (e.os) parts.push([e.os.platform, e.os.release, e.os.arch].filter(Boolean).join(" "));
+  if (e.cpu) parts.push(`${e.cpu.count ?? "?"} × ${e.cpu.model ?? "CPU"}`);
+  if (e.memoryBytes !== undefined) parts.push(`${(e.memoryBytes / 2 ** 30).toFixed(1)} GiB`);
+  parts.push(`report on ${e.fsType}`);
+  if (e.gitCommit) parts.push(`commit ${e.gitCommit.slice(0, 12)}`);
+  if (e.walcheckVersion) parts.push(`walcheck ${e.walcheckVersion}`);
+  parts.push(`started ${e.startedAt}`);
+  return parts;
+}

@@ -1,0 +1,153 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+import { CLI } from "../helpers.js";
+import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
+
+/**
+ * A real `walcheck run`, with its run directory and parsed report (call `cleanup` after). GITHUB_STEP_SUMMARY is
+ * blanked unless the test sets it, so a test run inside a GitHub Actions job never writes
+ * to that job's summary.
+ */
+export async function realRun(args: string[], env: Record<string, string> = {}) {
+  // Its own directory, not tempDir()'s (removed after each test): runs are made in beforeAll.
+  const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "walcheck-report-test-"));
+  const cleanup = () => fs.rmSync(reportDir, { recursive: true, force: true });
+  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", "--latency", "warn", ...args], {
+    reject: false,
+    env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "", ...env },
+  });
+  const [run] = fs.readdirSync(reportDir);
+  if (!run) throw new Error(`the run wrote no report:\n${result.stdout}\n${result.stderr}`);
+  const dir = path.join(reportDir, run);
+  const reportFile = path.join(dir, "report.json");
+  const json = JSON.parse(fs.readFileSync(reportFile, "utf8")) as Record<string, any>;
+  return { result, dir, reportFile, json, cleanup };
+}
+
+const fixture = (name: string) => path.resolve("test/fixtures/adapters", `${name}.mjs`);
+
+/** A run that fails: an adapter that acknowledges before its fsync, under crashes aimed at appends. */
+export const failingRun = (env: Record<string, string> = {}) =>
+  realRun(["--adapter", fixture("bug-ack-before-fsync"), "--scenarios", "crash-append", "--runs", "20", "--seed", "1"], env);
+
+/** Everything a hostile adapter could put in a string: table and code breakers, markup, an entity, a control character. */
+export const HOSTILE = "a|b `tick` ```` </testcase><script>alert(1)</script> & \u0001 'q' \"dq\"\nsecond line";
+
+const stats = () => ({
+  lives: 1,
+  crashes: { named: {}, fs: {}, signal: 1 },
+  armsNotReached: 0,
+  batchesSent: 2,
+  batchesAcked: 2,
+  refused: { append: 0, open: 0 },
+  faultLives: 0,
+  checkpoints: 0,
+  recoveryMs: [3.5],
+  latency: { append: [1, 2] },
+  timeMs: { startup: 10, recovery: 3, workload: 2, verify: 1 },
+});
+
+const latency = { n: 2, p50: 1, p95: 2, p99: 2, p999: 2, max: 2 };
+
+function scenario(name: string, status: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    status,
+    cases: { planned: 2, run: status === "skipped" ? 0 : 2, passed: status === "passed" ? 2 : 1, failed: status === "failed" ? 1 : 0, errors: status === "error" ? 1 : 0 },
+    cycles: 3,
+    crashes: { named: { "append.after-write": 1 }, fs: {}, signal: 2 },
+    armsNotReached: 0,
+    batches: { sent: 4, acked: 4 },
+    faults: { lives: 0, refusedAppends: 0, refusedOpens: 0 },
+    checkpoints: 0,
+    latency: status === "skipped" ? {} : { append: latency, recovery: latency },
+    thresholds: [],
+    latencyExpected: false,
+    latencyGated: false,
+    failures: [],
+    errors: [],
+    ...extra,
+  };
+}
+
+/**
+ * A report built by hand whose adapter strings are hostile: the hello name, a violation's
+ * message, description (a recovered value), crash and input, an adapter error, a skipped
+ * reason, a latency warning, and a scenario's name. It passes the schema, as a real report with those strings would.
+ */
+export function hostileReport(): RunReport {
+  const failure = {
+    status: "failed",
+    scenario: "crash-append",
+    index: 1,
+    seed: 42,
+    stats: stats(),
+    executions: 3,
+    violation: {
+      invariant: "durability",
+      message: `durability: ${HOSTILE}`,
+      description: `invariant durability violated: ${HOSTILE}\n  after crash: signal at x\n  key "k1": expected "v1", recovered ${JSON.stringify(HOSTILE)}\n  key "k|2": expected null, recovered "\`\`\`\`"\n  ledger tail:\n    seq 1 [life 1] acked: k1=v1`,
+      crash: `signal at ${HOSTILE}`,
+    },
+    commands: `append(${HOSTILE})`,
+    shrinks: 2,
+    replayToken: "eyJ2IjoxfQ",
+    keptDir: "/tmp/walcheck-reports/run/cases/crash-append-case-1-seed-42",
+  };
+  const unmatched = { ...failure, index: 2, violation: { ...failure.violation, invariant: "exclusive-open", message: `exclusive-open: ${HOSTILE}` } };
+  const error = { status: "error", scenario: "torn-tail", index: 0, seed: 7, stats: stats(), executions: 1, error: { code: "ADAPTER_PROTOCOL", message: HOSTILE } };
+  return parseRunReport({
+    kind: "walcheck-run",
+    version: 2,
+    adapter: "./hostile.mjs",
+    flags: ["--adapter", "./hostile.mjs"],
+    environment: { startedAt: "2026-01-02T03:04:05.678Z", node: "v20.0.0", fsType: "ext4" },
+    status: "failed",
+    seed: 9,
+    hello: { name: HOSTILE, protocol: 1, durability: "power", features: ["checkpoint"] },
+    crash: ["named", "signal"],
+    shard: "1/1",
+    cases: { planned: 4, run: 4, passed: 1, failed: 2, errors: 1 },
+    cycles: 6,
+    crashes: { named: { "append.after-write": 2 }, fs: {}, signal: 4 },
+    armsNotReached: 0,
+    batches: { sent: 8, acked: 8 },
+    checkpoints: 0,
+    recoveryMs: { n: 4, p50: 3, p95: 4, max: 4 },
+    timeMs: { startup: 20, recovery: 6, workload: 4, verify: 2 },
+    elapsedMs: 1234,
+    cyclesPerMinute: 291.7,
+    scenarios: [
+      scenario("crash-append", "failed", { failures: [failure, unmatched] }),
+      scenario("torn-tail", "error", { errors: [error] }),
+      scenario("bit-flip", "skipped", { reason: `the adapter said ${HOSTILE}` }),
+      // Not a catalogue name: a crafted report file can say anything, and the table must still hold.
+      scenario(HOSTILE, "passed"),
+    ],
+    failures: [failure, unmatched],
+    errors: [error],
+    latencyWarnings: [`crash-append: append p95 ${HOSTILE}`],
+    latencyFailures: [],
+    latencyObserved: [],
+  });
+}
+
+/** The text of a Markdown document outside its fenced code blocks (closed as CommonMark closes them). */
+export function outsideCodeBlocks(md: string): string {
+  const out: string[] = [];
+  let fence: string | undefined;
+  for (const line of md.split("\n")) {
+    if (fence === undefined) {
+      const open = /^(`{3,})/.exec(line);
+      if (open) fence = open[1];
+      else out.push(line);
+    } else {
+      // CommonMark: a run of at least as many backticks, alone on its line, closes the block.
+      const close = /^(`+)\s*$/.exec(line);
+      if (close && close[1]!.length >= fence.length) fence = undefined;
+    }
+  }
+  return out.join("\n");
+}
