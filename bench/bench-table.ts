@@ -1,3 +1,4 @@
+import { fmtMs, fmtOps, fmtRme as fmtPct } from "../reports/bench-format.js";
 import type { TaskJson } from "./bench-util.js";
 import type { RecoveryJson } from "./recovery-bench.js";
 
@@ -28,27 +29,6 @@ export interface BenchReport {
   recovery: RecoveryJson[];
   ratios: RatioJson[];
   notes: string[];
-}
-
-const intFmt = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-
-export function fmtOps(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (v >= 100) return intFmt.format(v);
-  if (v >= 1) return v.toFixed(1);
-  return v.toFixed(3);
-}
-
-export function fmtMs(v: number): string {
-  if (!Number.isFinite(v)) return String(v);
-  if (v < 1) return v.toFixed(3);
-  if (v < 10) return v.toFixed(2);
-  if (v < 1000) return v.toFixed(1);
-  return intFmt.format(v);
-}
-
-function fmtPct(v: number): string {
-  return Number.isFinite(v) ? `±${v.toFixed(2)}` : String(v);
 }
 
 function row(cells: string[]): string {

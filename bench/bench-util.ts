@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Bench, type FnOptions, type Statistics, type Task } from "tinybench";
+import { Prng } from "../harness/prng.js";
 
 // Shared pieces of the WAL benchmark: the workload, tinybench plumbing and the
 // environment description that goes into the JSON report.
@@ -21,8 +22,21 @@ export function nextKey(): string {
   return key;
 }
 
+/** A seeded key stream over the same key space: `walcheck bench --seed` draws its workload from it. */
+export function seededKeys(seed: number): () => string {
+  const prng = new Prng(seed);
+  return () => `k${prng.int(0, KEY_SPACE - 1)}`;
+}
+
+/** `size` one-op batches of the shared value, keys from `key` (`size` is the batch size). */
+export function makeBatch(size: number, key: () => string = nextKey): { key: string; value: string }[] {
+  const ops = new Array<{ key: string; value: string }>(size);
+  for (let i = 0; i < size; i++) ops[i] = { key: key(), value: VALUE };
+  return ops;
+}
+
 /** tinybench's statistics under tinybench's own names (ms for latency, ops/s for throughput). */
-export interface StatsJson {
+export type StatsJson = {
   mean: number;
   p50: number;
   p75: number;
@@ -33,7 +47,7 @@ export interface StatsJson {
   min: number;
   max: number;
   samplesCount: number;
-}
+};
 
 export interface TaskJson {
   id: string;
@@ -98,6 +112,16 @@ export interface RunOptions {
   warmup?: boolean;
   warmupTime?: number;
   warmupIterations?: number;
+  /** Stops the task between iterations (tinybench's own abort). */
+  signal?: AbortSignal;
+  /** Progress lines (default: stderr). */
+  log?: (message: string) => void;
+}
+
+/** Progress to `opts.log`, or to stderr as the WAL benchmark script prints it. */
+export function progress(opts: RunOptions, message: string): void {
+  if (opts.log) opts.log(message);
+  else process.stderr.write(`  ${message}\n`);
 }
 
 /** Run one task in its own Bench (so each case gets its own budget); errors are thrown, not recorded. */
@@ -110,12 +134,22 @@ export async function runOne(name: string, fn: () => unknown, fnOpts: FnOptions,
     warmupTime: opts.warmupTime ?? 250,
     warmupIterations: opts.warmupIterations ?? 8,
     throws: true,
+    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   bench.add(name, fn, fnOpts);
   const [task] = await bench.run();
   if (!task) throw new Error(`tinybench returned no task for ${name}`);
-  process.stderr.write(`  done: ${name} (${task.runs} iterations)\n`);
+  progress(opts, `done: ${name} (${task.runs} iterations)`);
   return task;
+}
+
+/**
+ * A tinybench iteration whose sample is only part of it (the checkpoint after its appends,
+ * the open after a process start): the sample is `measuredMs`, and the whole iteration
+ * counts against the time budget, so slow set-up cannot stretch a task without bound.
+ */
+export function timedPart(measuredMs: number, iterationMs: number): { overriddenDuration: number; overriddenIterationCost: number } {
+  return { overriddenDuration: measuredMs, overriddenIterationCost: iterationMs };
 }
 
 /** Nearest-rank percentile of unsorted samples. */
@@ -125,16 +159,22 @@ export function percentile(samples: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
 }
 
-/** Total bytes of the regular files directly in `dir`. */
+/** Total bytes of the regular files in `dir` and below (keys: paths relative to `dir`). */
 export function dirBytes(dir: string): { bytes: number; files: Record<string, number> } {
   const files: Record<string, number> = {};
   let bytes = 0;
-  for (const name of fs.readdirSync(dir)) {
-    const st = fs.statSync(path.join(dir, name));
-    if (!st.isFile()) continue;
-    files[name] = st.size;
-    bytes += st.size;
-  }
+  const walk = (at: string, rel: string) => {
+    for (const entry of fs.readdirSync(at, { withFileTypes: true })) {
+      const name = rel ? `${rel}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) walk(path.join(at, entry.name), name);
+      else if (entry.isFile()) {
+        const size = fs.statSync(path.join(at, entry.name)).size;
+        files[name] = size;
+        bytes += size;
+      }
+    }
+  };
+  walk(dir, "");
   return { bytes, files };
 }
 

@@ -1,50 +1,28 @@
-import fs from "node:fs";
-import path from "node:path";
 import type { Logger } from "pino";
-import { Wal } from "../reference-impl/index.js";
-import { runOne, taskJson, VALUE, percentile, type RunOptions, type TaskJson } from "./bench-util.js";
+import { taskJson, type RunOptions, type TaskJson } from "./bench-util.js";
+import { checkpointTask } from "./tasks.js";
+import { walTarget } from "./wal-target.js";
 
 /**
  * "Clear after commit" (design D): a small key-value state (100 keys), one committed batch,
  * then a truncate checkpoint: snapshot to a temp file, fsync, rename, fsync the directory,
- * drop the covered log. One tinybench iteration is the checkpoint alone; its own
- * `elapsedMs` is also kept, the figure the WAL logs.
+ * drop the covered log. The sample is the checkpoint alone; its own `elapsedMs` is also
+ * kept, the figure the WAL logs. `walcheck bench` asks for a larger state and more appends.
  */
-export async function benchTruncateCheckpoint(dir: string, logger: Logger, opts: RunOptions): Promise<TaskJson> {
-  let wal: Wal | undefined;
-  const elapsed: number[] = [];
+export async function benchTruncateCheckpoint(
+  dir: string,
+  logger: Logger,
+  opts: RunOptions,
+  o: { stateKeys?: number; appendsBefore?: number; key?: () => string; id?: string; name?: string } = {},
+): Promise<TaskJson> {
+  const stateKeys = o.stateKeys ?? 100;
   let n = 0;
-  const task = await runOne(
-    "WAL truncate checkpoint (100-key state)",
-    async () => {
-      const stats = await wal!.checkpoint("truncate");
-      elapsed.push(stats.elapsedMs);
-    },
-    {
-      async: true,
-      beforeAll: async (mode) => {
-        const walDir = path.join(dir, `checkpoint-${mode ?? "run"}`);
-        fs.rmSync(walDir, { recursive: true, force: true });
-        wal = await Wal.open(walDir, { logger, sync: "batch" });
-        for (let i = 0; i < 100; i++) await wal.set(`key-${i}`, VALUE);
-        elapsed.length = 0;
-      },
-      // A fresh commit before each checkpoint, outside the timed part, so every
-      // iteration writes a new snapshot and drops a non-empty log.
-      beforeEach: async () => {
-        await wal!.set(`key-${n++ % 100}`, VALUE);
-      },
-      afterAll: async () => {
-        if (!wal) return;
-        await wal.close();
-        fs.rmSync(wal.dir, { recursive: true, force: true });
-        wal = undefined;
-      },
-    },
+  const name = o.name ?? `WAL truncate checkpoint (${stateKeys}-key state)`;
+  const { task, reported } = await checkpointTask(
+    name,
+    walTarget(dir, "checkpoint", logger),
+    { stateKeys, appendsBefore: o.appendsBefore ?? 1, key: o.key ?? (() => `k${n++ % stateKeys}`) },
     opts,
   );
-  const sorted = [...elapsed].sort((a, b) => a - b);
-  return taskJson("checkpoint-truncate", task, 1, {
-    checkpointElapsedMs: { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0 },
-  });
+  return taskJson(o.id ?? "checkpoint-truncate", task, 1, { checkpointElapsedMs: reported ?? { n: 0, p50: 0, p95: 0, max: 0 } });
 }

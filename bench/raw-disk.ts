@@ -6,17 +6,19 @@ import { runOne, taskJson, type RunOptions, type TaskJson } from "./bench-util.j
 export const RAW_WRITE_BYTES = 156;
 
 /**
- * The disk's limit for one synchronous writer: writeSync(156 bytes) + fdatasyncSync on
- * one appending file, no event-loop hop, no encoding. Opened like a WAL segment (O_APPEND),
- * so every fdatasync also has to persist the growing file size, as the WAL's do.
+ * The disk's limit for one synchronous writer: writeSync(156 bytes per record) + fdatasyncSync
+ * on one appending file, no event-loop hop, no encoding. Opened like a WAL segment (O_APPEND),
+ * so every fdatasync also has to persist the growing file size, as the WAL's do. `records`
+ * records go in one write (a batch of that size), so one iteration is one "append".
  */
-export async function benchRawDisk(dir: string, opts: RunOptions): Promise<TaskJson> {
-  const file = path.join(dir, "raw.bin");
-  const buf = Buffer.alloc(RAW_WRITE_BYTES, 0x61);
+export async function benchRawDisk(dir: string, opts: RunOptions, o: { records?: number; id?: string } = {}): Promise<TaskJson> {
+  const records = o.records ?? 1;
+  const file = path.join(dir, `raw-${records}.bin`);
+  const buf = Buffer.alloc(RAW_WRITE_BYTES * records, 0x61);
   let fd: number | undefined;
   const { O_WRONLY, O_APPEND, O_CREAT, O_TRUNC } = fs.constants;
   const task = await runOne(
-    "raw writeSync+fdatasyncSync (156 B)",
+    `raw writeSync+fdatasyncSync (${buf.length} B)`,
     () => {
       fs.writeSync(fd!, buf);
       fs.fdatasyncSync(fd!);
@@ -35,5 +37,5 @@ export async function benchRawDisk(dir: string, opts: RunOptions): Promise<TaskJ
   );
   const bytes = fs.statSync(file).size;
   fs.rmSync(file, { force: true });
-  return taskJson("raw", task, 1, { writeBytes: RAW_WRITE_BYTES, fileBytesAtEnd: bytes });
+  return taskJson(o.id ?? "raw", task, 1, { writeBytes: buf.length, recordsPerWrite: records, fileBytesAtEnd: bytes });
 }

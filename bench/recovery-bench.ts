@@ -3,7 +3,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { Wal } from "../reference-impl/index.js";
-import { dirBytes, nextKey, percentile, runOne, taskJson, VALUE, type RunOptions, type TaskJson } from "./bench-util.js";
+import { dirBytes, nextKey, percentile, progress, runOne, taskJson, timedPart, VALUE, type RunOptions, type TaskJson } from "./bench-util.js";
 
 export interface RecoveryJson {
   id: string;
@@ -19,7 +19,7 @@ export interface RecoveryJson {
 }
 
 /** Fill a fresh WAL with `records` one-op batches, many in flight at once so each write carries a large group. */
-async function buildLog(dir: string, records: number, inFlight: number, logger: Logger): Promise<number> {
+async function buildLog(dir: string, records: number, inFlight: number, logger: Logger, key: () => string): Promise<number> {
   fs.rmSync(dir, { recursive: true, force: true });
   const t0 = performance.now();
   const wal = await Wal.open(dir, { sync: "none", logger });
@@ -27,7 +27,7 @@ async function buildLog(dir: string, records: number, inFlight: number, logger: 
     for (let done = 0; done < records; ) {
       const n = Math.min(inFlight, records - done);
       const pending = new Array<Promise<unknown>>(n);
-      for (let i = 0; i < n; i++) pending[i] = wal.append([{ key: nextKey(), value: VALUE }]);
+      for (let i = 0; i < n; i++) pending[i] = wal.append([{ key: key(), value: VALUE }]);
       await Promise.all(pending);
       done += n;
     }
@@ -42,13 +42,14 @@ async function buildLog(dir: string, records: number, inFlight: number, logger: 
  * Recovery time of a log of `records` records: build it once, then time `Wal.open` (+ close)
  * repeatedly with tinybench, collecting `wal.recovery.elapsedMs` of each measured open. The
  * files were just written, so this is warm-page-cache recovery (replay cost, not disk reads).
+ * With `openOnly` the sample is the open alone (the close still counts against the budget).
  */
-export async function benchRecovery(root: string, records: number, logger: Logger, opts: RunOptions): Promise<RecoveryJson> {
-  const id = `recovery-${records >= 1_000_000 ? `${records / 1_000_000}M` : `${records / 1000}k`}`;
-  const dir = path.join(root, id);
+export async function benchRecovery(root: string, records: number, logger: Logger, opts: RunOptions, o: { openOnly?: boolean; id?: string; key?: () => string } = {}): Promise<RecoveryJson> {
+  const id = o.id ?? `recovery-${records >= 1_000_000 ? `${records / 1_000_000}M` : `${records / 1000}k`}`;
+  const dir = path.join(root, id.replace(/\//g, "-"));
   const inFlight = 10_000;
-  process.stderr.write(`  building ${records} records in ${dir} ...\n`);
-  const buildMs = await buildLog(dir, records, inFlight, logger);
+  progress(opts, `building ${records} records in ${dir} ...`);
+  const buildMs = await buildLog(dir, records, inFlight, logger, o.key ?? nextKey);
   const onDisk = dirBytes(dir);
   const segments = Object.keys(onDisk.files).filter((f) => f.startsWith("seg-")).length;
 
@@ -58,7 +59,9 @@ export async function benchRecovery(root: string, records: number, logger: Logge
   const task = await runOne(
     `recovery ${records.toLocaleString("en-US")} records (open+close)`,
     async () => {
+      const t0 = performance.now();
       const wal = await Wal.open(dir, { sync: "batch", logger });
+      const opened = performance.now();
       try {
         if (phase === "run") {
           samples.push(wal.recovery.elapsedMs);
@@ -67,6 +70,7 @@ export async function benchRecovery(root: string, records: number, logger: Logge
       } finally {
         await wal.close();
       }
+      return o.openOnly ? timedPart(opened - t0, performance.now() - t0) : undefined;
     },
     {
       async: true,

@@ -151,10 +151,10 @@ async function main(): Promise<void> {
     // in alternating rounds and compared by their medians, so drift hits both alike.
     for (let round = 0; round < ALTERNATING_ROUNDS; round++) {
       rawRounds.push(await benchRawDisk(runDir, { ...common, time: common.time / 2 }));
-      alwaysRounds.push(await benchWalAppend(runDir, "always", 1, logger, { ...common, time: common.time / 2 }));
+      alwaysRounds.push(await benchWalAppend(runDir, { sync: "always", appenders: 1 }, logger, { ...common, time: common.time / 2 }));
     }
     tasks.push(medianRun(rawRounds), medianRun(alwaysRounds));
-    for (const n of [1, 16, 64]) tasks.push(await benchWalAppend(runDir, "batch", n, logger, common));
+    for (const n of [1, 16, 64]) tasks.push(await benchWalAppend(runDir, { sync: "batch", appenders: n }, logger, common));
     tasks.push(await benchSqlite(runDir, "FULL", common));
     tasks.push(await benchSqlite(runDir, "NORMAL", common));
     tasks.push(await benchTruncateCheckpoint(runDir, logger, common));

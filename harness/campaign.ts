@@ -7,7 +7,8 @@ import { AdapterError } from "./adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { mergeStats, runCase, type CaseResult } from "./case-runner.js";
 import { emptyStats, type SessionStats } from "./case-session.js";
-import { judgeLatency, latencyStats, type LatencyStats, type ThresholdVerdict } from "./latency-stats.js";
+import { judgeLatency, latencyHistogram, latencyStats, type LatencyHistogram, type LatencyStats, type ThresholdVerdict } from "./latency-stats.js";
+import { recoveryBySize, type RecoveryBySize } from "./recovery-by-size.js";
 import type { Hello } from "./protocol.js";
 import type { ReplayToken } from "./replay-token.js";
 
@@ -71,6 +72,12 @@ export interface ScenarioSummary {
   faults: { lives: number; refusedAppends: number; refusedOpens: number };
   checkpoints: number;
   latency: Record<string, LatencyStats>;
+  /** Each op's samples in bins of doubling width (latency-stats.ts). */
+  histograms: Record<string, LatencyHistogram>;
+  /** Recovery time against the size of the WAL it started from. */
+  recoveryBySize: RecoveryBySize;
+  /** Time spent in its cases, summed (cases of one scenario may run side by side). */
+  caseTimeMs: number;
   thresholds: ThresholdVerdict[];
   /** Latency over its levels is what this scenario provokes: never failing. */
   latencyExpected: boolean;
@@ -96,6 +103,7 @@ export interface RunSummary {
   batches: { sent: number; acked: number };
   checkpoints: number;
   recoveryMs: { n: number; p50: number; p95: number; max: number };
+  recoveryBySize: RecoveryBySize;
   timeMs: SessionStats["timeMs"];
   elapsedMs: number;
   cyclesPerMinute: number;
@@ -179,6 +187,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     batches: { sent: 0, acked: 0 },
     checkpoints: 0,
     recoveryMs: { n: 0, p50: 0, p95: 0, max: 0 },
+    recoveryBySize: recoveryBySize([]),
     timeMs: total.timeMs,
     elapsedMs: 0,
     cyclesPerMinute: 0,
@@ -192,6 +201,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
   const refresh = () => {
     const r = latencyStats(total.recoveryMs);
     summary.recoveryMs = { n: r.n, p50: r.p50, p95: r.p95, max: r.max };
+    summary.recoveryBySize = recoveryBySize(total.recoveries);
     summary.cycles = cyclesOf(total);
     summary.armsNotReached = total.armsNotReached;
     summary.batches = { sent: total.batchesSent, acked: total.batchesAcked };
@@ -210,6 +220,8 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       s.batches = { sent: stats.batchesSent, acked: stats.batchesAcked };
       s.faults = { lives: stats.faultLives, refusedAppends: stats.refused.append, refusedOpens: stats.refused.open };
       s.checkpoints = stats.checkpoints;
+      s.recoveryBySize = recoveryBySize(stats.recoveries);
+      s.histograms = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyHistogram(samples)]));
       s.latency = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyStats(samples)]));
       s.thresholds = LATENCY_OPS.flatMap((op) => judgeLatency(op, stats.latency[op] ?? [], plan.thresholds[op]) ?? []);
       for (const t of s.thresholds) {
@@ -241,6 +253,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       const s = summaries.get(name)!;
       if (s.status === "pending") s.status = "running";
       const seed = opts.replay ? opts.replay.seed : caseSeed(opts.seed, index, name);
+      const caseStarted = performance.now();
       const result = await runCase(
         index,
         seed,
@@ -258,6 +271,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
         },
         opts.replay ? { path: opts.replay.path, ...(opts.replay.replayPath ? { replayPath: opts.replay.replayPath } : {}) } : undefined,
       );
+      s.caseTimeMs += performance.now() - caseStarted;
       mergeStats(total, result.stats);
       mergeStats(perScenario.get(name)!, result.stats);
       if (result.status === "interrupted") continue;
@@ -323,6 +337,9 @@ function blankScenario(name: string, status: ScenarioSummary["status"], planned:
     faults: { lives: 0, refusedAppends: 0, refusedOpens: 0 },
     checkpoints: 0,
     latency: {},
+    histograms: {},
+    recoveryBySize: recoveryBySize([]),
+    caseTimeMs: 0,
     thresholds: [],
     latencyExpected: false,
     latencyGated: false,

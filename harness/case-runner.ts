@@ -57,6 +57,7 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.faultLives += from.faultLives;
   into.checkpoints += from.checkpoints;
   into.recoveryMs.push(...from.recoveryMs);
+  into.recoveries.push(...from.recoveries);
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
 }

@@ -4,6 +4,7 @@ import { performance } from "node:perf_hooks";
 import { dir as tmpDir } from "tmp-promise";
 import { AdapterClient, type Reply } from "./adapter-client.js";
 import { AdapterError } from "./adapter-error.js";
+import { dirBytes } from "./dir-bytes.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { Ledger } from "./ledger.js";
 import { PrefixModel } from "./prefix-model.js";
@@ -46,6 +47,8 @@ export interface SessionStats {
   faultLives: number;
   checkpoints: number;
   recoveryMs: number[];
+  /** Each recovery's time beside the bytes of the WAL directory it started from. */
+  recoveries: { walBytes: number; ms: number }[];
   /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */
@@ -64,6 +67,7 @@ export function emptyStats(): SessionStats {
     faultLives: 0,
     checkpoints: 0,
     recoveryMs: [],
+    recoveries: [],
     latency: {},
     timeMs: { startup: 0, recovery: 0, workload: 0, verify: 0 },
   };
@@ -154,6 +158,7 @@ export class CaseSession {
       const hello = this.must("hello", await this.request("hello", {}));
       this.hello ??= hello;
       this.stats.timeMs.startup += performance.now() - t;
+      const walBytes = await dirBytes(this.opts.dir);
       t = performance.now();
       const open = await this.request("open", { dir: this.opts.dir, config: this.opts.openConfig });
       this.lastOpen = open;
@@ -163,6 +168,7 @@ export class CaseSession {
       const recoveryMs = open.recovery?.elapsedMs ?? rtt;
       this.stats.recoveryMs.push(recoveryMs);
       (this.stats.latency.recovery ??= []).push(recoveryMs);
+      if (open.ok) this.stats.recoveries.push({ walBytes, ms: recoveryMs });
       if (recoveryMs > this.opts.recoveryThresholdMs) {
         this.violation("recovery-time", `recovery took ${recoveryMs.toFixed(1)} ms, over the ${this.opts.recoveryThresholdMs} ms threshold`);
       }

@@ -33,6 +33,14 @@ function intArg(name: string, min: number) {
   };
 }
 
+function numberArg(name: string, min: number) {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(n) || n < min) throw new (cmdr().InvalidArgumentError)(`${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+}
+
 /** A JSON object from a flag's text, or an Error saying why not. */
 function parseJsonObject(raw: string): Record<string, unknown> {
   let parsed: unknown;
@@ -65,10 +73,6 @@ function forceExitSoon(): void {
   }, 3000).unref();
 }
 
-function notYet(what: string, instead: string): never {
-  throw new UsageError(`${what} is not yet available in this version of walcheck. ${instead}`);
-}
-
 export async function buildProgram(): Promise<Command> {
   commander ??= await import("commander");
   const { Command, Option } = commander;
@@ -76,6 +80,8 @@ export async function buildProgram(): Promise<Command> {
     .description("Crash-consistency harness and chaos suite for write-ahead logs")
     .version(packageJson.version, "-V, --version")
     .showHelpAfterError("(run walcheck --help for usage)")
+    // Options belong to the command they follow (`bench compare --baseline` is compare's, not bench's).
+    .enablePositionalOptions()
     .exitOverride();
 
   program
@@ -183,21 +189,49 @@ export async function buildProgram(): Promise<Command> {
 
   program
     .command("report")
-    .description("render a run's report.json as Markdown (a CI job summary), JUnit XML, an HTML page or the checked JSON")
-    .argument("<report.json>", "the report.json a walcheck run wrote")
+    .description("render a run's report.json as Markdown (a CI job summary), JUnit XML, an HTML page or the checked JSON (a bench.json too, but for JUnit)")
+    .argument("<report.json>", "the report.json a walcheck run wrote, or a walcheck bench bench.json")
     .addOption(new Option("--format <format>", "md, junit, json or html (one self-contained page)").choices(["md", "junit", "json", "html"]).default("md"))
     .option("--out <file>", "write it to this file instead of standard output")
     .action(async (file: string, opts: { format: "md" | "junit" | "json" | "html"; out?: string }) => {
       const { reportCommand } = await import("./report-command.js");
-      process.exitCode = reportCommand(file, { format: opts.format, ...(opts.out ? { out: opts.out } : {}) });
+      process.exitCode = await reportCommand(file, { format: opts.format, ...(opts.out ? { out: opts.out } : {}) });
     });
 
-  program
+  const bench = program
     .command("bench")
-    .description("benchmark reports — not yet: arrives with step 4")
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => notYet("walcheck bench", "Use `npm run bench:wal` for the reference WAL benchmark."));
+    .description("benchmark WALs side by side (the raw fdatasync limit, the reference WAL, SQLite, your adapter): append latency and throughput by batch size and concurrency, checkpoint and recovery time; --baseline fails on a regression")
+    .enablePositionalOptions()
+    .option("--adapter <spec>", "the adapter to benchmark: sqlite, reference, or the path of a JavaScript module exporting a WalAdapter")
+    .option("--adapter-cmd <command>", "the adapter to benchmark, in any language, started as this command")
+    .option("--compare <list>", "subjects beside the adapter, comma-separated: raw, reference-inproc, reference, sqlite (default all four)")
+    .option("--no-compare", "benchmark the adapter alone")
+    .option("--suites <list>", "append, checkpoint, recovery (default all)")
+    .option("--batch-sizes <list>", "ops per append (default 1,16,64)")
+    .option("--concurrency <list>", "appends in flight at once (default 1,8)")
+    .option("--recovery-sizes <list>", "WAL sizes to recover, in acknowledged batches (default 1000,10000)")
+    .option("--time <ms>", "tinybench time budget per task (default 1000)", intArg("--time", 1))
+    .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
+    .option("--seed <n>", "workload seed: which keys each append writes (default 1)", intArg("--seed", 0))
+    .option("--out <dir>", "where bench.json, bench.md and bench.html go (default walcheck-reports/bench-<time>)")
+    .option("--baseline <bench.json>", "compare with an earlier run's bench.json: exit 1 on a regression")
+    .option("--threshold <percent>", "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)", numberArg("--threshold", 0))
+    .action(async (opts: import("./bench-command.js").BenchFlags) => {
+      const { benchCommand } = await import("./bench-command.js");
+      process.exitCode = await benchCommand(opts);
+      forceExitSoon();
+    });
+
+  bench
+    .command("compare")
+    .description("compare a bench.json with an earlier one, running nothing: exit 1 on a regression, 2 on a bad file")
+    .argument("<bench.json>", "the newer run's bench.json")
+    .requiredOption("--baseline <bench.json>", "the earlier run's bench.json")
+    .option("--threshold <percent>", "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)", numberArg("--threshold", 0))
+    .action(async (file: string, opts: { baseline: string; threshold?: number }) => {
+      const { benchCompareCommand } = await import("./bench-command.js");
+      process.exitCode = benchCompareCommand(file, opts);
+    });
 
   return program;
 }

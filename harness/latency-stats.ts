@@ -45,3 +45,39 @@ export function judgeLatency(op: LatencyOp, samples: readonly number[], level: L
   }
   return { ...base, status: "ok" };
 }
+
+/** Samples counted in bins whose edges double: [edgesMs[i], edgesMs[i+1]) holds counts[i]. */
+export interface LatencyHistogram {
+  edgesMs: number[];
+  counts: number[];
+}
+
+/** Bin b ≥ 1 holds [FIRST_EDGE_MS·2^b, FIRST_EDGE_MS·2^(b+1)); bin 0 everything under 1/8 ms. */
+const FIRST_EDGE_MS = 1 / 16;
+
+/**
+ * A histogram of latency samples in bins of doubling width (1/8–1/4 ms, 1/4–1/2 ms, ...: 1 ms
+ * and 1 s are drawn with the same relative resolution), trimmed to the bins from the first
+ * sample to the last. No samples, no bins.
+ */
+export function latencyHistogram(samples: readonly number[]): LatencyHistogram {
+  if (samples.length === 0) return { edgesMs: [], counts: [] };
+  const binOf = (v: number) => (v < FIRST_EDGE_MS * 2 ? 0 : Math.floor(Math.log2(v / FIRST_EDGE_MS)));
+  let lo = Infinity;
+  let hi = 0;
+  const byBin = new Map<number, number>();
+  for (const v of samples) {
+    const b = binOf(v);
+    lo = Math.min(lo, b);
+    hi = Math.max(hi, b);
+    byBin.set(b, (byBin.get(b) ?? 0) + 1);
+  }
+  const counts: number[] = [];
+  const edgesMs: number[] = [];
+  for (let b = lo; b <= hi; b++) {
+    counts.push(byBin.get(b) ?? 0);
+    edgesMs.push(b === 0 ? 0 : FIRST_EDGE_MS * 2 ** b);
+  }
+  edgesMs.push(FIRST_EDGE_MS * 2 ** (hi + 1));
+  return { edgesMs, counts };
+}

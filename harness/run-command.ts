@@ -192,7 +192,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   bar?.start(planned, 0, { cycles: 0, rate: 0, violations: 0 });
   // The environment goes in from the first write, so an interrupted run's report has it too.
   const environment = await collectEnvironment({ reportDir });
-  const base = { kind: "walcheck-run", version: REPORT_VERSION, adapter: launch.label, flags: launch.flags, environment };
+  const base = { kind: "walcheck-run", version: REPORT_VERSION, adapter: launch.label, flags: launch.flags, environment, ...(fsFaults.ok ? { fsCallsPerLife } : {}) };
   let summary: RunSummary;
   try {
     summary = await runCampaign(

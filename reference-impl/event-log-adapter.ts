@@ -1,18 +1,16 @@
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
 import type { WalAdapter } from "../harness/wal-adapter.js";
-import { AsyncMutex } from "./async-mutex.js";
-import { DirLock } from "./dir-lock.js";
-import { ensureDir } from "./durable-fs.js";
 import { WalError } from "./errors.js";
 import { encodeEvent, EventLog, loadEvents, walPath, type Event } from "./event-log.js";
+import { configParser, LockedStore } from "./locked-adapter.js";
 
 // Design A behind the adapter protocol: every append is one event of the run "walcheck",
 // `{run_id, type: "kv.batch", seq, ts, payload: {ops}}`, appended fail-closed with an
 // fdatasync before the ack. The state is the fold of the events as loadEvents replays
 // them, in (seq, ts) order. EventLog has no snapshots or compaction, so there is no
-// checkpoint: the log only grows. EventLog is single-writer: the directory's flock
-// (`<dir>/LOCK`, as the reference WAL takes it) refuses a second process.
+// checkpoint: the log only grows. EventLog is single-writer: LockedStore holds the
+// directory's flock from open to close.
 
 /** `open.config` of the event-log adapter (and `walcheck serve --adapter event-log --config`). */
 export interface EventLogAdapterConfig {
@@ -27,14 +25,15 @@ export const BATCH_EVENT_TYPE = "kv.batch";
 /** The named crash points inside `EventLog.append`, around its one write (the fdatasync follows the second). */
 export const EVENT_LOG_POINTS = ["event.before-write", "event.after-write"] as const;
 
-function parseConfig(raw: Record<string, unknown>): EventLogAdapterConfig {
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(raw)) {
-    if (key !== "clock") problems.push(`${key}: unknown field`);
-    else if (value !== undefined && value !== "logical" && value !== "wall") problems.push(`clock: expected "logical" or "wall", got ${JSON.stringify(value)}`);
-  }
-  if (problems.length > 0) throw new WalError("WAL_CONFIG", `invalid event-log config: ${problems.join("; ")}`);
-  return raw as EventLogAdapterConfig;
+const parseConfig = configParser<EventLogAdapterConfig>("event-log", {
+  clock: (v) => (v === "logical" || v === "wall" ? undefined : `expected "logical" or "wall", got ${JSON.stringify(v)}`),
+});
+
+/** The open log, its directory, and whether events take ts = seq. */
+interface OpenLog {
+  log: EventLog;
+  dir: string;
+  logical: boolean;
 }
 
 /** The fold of replayed events: the state, its seq, each event's line, and what is wrong with them. */
@@ -83,72 +82,11 @@ function fold(events: Event[]): Fold {
   return { lastSeq, state, lines, problems };
 }
 
-/** The event `bytes` holds exactly (canonical, checksum right), or undefined. */
-function wholeEvent(bytes: Buffer): Event | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString("utf8"));
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
-  const { run_id, type, seq, ts, payload } = parsed as Record<string, unknown>;
-  if (typeof run_id !== "string" || typeof type !== "string" || typeof seq !== "number" || typeof ts !== "number" || typeof payload !== "object" || payload === null) return undefined;
-  const event = { run_id, type, seq, ts, payload } as Event;
-  try {
-    return Buffer.from(encodeEvent(event), "utf8").equals(Buffer.concat([bytes, Buffer.from("\n")])) ? event : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * EventLog.open drops a bad last line as the torn tail of an interrupted append. A crash
- * tears only the last append, so that tail holds part of one event at most. If it starts
- * with a whole event and goes on (the newline between two events lost to a flipped bit,
- * say), cutting it would silently drop acknowledged events: throw WAL_CORRUPT instead.
- * `events` are the log's intact lines (loadEvents); reads only; a missing log is fine.
- */
-function refuseDamagedTail(file: string, events: Event[]): void {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw new WalError("WAL_IO", `${file}: cannot read event log`, { cause: error, details: { file } });
-  }
-  const intact = Buffer.byteLength(events.map(encodeEvent).join(""), "utf8");
-  const tail = buf.subarray(intact);
-  for (let end = tail.indexOf(0x7d); end !== -1 && end + 1 < tail.length; end = tail.indexOf(0x7d, end + 1)) {
-    const event = wholeEvent(tail.subarray(0, end + 1));
-    if (event) {
-      throw new WalError(
-        "WAL_CORRUPT",
-        `${file}: corrupt event log at byte offset ${intact + end + 1}: the last line holds the whole event seq ${event.seq} and ${tail.length - end - 1} more bytes, which no interrupted append leaves`,
-        { details: { file, offset: intact + end + 1 } },
-      );
-    }
-  }
-}
-
 /** The event log behind the WalAdapter interface (what `walcheck serve --adapter event-log` speaks). */
 export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): WalAdapter {
-  parseConfig(defaults as Record<string, unknown>);
-  const mutex = new AsyncMutex();
-  let log: EventLog | undefined;
-  let lock: DirLock | undefined;
-  /**
-   * The first append error. EventLog cuts the failed line off and would take the next
-   * append, but after a failed fdatasync the kernel may have dropped earlier dirty pages
-   * too: no later ack is honest until a reopen has recovered the log (fail-stop).
-   */
-  let failure: unknown;
-  let dir = "";
-  let logical = false;
-  const opened = (): EventLog => {
-    if (!log) throw new WalError("WAL_CLOSED", "open must come first");
-    return log;
-  };
+  // Every op takes its turn behind the one before: ops pipelined behind `open` wait for it,
+  // and appends are acknowledged in seq order.
+  const store = new LockedStore<OpenLog, EventLogAdapterConfig>({ store: "the event log", parseConfig, defaults, close: ({ log }) => log.close() });
 
   return {
     hello: () => ({
@@ -162,69 +100,44 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
       points: [...EVENT_LOG_POINTS],
     }),
 
-    // Every op takes its turn behind the one before: ops pipelined behind `open` wait for it,
-    // and appends are acknowledged in seq order.
-    open: (walDir, config) =>
-      mutex.run(async () => {
-        if (log) throw new WalError("WAL_INVALID", "the event log is already open");
-        const cfg = parseConfig({ ...defaults, ...config });
-        const started = performance.now();
-        ensureDir(walDir);
-        const held = DirLock.acquire(walDir);
-        let opening: EventLog | undefined;
+    open: (dir, config) =>
+      store.open(dir, config, async (cfg, started) => {
+        // loadEvents changes nothing: it throws WAL_CORRUPT for damage before the last line
+        // and leaves a bad last line out. EventLog.open then cuts that line off (unless it
+        // is more than a torn append) and rejects seq gaps; the fold rejects events that
+        // are not batches, which this log never writes.
+        const events = await loadEvents(EVENT_LOG_RUN_ID, dir);
+        const log = await EventLog.open(EVENT_LOG_RUN_ID, dir, { fsync: true, failOpen: false });
         try {
-          // loadEvents changes nothing: it throws WAL_CORRUPT for damage before the last
-          // line and leaves a bad last line out. EventLog.open then cuts that line off
-          // (unless it is more than a torn append) and rejects seq gaps; the fold rejects
-          // events that are not batches, which this log never writes.
-          const events = await loadEvents(EVENT_LOG_RUN_ID, walDir);
-          refuseDamagedTail(walPath(EVENT_LOG_RUN_ID, walDir), events);
-          opening = await EventLog.open(EVENT_LOG_RUN_ID, walDir, { fsync: true, failOpen: false });
           const replayed = fold(events);
           if (replayed.problems.length > 0) {
-            throw new WalError("WAL_CORRUPT", `${opening.path}: ${replayed.problems[0]}`, { details: { file: opening.path, problems: replayed.problems } });
+            throw new WalError("WAL_CORRUPT", `${log.path}: ${replayed.problems[0]}`, { details: { file: log.path, problems: replayed.problems } });
           }
-          if (replayed.lastSeq !== opening.seq) throw new WalError("WAL_CORRUPT", `${opening.path}: replay reached seq ${replayed.lastSeq}, the log holds ${opening.seq} events`);
+          if (replayed.lastSeq !== log.seq) throw new WalError("WAL_CORRUPT", `${log.path}: replay reached seq ${replayed.lastSeq}, the log holds ${log.seq} events`);
         } catch (error) {
-          await opening?.close();
-          held.release();
+          await log.close();
           throw error;
         }
-        log = opening;
-        lock = held;
-        failure = undefined;
-        dir = walDir;
-        logical = cfg.clock !== "wall";
-        const r = opening.recovery;
+        const r = log.recovery;
         return {
-          lastSeq: opening.seq,
-          recovery: { elapsedMs: performance.now() - started, recordsReplayed: r.eventsReplayed, bytesDiscarded: r.bytesDiscarded },
+          store: { log, dir, logical: cfg.clock !== "wall" },
+          result: { lastSeq: log.seq, recovery: { elapsedMs: performance.now() - started, recordsReplayed: r.eventsReplayed, bytesDiscarded: r.bytesDiscarded } },
         };
       }),
 
+    // After a failed append EventLog refuses every later one with WAL_FAILED until a reopen (fail-stop).
     append: (ops) =>
-      mutex.run(async () => {
-        const events = opened();
+      store.run(async ({ log, logical }) => {
         if (!Array.isArray(ops) || ops.length === 0) throw new TypeError(`append needs at least one op, got ${JSON.stringify(ops)}`);
-        if (failure !== undefined) {
-          throw new WalError("WAL_FAILED", `${events.path}: an earlier append failed; reopen to recover`, { cause: failure, details: { file: events.path } });
-        }
         const payload = { ops: ops.map(({ key, value }) => ({ key, value })) };
-        try {
-          const { event, durable, error } = await events.append(BATCH_EVENT_TYPE, payload, logical ? events.seq + 1 : undefined);
-          // Fail-closed never returns a non-durable event; if it ever did, this is no ack.
-          if (!durable) throw error ?? new WalError("WAL_IO", `${events.path}: append of seq ${event.seq} was not durable`);
-          return { seq: event.seq };
-        } catch (error) {
-          // A TypeError is a bad request that wrote nothing; anything else poisons the log.
-          if (!(error instanceof TypeError)) failure = error;
-          throw error;
-        }
+        const { event, durable, error } = await log.append(BATCH_EVENT_TYPE, payload, logical ? log.seq + 1 : undefined);
+        // Fail-closed never returns a non-durable event; if it ever did, this is no ack.
+        if (!durable) throw error ?? new WalError("WAL_IO", `${log.path}: append of seq ${event.seq} was not durable`);
+        return { seq: event.seq };
       }),
 
     read: () =>
-      mutex.run(async () => {
-        opened();
+      store.run(async ({ dir }) => {
         const replayed = fold(await loadEvents(EVENT_LOG_RUN_ID, dir));
         if (replayed.problems.length > 0) throw new WalError("WAL_CORRUPT", `${walPath(EVENT_LOG_RUN_ID, dir)}: ${replayed.problems[0]}`);
         // `log` is an extension field: the replayed events' lines, in replay order.
@@ -232,8 +145,7 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
       }),
 
     check: () =>
-      mutex.run(async () => {
-        const events = opened();
+      store.run(async ({ log, dir }) => {
         let loaded: Event[];
         try {
           loaded = await loadEvents(EVENT_LOG_RUN_ID, dir);
@@ -242,27 +154,21 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
         }
         const replayed = fold(loaded);
         const problems = [...replayed.problems];
-        if (replayed.lastSeq !== events.seq) problems.push(`${events.path}: replay reaches seq ${replayed.lastSeq}, but the last acknowledged batch is seq ${events.seq}`);
+        if (replayed.lastSeq !== log.seq) problems.push(`${log.path}: replay reaches seq ${replayed.lastSeq}, but the last acknowledged batch is seq ${log.seq}`);
         // loadEvents skips a torn last line and sorts; the file must be exactly the events'
         // canonical lines in seq order, with nothing after them.
-        const bytes = fs.readFileSync(events.path);
+        const bytes = fs.readFileSync(log.path);
         const expected = Buffer.from(loaded.map(encodeEvent).join(""), "utf8");
         if (!bytes.equals(expected)) {
           if (bytes.length > expected.length && bytes.subarray(0, expected.length).equals(expected)) {
-            problems.push(`${events.path}: ${bytes.length - expected.length} bytes after the last complete event`);
+            problems.push(`${log.path}: ${bytes.length - expected.length} bytes after the last complete event`);
           } else {
-            problems.push(`${events.path}: the events are not stored in seq order`);
+            problems.push(`${log.path}: the events are not stored in seq order`);
           }
         }
         return problems.length === 0 ? ["ok"] : problems;
       }),
 
-    async close() {
-      await mutex.run(() => undefined);
-      await log?.close();
-      log = undefined;
-      lock?.release();
-      lock = undefined;
-    },
+    close: () => store.close(),
   };
 }

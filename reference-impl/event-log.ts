@@ -29,9 +29,10 @@ export interface Event {
 
 /**
  * What `append` and the lifecycle helpers return. `durable` is true when the line was
- * written (and fdatasync'd, with `fsync` on). It is false only in fail-open mode after an
- * I/O error: the event is then NOT in the log, its `seq` is handed to the next append,
- * it does not count in `snapshot()`, and `error` says what failed.
+ * written (and fdatasync'd, with `fsync` on). It is false only in fail-open mode, from the
+ * first failed append until the log is reopened: the event is then NOT in the log, its
+ * `seq` is handed to the next durable append, it does not count in `snapshot()`, and
+ * `error` says what failed.
  */
 export interface AppendResult {
   event: Event;
@@ -193,9 +194,30 @@ function scan(buf: Buffer, file: string, runId: string): ScanResult {
 }
 
 /**
- * Reads a run's events without changing the file: a torn last line is ignored, a corrupt
- * line before it throws WAL_CORRUPT. Contiguity of `seq` is not checked here (that is
- * `EventLog.open`'s job); events come back ordered by (seq, ts), ties in file order.
+ * Refuses to treat a bad last line as a torn tail when it starts with a whole event and
+ * goes on (the newline between two events lost to a flipped bit, say): a crash tears only
+ * the last append, so a torn tail holds part of one event at most, and cutting this one
+ * would silently drop acknowledged events. Throws WAL_CORRUPT at the end of that event.
+ */
+function refuseDamagedTail(buf: Buffer, scanned: ScanResult, file: string): void {
+  const tail = buf.subarray(scanned.validBytes);
+  for (let end = tail.indexOf(0x7d); end !== -1 && end + 1 < tail.length; end = tail.indexOf(0x7d, end + 1)) {
+    const event = decodeLine(tail.subarray(0, end + 1));
+    if (typeof event === "string") continue;
+    const offset = scanned.validBytes + end + 1;
+    throw new WalError(
+      "WAL_CORRUPT",
+      `${file}: corrupt event log at byte offset ${offset}: the last line holds the whole event seq ${event.seq} and ${tail.length - end - 1} more bytes, which no interrupted append leaves`,
+      { details: { file, offset } },
+    );
+  }
+}
+
+/**
+ * Reads a run's events without changing the file: a bad last line is left out (telling a
+ * torn one from a damaged one is `EventLog.open`'s job), a corrupt line before it throws
+ * WAL_CORRUPT. Contiguity of `seq` is not checked here (`EventLog.open` checks it too);
+ * events come back ordered by (seq, ts), ties in file order.
  * A missing file gives [].
  */
 export async function loadEvents(runId: string, walDir: string): Promise<Event[]> {
@@ -260,8 +282,8 @@ export class EventLog {
   private fd: number | undefined;
   private lastSeq: number;
   private size: number;
-  /** Set when a failed append could not be rolled back: the file's tail is unknown. */
-  private broken: unknown = undefined;
+  /** The error that broke the log (see `append`); undefined while it is healthy. */
+  private failure: unknown = undefined;
 
   private constructor(
     /** The run this log belongs to. */
@@ -288,7 +310,8 @@ export class EventLog {
   /**
    * Opens (creating if needed) the log of `runId` in `walDir` and recovers it: a torn
    * last line is truncated away (reported as `recovery.bytesDiscarded`); a bad line
-   * before the last, or seqs that are not 1, 2, 3, ..., throw WAL_CORRUPT.
+   * before the last, a last line that starts with a whole event (more than a torn append
+   * leaves), or seqs that are not 1, 2, 3, ..., throw WAL_CORRUPT and change nothing.
    */
   static async open(runId: string, walDir: string, options: EventLogOptions = {}): Promise<EventLog> {
     const file = walPath(runId, walDir);
@@ -309,6 +332,7 @@ export class EventLog {
       if (created) fsyncDir(walDir); // make the new entry durable before anything is logged in it
       const buf = fs.readFileSync(fd);
       const scanned = scan(buf, file, runId);
+      refuseDamagedTail(buf, scanned, file);
       scanned.events.forEach((event, i) => {
         if (event.seq !== i + 1) {
           throw corrupt(file, scanned.offsets[i] ?? 0, i + 1, `seq ${event.seq} where ${i + 1} was expected`);
@@ -341,8 +365,12 @@ export class EventLog {
    * line, then fdatasync (with `fsync` on). Invalid arguments throw TypeError; a closed log
    * throws WAL_CLOSED. On an I/O error the partial line is truncated away, then: fail-closed
    * (default) throws WAL_IO with the error as `cause`; fail-open logs it and resolves
-   * `{ event, durable: false, error }`. If even the truncation fails, the log is broken:
-   * later appends throw WAL_FAILED (fail-closed) or return durable: false (fail-open).
+   * `{ event, durable: false, error }`. Either way the log is then broken (fail-stop): a
+   * failed fdatasync may have dropped earlier dirty pages too, so no later append is
+   * acknowledged until a reopen has recovered the log. Later appends write nothing and
+   * throw WAL_FAILED (fail-closed) or return durable: false with it (fail-open), naming
+   * the file; its `cause` is the failed append's WAL_IO or, if even cutting the partial
+   * line failed (the file's tail is then unknown), that error.
    */
   async append(type: string, payload: JsonObject, ts?: number): Promise<AppendResult> {
     if (this.fd === undefined) throw new WalError("WAL_CLOSED", `${this.path}: event log is closed`, { details: { file: this.path } });
@@ -357,9 +385,9 @@ export class EventLog {
     const event: Event = { run_id: this.runId, type, seq: this.lastSeq + 1, ts: when, payload: JSON.parse(stableStringify(payload)) };
     const line = Buffer.from(encodeEvent(event), "utf8");
 
-    if (this.broken !== undefined) {
-      return this.failed(event, new WalError("WAL_FAILED", `${this.path}: event log is broken by an earlier I/O error`, {
-        cause: this.broken,
+    if (this.failure !== undefined) {
+      return this.failed(event, new WalError("WAL_FAILED", `${this.path}: an earlier append failed; reopen to recover`, {
+        cause: this.failure,
         details: { file: this.path },
       }));
     }
@@ -374,11 +402,12 @@ export class EventLog {
         this.io.fdatasync(fd);
       }
     } catch (error) {
-      this.rollback(fd);
-      return this.failed(event, new WalError("WAL_IO", `${this.path}: append of seq ${event.seq} failed in ${op}`, {
+      const failure = new WalError("WAL_IO", `${this.path}: append of seq ${event.seq} failed in ${op}`, {
         cause: error,
         details: { file: this.path, offset: this.size, seq: event.seq, op },
-      }));
+      });
+      this.failure = this.rollback(fd) ?? failure;
+      return this.failed(event, failure);
     }
     this.size += line.length;
     this.lastSeq = event.seq;
@@ -386,13 +415,14 @@ export class EventLog {
     return { event, durable: true };
   }
 
-  /** Cuts a partial line off after a failed append; if that fails too, marks the log broken. */
-  private rollback(fd: number): void {
+  /** Cuts a partial line off after a failed append; returns the error if that fails too. */
+  private rollback(fd: number): unknown {
     try {
       this.io.ftruncate(fd, this.size);
       if (this.fsync) this.io.fdatasync(fd);
+      return undefined;
     } catch (error) {
-      this.broken = error;
+      return error;
     }
   }
 

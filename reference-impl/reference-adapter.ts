@@ -2,7 +2,7 @@ import type { TransactionStep } from "../harness/protocol.js";
 import { netOps } from "../harness/transaction-steps.js";
 import type { WalAdapter } from "../harness/wal-adapter.js";
 import { CRASH_POINTS } from "./crash-points.js";
-import { WalError } from "./errors.js";
+import { configParser, OpenStore, type FieldCheck } from "./locked-adapter.js";
 import type { Savepoint } from "./transaction.js";
 import { Wal } from "./wal.js";
 
@@ -18,12 +18,13 @@ export interface ReferenceConfig {
   slowCheckpointMs?: number;
 }
 
-type Check = (v: unknown) => string | undefined;
-const oneOf = (...allowed: string[]): Check => (v) => (allowed.includes(v as string) ? undefined : `expected one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(v)}`);
-const positiveInt: Check = (v) => (Number.isSafeInteger(v) && (v as number) > 0 ? undefined : `expected a positive integer, got ${JSON.stringify(v)}`);
-const finite: Check = (v) => (typeof v === "number" && Number.isFinite(v) ? undefined : `expected a number, got ${JSON.stringify(v)}`);
-const boolean: Check = (v) => (typeof v === "boolean" ? undefined : `expected a boolean, got ${JSON.stringify(v)}`);
-const FIELDS: Record<keyof ReferenceConfig, Check> = {
+const oneOf = (...allowed: string[]): FieldCheck => (v) => (allowed.includes(v as string) ? undefined : `expected one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(v)}`);
+const positiveInt: FieldCheck = (v) => (Number.isSafeInteger(v) && (v as number) > 0 ? undefined : `expected a positive integer, got ${JSON.stringify(v)}`);
+const finite: FieldCheck = (v) => (typeof v === "number" && Number.isFinite(v) ? undefined : `expected a number, got ${JSON.stringify(v)}`);
+const boolean: FieldCheck = (v) => (typeof v === "boolean" ? undefined : `expected a boolean, got ${JSON.stringify(v)}`);
+
+/** Check a config, failing with WAL_CONFIG naming every bad field. */
+export const parseReferenceConfig = configParser<ReferenceConfig>("reference WAL", {
   sync: oneOf("always", "batch", "none"),
   codec: oneOf("binary", "jsonl"),
   maxSegmentBytes: positiveInt,
@@ -31,33 +32,12 @@ const FIELDS: Record<keyof ReferenceConfig, Check> = {
   salvage: boolean,
   checkpointIntervalMs: finite,
   slowCheckpointMs: (v) => finite(v) ?? ((v as number) < 0 ? `expected a number >= 0, got ${v}` : undefined),
-};
-
-/**
- * Check a config, failing with WAL_CONFIG naming every bad field. (Plain checks, not zod:
- * this runs in every adapter child and zod's import costs ~100 ms of start-up.)
- */
-export function parseReferenceConfig(raw: unknown): ReferenceConfig {
-  if (raw === undefined || raw === null) return {};
-  if (typeof raw !== "object" || Array.isArray(raw)) throw new WalError("WAL_CONFIG", `invalid reference WAL config: expected an object, got ${JSON.stringify(raw)}`);
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(raw)) {
-    const check = FIELDS[key as keyof ReferenceConfig];
-    const problem = check ? (value === undefined ? undefined : check(value)) : "unknown field";
-    if (problem) problems.push(`${key}: ${problem}`);
-  }
-  if (problems.length > 0) throw new WalError("WAL_CONFIG", `invalid reference WAL config: ${problems.join("; ")}`);
-  return raw as ReferenceConfig;
-}
+});
 
 /** The reference WAL behind the WalAdapter interface (what `walcheck serve --adapter reference` speaks). */
 export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapter {
   const base = parseReferenceConfig(defaults);
-  let wal: Wal | undefined;
-  const opened = (): Wal => {
-    if (!wal) throw new WalError("WAL_CLOSED", "open must come first");
-    return wal;
-  };
+  const wal = new OpenStore<Wal>("the WAL");
   return {
     hello: () => ({
       name: "walcheck-reference",
@@ -68,20 +48,20 @@ export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapt
       points: [...CRASH_POINTS],
     }),
     async open(dir, config) {
-      if (wal) throw new WalError("WAL_INVALID", "the WAL is already open");
+      wal.assertClosed();
       const cfg = parseReferenceConfig({ ...defaults, ...config });
-      wal = await Wal.open(dir, {
+      const opened = (wal.current = await Wal.open(dir, {
         ...(cfg.sync === undefined ? {} : { sync: cfg.sync }),
         ...(cfg.codec === undefined ? {} : { codec: cfg.codec }),
         ...(cfg.salvage === undefined ? {} : { salvage: cfg.salvage }),
         ...(cfg.maxSegmentBytes === undefined ? {} : { maxSegmentBytes: cfg.maxSegmentBytes }),
         ...(cfg.maxRecordBytes === undefined ? {} : { maxRecordBytes: cfg.maxRecordBytes }),
         ...(cfg.slowCheckpointMs === undefined ? {} : { slowCheckpointMs: cfg.slowCheckpointMs }),
-      });
-      wal.startCheckpointLoop(cfg.checkpointIntervalMs ?? 0);
-      const r = wal.recovery;
+      }));
+      opened.startCheckpointLoop(cfg.checkpointIntervalMs ?? 0);
+      const r = opened.recovery;
       return {
-        lastSeq: wal.lastSeq,
+        lastSeq: opened.lastSeq,
         recovery: {
           elapsedMs: r.elapsedMs,
           recordsReplayed: r.recordsReplayed,
@@ -93,21 +73,21 @@ export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapt
       };
     },
     async append(ops) {
-      const { seq } = await opened().append(ops);
+      const { seq } = await wal.get().append(ops);
       return { seq };
     },
     async transaction(steps) {
-      return { seq: await runTransaction(opened(), steps) };
+      return { seq: await runTransaction(wal.get(), steps) };
     },
     async checkpoint(mode) {
-      const { logFrames, checkpointedFrames, elapsedMs, busy } = await opened().checkpoint(mode);
+      const { logFrames, checkpointedFrames, elapsedMs, busy } = await wal.get().checkpoint(mode);
       return { stats: { logFrames, checkpointedFrames, elapsedMs, busy } };
     },
-    read: async () => opened().read(),
-    check: async () => opened().check(),
+    read: async () => wal.get().read(),
+    check: async () => wal.get().check(),
     async close() {
-      await wal?.close();
-      wal = undefined;
+      await wal.current?.close();
+      wal.current = undefined;
     },
   };
 }

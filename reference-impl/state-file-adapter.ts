@@ -2,18 +2,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { WalAdapter } from "../harness/wal-adapter.js";
-import { AsyncMutex } from "./async-mutex.js";
-import { DirLock } from "./dir-lock.js";
-import { ensureDir } from "./durable-fs.js";
 import { WalError } from "./errors.js";
+import { configParser, LockedStore } from "./locked-adapter.js";
 import { decodeStateRecord, StateFile, STATE_FILE_CRASH_POINTS, stateWalPath } from "./state-file.js";
 
 // Design B behind the adapter protocol: the whole logical state and its lastSeq are one
 // JSON document, `{seq, state}`, in `<dir>/state.json`, replaced on every append through
 // StateFile's WAL (intent + data, fsync, replace the file, fsync, delete the WAL).
 // An append is one StateFile write, so the file's version always equals the document's seq.
-// StateFile is single-writer: the directory's flock (`<dir>/LOCK`, as the reference WAL
-// takes it) refuses a second process.
+// StateFile is single-writer: LockedStore holds the directory's flock from open to close.
 
 /** `open.config` of the state-file adapter (and `walcheck serve --adapter state-file --config`). */
 export interface StateFileAdapterConfig {
@@ -30,14 +27,14 @@ export interface StateDocument {
 /** The state file inside the WAL directory. */
 export const STATE_FILE_NAME = "state.json";
 
-function parseConfig(raw: Record<string, unknown>): StateFileAdapterConfig {
-  const problems: string[] = [];
-  for (const [key, value] of Object.entries(raw)) {
-    if (key !== "history") problems.push(`${key}: unknown field`);
-    else if (value !== undefined && !(Number.isSafeInteger(value) && (value as number) >= 0)) problems.push(`history: expected an integer >= 0, got ${JSON.stringify(value)}`);
-  }
-  if (problems.length > 0) throw new WalError("WAL_CONFIG", `invalid state-file config: ${problems.join("; ")}`);
-  return raw as StateFileAdapterConfig;
+const parseConfig = configParser<StateFileAdapterConfig>("state-file", {
+  history: (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `expected an integer >= 0, got ${JSON.stringify(v)}`),
+});
+
+/** The open state file and the document its last write made durable. */
+interface OpenState {
+  sf: StateFile;
+  current: StateDocument;
 }
 
 /** The document in `data`, or why it is not one. */
@@ -65,15 +62,10 @@ function fileSize(file: string): number | undefined {
 
 /** The state file behind the WalAdapter interface (what `walcheck serve --adapter state-file` speaks). */
 export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): WalAdapter {
-  parseConfig(defaults as Record<string, unknown>);
-  const mutex = new AsyncMutex();
-  let stateFile: StateFile | undefined;
-  let lock: DirLock | undefined;
-  let current: StateDocument = { seq: 0, state: {} };
-  const opened = (): StateFile => {
-    if (!stateFile) throw new WalError("WAL_CLOSED", "open must come first");
-    return stateFile;
-  };
+  // Every op takes its turn behind the one before: ops pipelined behind `open` wait for
+  // it, and a pipelined append computes its document from the one the previous append
+  // made durable. StateFile holds no descriptor: close only releases the lock.
+  const store = new LockedStore<OpenState, StateFileAdapterConfig>({ store: "the state file", parseConfig, defaults });
   /** The document on disk, verified; the empty one before the first append. */
   const load = async (sf: StateFile): Promise<StateDocument> => {
     const data = await sf.read();
@@ -95,68 +87,52 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
       points: [...STATE_FILE_CRASH_POINTS],
     }),
 
-    // Every op takes its turn behind the one before: ops pipelined behind `open` wait for
-    // it, and a pipelined append computes its document from the one the previous append
-    // made durable.
     open: (dir, config) =>
-      mutex.run(async () => {
-        if (stateFile) throw new WalError("WAL_INVALID", "the state file is already open");
-        const cfg = parseConfig({ ...defaults, ...config });
-        const started = performance.now();
+      store.open(dir, config, async (cfg, started) => {
         const file = path.join(dir, STATE_FILE_NAME);
-        ensureDir(dir);
-        const held = DirLock.acquire(dir);
-        let sf: StateFile;
-        let walBytes: number;
-        try {
-          // StateFile reports that it dropped a torn WAL, not how big it was: measure it first.
-          walBytes = fileSize(stateWalPath(file)) ?? 0;
-          sf = await StateFile.open(file, cfg.history === undefined ? {} : { history: cfg.history });
-          current = await load(sf);
-        } catch (error) {
-          held.release();
-          throw error;
-        }
-        stateFile = sf;
-        lock = held;
+        // StateFile reports that it dropped a torn WAL, not how big it was: measure it first.
+        const walBytes = fileSize(stateWalPath(file)) ?? 0;
+        const sf = await StateFile.open(file, cfg.history === undefined ? {} : { history: cfg.history });
+        const current = await load(sf);
         const { replayed, discardedWal } = sf.recovery;
         return {
-          lastSeq: current.seq,
-          recovery: {
-            elapsedMs: performance.now() - started,
-            recordsReplayed: replayed ? 1 : 0,
-            bytesDiscarded: discardedWal ? walBytes : 0,
-            rolledForward: replayed,
-            discardedIntent: discardedWal,
+          store: { sf, current },
+          result: {
+            lastSeq: current.seq,
+            recovery: {
+              elapsedMs: performance.now() - started,
+              recordsReplayed: replayed ? 1 : 0,
+              bytesDiscarded: discardedWal ? walBytes : 0,
+              rolledForward: replayed,
+              discardedIntent: discardedWal,
+            },
           },
         };
       }),
 
     append: (ops) =>
-      mutex.run(async () => {
-        const sf = opened();
+      store.run(async (open) => {
         if (!Array.isArray(ops) || ops.length === 0) throw new TypeError(`append needs at least one op, got ${JSON.stringify(ops)}`);
         // No prototype: a key like "__proto__" is data, not a setter.
-        const state: Record<string, string> = Object.assign(Object.create(null), current.state);
+        const state: Record<string, string> = Object.assign(Object.create(null), open.current.state);
         for (const op of ops) {
           if (op.value === null) delete state[op.key];
           else state[op.key] = op.value;
         }
-        const next: StateDocument = { seq: current.seq + 1, state };
-        await sf.write({ seq: next.seq, state: next.state });
-        current = next;
+        const next: StateDocument = { seq: open.current.seq + 1, state };
+        await open.sf.write({ seq: next.seq, state: next.state });
+        open.current = next;
         return { seq: next.seq };
       }),
 
     read: () =>
-      mutex.run(async () => {
-        const doc = await load(opened());
+      store.run(async ({ sf }) => {
+        const doc = await load(sf);
         return { lastSeq: doc.seq, state: doc.state };
       }),
 
     check: () =>
-      mutex.run(async () => {
-        const sf = opened();
+      store.run(async ({ sf, current }) => {
         const problems: string[] = [];
         let buf: Buffer | undefined;
         try {
@@ -187,13 +163,6 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
         return problems.length === 0 ? ["ok"] : problems;
       }),
 
-    async close() {
-      // After any append in flight (StateFile holds no descriptor; the lock does).
-      await mutex.run(() => undefined);
-      stateFile = undefined;
-      current = { seq: 0, state: {} };
-      lock?.release();
-      lock = undefined;
-    },
+    close: () => store.close(),
   };
 }

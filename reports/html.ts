@@ -1,5 +1,7 @@
 import { xmlText } from "./escape.js";
-import { diffLines, formatDuration, replayCommand } from "./markdown.js";
+import { htmlPage } from "./html-page.js";
+import { barChart, byteLabel, shortNumber, CHART_CSS, chartLegend, fitText, xyChart } from "./svg-chart.js";
+import { coverageLines, diffLines, formatDuration, replayCommand } from "./markdown.js";
 import { environmentParts, type Environment, type ErrorCase, type FailedCase, type RunReport, type ScenarioReport } from "./report-schema.js";
 
 // The run report as one self-contained HTML page: no network at all (a Content-Security-Policy
@@ -8,6 +10,8 @@ import { environmentParts, type Environment, type ErrorCase, type FailedCase, ty
 // Every string from the report is escaped with `h` where it lands, SVG text included; no
 // report string ever goes into an attribute, a URL or a script. Attributes carry only
 // constants and numbers this file computes.
+// Each chart is an <svg role="img"> and each of its data marks carries its value in data-value
+// (as svg-chart.ts's marks do): test/reports/browser.test.ts finds a chart's data by them.
 
 const LATENCY_OPS = ["append", "recovery", "truncate"] as const;
 const STATS = ["p50", "p95", "p99", "max"] as const;
@@ -144,7 +148,7 @@ function opPanel(s: ScenarioReport, index: number, op: (typeof LATENCY_OPS)[numb
     if (over) marks.push(`${op} ${st} ${msLabel(v)} ms is over the ${over.includes("critical") ? "critical" : "target"} level`);
     const x = LEFT + 8 + i * (bw + gap);
     parts.push(
-      `<rect class="bar b-${st}${over}" data-scenario="${index}" data-op="${op}" data-stat="${st}" x="${n(x)}" y="${n(y(v))}" width="${bw}" height="${n((v / scale) * CHART_H)}"><title>${h(`${op} ${st}: ${msLabel(v)} ms (n=${stats.n})`)}</title></rect>`,
+      `<rect class="bar b-${st}${over}" data-scenario="${index}" data-op="${op}" data-stat="${st}" x="${n(x)}" y="${n(y(v))}" width="${bw}" height="${n((v / scale) * CHART_H)}" data-value="${n(v)}"><title>${h(`${op} ${st}: ${msLabel(v)} ms (n=${stats.n})`)}</title></rect>`,
     );
     parts.push(`<text x="${n(x + bw / 2)}" y="${TOP + CHART_H + 12}" text-anchor="middle">${st}</text>`);
   });
@@ -163,6 +167,14 @@ function opPanel(s: ScenarioReport, index: number, op: (typeof LATENCY_OPS)[numb
   return `<div class="op-panel">${svg}${offScale.length > 0 ? `<div class="small">${h(offScale.join(", "))}: far above, not drawn</div>` : ""}</div>`;
 }
 
+/** How an op's samples spread: how many fell in each bin of doubling width (a log-scale x axis). */
+function histogramPanel(s: ScenarioReport, op: string): string {
+  const hist = s.histograms?.[op];
+  if (!hist || hist.counts.length === 0) return "";
+  const groups = hist.counts.map((count, i) => ({ label: shortNumber(hist.edgesMs[i]!), bars: [{ series: op, value: count, title: `${op}: ${count} samples in ${msLabel(hist.edgesMs[i]!)}–${msLabel(hist.edgesMs[i + 1]!)} ms` }] }));
+  return `<div class="op-panel histogram" data-op="${LATENCY_OPS.find((o) => o === op) ?? "op"}">${barChart({ groups, series: [op], unit: `${op} (ms): samples`, ariaLabel: `${op} latency histogram`, height: 170 })}</div>`;
+}
+
 /** A scenario's latency: a panel per op with samples, its numbers, its threshold verdicts. */
 function latencyChart(s: ScenarioReport, index: number): string | undefined {
   const ops = LATENCY_OPS.filter((op) => (s.latency[op]?.n ?? 0) > 0);
@@ -170,6 +182,7 @@ function latencyChart(s: ScenarioReport, index: number): string | undefined {
   const lv = levels(s);
   const marks: string[] = [];
   const panels = ops.map((op) => opPanel(s, index, op, lv.get(op), marks));
+  const histograms = ops.map((op) => histogramPanel(s, op)).filter(Boolean);
   const table = ops
     .map((op) => {
       const st = s.latency[op]!;
@@ -180,6 +193,7 @@ function latencyChart(s: ScenarioReport, index: number): string | undefined {
   return `<figure class="latency-chart">
 <figcaption>${h(s.name)}</figcaption>
 <div class="panels">${panels.join("")}</div>
+${histograms.length > 0 ? `<div class="panels histograms">${histograms.join("")}</div>` : ""}
 <table><thead><tr><th>op</th><th>n</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms</th><th>max ms</th></tr></thead><tbody>${table}</tbody></table>
 ${verdicts.length > 0 ? `<ul>${verdicts.join("")}</ul>` : ""}${marks.length > 0 ? `<p class="note">${marks.map(h).join("; ")}</p>` : ""}
 </figure>`;
@@ -203,11 +217,27 @@ ${crossed.length > 0 ? `<h3>Latency levels crossed</h3><ul>${crossed.join("")}</
 </section>`;
 }
 
+/** Recovery time against the WAL size it started from: a scatter per scenario, size buckets, the linear fit. */
+function recoveryBySizePart(r: RunReport): string {
+  const all = r.recoveryBySize;
+  if (!all) return `<p class="note">This report was written by a walcheck that did not record WAL sizes, so recovery time against WAL size cannot be drawn.</p>`;
+  if (all.n === 0) return `<p>No recovery was measured against a WAL size.</p>`;
+  const series = r.scenarios.filter((s) => (s.recoveryBySize?.points.length ?? 0) > 0).map((s) => ({ name: s.name, points: s.recoveryBySize!.points.map((p) => ({ x: p.walBytes, y: p.ms, title: `${s.name}: ${byteLabel(p.walBytes)}, ${msLabel(p.ms)} ms` })) }));
+  const shown = series.reduce((a, s) => a + s.points.length, 0);
+  const fit = all.fit ? `Least-squares fit over all ${all.n}: ${h(fitText(all))}.` : `Too few recoveries, or all at one size, for a fit.`;
+  const rows = all.buckets.map((b) => `<tr><td>${h(byteLabel(b.fromBytes))} – ${h(byteLabel(b.toBytes))}</td><td class="num">${b.n}</td><td class="num">${h(msLabel(b.p50))}</td><td class="num">${h(msLabel(b.p95))}</td><td class="num">${h(msLabel(b.max))}</td></tr>`);
+  return `<h3>Against WAL size</h3>
+<p>${h(plural(all.n, "recovery", "recoveries"))} with the bytes of the WAL directory each started from${shown < all.n ? ` (${shown} drawn: spread over the sizes, and the slowest)` : ""}. ${fit}</p>
+${chartLegend(series.map((s) => s.name))}
+<figure class="recovery-size-chart">${xyChart({ series, xLabel: "WAL directory size before recovery", yLabel: "recovery (ms)", ariaLabel: "recovery time against WAL size", xBytes: true, width: 620 })}</figure>
+<table class="recovery-buckets"><thead><tr><th>WAL size</th><th>recoveries</th><th>p50 ms</th><th>p95 ms</th><th>max ms</th></tr></thead><tbody>${rows.join("")}</tbody></table>`;
+}
+
 function recoverySection(r: RunReport): string {
   const rows = r.scenarios.map((s, i) => ({ s, i, st: s.latency.recovery })).filter((x) => x.st && x.st.n > 0);
-  const note = `<p class="note">Recovery time against WAL size is not in this report yet (the report keeps recovery latency per scenario, not per WAL size), so this chart shows recovery time per scenario.</p>`;
+  const bySize = recoveryBySizePart(r);
   const total = `<p>Whole run: ${h(plural(r.recoveryMs.n, "recovery", "recoveries"))}, p50 ${h(msLabel(r.recoveryMs.p50))} ms, p95 ${h(msLabel(r.recoveryMs.p95))} ms, max ${h(msLabel(r.recoveryMs.max))} ms.</p>`;
-  if (rows.length === 0) return `<section id="recovery">\n<h2>Recovery time</h2>\n${note}${total}<p>No scenario recorded recovery times.</p>\n</section>`;
+  if (rows.length === 0) return `<section id="recovery">\n<h2>Recovery time</h2>\n${total}<p>No scenario recorded recovery times.</p>\n${bySize}\n</section>`;
   const stats = ["p50", "p95", "max"] as const;
   const labelW = 170;
   const barH = 9;
@@ -226,7 +256,7 @@ function recoverySection(r: RunReport): string {
       const v = st![k];
       const w = (v / scale) * plotW;
       const y = y0 + j * (barH + 2);
-      parts.push(`<rect class="bar b-${k}" data-scenario="${i}" data-op="recovery" data-stat="${k}" x="${labelW}" y="${n(y)}" width="${n(w)}" height="${barH}"><title>${h(`${s.name} recovery ${k}: ${msLabel(v)} ms`)}</title></rect>`);
+      parts.push(`<rect class="bar b-${k}" data-scenario="${i}" data-op="recovery" data-stat="${k}" x="${labelW}" y="${n(y)}" width="${n(w)}" height="${barH}" data-value="${n(v)}"><title>${h(`${s.name} recovery ${k}: ${msLabel(v)} ms`)}</title></rect>`);
       parts.push(`<text x="${n(labelW + w + 4)}" y="${n(y + barH - 1)}">${k} ${h(msLabel(v))} ms</text>`);
     });
   });
@@ -234,9 +264,11 @@ function recoverySection(r: RunReport): string {
   parts.push(`<text x="${labelW}" y="${height - 6}">0</text><text x="${labelW + plotW}" y="${height - 6}" text-anchor="end">${h(msLabel(scale))} ms</text>`);
   return `<section id="recovery">
 <h2>Recovery time</h2>
-${note}${total}
+${total}
+<h3>By scenario</h3>
 ${legend([["b-p50", "p50"], ["b-p95", "p95"], ["b-max", "max"]])}
 <figure class="recovery-chart"><svg role="img" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${parts.join("")}</svg></figure>
+${bySize}
 </section>`;
 }
 
@@ -253,7 +285,7 @@ function countBars(items: [string, number, string][]): string {
     const y = 3 + i * rowH;
     const w = (v / top) * plotW;
     const shown = label.length > 34 ? `${label.slice(0, 33)}…` : label;
-    return `<text x="${labelW - 6}" y="${y + 11}" text-anchor="end"><title>${h(label)}</title>${h(shown)}</text><rect class="bar ${cls}" data-count="${v}" x="${labelW}" y="${y}" width="${n(w)}" height="${rowH - 4}"/><text x="${n(labelW + w + 4)}" y="${y + 11}">${v}</text>`;
+    return `<text x="${labelW - 6}" y="${y + 11}" text-anchor="end"><title>${h(label)}</title>${h(shown)}</text><rect class="bar ${cls}" data-count="${v}" x="${labelW}" y="${y}" width="${n(w)}" height="${rowH - 4}" data-value="${v}"/><text x="${n(labelW + w + 4)}" y="${y + 11}">${v}</text>`;
   });
   return `<svg role="img" class="coverage-chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${parts.join("")}</svg>`;
 }
@@ -269,6 +301,7 @@ function coverageSection(r: RunReport): string {
     ["SIGKILL", r.crashes.signal, "b-signal"],
     ["armed but not reached", r.armsNotReached, "b-arms"],
   ];
+  const reach = coverageLines(r);
   const list = (rec: Record<string, number>) => {
     const e = sortedEntries(rec);
     return e.length === 0 ? "—" : e.map(([k, v]) => `${h(k)} ×${v}`).join("<br>");
@@ -279,6 +312,7 @@ function coverageSection(r: RunReport): string {
   return `<section id="coverage">
 <h2>Crash-point coverage</h2>
 <p>${h(plural(named.length, "named crash point"))} hit, ${h(plural(fsCalls.length, "fs-call crash point"))}, ${h(plural(r.crashes.signal, "SIGKILL"))}, ${h(String(r.armsNotReached))} armed but not reached.</p>
+${reach.map((line) => `<p class="reach">${h(line)}</p>`).join("\n")}
 ${legend([["b-named", "named point"], ["b-fs", "fs call"], ["b-signal", "SIGKILL"], ["b-arms", "armed, not reached"]])}
 ${countBars(bars)}
 <table class="coverage"><thead><tr><th>scenario</th><th>named points hit</th><th>fs-call crashes</th><th>SIGKILLs</th><th>armed but not reached</th></tr></thead>
@@ -326,26 +360,15 @@ ${errors}
 /** The whole report as one self-contained HTML page; every string from the report is escaped where it lands. */
 export function renderHtml(report: RunReport): string {
   const title = `walcheck run: ${report.status.toUpperCase()} (seed ${report.seed})`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${h(title)}</title>
-<style>${CSS}</style>
-</head>
-<body>
-<main>
-<h1>${h(title)}</h1>
+  return htmlPage({
+    title,
+    css: `${CSS}${CHART_CSS}`,
+    body: `<h1>${h(title)}</h1>
 ${verdict(report)}
 ${scenarioTable(report)}
 ${latencySection(report)}
 ${recoverySection(report)}
 ${coverageSection(report)}
-${violationsSection(report)}
-</main>
-</body>
-</html>
-`;
+${violationsSection(report)}`,
+  });
 }

@@ -5,3 +5,7 @@ export { collectEnvironment } from "./environment.js";
 export { renderMarkdown } from "./markdown.js";
 export { renderJUnit } from "./junit.js";
 export { renderHtml } from "./html.js";
+export { parseBenchReport, BenchReportSchema, BENCH_VERSION, type BenchReport, type BenchTask, type BenchComparison } from "./bench-schema.js";
+export { compareBench, DEFAULT_THRESHOLD_PERCENT } from "./bench-compare.js";
+export { renderBenchMarkdown } from "./bench-markdown.js";
+export { renderBenchHtml } from "./bench-html.js";

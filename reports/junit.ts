@@ -6,8 +6,10 @@ import type { RunReport, ScenarioReport } from "./report-schema.js";
 // The run report as JUnit XML for CI systems: one <testsuite> per scenario, one <testcase>
 // per invariant the scenario checks (from the catalogue), a violation as a <failure> on its
 // invariant's test case, an adapter error as an <error>, a skipped scenario's cases as
-// <skipped>. The report has no per-scenario time, so suites and cases carry time="0"; the
-// root carries the run's elapsed time.
+// <skipped>. A suite's time is the time spent in its scenario's cases (caseTimeMs). Its
+// invariants are checked together, through every case, so each test case carries an equal
+// share of it: the sum is right, the split between invariants is nominal. The root carries
+// the run's wall time (less than the sum when cases ran side by side).
 
 interface Problem {
   message: string;
@@ -81,8 +83,10 @@ function problemXml(tag: "failure" | "error", p: Problem): string {
   return `      <${tag}${attrs({ message: p.message, type: p.type })}>${xmlText(p.body)}</${tag}>`;
 }
 
-function caseXml(c: TestCase, classname: string): string {
-  const open = `    <testcase${attrs({ name: c.name, classname, time: 0 })}`;
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+function caseXml(c: TestCase, classname: string, timeMs: number): string {
+  const open = `    <testcase${attrs({ name: c.name, classname, time: seconds(timeMs) })}`;
   const inner: string[] = [];
   if (c.skipped !== undefined) inner.push(`      <skipped${attrs({ message: c.skipped })}/>`);
   if (c.failures.length > 0) {
@@ -130,8 +134,10 @@ export function renderJUnit(report: RunReport): string {
     const n = countOf(cases);
     for (const k of Object.keys(total) as (keyof Counts)[]) total[k] += n[k];
     const classname = `walcheck.${s.name}`;
-    return [`  <testsuite${attrs({ name: s.name, ...n, time: 0, timestamp })}>`, ...properties(report), ...cases.map((c) => caseXml(c, classname)), "  </testsuite>"].join("\n");
+    const timeMs = s.caseTimeMs ?? 0;
+    const share = cases.length > 0 ? timeMs / cases.length : 0;
+    return [`  <testsuite${attrs({ name: s.name, ...n, time: seconds(timeMs), timestamp })}>`, ...properties(report), ...cases.map((c) => caseXml(c, classname, share)), "  </testsuite>"].join("\n");
   });
-  const root = `<testsuites${attrs({ name: "walcheck run", ...total, time: (report.elapsedMs / 1000).toFixed(3) })}>`;
+  const root = `<testsuites${attrs({ name: "walcheck run", ...total, time: seconds(report.elapsedMs) })}>`;
   return ['<?xml version="1.0" encoding="UTF-8"?>', root, ...suites, "</testsuites>", ""].join("\n");
 }

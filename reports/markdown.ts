@@ -1,4 +1,5 @@
 import { mdCode, mdCodeBlock, mdText } from "./escape.js";
+import { byteLabel, fitText } from "./svg-chart.js";
 import { environmentParts, type Environment, type FailedCase, type RunReport, type ScenarioReport } from "./report-schema.js";
 
 // The run report as Markdown that fits a CI job summary ($GITHUB_STEP_SUMMARY): the
@@ -39,6 +40,7 @@ function header(r: RunReport): string[] {
   const adapter = h ? `${mdText(r.adapter)} (${mdText(h.name)}, durability ${mdText(h.durability)}, features ${mdText(h.features.join(", ") || "none")})` : mdText(r.adapter);
   const lines = [`### walcheck run: ${VERDICT[r.status]}`, "", verdictLine(r), "", `- adapter: ${adapter}`, `- crash kinds: ${mdText(r.crash.join(", ") || "none")}; shard ${mdText(r.shard)}`];
   lines.push(`- environment: ${environmentLine(r.environment)}`);
+  for (const c of coverageLines(r)) lines.push(`- crash coverage: ${mdText(c)}`);
   if (r.status === "running") lines.push("", "_This report was written while the run was going: the numbers are partial._");
   if (r.status === "interrupted") lines.push("", "_The run was interrupted: the numbers are those of the cases that finished._");
   return lines;
@@ -80,6 +82,36 @@ function latencySection(r: RunReport): string[] {
     for (const o of r.latencyObserved) lines.push(`  - ${mdText(o)}`);
   }
   return lines.length > 0 ? ["", "#### Latency levels crossed", "", ...lines] : [];
+}
+
+/**
+ * Crash coverage as sentences: how many of the adapter's named points fired (and which never
+ * did), how many distinct fs-call indices fired against the calls of a typical life.
+ */
+export function coverageLines(r: RunReport): string[] {
+  const declared = r.hello?.points ?? [];
+  const neverHit = declared.filter((p) => !Object.hasOwn(r.crashes.named, p));
+  const fsIndices = new Set(Object.keys(r.crashes.fs).map((k) => k.split(" ")[0]));
+  const lines: string[] = [];
+  if (declared.length > 0) lines.push(`${declared.length - neverHit.length} of the adapter's ${declared.length} named crash points fired${neverHit.length > 0 ? `; never fired: ${neverHit.join(", ")}` : ""}.`);
+  if (r.fsCallsPerLife !== undefined) lines.push(`${fsIndices.size} distinct fs-call indices fired, of about ${r.fsCallsPerLife} mutating fs calls in a typical life.`);
+  return lines;
+}
+
+function recoverySection(r: RunReport): string[] {
+  const all = r.recoveryBySize;
+  if (!all || all.n === 0) return [];
+  const fit = all.fit ? `; least-squares fit ${fitText(all)}` : "";
+  return [
+    "",
+    "#### Recovery time against WAL size",
+    "",
+    `${plural(all.n, "recovery", "recoveries")}, each against the bytes of the WAL directory it started from${fit}.`,
+    "",
+    "| WAL size | recoveries | p50 ms | p95 ms | max ms |",
+    "|---|--:|--:|--:|--:|",
+    ...all.buckets.map((b) => `| ${byteLabel(b.fromBytes)} – ${byteLabel(b.toBytes)} | ${b.n} | ${b.p50.toFixed(2)} | ${b.p95.toFixed(2)} | ${b.max.toFixed(2)} |`),
+  ];
 }
 
 /** The key-level differences and the ledger's last batches, as violation.description lists them. */
@@ -134,5 +166,5 @@ function problems(r: RunReport): string[] {
 
 /** The whole report as Markdown; every string from the report is escaped where it lands. */
 export function renderMarkdown(report: RunReport): string {
-  return `${[...header(report), "", ...scenarioTable(report), ...skippedSection(report), ...latencySection(report), ...problems(report)].join("\n")}\n`;
+  return `${[...header(report), "", ...scenarioTable(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...problems(report)].join("\n")}\n`;
 }

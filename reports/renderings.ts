@@ -1,22 +1,14 @@
-import fs from "node:fs";
 import path from "node:path";
-import { UsageError } from "../harness/usage-error.js";
 import { writeTextAtomic } from "./json-file.js";
 import { renderHtml } from "./html.js";
 import { renderJUnit } from "./junit.js";
 import { renderMarkdown } from "./markdown.js";
+import { appendStepSummary, readReportText } from "./report-file.js";
 import { parseRunReport, type RunReport } from "./report-schema.js";
 
 /** Read and check a report.json; a missing, unreadable or invalid file is a UsageError naming why (and the bad field's path). */
 export function readRunReport(file: string): RunReport {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code === "ENOENT" ? "no such file" : `cannot read it: ${(error as Error).message}`}`);
-  }
-  return parseRunReport(text, file);
+  return parseRunReport(readReportText(file), file);
 }
 
 export interface Renderings {
@@ -42,14 +34,5 @@ export function writeRenderings(reportFile: string, env: NodeJS.ProcessEnv = pro
   writeTextAtomic(out.markdown, md);
   writeTextAtomic(out.junit, renderJUnit(report));
   writeTextAtomic(out.html, renderHtml(report));
-  const summary = env.GITHUB_STEP_SUMMARY;
-  if (summary) {
-    try {
-      fs.appendFileSync(summary, `${md}\n`);
-      out.stepSummary = summary;
-    } catch (error) {
-      out.stepSummaryError = `cannot append to GITHUB_STEP_SUMMARY (${summary}): ${(error as Error).message}`;
-    }
-  }
-  return out;
+  return { ...out, ...appendStepSummary(md, env) };
 }

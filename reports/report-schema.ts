@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { HelloFields } from "../harness/protocol.js";
-import { UsageError } from "../harness/usage-error.js";
+import { parseReportJson } from "./report-file.js";
 
 // The JSON report of `walcheck run` (report.json), as harness/run-command.ts writes it:
 // `{kind, version, adapter, flags, environment, ...RunSummary}` (RunSummary, ScenarioSummary
@@ -19,6 +19,15 @@ const Tally = z.looseObject({ planned: count, run: count, passed: count, failed:
 const Crashes = z.looseObject({ named: z.record(z.string(), count), fs: z.record(z.string(), count), signal: count });
 const Batches = z.looseObject({ sent: count, acked: count });
 const TimeSplit = z.looseObject({ startup: ms, recovery: ms, workload: ms, verify: ms });
+
+const RecoverySample = z.looseObject({ walBytes: count, ms });
+/** Recovery time against WAL size (harness/recovery-by-size.ts). Absent from reports of walcheck before 0.2. */
+export const RecoveryBySizeSchema = z.looseObject({
+  n: count,
+  points: z.array(RecoverySample),
+  buckets: z.array(z.looseObject({ fromBytes: count, toBytes: count, n: count, p50: ms, p95: ms, max: ms })),
+  fit: z.looseObject({ msPerMiB: z.number(), interceptMs: z.number() }).optional(),
+});
 
 export const LatencyStatsSchema = z.looseObject({ n: count, p50: ms, p95: ms, p99: ms, p999: ms, max: ms });
 
@@ -41,6 +50,7 @@ const SessionStats = z.looseObject({
   faultLives: count,
   checkpoints: count,
   recoveryMs: z.array(ms),
+  recoveries: z.array(RecoverySample).optional(),
   latency: z.record(z.string(), z.array(ms)),
   timeMs: TimeSplit,
 });
@@ -77,6 +87,11 @@ export const ScenarioReportSchema = z.looseObject({
   faults: z.looseObject({ lives: count, refusedAppends: count, refusedOpens: count }),
   checkpoints: count,
   latency: z.record(z.string(), LatencyStatsSchema),
+  /** Each op's samples in bins of doubling width: counts[i] in [edgesMs[i], edgesMs[i+1]). Absent from reports of walcheck before 0.2. */
+  histograms: z.record(z.string(), z.looseObject({ edgesMs: z.array(ms), counts: z.array(count) })).optional(),
+  recoveryBySize: RecoveryBySizeSchema.optional(),
+  /** Time spent in its cases, summed (they may run side by side). */
+  caseTimeMs: ms.optional(),
   thresholds: z.array(ThresholdVerdict),
   latencyExpected: z.boolean(),
   latencyGated: z.boolean(),
@@ -110,6 +125,8 @@ export const RunReportSchema = z.looseObject({
   /** What the replay line needs to select the adapter again (`--adapter x` or `--adapter-cmd "..."`). */
   flags: z.array(z.string()),
   environment: EnvironmentSchema,
+  /** Mutating fs calls the preload saw in one typical life: the range fs-call crash points are drawn from. Absent when fs crash points cannot reach the adapter. */
+  fsCallsPerLife: count.optional(),
   status: z.enum(["passed", "failed", "error", "interrupted", "running"]),
   seed: count,
   adapter: z.string(),
@@ -123,6 +140,7 @@ export const RunReportSchema = z.looseObject({
   batches: Batches,
   checkpoints: count,
   recoveryMs: z.looseObject({ n: count, p50: ms, p95: ms, max: ms }),
+  recoveryBySize: RecoveryBySizeSchema.optional(),
   timeMs: TimeSplit,
   elapsedMs: ms,
   cyclesPerMinute: z.number().nonnegative(),
@@ -139,13 +157,7 @@ export type ScenarioReport = z.infer<typeof ScenarioReportSchema>;
 export type FailedCase = z.infer<typeof FailedCaseSchema>;
 export type ErrorCase = z.infer<typeof ErrorCaseSchema>;
 export type Environment = z.infer<typeof EnvironmentSchema>;
-
-/** `scenarios[0].cases.run` for zod's `["scenarios", 0, "cases", "run"]`. */
-export function fieldPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : `${out ? "." : ""}${String(key)}`;
-  return out || "(the report)";
-}
+export type RecoveryBySizeReport = z.infer<typeof RecoveryBySizeSchema>;
 
 /**
  * Check a run report (the parsed JSON, or its text) and return it typed. A report that is
@@ -153,26 +165,12 @@ export function fieldPath(path: readonly PropertyKey[]): string {
  * `scenarios[0].cases.run: Invalid input: expected number, received string`.
  */
 export function parseRunReport(json: unknown, source = "report"): RunReport {
-  let value = json;
-  if (typeof json === "string") {
-    try {
-      value = JSON.parse(json);
-    } catch (error) {
-      throw new UsageError(`${source}: not JSON: ${(error as Error).message}`);
-    }
-  }
-  if (value && typeof value === "object" && !Array.isArray(value)) {
-    const { kind, version } = value as { kind?: unknown; version?: unknown };
-    if (typeof kind === "string" && kind !== "walcheck-run") throw new UsageError(`${source}: kind: this is a "${kind}" report; walcheck report reads the reports of walcheck run ("walcheck-run")`);
-    if (kind === "walcheck-run" && typeof version === "number" && version !== REPORT_VERSION) {
-      throw new UsageError(`${source}: version: this is a version ${version} report; this walcheck reads version ${REPORT_VERSION} (run the scenarios again to get one)`);
-    }
-  }
-  const parsed = RunReportSchema.safeParse(value);
-  if (parsed.success) return parsed.data;
-  const [first, ...rest] = parsed.error.issues;
-  const more = rest.length > 0 ? ` (and ${rest.length} more problem${rest.length > 1 ? "s" : ""})` : "";
-  throw new UsageError(`${source}: ${fieldPath(first!.path)}: ${first!.message}${more}`);
+  return parseReportJson(RunReportSchema, json, source, {
+    kind: "walcheck-run",
+    version: REPORT_VERSION,
+    wrongKind: (kind) => `this is a "${kind}" report; walcheck report reads the reports of walcheck run ("walcheck-run")`,
+    wrongVersion: (version) => `this is a version ${version} report; this walcheck reads version ${REPORT_VERSION} (run the scenarios again to get one)`,
+  });
 }
 
 /** The environment as short human phrases ("Node v20…", "2 × AMD EPYC", "report on ext4"), for every renderer. */

@@ -56,14 +56,18 @@ export function changedRegion(before: Map<string, Buffer>, after: Map<string, Bu
   return best;
 }
 
-/** What differs between two snapshots, as lines for a person: added, removed and changed files. */
-export function describeDirDiff(before: Map<string, Buffer>, after: Map<string, Buffer>): string[] {
+/** A lock or pid file (LOCK, x.lock, x.pid): its content is a process's, not the WAL's. */
+const LOCK_FILE = /(^|\/)(LOCK|[^/ ]*\.(lock|pid))$/i;
+
+/** What differs between two snapshots, as lines for a person (added, removed and changed files), lock and pid files aside. */
+export function walChanges(before: Map<string, Buffer>, after: Map<string, Buffer>): string[] {
   const lines: string[] = [];
   for (const [file, bytes] of after) {
+    if (LOCK_FILE.test(file)) continue;
     const old = before.get(file);
     if (!old) lines.push(`added ${file} (${bytes.length} bytes)`);
     else if (!old.equals(bytes)) lines.push(`changed ${file} (${old.length} → ${bytes.length} bytes)`);
   }
-  for (const file of before.keys()) if (!after.has(file)) lines.push(`removed ${file}`);
+  for (const file of before.keys()) if (!after.has(file) && !LOCK_FILE.test(file)) lines.push(`removed ${file}`);
   return lines;
 }

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { batchOf } from "../harness/workload.js";
-import { describeDirDiff, snapshotDir } from "./dir-files.js";
+import { snapshotDir, walChanges } from "./dir-files.js";
 import { openUnderFault } from "./fault-lives.js";
 import type { Scenario } from "./scenario.js";
 
@@ -53,8 +53,8 @@ export const readOnly: Scenario<Input> = {
       await session.appendBurst([input.attempt]);
       await session.crash({ kind: "fault", at: `${WHAT[input.variant]}, then SIGKILL` });
     } else {
-      // Files added or removed are the partial work of a refused open (a lock file's new pid is not).
-      const changes = describeDirDiff(before, snapshotDir(session.dirPath)).filter((l) => !l.startsWith("changed "));
+      // Files added, removed or changed are the partial work of a refused open (a lock file's new pid is not).
+      const changes = walChanges(before, snapshotDir(session.dirPath));
       if (changes.length > 0) session.fail("no-partial-files", `open under ${WHAT[input.variant]} was refused but changed the directory: ${changes.join("; ")}`);
     }
     await session.start();

@@ -335,7 +335,7 @@ describe("fail-stop after an I/O error", () => {
     const spy = vi.spyOn(fs, "fdatasyncSync").mockImplementationOnce(eio);
     await expect(adapter.append(batch(2))).rejects.toMatchObject({ code: "WAL_IO" });
     spy.mockRestore();
-    // EventLog cut the failed line off and would go on; the adapter must not.
+    // EventLog cut the failed line off and is now fail-stop: no later ack until a reopen.
     await expect(adapter.append(batch(3))).rejects.toMatchObject({ code: "WAL_FAILED" });
     await adapter.close();
     const again = createEventLogAdapter();

@@ -274,6 +274,29 @@ describe("recovery", () => {
     expect(fs.readFileSync(file).equals(damaged)).toBe(true); // nothing truncated
   });
 
+  it.each([
+    ["the newline between events 2 and 3 (the last line holds two events)", 2, (good: Buffer) => good],
+    ["the last newline, with a torn next append behind it", 3, (good: Buffer) => Buffer.concat([good, Buffer.from('{"crc":"0')])],
+  ])("refuses with WAL_CORRUPT, changing nothing, a log that lost %s", async (_label, seq, extend) => {
+    const walDir = await tempDir();
+    const written = await writeScenario(walDir);
+    const file = walPath(RUN, walDir);
+    const good = extend(fs.readFileSync(file));
+    // One flipped bit turns the newline after event `seq` into "*": no interrupted append leaves a whole event and more.
+    const lost = Buffer.byteLength(written.slice(0, seq).map(encodeEvent).join("")) - 1;
+    const damaged = Buffer.from(good);
+    expect(damaged[lost]).toBe(0x0a);
+    damaged[lost] = 0x2a;
+    fs.writeFileSync(file, damaged);
+
+    const error = await walErrorOf(EventLog.open(RUN, walDir));
+    expect(error.code).toBe("WAL_CORRUPT");
+    expect(error.details).toEqual({ file, offset: lost });
+    expect(error.message).toContain(`${file}: corrupt event log at byte offset ${lost}`);
+    expect(error.message).toContain(`the whole event seq ${seq} and ${damaged.length - lost} more bytes`);
+    expect(fs.readFileSync(file).equals(damaged)).toBe(true); // nothing cut off
+  });
+
   it("refuses an unparsable line followed by a torn one", async () => {
     const walDir = await tempDir();
     await writeScenario(walDir);
@@ -309,7 +332,7 @@ describe("I/O errors", () => {
     return fault;
   }
 
-  it("fail-closed (default): throws WAL_IO with the cause, removes the partial line, and keeps going", async () => {
+  it("fail-closed (default): throws WAL_IO with the cause, removes the partial line, and refuses later appends until a reopen", async () => {
     const walDir = await tempDir();
     const file = walPath(RUN, walDir);
     const fault = faultyWrite();
@@ -324,17 +347,18 @@ describe("I/O errors", () => {
     expect(error.details).toMatchObject({ file, offset: sizeBefore, seq: 2, op: "write" });
     expect(fs.statSync(file).size).toBe(sizeBefore);
     expect(log.snapshot(1)).toMatchObject({ seq: 1, state: { tasks: { queued: 1 } } });
-
-    const { event, durable } = await log.taskAccepted("t3", "tr");
-    expect({ seq: event.seq, durable }).toEqual({ seq: 2, durable: true });
+    expect((await walErrorOf(log.taskAccepted("t3", "tr"))).code).toBe("WAL_FAILED");
     await log.close();
+
     const reopened = await EventLog.open(RUN, walDir);
-    expect(reopened.recovery).toMatchObject({ eventsReplayed: 2, bytesDiscarded: 0 });
+    expect(reopened.recovery).toMatchObject({ eventsReplayed: 1, bytesDiscarded: 0 });
+    const { event, durable } = await reopened.taskAccepted("t3", "tr");
+    expect({ seq: event.seq, durable }).toEqual({ seq: 2, durable: true });
     await reopened.close();
     expect((await loadEvents(RUN, walDir)).map((e) => e.payload.task_id)).toEqual(["t1", "t3"]);
   });
 
-  it("fail-open: logs the error, resolves durable: false, and the next event reuses the seq", async () => {
+  it("fail-open: logs the error, resolves durable: false until a reopen, and the next durable event reuses the seq", async () => {
     const walDir = await tempDir();
     const file = walPath(RUN, walDir);
     const logged: Array<Record<string, unknown>> = [];
@@ -355,10 +379,18 @@ describe("I/O errors", () => {
     expect(fs.statSync(file).size).toBe(sizeBefore);
     expect(log.snapshot(1)).toMatchObject({ seq: 1, state: { tasks: { queued: 1 } } });
 
-    const next = await log.taskAccepted("t3", "tr");
-    expect({ seq: next.event.seq, durable: next.durable }).toEqual({ seq: 2, durable: true });
-    expect(logged).toHaveLength(1);
+    const refused = await log.taskAccepted("t3", "tr");
+    expect({ seq: refused.event.seq, durable: refused.durable, code: refused.error?.code }).toEqual({ seq: 2, durable: false, code: "WAL_FAILED" });
+    expect(refused.error?.cause).toBe(result.error);
+    expect(logged).toHaveLength(2);
+    expect(fs.statSync(file).size).toBe(sizeBefore);
     await log.close();
+
+    const reopened = await EventLog.open(RUN, walDir, { failOpen: true, logger, io: { write: fault.write } });
+    const next = await reopened.taskAccepted("t3", "tr");
+    expect({ seq: next.event.seq, durable: next.durable }).toEqual({ seq: 2, durable: true });
+    expect(logged).toHaveLength(2);
+    await reopened.close();
     expect((await loadEvents(RUN, walDir)).map((e) => e.payload.task_id)).toEqual(["t1", "t3"]);
   });
 
@@ -379,8 +411,46 @@ describe("I/O errors", () => {
     const error = await walErrorOf(log.taskStarted("t1"));
     expect(error.details.op).toBe("fdatasync");
     expect(fs.statSync(file).size).toBe(0);
-    expect((await log.taskStarted("t1")).event.seq).toBe(1);
     await log.close();
+  });
+
+  it("fail-stop: after a failed fdatasync every later append rejects with WAL_FAILED, naming the file and the first error, until a reopen", async () => {
+    const walDir = await tempDir();
+    const file = walPath(RUN, walDir);
+    // The second fdatasync (that of the second append) fails; every other one is real.
+    const eio = Object.assign(new Error("EIO: injected fdatasync failure"), { code: "EIO" });
+    let syncs = 0;
+    const io: Partial<EventLogIo> = {
+      fdatasync(fd) {
+        syncs += 1;
+        if (syncs === 2) throw eio;
+        fs.fdatasyncSync(fd);
+      },
+    };
+    const log = await EventLog.open(RUN, walDir, { io });
+    await log.taskAccepted("t1", "tr");
+    const sizeBefore = fs.statSync(file).size;
+    const first = await walErrorOf(log.taskAccepted("t2", "tr"));
+    expect(first).toMatchObject({ code: "WAL_IO", details: { op: "fdatasync", seq: 2 } });
+    expect(first.cause).toBe(eio);
+
+    // Every fdatasync would succeed again, but the failed one may have dropped more than its own line.
+    for (const append of [() => log.taskAccepted("t2", "tr"), () => log.taskStarted("t1")]) {
+      const refused = await walErrorOf(append());
+      expect(refused.code).toBe("WAL_FAILED");
+      expect(refused.message).toContain(file);
+      expect(refused.details.file).toBe(file);
+      expect(refused.cause).toBe(first);
+    }
+    expect(fs.statSync(file).size).toBe(sizeBefore);
+    expect(log.seq).toBe(1);
+    await log.close();
+
+    const reopened = await EventLog.open(RUN, walDir);
+    expect(reopened.recovery).toMatchObject({ eventsReplayed: 1, bytesDiscarded: 0 });
+    expect(await reopened.taskAccepted("t2", "tr")).toMatchObject({ durable: true, event: { seq: 2 } });
+    await reopened.close();
+    expect((await loadEvents(RUN, walDir)).map((e) => e.payload.task_id)).toEqual(["t1", "t2"]);
   });
 
   it("marks the log broken when the rollback itself fails", async () => {

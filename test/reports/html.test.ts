@@ -6,7 +6,7 @@ import { renderHtml } from "../../reports/html.js";
 import { formatDuration, replayCommand } from "../../reports/markdown.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 import { CLI, tempDir } from "../helpers.js";
-import { failingRun, hostileReport, realRun } from "./report-helpers.js";
+import { failingRun, hostileHtmlReport, hostileReport, realRun } from "./report-helpers.js";
 
 const walcheck = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
 
@@ -91,7 +91,32 @@ describe("renderHtml, from a real small passing run", () => {
     const r = report.scenarios.findIndex((s) => (s.latency.recovery?.n ?? 0) > 0);
     expect(r).toBeGreaterThanOrEqual(0);
     expect(html).toContain(`data-scenario="${r}" data-op="recovery" data-stat="max"`);
-    expect(html).toContain("Recovery time against WAL size is not in this report yet");
+  });
+
+  it("draws a histogram per op whose bars are the report's bin counts", () => {
+    const i = report.scenarios.findIndex((s) => (s.latency.append?.n ?? 0) > 0);
+    const s = report.scenarios[i]!;
+    const figure = html.slice(html.indexOf(`<figcaption>${esc(s.name)}</figcaption>`));
+    const panel = figure.slice(figure.indexOf('<div class="op-panel histogram" data-op="append">'));
+    const bars = [...panel.slice(0, panel.indexOf("</svg>")).matchAll(/<rect class="mark s0" data-value="(\d+)"/g)].map((m) => Number(m[1]));
+    expect(bars).toEqual(s.histograms!.append!.counts);
+    expect(bars.reduce((a, b) => a + b, 0)).toBe(s.latency.append!.n);
+  });
+
+  it("plots each recovery at the size of the WAL it started from, with size buckets", () => {
+    const section = html.slice(html.indexOf('<section id="recovery">'), html.indexOf('<section id="coverage">'));
+    const all = report.recoveryBySize!;
+    expect(all.n).toBe(report.recoveryMs.n);
+    const drawn = report.scenarios.flatMap((s) => s.recoveryBySize?.points ?? []);
+    expect(drawn.length).toBeGreaterThan(0);
+    const marks = [...section.matchAll(/<circle class="mark s\d" data-value="([\d.]+)" data-x="(\d+)"/g)].map((m) => ({ ms: Number(m[1]), walBytes: Number(m[2]) }));
+    expect(marks).toHaveLength(drawn.length);
+    expect(marks.map((m) => m.walBytes).sort((a, b) => a - b)).toEqual(drawn.map((p) => p.walBytes).sort((a, b) => a - b));
+    // The WAL sizes are real: the crash-append workload leaves non-empty logs behind.
+    expect(Math.max(...drawn.map((p) => p.walBytes))).toBeGreaterThan(0);
+    const bucketRows = section.match(/<table class="recovery-buckets">.*?<\/table>/s)![0].match(/<tr><td>/g) ?? [];
+    expect(bucketRows).toHaveLength(all.buckets.length);
+    expect(all.buckets.reduce((a, b) => a + b.n, 0)).toBe(all.n);
   });
 
   it("lists crash-point coverage: named points, SIGKILLs, armed but not reached", () => {
@@ -101,6 +126,14 @@ describe("renderHtml, from a real small passing run", () => {
     expect(section).toContain(">SIGKILL</text>");
     expect(section).toContain(">armed but not reached</text>");
     expect(section).toContain(`<tr><th>all</th>`);
+    // Coverage against what the adapter declares and against the fs calls of a typical life.
+    const declared = report.hello!.points!;
+    const fired = declared.filter((p) => (report.crashes.named[p] ?? 0) > 0);
+    expect(section).toContain(`${fired.length} of the adapter&apos;s ${declared.length} named crash points fired`);
+    for (const p of declared.filter((x) => !fired.includes(x))) expect(section).toMatch(new RegExp(`never fired: [^<]*${p.replace(/\./g, "\\.")}`));
+    expect(report.fsCallsPerLife).toBeGreaterThan(0);
+    const indices = new Set(Object.keys(report.crashes.fs).map((k) => k.split(" ")[0]));
+    expect(section).toContain(`${indices.size} distinct fs-call indices fired, of about ${report.fsCallsPerLife} mutating fs calls in a typical life.`);
   });
 
   it("makes no network reference", () => expectNoNetwork(html));
@@ -160,41 +193,8 @@ describe("renderHtml, from a real failing run", () => {
 });
 
 describe("renderHtml, a hostile report", () => {
-  const INJECT = [`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`, `</svg>`, `&amp;`, `'><svg onload=alert(1)>`, `javascript:alert(1)`, `https://evil.example/x.js`];
-  const hostile = (): RunReport => {
-    const r = JSON.parse(JSON.stringify(hostileReport())) as Record<string, any>;
-    const bad = INJECT.join(" ");
-    r.adapter = bad;
-    r.hello.name = bad;
-    r.hello.features = [bad];
-    r.shard = bad;
-    r.crash = [bad];
-    r.crashes.named = { [bad]: 3 };
-    r.crashes.fs = { [bad]: 1 };
-    r.flags = ["--adapter-cmd", bad];
-    r.environment.fsType = bad;
-    r.environment.cpu = { model: bad, count: 2 };
-    r.latencyFailures = [bad];
-    r.latencyObserved = [bad];
-    for (const s of r.scenarios) {
-      s.name = `${s.name} ${bad}`;
-      s.crashes.named = { [bad]: 1 };
-      s.thresholds = [{ op: "append", stat: "p95", valueMs: 2, n: 2, targetMs: 1, criticalMs: 1.5, status: "critical", reason: bad }];
-    }
-    for (const f of [...r.failures, ...r.scenarios[0].failures]) {
-      f.scenario = bad;
-      f.commands = bad;
-      f.keptDir = `/tmp/${bad}`;
-      f.replayToken = bad;
-      f.violation.invariant = bad;
-      f.violation.description = `${bad}\n  key "${bad}": expected "x", recovered "${bad}"\n  ledger tail:\n    ${bad}`;
-    }
-    for (const e of r.errors) e.error.code = bad;
-    return parseRunReport(r);
-  };
-
   it("renders every hostile string as text: no live markup, the escaped forms present", () => {
-    const html = renderHtml(hostile());
+    const html = renderHtml(hostileHtmlReport());
     // No script at all (the page has none of its own), no image, no event handler in any tag.
     expect(html).not.toMatch(/<script/i);
     expect(html).not.toMatch(/<img/i);
@@ -221,7 +221,7 @@ describe("renderHtml, a hostile report", () => {
   });
 
   it("makes no network reference, even with URLs in the report's strings", () => {
-    const html = renderHtml(hostile());
+    const html = renderHtml(hostileHtmlReport());
     expect(urls(html)).toEqual([]);
     // The URL is there only as escaped text, never in an attribute.
     expect(html).toContain("https://evil.example/x.js");

@@ -5,12 +5,12 @@ import { diffLines, formatDuration, renderMarkdown } from "../../reports/markdow
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 import { failingRun, hostileReport, outsideCodeBlocks } from "./report-helpers.js";
 
-/** Table rows of a Markdown document, each split on the pipes that are not escaped. */
-function tableRows(md: string): string[][] {
-  return md
-    .split("\n")
-    .filter((l) => l.startsWith("|"))
-    .map((l) => l.split(/(?<!\\)\|/).slice(1, -1));
+/** Rows of the first table after `from` in a Markdown document, each split on the pipes that are not escaped. */
+function tableRows(md: string, from = 0): string[][] {
+  const lines = md.slice(from).split("\n");
+  const start = lines.findIndex((l) => l.startsWith("|"));
+  const end = lines.findIndex((l, i) => i > start && !l.startsWith("|"));
+  return lines.slice(start, end === -1 ? undefined : end).map((l) => l.split(/(?<!\\)\|/).slice(1, -1));
 }
 
 describe("renderMarkdown, from a real failing run", () => {
@@ -55,6 +55,19 @@ describe("renderMarkdown, from a real failing run", () => {
     const a = s.latency.append!;
     expect(row[5]).toBe(`${a.p50.toFixed(1)} / ${a.p95.toFixed(1)} / ${a.p99.toFixed(1)}`);
     expect(row[7]).toBe("—");
+  });
+
+  it("tabulates recovery time by WAL size, every recovery in one bucket", () => {
+    const all = report.recoveryBySize!;
+    expect(all.n).toBeGreaterThan(0);
+    const at = md.indexOf("#### Recovery time against WAL size");
+    expect(at).toBeGreaterThan(0);
+    const rows = tableRows(md, at);
+    expect(rows[0]!.map((c) => c.trim())).toEqual(["WAL size", "recoveries", "p50 ms", "p95 ms", "max ms"]);
+    const body = rows.slice(2);
+    expect(body).toHaveLength(all.buckets.length);
+    expect(body.reduce((a, r) => a + Number(r[1]), 0)).toBe(all.n);
+    expect(body.map((r) => Number(r[4]))).toEqual(all.buckets.map((b) => Number(b.max.toFixed(2))));
   });
 
   it("shows each violation with its invariant, crash, kept directory and replay command", () => {

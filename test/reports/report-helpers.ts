@@ -134,6 +134,42 @@ export function hostileReport(): RunReport {
   });
 }
 
+/** Markup, an entity, event handlers and URLs, as an adapter could put them in any string of a report. */
+export const HTML_INJECT = [`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`, `</svg>`, `&amp;`, `'><svg onload=alert(1)>`, `javascript:alert(1)`, `https://evil.example/x.js`];
+
+/** hostileReport() with HTML_INJECT (joined by spaces) in every string the HTML page shows: names, flags, environment, crash points, thresholds, violations, errors. */
+export function hostileHtmlReport(): RunReport {
+  const r = JSON.parse(JSON.stringify(hostileReport())) as Record<string, any>;
+  const bad = HTML_INJECT.join(" ");
+  r.adapter = bad;
+  r.hello.name = bad;
+  r.hello.features = [bad];
+  r.shard = bad;
+  r.crash = [bad];
+  r.crashes.named = { [bad]: 3 };
+  r.crashes.fs = { [bad]: 1 };
+  r.flags = ["--adapter-cmd", bad];
+  r.environment.fsType = bad;
+  r.environment.cpu = { model: bad, count: 2 };
+  r.latencyFailures = [bad];
+  r.latencyObserved = [bad];
+  for (const s of r.scenarios) {
+    s.name = `${s.name} ${bad}`;
+    s.crashes.named = { [bad]: 1 };
+    s.thresholds = [{ op: "append", stat: "p95", valueMs: 2, n: 2, targetMs: 1, criticalMs: 1.5, status: "critical", reason: bad }];
+  }
+  for (const f of [...r.failures, ...r.scenarios[0].failures]) {
+    f.scenario = bad;
+    f.commands = bad;
+    f.keptDir = `/tmp/${bad}`;
+    f.replayToken = bad;
+    f.violation.invariant = bad;
+    f.violation.description = `${bad}\n  key "${bad}": expected "x", recovered "${bad}"\n  ledger tail:\n    ${bad}`;
+  }
+  for (const e of r.errors) e.error.code = bad;
+  return parseRunReport(r);
+}
+
 /** The text of a Markdown document outside its fenced code blocks (closed as CommonMark closes them). */
 export function outsideCodeBlocks(md: string): string {
   const out: string[] = [];

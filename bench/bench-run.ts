@@ -1,0 +1,291 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { Logger } from "pino";
+import { AdapterError } from "../harness/adapter-error.js";
+import type { AdapterLaunch } from "../harness/adapter-launch.js";
+import type { Hello } from "../harness/protocol.js";
+import type { BenchRatio, BenchSubject, BenchSuite, BenchTask } from "../reports/bench-schema.js";
+import { KEY_SPACE, seededKeys, taskJson, type RunOptions, type TaskJson } from "./bench-util.js";
+import { benchTruncateCheckpoint } from "./checkpoint-bench.js";
+import { BenchError, ClientPool, clientTarget, protocolRecovery } from "./protocol-suites.js";
+import { benchRawDisk, RAW_WRITE_BYTES } from "./raw-disk.js";
+import { benchRecovery } from "./recovery-bench.js";
+import { appendTask, checkpointTask } from "./tasks.js";
+import { benchWalAppend } from "./wal-append.js";
+
+// `walcheck bench`: the same suites for every subject (append by batch size × concurrency, a
+// truncate checkpoint, recovery by WAL size), in process for the raw disk limit and the
+// reference WAL, and over adapter protocol v1 for everything else. The tasks come back as
+// the JSON report's tasks; tables and charts are drawn from that JSON later.
+
+/** A subject to measure: in walcheck's process, or an adapter process started from `launch`. */
+export type PlannedSubject =
+  | { id: "raw" | "reference-inproc"; kind: "raw" | "in-process"; label: string; description: string }
+  | { id: string; kind: "protocol"; label: string; description: string; launch: AdapterLaunch };
+
+export interface BenchPlan {
+  subjects: PlannedSubject[];
+  suites: BenchSuite[];
+  batchSizes: number[];
+  concurrency: number[];
+  recoverySizes: number[];
+  timeMs: number;
+  timeoutMs: number;
+  checkpointAppends: number;
+  stateKeys: number;
+  seed: number;
+  /** The subject that stands for the reference WAL in ratios ("reference", or "adapter" when it is the reference). */
+  referenceId?: string;
+}
+
+export interface BenchContext {
+  /** A temp directory for every WAL; the caller removes it. */
+  root: string;
+  log: (message: string) => void;
+  /** The reference WAL's own log, in process. */
+  walLogger: Logger;
+  signal: AbortSignal;
+  pool: ClientPool;
+}
+
+/** The benchmark was interrupted (SIGINT, SIGTERM): no result, and nothing left running. */
+export class BenchInterrupted extends Error {
+  override readonly name = "BenchInterrupted";
+  readonly code = "INTERRUPTED";
+}
+
+/** A task that could not finish: names the subject, the task and what the adapter did. */
+export class BenchTaskError extends Error {
+  override readonly name = "BenchTaskError";
+  readonly code: string;
+
+  constructor(
+    readonly subject: string,
+    readonly task: string,
+    cause: unknown,
+  ) {
+    super(`subject ${subject}, task ${task}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.code = cause instanceof AdapterError || cause instanceof BenchError ? cause.code : "BENCH_FAILED";
+  }
+}
+
+/** `<subject>/<suite>/<params>`: stable across runs, what --baseline matches. */
+export function taskId(subject: string, suite: BenchSuite, params: Record<string, number>): string {
+  if (suite === "append") return `${subject}/append/b${params.batch}/c${params.concurrency}`;
+  if (suite === "checkpoint") return `${subject}/checkpoint/a${params.appends}`;
+  return `${subject}/recovery/n${params.batches}`;
+}
+
+const benchTask = (json: TaskJson, subject: string, suite: BenchSuite, params: Record<string, number>, extra?: Record<string, unknown>): BenchTask => ({
+  ...json,
+  id: taskId(subject, suite, params),
+  subject,
+  suite,
+  params,
+  ...(extra || json.extra ? { extra: { ...json.extra, ...extra } } : {}),
+});
+
+export interface BenchResult {
+  subjects: BenchSubject[];
+  tasks: BenchTask[];
+  skipped: { subject: string; suite: BenchSuite; reason: string }[];
+}
+
+/** Run every suite of the plan for every subject, in order; throws BenchTaskError or BenchInterrupted. */
+export async function runBench(plan: BenchPlan, ctx: BenchContext): Promise<BenchResult> {
+  return new BenchRunner(plan, ctx).run();
+}
+
+class BenchRunner {
+  private readonly appendOpts: RunOptions;
+  private readonly checkpointOpts: RunOptions;
+  private readonly recoveryOpts: RunOptions;
+  private readonly key: () => string;
+
+  constructor(
+    private readonly plan: BenchPlan,
+    private readonly ctx: BenchContext,
+  ) {
+    const t = plan.timeMs;
+    const base = { signal: ctx.signal, log: ctx.log };
+    this.appendOpts = { ...base, time: t, iterations: 8, warmupTime: Math.min(250, t / 2), warmupIterations: 4 };
+    this.checkpointOpts = { ...base, time: t, iterations: 5, warmupTime: Math.min(250, t / 2), warmupIterations: 2 };
+    // Every recovery iteration starts a process: a few of them, the time budget counting the whole iteration.
+    this.recoveryOpts = { ...base, time: t, iterations: 3, warmupTime: 0, warmupIterations: 1 };
+    this.key = seededKeys(plan.seed);
+  }
+
+  async run(): Promise<BenchResult> {
+    const result: BenchResult = { subjects: [], tasks: [], skipped: [] };
+    // Every adapter answers hello before anything is measured: a broken one fails in a second, not after minutes.
+    const hellos = new Map<string, Hello>();
+    await Promise.all(
+      this.plan.subjects.map(async (s) => {
+        if (s.kind === "protocol") hellos.set(s.id, await this.attempt(s.id, "hello", () => this.ctx.pool.probe(s.launch)));
+      }),
+    );
+    for (const s of this.plan.subjects) {
+      const hello = hellos.get(s.id);
+      result.subjects.push({
+        id: s.id,
+        label: s.label,
+        kind: s.kind,
+        description: s.description,
+        ...(s.kind === "protocol" ? { flags: s.launch.flags } : {}),
+        ...(hello ? { hello } : {}),
+      });
+      const dir = path.join(this.ctx.root, s.id);
+      fs.mkdirSync(dir, { recursive: true });
+      this.ctx.log(`bench ${s.id}: ${s.label}`);
+      for (const suite of this.plan.suites) {
+        const why = skipReason(s, suite, hello);
+        if (why) {
+          result.skipped.push({ subject: s.id, suite, reason: why });
+          this.ctx.log(`bench ${s.id}: ${suite} skipped: ${why}`);
+        } else if (suite === "append") {
+          result.tasks.push(...(await this.append(s, dir)));
+        } else if (suite === "checkpoint") {
+          result.tasks.push(await this.checkpoint(s, dir));
+        } else {
+          for (const batches of this.plan.recoverySizes) result.tasks.push(await this.recovery(s, dir, batches));
+        }
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return result;
+  }
+
+  /** Run one task; its failure names the subject and the task, an interrupt is only that. */
+  private async attempt<T>(subject: string, task: string, fn: () => Promise<T>): Promise<T> {
+    if (this.ctx.signal.aborted) throw new BenchInterrupted("interrupted");
+    try {
+      return await fn();
+    } catch (error) {
+      if (this.ctx.signal.aborted) throw new BenchInterrupted("interrupted", { cause: error });
+      throw new BenchTaskError(subject, task, error);
+    }
+  }
+
+  private async append(s: PlannedSubject, dir: string): Promise<BenchTask[]> {
+    const out: BenchTask[] = [];
+    const grid = this.plan.batchSizes.flatMap((batch) => (s.id === "raw" ? [1] : this.plan.concurrency).map((concurrency) => ({ batch, concurrency })));
+    const name = (p: { batch: number; concurrency: number }) => `${s.id} append batch ${p.batch}, ${p.concurrency} in flight`;
+    // One adapter process for the whole grid: start-up is paid once, the WAL grows across tasks.
+    const session = s.kind === "protocol" ? await this.attempt(s.id, `${s.id}/append (open)`, () => this.ctx.pool.open(s.launch, path.join(dir, "append"))) : undefined;
+    if (session) this.ctx.log(`bench ${s.id}: append suite in adapter process ${session.client.pid ?? "?"}`);
+    try {
+      for (const params of grid) {
+        const id = taskId(s.id, "append", params);
+        const json = await this.attempt(s.id, id, async () => {
+          if (session) return taskJson(id, await appendTask(name(params), clientTarget(session.client), { batchSize: params.batch, concurrency: params.concurrency, key: this.key }, this.appendOpts), params.concurrency);
+          // The raw limit is one synchronous writer: concurrency does not apply.
+          if (s.id === "raw") return benchRawDisk(dir, this.appendOpts, { records: params.batch, id });
+          return benchWalAppend(dir, { sync: "batch", appenders: params.concurrency, batchSize: params.batch, key: this.key, id, name: name(params) }, this.ctx.walLogger, this.appendOpts);
+        });
+        out.push(benchTask(json, s.id, "append", params, { recordsPerSec: json.opsPerSec * params.batch }));
+      }
+    } finally {
+      await session?.client.kill();
+    }
+    return out;
+  }
+
+  private async checkpoint(s: PlannedSubject, dir: string): Promise<BenchTask> {
+    const params = { appends: this.plan.checkpointAppends };
+    const id = taskId(s.id, "checkpoint", params);
+    const name = `${s.id} truncate checkpoint after ${this.plan.checkpointAppends} appends`;
+    const c = { stateKeys: this.plan.stateKeys, appendsBefore: this.plan.checkpointAppends, key: this.key };
+    const extra = { stateKeys: this.plan.stateKeys };
+    if (s.kind !== "protocol") {
+      const json = await this.attempt(s.id, id, () => benchTruncateCheckpoint(dir, this.ctx.walLogger, this.checkpointOpts, { ...c, id, name }));
+      const { checkpointElapsedMs, ...rest } = json.extra ?? {};
+      return benchTask({ ...json, extra: rest }, s.id, "checkpoint", params, { ...extra, adapterCheckpointMs: checkpointElapsedMs });
+    }
+    const session = await this.attempt(s.id, id, () => this.ctx.pool.open(s.launch, path.join(dir, "checkpoint")));
+    try {
+      const { task, reported } = await this.attempt(s.id, id, () => checkpointTask(name, clientTarget(session.client), c, this.checkpointOpts));
+      return benchTask(taskJson(id, task, 1), s.id, "checkpoint", params, { ...extra, ...(reported ? { adapterCheckpointMs: reported } : {}) });
+    } finally {
+      await session.client.kill();
+    }
+  }
+
+  private async recovery(s: PlannedSubject, dir: string, batches: number): Promise<BenchTask> {
+    const params = { batches };
+    const id = taskId(s.id, "recovery", params);
+    const name = `${s.id} recovery of ${batches} batches`;
+    if (s.kind === "protocol") {
+      const { task, extra } = await this.attempt(s.id, id, () => protocolRecovery(this.ctx.pool, s.launch, dir, batches, this.key, name, this.recoveryOpts));
+      return benchTask(taskJson(id, task, 1), s.id, "recovery", params, extra);
+    }
+    const rec = await this.attempt(s.id, id, () => benchRecovery(dir, batches, this.ctx.walLogger, this.recoveryOpts, { openOnly: true, id, key: this.key }));
+    const r = rec.recoveryElapsedMs;
+    return benchTask(rec.openClose, s.id, "recovery", params, {
+      batches,
+      walBytes: rec.onDisk.bytes,
+      walFiles: Object.keys(rec.onDisk.files).length,
+      buildMs: rec.build.elapsedMs,
+      measured: "Wal.open in walcheck's process, on the log just written and closed",
+      adapterRecoveryMs: { n: r.runs, p50: r.p50, max: r.max },
+    });
+  }
+}
+
+/** Why a subject does not run a suite, or undefined when it does. */
+function skipReason(s: PlannedSubject, suite: BenchSuite, hello: Hello | undefined): string | undefined {
+  if (s.id === "raw" && suite !== "append") return "the raw write + fdatasync loop has no checkpoints and nothing to recover";
+  if (suite === "checkpoint" && hello && !(hello.features.includes("checkpoint") && hello.features.includes("checkpoint.truncate"))) {
+    return "hello.features does not list checkpoint and checkpoint.truncate";
+  }
+  return undefined;
+}
+
+/**
+ * The ratios of the report, at the first batch size and concurrency of the plan (1 and 1 by
+ * default): each subject's append ops/s against the raw fdatasync limit and against the
+ * reference WAL over the protocol, and the protocol's cost (reference in process vs over it).
+ */
+export function computeRatios(tasks: BenchTask[], plan: Pick<BenchPlan, "batchSizes" | "concurrency" | "referenceId">): BenchRatio[] {
+  const batch = Math.min(...plan.batchSizes);
+  const concurrency = Math.min(...plan.concurrency);
+  const at = (subject: string, c = concurrency) => tasks.find((t) => t.id === taskId(subject, "append", { batch, concurrency: c }));
+  const raw = at("raw", 1);
+  const refId = plan.referenceId;
+  const ref = refId ? at(refId) : undefined;
+  const where = `append, batch ${batch}, ${concurrency} in flight`;
+  const ratio = (kind: BenchRatio["kind"], id: string, description: string, num: BenchTask, den: BenchTask): BenchRatio => ({
+    id,
+    kind,
+    description,
+    numerator: num.id,
+    denominator: den.id,
+    numeratorOpsPerSec: num.opsPerSec,
+    denominatorOpsPerSec: den.opsPerSec,
+    ratio: den.opsPerSec > 0 ? num.opsPerSec / den.opsPerSec : 0,
+  });
+  const out: BenchRatio[] = [];
+  const subjects = [...new Set(tasks.filter((t) => t.suite === "append" && t.subject !== "raw").map((t) => t.subject))];
+  for (const s of subjects) {
+    const mine = at(s);
+    if (!mine) continue;
+    if (raw) out.push(ratio("vs-raw", `${s}/vs-raw`, `${s} vs the raw write + fdatasync limit (${where}; raw: one writer)`, mine, raw));
+    if (ref && s !== refId && s !== "reference-inproc") out.push(ratio("vs-reference", `${s}/vs-reference`, `${s} vs the reference WAL over the protocol (${where})`, mine, ref));
+  }
+  const inproc = at("reference-inproc");
+  if (inproc && ref) {
+    out.push({
+      ...ratio("protocol-overhead", "protocol-overhead", `protocol overhead: the reference WAL in process vs over adapter protocol v1 (${where})`, inproc, ref),
+      latencyDeltaMs: ref.latency.mean - inproc.latency.mean,
+    });
+  }
+  return out;
+}
+
+export const BENCH_NOTES = (plan: BenchPlan): string[] => [
+  "Latency is the wall-clock round trip measured by walcheck, per tinybench iteration; an adapter's own elapsedMs is not used (recovery and checkpoint tables show the one it reports beside it).",
+  `An append iteration with concurrency k sends k appends at once (pipelined) and waits for all k; ops/s counts appends (batches), records/s counts key-value ops (× batch size). An adapter without group commit simply serialises them.`,
+  `The raw subject is one synchronous writer: a batch of b is one write of b × ${RAW_WRITE_BYTES} bytes and one fdatasync.`,
+  `checkpoint: a truncate checkpoint on a state of ${plan.stateKeys} keys, after ${plan.checkpointAppends} appends (not timed, but counted against the task's time).`,
+  "recovery: N one-op batches appended and acknowledged, the adapter SIGKILLed, then open timed in a fresh process on a copy of that directory (warm page cache); reference-inproc times Wal.open on the files it just wrote.",
+  `Keys are drawn with seed ${plan.seed} from ${KEY_SPACE} names; values are 128 bytes.`,
+];
