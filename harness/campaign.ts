@@ -76,6 +76,8 @@ export interface ScenarioSummary {
   histograms: Record<string, LatencyHistogram>;
   /** Recovery time against the size of the WAL it started from. */
   recoveryBySize: RecoveryBySize;
+  /** Power-loss states judged and directories recovered (power-loss scenario). */
+  powerStates: SessionStats["powerStates"];
   /** Time spent in its cases, summed (cases of one scenario may run side by side). */
   caseTimeMs: number;
   thresholds: ThresholdVerdict[];
@@ -221,6 +223,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       s.faults = { lives: stats.faultLives, refusedAppends: stats.refused.append, refusedOpens: stats.refused.open };
       s.checkpoints = stats.checkpoints;
       s.recoveryBySize = recoveryBySize(stats.recoveries);
+      s.powerStates = stats.powerStates;
       s.histograms = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyHistogram(samples)]));
       s.latency = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyStats(samples)]));
       s.thresholds = LATENCY_OPS.flatMap((op) => judgeLatency(op, stats.latency[op] ?? [], plan.thresholds[op]) ?? []);
@@ -339,6 +342,7 @@ function blankScenario(name: string, status: ScenarioSummary["status"], planned:
     latency: {},
     histograms: {},
     recoveryBySize: recoveryBySize([]),
+    powerStates: { checked: 0, recovered: 0, ms: 0 },
     caseTimeMs: 0,
     thresholds: [],
     latencyExpected: false,

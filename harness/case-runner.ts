@@ -58,6 +58,7 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.checkpoints += from.checkpoints;
   into.recoveryMs.push(...from.recoveryMs);
   into.recoveries.push(...from.recoveries);
+  for (const k of ["checked", "recovered", "ms"] as const) into.powerStates[k] += from.powerStates[k];
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
 }
@@ -105,7 +106,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     });
     const onAbort = () => void session.dispose("interrupted");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const caseTimeoutMs = opts.caseTimeoutMs ?? 120_000;
+    const caseTimeoutMs = opts.caseTimeoutMs ?? opts.scenario.caseTimeoutMs?.(opts.env) ?? 120_000;
     const watchdog = setTimeout(() => void session.dispose(`CASE_TIMEOUT: the case ran over ${caseTimeoutMs} ms, stuck in ${session.step}`), caseTimeoutMs);
     try {
       await opts.scenario.execute(input, session, env);
@@ -158,6 +159,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
         crash: [...opts.env.crash],
         maxCommands: opts.env.maxCommands,
         scenario,
+        ...(opts.env.power?.exhaustive ? { power: "exhaustive" as const } : {}),
       }),
       keptDir: lastFailure.dir,
     };

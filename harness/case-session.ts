@@ -49,6 +49,8 @@ export interface SessionStats {
   recoveryMs: number[];
   /** Each recovery's time beside the bytes of the WAL directory it started from. */
   recoveries: { walBytes: number; ms: number }[];
+  /** Power-loss states judged, and the distinct directories recovered for them in fresh processes. */
+  powerStates: { checked: number; recovered: number; ms: number };
   /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */
@@ -68,6 +70,7 @@ export function emptyStats(): SessionStats {
     checkpoints: 0,
     recoveryMs: [],
     recoveries: [],
+    powerStates: { checked: 0, recovered: 0, ms: 0 },
     latency: {},
     timeMs: { startup: 0, recovery: 0, workload: 0, verify: 0 },
   };
@@ -520,11 +523,20 @@ export class CaseSession {
     await this.verify(open?.ok ? open.lastSeq : undefined);
   }
 
-  /** A process beside the session's own, on the same directory (a second opener); `dispose` kills it too. */
-  spawnExtra(): AdapterClient {
-    const client = this.spawn({ ...this.opts.launch.env });
+  /** A process beside the session's own (a second opener, a recorded life, a recovery of a crash state), with `env` added; `dispose` kills it too. */
+  spawnExtra(env: Record<string, string> = {}): AdapterClient {
+    const client = this.spawn({ ...this.opts.launch.env, ...env });
     this.extras.push(client);
+    void client.exited.then(() => {
+      const i = this.extras.indexOf(client);
+      if (i !== -1) this.extras.splice(i, 1);
+    });
     return client;
+  }
+
+  /** The crash that later violations are reported after: a power loss walcheck simulated (`at` says where and how). */
+  simulatedCrash(at: string): void {
+    this.lastCrash = { kind: "power", at };
   }
 
   /** A request to the current process, answered as it is (a scenario judges it). */

@@ -15,6 +15,8 @@ export interface ReplayToken {
   scenario?: string;
   /** For an exhaustive run: the one fs crash point to run again (with the workload of `seed`). */
   exhaustive?: { call: number; when: "before" | "after" | "mid" };
+  /** A power-loss case of an exhaustive run (`--crash power --exhaustive`): every state of its workload, not a sample. */
+  power?: "exhaustive";
 }
 
 export function encodeReplayToken(token: Omit<ReplayToken, "v">): string {

@@ -8,8 +8,9 @@ import { writeRenderings } from "../reports/renderings.js";
 import { REPORT_VERSION } from "../reports/report-schema.js";
 import { AdapterClient } from "./adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
-import { applicability, DEFAULT_THRESHOLDS, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../scenarios/index.js";
+import { applicability, DEFAULT_THRESHOLDS, SAMPLED_STATES, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../scenarios/index.js";
 import { defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "./campaign.js";
+import { ensureRecorder } from "./power/recorder-build.js";
 import { FS_PRELOAD } from "./fs-preload-path.js";
 import { createLogger } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "./replay-token.js";
@@ -25,7 +26,7 @@ export interface RunFlags {
   seed?: number;
   runs?: number;
   budget?: string;
-  crash?: "named" | "fs" | "signal" | "all";
+  crash?: "named" | "fs" | "signal" | "power" | "all";
   exhaustive?: boolean;
   workers?: number;
   shard?: string;
@@ -53,7 +54,9 @@ function parseShard(raw: string | undefined): { index: number; count: number } {
   return { index: index - 1, count };
 }
 
-function crashKinds(choice: "named" | "fs" | "signal" | "all", launch: AdapterLaunch, log: (m: string) => void): CrashKinds {
+function crashKinds(choice: "named" | "fs" | "signal" | "power" | "all", launch: AdapterLaunch, log: (m: string) => void): CrashKinds {
+  // Power loss is its own scenario (power-loss); the crash kinds of the others do not apply.
+  if (choice === "power") return ["signal"];
   if (choice === "fs" && !launch.node) throw new UsageError("--crash fs needs a Node.js adapter (the preload counts Node's fs calls); this adapter is not started with node");
   if (choice !== "all") return [choice];
   if (!launch.node) log("fs-call crash points skipped: the adapter is not a Node.js process");
@@ -80,6 +83,15 @@ export async function countFsCalls(launch: AdapterLaunch, timeoutMs: number, ope
   } finally {
     await client.kill();
     await work.cleanup();
+  }
+}
+
+/** Whether the power-loss recorder can be built (cached after the first time), and if not, why. */
+export async function recorderSupport(): Promise<{ ok: true; path: string; why: "" } | { ok: false; why: string }> {
+  try {
+    return { ok: true, path: await ensureRecorder(), why: "" };
+  } catch (error) {
+    return { ok: false, why: (error as Error).message };
   }
 }
 
@@ -120,15 +132,19 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   for (const name of Object.keys(config.scenarioOptions ?? {})) {
     if (!SCENARIOS.some((sc) => sc.name === name)) throw new UsageError(`--config ${flags.config}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
   }
-  const selected: Scenario[] = replay ? [scenarioByName(replay.scenario ?? "crash-mixed")] : selectScenarios(flags.scenarios ?? config.scenarios);
+  const powerRun = crashChoice === "power" || replay?.power !== undefined;
+  const powerExhaustive = replay ? replay.power === "exhaustive" : powerRun && flags.exhaustive === true;
+  const selected: Scenario[] = replay ? [scenarioByName(replay.scenario ?? "crash-mixed")] : selectScenarios(flags.scenarios ?? config.scenarios ?? (powerRun ? "power-loss" : undefined));
+  if (powerRun && !selected.some((sc) => sc.name === "power-loss")) throw new UsageError("--crash power runs the power-loss scenario; --scenarios does not select it");
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const reportDir = path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports", `run-${stamp}-seed${seed}`);
   const reportFile = path.join(reportDir, "report.json");
 
-  if ((flags.exhaustive || replay?.exhaustive) && !launch.node) throw new UsageError("--exhaustive enumerates fs-call crash points, which need a Node.js adapter");
+  const fsExhaustive = (flags.exhaustive && !powerRun) || replay?.exhaustive !== undefined;
+  if (fsExhaustive && !launch.node) throw new UsageError("--exhaustive enumerates fs-call crash points, which need a Node.js adapter (or give --crash power --exhaustive for every power-loss state)");
   const hello = await probeAdapter(launch, timeoutMs);
-  if (flags.exhaustive || replay?.exhaustive) {
+  if (fsExhaustive) {
     return runExhaustiveCommand({ launch, hello, seed, workers, timeoutMs, recoveryThresholdMs, openConfig, reportDir, reportFile, ...(replay?.exhaustive ? { only: replay.exhaustive } : {}) });
   }
   if (crash.includes("named") && !(hello.points?.length) && !replay) {
@@ -151,10 +167,12 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     }
   }
 
+  const recorder = selected.some((sc) => sc.needs.some((n) => n.kind === "power-recorder")) ? await recorderSupport() : undefined;
+  const power = recorder?.ok ? { recorder: recorder.path, exhaustive: powerExhaustive, states: SAMPLED_STATES } : undefined;
   const plans: PlannedScenario[] = [];
   const skipped: { name: string; reason: string }[] = [];
   for (const scenario of selected) {
-    const verdict = applicability(scenario, hello, fsFaults);
+    const verdict = applicability(scenario, hello, fsFaults, recorder);
     if (!verdict.applies) {
       skipped.push({ name: scenario.name, reason: verdict.reason });
       continue;
@@ -164,7 +182,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     plans.push({
       scenario,
       cases: replay ? 1 : (flags.runs ?? options.cases ?? config.runs ?? scenario.defaultCases),
-      env: { hello, crash: kinds, maxCommands, fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined },
+      env: { hello, crash: kinds, maxCommands, fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined, power },
       openConfig: { ...scenario.adapterConfig?.(hello), ...openConfig, ...options.adapterConfig },
       thresholds: mergeThresholds(DEFAULT_THRESHOLDS, scenario.thresholds, config.thresholds, options.thresholds),
     });
@@ -173,7 +191,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   if (plans.length === 0) throw new UsageError(`no selected scenario applies to ${hello.name}: ${skipped.map((s) => `${s.name} (${s.reason})`).join("; ")}`);
   const planned = plans.reduce((n, p) => n + (replay ? 1 : Math.ceil((p.cases - shard.index) / shard.count)), 0);
   log(
-    `walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? `replaying one ${plans[0]!.scenario.name} case` : `${plans.length} scenarios, ${planned} cases`}, crash ${crash.join("+") || "none"}, ${workers} workers${fsFaults.ok ? `, ~${fsCallsPerLife} fs calls per life` : ""}`,
+    `walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? `replaying one ${plans[0]!.scenario.name} case` : `${plans.length} scenarios, ${planned} cases`}, crash ${powerRun ? (powerExhaustive ? "power (every state)" : "power (sampled states)") : crash.join("+") || "none"}, ${workers} workers${fsFaults.ok ? `, ~${fsCallsPerLife} fs calls per life` : ""}`,
   );
 
   const controller = new AbortController();
@@ -329,7 +347,9 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
       .join(", ");
     const f = sc.faults;
     const faults = f.lives > 0 ? `, ${f.lives} fault lives (refused: ${f.refusedOpens} opens, ${f.refusedAppends} appends)` : "";
-    const detail = sc.status === "skipped" ? sc.reason : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${lat ? `; ${lat}` : ""}`;
+    const p = sc.powerStates;
+    const power = p && p.checked > 0 ? `, ${p.checked} power-loss states (${p.recovered} directories recovered, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s)` : "";
+    const detail = sc.status === "skipped" ? sc.reason : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${power}${lat ? `; ${lat}` : ""}`;
     out(`  ${sc.status.toUpperCase().padEnd(8)} ${sc.name.padEnd(17)} ${detail}`);
   }
   out(`  crashes: SIGKILL ${s.crashes.signal}, named ${named.reduce((a, [, n]) => a + n, 0)}${named.length ? ` (${named.map(([p, n]) => `${p} x${n}`).join(", ")})` : ""}, fs calls ${fsHits}; armed but not reached ${s.armsNotReached}`);

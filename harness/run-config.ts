@@ -18,7 +18,7 @@ export const RunConfigSchema = z.strictObject({
   runs: z.number().int().positive().optional(),
   /** Stop starting cases after this long: "90s", "5m", or milliseconds. */
   budget: z.union([z.string().regex(/^\d+(ms|s|m)$/, 'a duration like "60s", "5m" or "500ms"'), z.number().int().positive()]).optional(),
-  crash: z.enum(["named", "fs", "signal", "all"]).optional(),
+  crash: z.enum(["named", "fs", "signal", "power", "all"]).optional(),
   workers: z.number().int().positive().optional(),
   reportDir: z.string().min(1).optional(),
   recoveryThresholdMs: z.number().positive().optional(),

@@ -22,7 +22,7 @@ export type Invariant =
   | "whole-file";
 
 /** A crash as the harness caused it. */
-export type CrashKind = "named" | "fs" | "signal" | "fault";
+export type CrashKind = "named" | "fs" | "signal" | "fault" | "power";
 
 export interface CrashInfo {
   kind: CrashKind;

@@ -42,10 +42,13 @@ type WalCommand = fc.AsyncCommand<Model, CaseSession>;
 // A small key space so that batches collide on keys, and values that are not ASCII-only.
 const KEYS = ["a", "b", "c", "d", "e", "f", "g", "h"];
 const unit = fc.constantFrom("x", "y", "z", "0", "9", "é", "日", "😀", " ", '"', "\\", "\n");
-const valueOf = (maxLength: number) => fc.string({ unit, minLength: 0, maxLength });
-const opOf = (maxLength: number): fc.Arbitrary<BatchOp> => fc.record({ key: fc.constantFrom(...KEYS), value: fc.option(valueOf(maxLength), { freq: 5, nil: null }) });
-/** A batch of 1 to 20 ops on a small key space (values up to `maxLength` characters). */
-export const batchOf = (maxLength = 24) => fc.array(opOf(maxLength), { minLength: 1, maxLength: 20 });
+const valueOf = (maxLength: number, size?: fc.SizeForArbitrary) => fc.string({ unit, minLength: 0, maxLength, ...(size ? { size } : {}) });
+const opOf = (maxLength: number, size?: fc.SizeForArbitrary): fc.Arbitrary<BatchOp> => fc.record({ key: fc.constantFrom(...KEYS), value: fc.option(valueOf(maxLength, size), { freq: 5, nil: null }) });
+/**
+ * A batch of 1 to 20 ops on a small key space (values up to `maxLength` characters). `size`
+ * is fast-check's length bias (default "small": most values short; "large": often near the maximum).
+ */
+export const batchOf = (maxLength = 24, size?: fc.SizeForArbitrary) => fc.array(opOf(maxLength, size), { minLength: 1, maxLength: 20 });
 
 /** The prefix of every value written inside a scope that is rolled back: it must never be seen again. */
 export const ROLLED_BACK = "rb:";

@@ -51,6 +51,7 @@ const SessionStats = z.looseObject({
   checkpoints: count,
   recoveryMs: z.array(ms),
   recoveries: z.array(RecoverySample).optional(),
+  powerStates: z.looseObject({ checked: count, recovered: count, ms }).optional(),
   latency: z.record(z.string(), z.array(ms)),
   timeMs: TimeSplit,
 });
@@ -90,6 +91,8 @@ export const ScenarioReportSchema = z.looseObject({
   /** Each op's samples in bins of doubling width: counts[i] in [edgesMs[i], edgesMs[i+1]). Absent from reports of walcheck before 0.2. */
   histograms: z.record(z.string(), z.looseObject({ edgesMs: z.array(ms), counts: z.array(count) })).optional(),
   recoveryBySize: RecoveryBySizeSchema.optional(),
+  /** Power-loss states judged, and the distinct directories recovered in fresh processes for them. */
+  powerStates: z.looseObject({ checked: count, recovered: count, ms }).optional(),
   /** Time spent in its cases, summed (they may run side by side). */
   caseTimeMs: ms.optional(),
   thresholds: z.array(ThresholdVerdict),

@@ -4,6 +4,7 @@ import { crashAppend } from "./crash-append.js";
 import { crashCheckpoint } from "./crash-checkpoint.js";
 import { crashMixed } from "./crash-mixed.js";
 import { crashRotate } from "./crash-rotate.js";
+import { powerLoss } from "./power-loss.js";
 import { crashTruncate } from "./crash-truncate.js";
 import { diskFull } from "./disk-full.js";
 import { eventLog } from "./event-log.js";
@@ -25,6 +26,7 @@ export const SCENARIOS: readonly Scenario[] = [
   crashCheckpoint,
   crashTruncate,
   crashRotate,
+  powerLoss,
   tornTail,
   bitFlip,
   diskFull,

@@ -8,7 +8,9 @@ export type Requirement =
   | { kind: "feature"; feature: string; why: string }
   | { kind: "points"; match: RegExp; what: string }
   | { kind: "fs-faults" }
-  | { kind: "durability"; level: "power" };
+  | { kind: "durability"; level: "power" }
+  /** The power-loss recorder: a C compiler to build it, and an adapter that is a dynamically linked process. */
+  | { kind: "power-recorder" };
 
 /** A latency level: over `targetMs` is a warning in the report, over `criticalMs` fails the run. */
 export interface Level {
@@ -34,6 +36,8 @@ export interface ScenarioEnv {
   maxCommands: number;
   /** Mutating fs calls the preload saw in a typical life (undefined: fs faults do not apply). */
   fsCallsPerLife?: number | undefined;
+  /** Power-loss simulation: the recorder library, and whether to enumerate every state or sample. */
+  power?: { recorder: string; exhaustive: boolean; states: number; onProgress?: (checked: number) => void } | undefined;
   /** fast-check's replay path of a shrunk command list (from a replay token). */
   replayPath?: string | undefined;
 }
@@ -66,6 +70,8 @@ export interface Scenario<T = unknown> {
   solo?: boolean;
   /** Adapter config this scenario sends with `open` for the adapter `hello` names (merged under the user's). */
   adapterConfig?: (hello: Hello) => Record<string, unknown>;
+  /** How long one case may run before it is stopped as stuck (default 2 minutes). */
+  caseTimeoutMs?: (env: ScenarioEnv) => number;
   /** The crash kinds this scenario's cases may use (default all the run allows). */
   crashKinds?: CrashKinds;
   arbitrary(env: ScenarioEnv): fc.Arbitrary<T>;
@@ -73,7 +79,7 @@ export interface Scenario<T = unknown> {
 }
 
 /** Whether a scenario applies to an adapter: the first unmet requirement is the reason it is skipped. */
-export function applicability(scenario: Scenario, hello: Hello, fsFaults: { ok: boolean; why: string }): { applies: true } | { applies: false; reason: string } {
+export function applicability(scenario: Scenario, hello: Hello, fsFaults: { ok: boolean; why: string }, recorder: { ok: boolean; why: string } = { ok: false, why: "its support was not checked" }): { applies: true } | { applies: false; reason: string } {
   for (const need of scenario.needs) {
     switch (need.kind) {
       case "feature":
@@ -87,6 +93,9 @@ export function applicability(scenario: Scenario, hello: Hello, fsFaults: { ok: 
         break;
       case "durability":
         if (hello.durability !== need.level) return { applies: false, reason: `the adapter promises durability "${hello.durability}", and this scenario holds adapters to "${need.level}"` };
+        break;
+      case "power-recorder":
+        if (!recorder.ok) return { applies: false, reason: `the power-loss recorder is not available: ${recorder.why}` };
         break;
     }
   }
@@ -104,5 +113,7 @@ export function describeRequirement(need: Requirement): string {
       return "Node fs (fault preload)";
     case "durability":
       return `durability ${need.level}`;
+    case "power-recorder":
+      return "power-loss recorder (cc, LD_PRELOAD)";
   }
 }

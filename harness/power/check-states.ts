@@ -1,0 +1,183 @@
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import type { AdapterClient } from "../adapter-client.js";
+import { AdapterError } from "../adapter-error.js";
+import { PrefixModel, type KeyDiff } from "../prefix-model.js";
+import type { Invariant } from "../violation.js";
+import type { CrashState } from "./crash-states.js";
+import { materialize } from "./crash-states.js";
+import type { Recording } from "./record-life.js";
+
+// Recover crash states in fresh adapter processes and hold each to the invariants of its
+// cut. A directory is recovered once: states with the same bytes (the same key), at one
+// cut or at several, share one recovery, and each is then judged against its own cut's
+// acknowledged batches. That assumes what the protocol already does: what `open` and
+// `read` answer is a function of the directory's bytes.
+
+/** What a fresh process made of a directory. */
+export type Recovered =
+  | { open: "failed"; code: string; message: string; ms: number }
+  | { open: "ok"; lastSeq: number; state: Record<string, string>; check?: string[]; ms: number };
+
+export type PowerVerdict = { ok: true } | { ok: false; invariant: Invariant; message: string; diff: KeyDiff[] };
+
+/** Batches acknowledged before cut k, and batches whose I/O could have started by then. */
+export function boundsAt(rec: Recording, k: number): { acked: number; possible: number } {
+  let acked = 0;
+  rec.ackedAt.forEach((a, b) => {
+    if (a !== undefined && a <= k) acked = Math.max(acked, b + 1);
+  });
+  const possible = rec.sentAt.filter((s) => s < k).length;
+  return { acked, possible };
+}
+
+/** Judge what a process recovered from a state cut after trace line k. */
+export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdict {
+  const { acked, possible } = boundsAt(rec, k);
+  if (r.open === "failed") {
+    return { ok: false, invariant: "recovery", message: `open failed on a directory a power loss can leave (${acked} batches acknowledged by then): ${r.code}: ${r.message}`, diff: [] };
+  }
+  const model = new PrefixModel();
+  for (const ops of rec.batches.slice(0, possible)) model.send(ops);
+  if (acked > 0) model.ack(acked);
+  const v = model.judge(r.lastSeq, r.state);
+  if (v.status === "violation") return { ok: false, invariant: v.invariant, message: v.message, diff: v.diff };
+  if (r.check && !(r.check.length === 1 && r.check[0] === "ok")) {
+    return { ok: false, invariant: "integrity", message: `check answered ${JSON.stringify(r.check)} after recovering this state`, diff: [] };
+  }
+  return { ok: true };
+}
+
+/**
+ * Fresh adapter processes, started ahead (`ahead` of them, each past `hello`), so that the
+ * start-up of the next overlaps the recovery of this one. Each recovers one directory:
+ * open, read, check (when the adapter has it), then SIGKILL.
+ */
+export class RecoveryPool {
+  private ready: Promise<AdapterClient>[] = [];
+  private readonly all = new Set<AdapterClient>();
+  private closed = false;
+
+  constructor(
+    private readonly spawn: () => AdapterClient,
+    private readonly o: { ahead: number; openConfig: Record<string, unknown>; check: boolean },
+  ) {
+    for (let i = 0; i < o.ahead; i++) this.ready.push(this.started());
+  }
+
+  private started(): Promise<AdapterClient> {
+    const client = this.spawn();
+    this.all.add(client);
+    const ready = client.request("hello", {}).then((hello) => {
+      if (!hello.ok) throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, { op: "hello", stderrTail: client.stderrTail });
+      return client;
+    });
+    // A process started ahead and never used is killed at close: its hello then fails, and nobody waits for it.
+    ready.catch(() => undefined);
+    return ready;
+  }
+
+  /** Recover `dir` in the next ready process. */
+  async recover(dir: string): Promise<Recovered> {
+    if (this.closed) throw new Error("recovery pool closed");
+    const next = this.ready.shift() ?? this.started();
+    this.ready.push(this.started());
+    const client = await next;
+    try {
+      const t = performance.now();
+      const open = await client.request("open", { dir, config: this.o.openConfig });
+      if (!open.ok) return { open: "failed", code: open.error.code, message: open.error.message, ms: performance.now() - t };
+      const ms = open.recovery?.elapsedMs ?? performance.now() - t;
+      const read = await client.request("read", {});
+      if (!read.ok) return { open: "failed", code: read.error.code, message: `read after open: ${read.error.message}`, ms };
+      let check: string[] | undefined;
+      if (this.o.check) {
+        const c = await client.request("check", {});
+        check = c.ok ? c.result : [`check answered ${c.error.code}: ${c.error.message}`];
+      }
+      return { open: "ok", lastSeq: read.lastSeq, state: read.state, ...(check ? { check } : {}), ms };
+    } finally {
+      this.all.delete(client);
+      await client.kill("SIGKILL");
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const pending = this.ready;
+    this.ready = [];
+    await Promise.all([...this.all].map((c) => c.kill("SIGKILL")));
+    await Promise.allSettled(pending);
+  }
+}
+
+export interface StateFailure {
+  state: CrashState;
+  verdict: Extract<PowerVerdict, { ok: false }>;
+  recovered: Recovered;
+  /** The materialized directory (inside workDir). */
+  dir: string;
+}
+
+export interface CheckResult {
+  /** States judged (each state of each cut). */
+  checked: number;
+  /** Directories recovered in a fresh process (distinct contents). */
+  recovered: number;
+  elapsedMs: number;
+  recoveryMs: number[];
+  failure?: StateFailure;
+}
+
+/**
+ * Judge every state of `states` (stopping at the first failure, or when `signal` aborts),
+ * `workers` at a time; each distinct directory is materialized under `workDir` and
+ * recovered by `pool`, then removed unless it failed.
+ */
+export async function checkStates(o: { states: Iterable<CrashState>; rec: Recording; pool: RecoveryPool; workDir: string; workers: number; signal?: AbortSignal; onProgress?: (checked: number) => void }): Promise<CheckResult> {
+  const started = performance.now();
+  const memo = new Map<string, Promise<{ recovered: Recovered; dir: string }>>();
+  const result: CheckResult = { checked: 0, recovered: 0, elapsedMs: 0, recoveryMs: [] };
+  const iterator = o.states[Symbol.iterator]();
+  let n = 0;
+  const recoverOnce = (state: CrashState) => {
+    let p = memo.get(state.key);
+    if (!p) {
+      const dir = path.join(o.workDir, `state-${String(n++).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`);
+      p = (async () => {
+        fs.mkdirSync(dir, { recursive: true });
+        await materialize(state, dir);
+        const recovered = await o.pool.recover(dir);
+        result.recovered += 1;
+        result.recoveryMs.push(recovered.ms);
+        return { recovered, dir };
+      })();
+      memo.set(state.key, p);
+    }
+    return p;
+  };
+  const worker = async () => {
+    for (;;) {
+      if (result.failure || o.signal?.aborted) return;
+      const next = iterator.next();
+      if (next.done) return;
+      const state = next.value;
+      const { recovered, dir } = await recoverOnce(state);
+      const verdict = judgeState(o.rec, state.cut, recovered);
+      result.checked += 1;
+      o.onProgress?.(result.checked);
+      if (!verdict.ok && !result.failure) result.failure = { state, verdict, recovered, dir };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, o.workers) }, worker));
+  // Keep only the failing state's directory.
+  const keep = result.failure?.dir;
+  for (const p of memo.values()) {
+    const { dir } = await p.catch(() => ({ dir: undefined }));
+    if (dir && dir !== keep) fs.rmSync(dir, { recursive: true, force: true });
+  }
+  result.elapsedMs = performance.now() - started;
+  return result;
+}

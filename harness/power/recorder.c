@@ -1,0 +1,1337 @@
+/*
+ * walcheck's power-loss recorder: an LD_PRELOAD library that writes a trace (trace.ts describes
+ * the format) of every mutating file-system call under one directory, with the data written and
+ * the fsync barriers, so that crash-states.ts can replay any prefix of it.
+ *
+ * Environment, read by the constructor:
+ *   WALCHECK_POWER_TRACE  the trace file (opened O_RDWR|O_CREAT|O_APPEND|O_CLOEXEC)
+ *   WALCHECK_POWER_DIR    the recorded directory, absolute and already realpath'd
+ * Without both, every function here is a plain pass-through.
+ *
+ * How it works. A call on a tracked fd (an fd opened on a regular file or directory at or under
+ * the directory) or on a path at or under it takes the lock around the real call and the
+ * recording, so the trace order is the order in which the calls took effect and line `i` is
+ * written before the call returns. Other calls take no lock: a tracked fd is found with two
+ * atomic loads, a path by lexical normalisation and a prefix compare. Each line goes out in one
+ * write(2) on the trace fd, unbuffered.
+ *
+ * Every process that has both variables records (they stay in the environment, like
+ * LD_PRELOAD), so an adapter started through a wrapper (a #!/bin/sh launcher, a pyenv shim, npx)
+ * is recorded, and so are its children if they touch the directory. The lock is a process's
+ * mutex and then flock(2) on that process's own open of the trace file, so the processes take
+ * turns; `i` is the trace's line count plus one, counted under the lock. A forked child (which
+ * pthread_atfork prepares) records through its own open of the trace with the fd table it
+ * inherited; a vforked child passes through (it shares its parent's memory); an exec'd image
+ * starts with an empty fd table.
+ *
+ * Paths are normalised lexically (".", "..", "//"; symlinks are not resolved); relative paths
+ * are joined with getcwd() or with the *at directory fd's path (from the fd table, or from
+ * /proc/self/fd for an fd not in it). Non-UTF-8 bytes in paths are written as \u00XX of the
+ * byte (valid UTF-8 passes through), so such a name reads back as Latin-1 code points.
+ *
+ * Beyond the plain calls: a write on an O_SYNC/O_DSYNC fd or a pwritev2 with RWF_SYNC/RWF_DSYNC
+ * is followed by an fsync op; pwrite on an O_APPEND fd lands at the end (as Linux does);
+ * copy_file_range and sendfile into a tracked fd are recorded as writes of the bytes read back
+ * from the source; fallocate mode 0 that grows the file is a truncate to the new size, with
+ * FALLOC_FL_KEEP_SIZE nothing (neither size nor bytes change); dup'ed fds stay tracked;
+ * syscall(2) with the numbers of the calls above goes through the same wrappers, and
+ * io_uring_setup through syscall(2) fails with ENOSYS so that libuv and liburing fall back to
+ * plain calls. Entries of the fd table are checked against fstat (st_dev, st_ino) before use, so
+ * an fd closed behind our back (close_range, fclose) and reused is not mistaken for the file.
+ *
+ * Recorded as "unsupported" (the runner refuses such a trace): symlink/symlinkat, mknod of a
+ * non-regular file, renameat2 with RENAME_EXCHANGE/RENAME_WHITEOUT, a rename or link into or out
+ * of the directory (a regular file renamed out is an unlink), linkat with AT_EMPTY_PATH,
+ * O_TMPFILE, fallocate with other modes, splice into a tracked fd, ioctl FICLONE/FICLONERANGE,
+ * stdio opened for writing on the directory (fopen, freopen, fdopen: glibc's stdio writes
+ * through internal calls we cannot see), POSIX AIO writes (aio_write, lio_listio), and sync() or
+ * syncfs() on the directory's file system once something was recorded.
+ *
+ * Not seen at all: writes through mmap (msync included; SQLite's -shm file is such a file, and
+ * it is not durable state), io_uring submitted some other way, system calls made without libc
+ * (inline syscall instructions, Go programs, statically linked programs), calls glibc makes
+ * internally (stdio, opendir), writes by an exec'd image through fds it inherited, and
+ * operations on the directory's parent (the directory itself should exist, durably, before
+ * recording). FIFOs, sockets and devices under the directory are not tracked.
+ */
+#undef _FORTIFY_SOURCE
+#undef _FILE_OFFSET_BITS
+#undef _TIME_BITS
+#define _GNU_SOURCE
+#include <aio.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef O_TMPFILE
+#define O_TMPFILE (020000000 | O_DIRECTORY)
+#endif
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RWF_DSYNC
+#define RWF_DSYNC 0x00000002
+#endif
+#ifndef RWF_SYNC
+#define RWF_SYNC 0x00000004
+#endif
+#ifndef RWF_APPEND
+#define RWF_APPEND 0x00000010
+#endif
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+#ifndef FICLONE
+#define FICLONE _IOW(0x94, 9, int)
+#endif
+#ifndef FICLONERANGE
+#define FICLONERANGE 0x4020940dUL /* _IOW(0x94, 13, struct file_clone_range) */
+#endif
+
+/* The fortified open variants (declared by <fcntl.h> only under _FORTIFY_SOURCE). */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+/* ---------------------------------------------------------------- the real functions */
+
+static long missing_function(void) {
+  errno = ENOSYS;
+  return -1;
+}
+
+static void *next_symbol(void **slot, const char *name) {
+  void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (p) return p;
+  p = dlsym(RTLD_NEXT, name);
+  if (!p) p = (void *)missing_function;
+  __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+  return p;
+}
+
+/* The next definition of f (libc's), looked up once per call site. */
+#define REAL(f) ((__typeof__(&f))({ static void *slot_; next_symbol(&slot_, #f); }))
+
+/* ---------------------------------------------------------------- state */
+
+#define PBUF (2 * PATH_MAX + 2)
+
+static int active;                 /* set once by the constructor */
+static pid_t owner;                /* this process (not a vforked child: it has its own pid) */
+static char root[PBUF];            /* WALCHECK_POWER_DIR, normalised */
+static size_t root_len;
+static dev_t root_dev;
+static int root_dev_known;
+static char trace_path[PBUF];
+static int trace_fd = -1;
+static pid_t trace_pid;            /* the process that opened trace_fd */
+static dev_t trace_dev;
+static ino_t trace_ino;
+static unsigned long long trace_size, trace_lines; /* of the trace, as last counted */
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int mine(void) { return getpid() == owner; }
+
+static void trace_lock(void);
+
+/* Takes the lock for a tracked call: this process's mutex, then the trace's flock. Not in a
+ * vforked child (it shares its parent's memory: it passes through and touches nothing). */
+static int begin(int *cancel_state) {
+  if (!mine()) return 0;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cancel_state);
+  pthread_mutex_lock(&mu);
+  trace_lock();
+  return 1;
+}
+
+static void end(int cancel_state) {
+  flock(trace_fd, LOCK_UN);
+  pthread_mutex_unlock(&mu);
+  pthread_setcancelstate(cancel_state, NULL);
+}
+
+static void complain(const char *what, const char *detail) {
+  char msg[PBUF + 200];
+  int n = snprintf(msg, sizeof msg, "walcheck power recorder: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+  if (n > 0) (void)!REAL(write)(2, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+}
+
+/* ---------------------------------------------------------------- the fd table */
+
+#define CHUNK_BITS 12
+#define CHUNK_SIZE (1 << CHUNK_BITS)
+#define MAX_CHUNKS 16384 /* fds below 2^26 */
+
+struct fdent {
+  dev_t dev;
+  ino_t ino;
+  int is_dir;
+  int append;
+  int sync; /* 0, 1 = O_DSYNC, 2 = O_SYNC */
+  char path[];
+};
+
+static struct fdent **chunks[MAX_CHUNKS];
+
+static struct fdent **fd_slot(int fd, int create) {
+  if (fd < 0 || (fd >> CHUNK_BITS) >= MAX_CHUNKS) return NULL;
+  struct fdent **c = __atomic_load_n(&chunks[fd >> CHUNK_BITS], __ATOMIC_ACQUIRE);
+  if (!c && create) {
+    c = calloc(CHUNK_SIZE, sizeof *c);
+    if (!c) return NULL;
+    __atomic_store_n(&chunks[fd >> CHUNK_BITS], c, __ATOMIC_RELEASE);
+  }
+  return c ? &c[fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
+/* Without the lock: might fd be tracked? (Only a hint: confirmed by entry() under the lock.) */
+static int tracked_fd(int fd) {
+  if (!__atomic_load_n(&active, __ATOMIC_RELAXED)) return 0;
+  struct fdent **s = fd_slot(fd, 0);
+  return s && __atomic_load_n(s, __ATOMIC_ACQUIRE) != NULL;
+}
+
+static void put_entry(int fd, struct fdent *e) {
+  struct fdent **s = fd_slot(fd, e != NULL);
+  if (!s) {
+    if (e) complain("fd beyond the recorder's table, not tracked", e->path);
+    free(e);
+    return;
+  }
+  struct fdent *old = *s;
+  __atomic_store_n(s, e, __ATOMIC_RELEASE);
+  free(old);
+}
+
+static void forget(int fd) { put_entry(fd, NULL); }
+
+static struct fdent *new_entry(const char *path, const struct stat *st, int flags) {
+  size_t n = strlen(path) + 1;
+  struct fdent *e = malloc(sizeof *e + n);
+  if (!e) return NULL;
+  e->dev = st->st_dev;
+  e->ino = st->st_ino;
+  e->is_dir = S_ISDIR(st->st_mode);
+  e->append = (flags & O_APPEND) != 0;
+  e->sync = (flags & O_SYNC) == O_SYNC ? 2 : (flags & O_DSYNC) ? 1 : 0;
+  memcpy(e->path, path, n);
+  return e;
+}
+
+/* Under the lock: fd's entry, if it is still the file it was opened on. */
+static struct fdent *entry(int fd) {
+  struct fdent **s = fd_slot(fd, 0);
+  struct fdent *e = s ? *s : NULL;
+  struct stat st;
+  if (e && (fstat(fd, &st) != 0 || st.st_ino != e->ino || st.st_dev != e->dev)) {
+    forget(fd);
+    return NULL;
+  }
+  return e;
+}
+
+/* Under the lock: `to` now refers to what `from` does (dup and friends). */
+static void copy_entry(int from, int to) {
+  struct fdent *e = entry(from), *c = NULL;
+  if (e) {
+    size_t n = sizeof *e + strlen(e->path) + 1;
+    c = malloc(n);
+    if (c) memcpy(c, e, n);
+  }
+  put_entry(to, c);
+}
+
+/* ---------------------------------------------------------------- paths */
+
+/* Appends the components of s to the normalised absolute path out[0..*n) ("" is the root). */
+static int push_components(char *out, size_t *n, const char *s) {
+  while (*s) {
+    while (*s == '/') s++;
+    const char *e = s;
+    while (*e && *e != '/') e++;
+    size_t len = (size_t)(e - s);
+    if (len == 2 && s[0] == '.' && s[1] == '.') {
+      while (*n > 0 && out[*n - 1] != '/') (*n)--;
+      if (*n > 0) (*n)--;
+    } else if (len > 0 && !(len == 1 && s[0] == '.')) {
+      if (*n + 1 + len + 1 > PBUF) return 0;
+      out[(*n)++] = '/';
+      memcpy(out + *n, s, len);
+      *n += len;
+    }
+    s = e;
+  }
+  return 1;
+}
+
+/* The directory a relative path is relative to. Never called with the lock held. */
+static int base_dir(int dirfd, char *base) {
+  if (dirfd == AT_FDCWD) return getcwd(base, PATH_MAX) != NULL;
+  if (tracked_fd(dirfd)) {
+    int cs, ok = 0;
+    if (!begin(&cs)) return 0;
+    struct fdent *e = entry(dirfd);
+    if (e && strlen(e->path) < PATH_MAX) {
+      strcpy(base, e->path);
+      ok = 1;
+    }
+    end(cs);
+    if (ok) return 1;
+  }
+  char link[40];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+  ssize_t r = readlink(link, base, PATH_MAX - 1);
+  if (r <= 0 || base[0] != '/') return 0;
+  base[r] = 0;
+  return 1;
+}
+
+static int abs_path(int dirfd, const char *path, char *out) {
+  size_t n = 0;
+  if (!path) return 0;
+  if (path[0] != '/') {
+    char base[PATH_MAX];
+    if (!base_dir(dirfd, base) || !push_components(out, &n, base)) return 0;
+  }
+  if (!push_components(out, &n, path)) return 0;
+  if (n == 0) out[n++] = '/';
+  out[n] = 0;
+  return 1;
+}
+
+/* Is (dirfd, path) at or under the recorded directory? Fills out with its absolute path. */
+static int in_root(int dirfd, const char *path, char *out) {
+  if (!__atomic_load_n(&active, __ATOMIC_RELAXED) || !abs_path(dirfd, path, out)) return 0;
+  if (root_len == 1) return 1;
+  return strncmp(out, root, root_len) == 0 && (out[root_len] == 0 || out[root_len] == '/');
+}
+
+/* ---------------------------------------------------------------- trace lines */
+
+struct line {
+  char *p;
+  size_t len, cap;
+  int bad;
+  unsigned long long i;
+};
+
+static int reserve(struct line *l, size_t more) {
+  if (l->bad) return 0;
+  if (l->len + more <= l->cap) return 1;
+  size_t cap = l->cap ? l->cap : 256;
+  while (cap < l->len + more) cap *= 2;
+  char *p = realloc(l->p, cap);
+  if (!p) {
+    l->bad = 1;
+    return 0;
+  }
+  l->p = p;
+  l->cap = cap;
+  return 1;
+}
+
+static void put(struct line *l, const void *s, size_t n) {
+  if (!reserve(l, n)) return;
+  memcpy(l->p + l->len, s, n);
+  l->len += n;
+}
+
+static void put_s(struct line *l, const char *s) { put(l, s, strlen(s)); }
+
+static void put_u(struct line *l, unsigned long long v) {
+  char b[24];
+  put(l, b, (size_t)snprintf(b, sizeof b, "%llu", v));
+}
+
+/* Length of the valid UTF-8 sequence of two or more bytes at s, or 0. */
+static size_t utf8_seq(const unsigned char *s) {
+  size_t n = s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : s[0] >= 0xe0 && s[0] <= 0xef ? 3 : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : 0;
+  for (size_t k = 1; k < n; k++)
+    if ((s[k] & 0xc0) != 0x80) return 0;
+  if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] > 0x9f) || (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] > 0x8f)) return 0;
+  return n;
+}
+
+static void put_json_str(struct line *l, const char *str) {
+  const unsigned char *s = (const unsigned char *)str;
+  put(l, "\"", 1);
+  while (*s) {
+    size_t n = *s < 0x80 ? 1 : utf8_seq(s);
+    if (*s == '"' || *s == '\\') {
+      char esc[2] = {'\\', (char)*s};
+      put(l, esc, 2);
+    } else if (*s < 0x20 || n == 0) {
+      char esc[8];
+      snprintf(esc, sizeof esc, "\\u%04x", *s);
+      put(l, esc, 6);
+    } else {
+      put(l, s, n);
+      s += n - 1;
+    }
+    s++;
+  }
+  put(l, "\"", 1);
+}
+
+static void put_base64(struct line *l, const struct iovec *iov, int cnt, size_t n) {
+  static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (!reserve(l, (n + 2) / 3 * 4 + 2)) return;
+  char *o = l->p + l->len;
+  *o++ = '"';
+  unsigned char q[3];
+  int qn = 0;
+  for (int k = 0; k < cnt && n > 0; k++) {
+    const unsigned char *p = iov[k].iov_base;
+    size_t len = iov[k].iov_len < n ? iov[k].iov_len : n;
+    n -= len;
+    for (size_t j = 0; j < len; j++) {
+      q[qn++] = p[j];
+      if (qn < 3) continue;
+      o[0] = tbl[q[0] >> 2];
+      o[1] = tbl[((q[0] & 3) << 4) | (q[1] >> 4)];
+      o[2] = tbl[((q[1] & 15) << 2) | (q[2] >> 6)];
+      o[3] = tbl[q[2] & 63];
+      o += 4;
+      qn = 0;
+    }
+  }
+  if (qn) {
+    if (qn == 1) q[1] = 0;
+    o[0] = tbl[q[0] >> 2];
+    o[1] = tbl[((q[0] & 3) << 4) | (q[1] >> 4)];
+    o[2] = qn == 2 ? tbl[(q[1] & 15) << 2] : '=';
+    o[3] = '=';
+    o += 4;
+  }
+  *o++ = '"';
+  l->len = (size_t)(o - l->p);
+}
+
+static void key(struct line *l, const char *k) {
+  put(l, ",\"", 2);
+  put_s(l, k);
+  put(l, "\":", 2);
+}
+
+static void kv_u(struct line *l, const char *k, unsigned long long v) {
+  key(l, k);
+  put_u(l, v);
+}
+
+static void kv_s(struct line *l, const char *k, const char *v) {
+  key(l, k);
+  put_json_str(l, v);
+}
+
+static struct line op_begin(const char *op) {
+  struct line l = {NULL, 0, 0, 0, ++trace_lines};
+  put_s(&l, "{\"i\":");
+  put_u(&l, l.i);
+  put_s(&l, ",\"op\":\"");
+  put_s(&l, op);
+  put(&l, "\"", 1);
+  return l;
+}
+
+/* A trace that silently lost a line would make every crash state cut from it a lie: stop. */
+static void trace_lost(const char *why) {
+  complain("cannot write the trace, stopping this process", why);
+  _exit(70);
+}
+
+/* Opens the trace for this process (again if the program closed or dup2'ed over our fd, or
+ * after a fork: flock needs an open file description of our own). */
+static void trace_open(void) {
+  struct stat st;
+  if (trace_fd >= 0 && fstat(trace_fd, &st) == 0 && st.st_dev == trace_dev && st.st_ino == trace_ino) REAL(close)(trace_fd);
+  int fd = REAL(open)(trace_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0 || fstat(fd, &st) != 0) trace_lost(trace_path);
+  int high = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 100);
+  if (high >= 0) {
+    REAL(close)(fd);
+    fd = high;
+  }
+  trace_fd = fd;
+  trace_pid = getpid();
+  trace_dev = st.st_dev;
+  trace_ino = st.st_ino;
+}
+
+/* After the mutex: the trace's flock, and its line count (other processes may have added). */
+static void trace_lock(void) {
+  struct stat st;
+  if (trace_pid != getpid() || fstat(trace_fd, &st) != 0 || st.st_dev != trace_dev || st.st_ino != trace_ino) trace_open();
+  while (flock(trace_fd, LOCK_EX) != 0)
+    if (errno != EINTR) trace_lost(strerror(errno));
+  if (fstat(trace_fd, &st) != 0) trace_lost(strerror(errno));
+  if ((unsigned long long)st.st_size < trace_size) trace_size = trace_lines = 0;
+  char buf[8192];
+  while (trace_size < (unsigned long long)st.st_size) {
+    ssize_t r = pread(trace_fd, buf, sizeof buf, (off_t)trace_size);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) trace_lost("cannot read it back to count its lines");
+    for (ssize_t k = 0; k < r; k++) trace_lines += buf[k] == '\n';
+    trace_size += (unsigned long long)r;
+  }
+}
+
+static void op_end(struct line *l) {
+  char oom[96];
+  put(l, "}\n", 2);
+  const char *p = l->p;
+  size_t n = l->len;
+  if (l->bad) {
+    n = (size_t)snprintf(oom, sizeof oom, "{\"i\":%llu,\"op\":\"unsupported\",\"what\":\"recorder out of memory\"}\n", l->i);
+    p = oom;
+  }
+  while (n > 0) {
+    ssize_t w = REAL(write)(trace_fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) trace_lost(strerror(errno));
+    p += w;
+    n -= (size_t)w;
+    trace_size += (unsigned long long)w;
+  }
+  free(l->p);
+}
+
+/* ---------------------------------------------------------------- recording (under the lock) */
+
+static void rec_create(const char *path, ino_t ino) {
+  struct line l = op_begin("create");
+  kv_s(&l, "path", path);
+  kv_u(&l, "ino", ino);
+  op_end(&l);
+}
+
+static void rec_truncate(ino_t ino, unsigned long long size) {
+  struct line l = op_begin("truncate");
+  kv_u(&l, "ino", ino);
+  kv_u(&l, "size", size);
+  op_end(&l);
+}
+
+static void rec_write(ino_t ino, unsigned long long offset, const struct iovec *iov, int cnt, size_t n) {
+  struct line l = op_begin("write");
+  kv_u(&l, "ino", ino);
+  kv_u(&l, "offset", offset);
+  key(&l, "data");
+  put_base64(&l, iov, cnt, n);
+  op_end(&l);
+}
+
+static void rec_fsync(ino_t ino, int datasync) {
+  struct line l = op_begin("fsync");
+  kv_u(&l, "ino", ino);
+  kv_s(&l, "kind", datasync ? "fdatasync" : "fsync");
+  op_end(&l);
+}
+
+static void rec_sync(const struct fdent *e, int datasync) {
+  if (!e->is_dir) {
+    rec_fsync(e->ino, datasync);
+    return;
+  }
+  struct line l = op_begin("dirsync");
+  kv_s(&l, "path", e->path);
+  op_end(&l);
+}
+
+static void rec_path(const char *op, const char *path) {
+  struct line l = op_begin(op);
+  kv_s(&l, "path", path);
+  op_end(&l);
+}
+
+static void rec_unlink(const char *path, ino_t ino) {
+  struct line l = op_begin("unlink");
+  kv_s(&l, "path", path);
+  kv_u(&l, "ino", ino);
+  op_end(&l);
+}
+
+static void rec_two_paths(const char *op, const char *from, const char *to, ino_t ino, const struct stat *replaced) {
+  struct line l = op_begin(op);
+  kv_s(&l, "from", from);
+  kv_s(&l, "to", to);
+  kv_u(&l, "ino", ino);
+  if (replaced) kv_u(&l, "replaced", replaced->st_ino);
+  op_end(&l);
+}
+
+static void rec_unsupported(const char *what, const char *path) {
+  struct line l = op_begin("unsupported");
+  kv_s(&l, "what", what);
+  if (path) kv_s(&l, "path", path);
+  op_end(&l);
+}
+
+/* ---------------------------------------------------------------- open */
+
+enum open_kind { K_OPEN, K_OPEN64, K_OPENAT, K_OPENAT64, K_CREAT, K_CREAT64, K_OPEN_2, K_OPEN64_2, K_OPENAT_2, K_OPENAT64_2 };
+
+static int open_real(enum open_kind k, int dirfd, const char *p, int flags, mode_t mode) {
+  switch (k) {
+  case K_OPEN: return REAL(open)(p, flags, mode);
+  case K_OPEN64: return REAL(open64)(p, flags, mode);
+  case K_OPENAT: return REAL(openat)(dirfd, p, flags, mode);
+  case K_OPENAT64: return REAL(openat64)(dirfd, p, flags, mode);
+  case K_CREAT: return REAL(creat)(p, mode);
+  case K_CREAT64: return REAL(creat64)(p, mode);
+  case K_OPEN_2: return REAL(__open_2)(p, flags);
+  case K_OPEN64_2: return REAL(__open64_2)(p, flags);
+  case K_OPENAT_2: return REAL(__openat_2)(dirfd, p, flags);
+  case K_OPENAT64_2: return REAL(__openat64_2)(dirfd, p, flags);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+/* Under the lock: fd was just opened on abs (a path in the directory). */
+static void opened(int fd, const char *abs, int flags, int created) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) {
+    forget(fd);
+    return;
+  }
+  put_entry(fd, new_entry(abs, &st, flags));
+  if ((flags & O_TMPFILE) == O_TMPFILE)
+    rec_unsupported("O_TMPFILE", abs);
+  else if (created)
+    rec_create(abs, st.st_ino);
+  else if ((flags & O_TRUNC) && S_ISREG(st.st_mode))
+    rec_truncate(st.st_ino, 0);
+}
+
+static int open_common(enum open_kind k, int dirfd, const char *path, int flags, mode_t mode) {
+  char abs[PBUF];
+  int cs;
+  struct stat st;
+  if (!in_root(dirfd, path, abs) || (fstatat(dirfd, path, &st, 0) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || !begin(&cs))
+    return open_real(k, dirfd, path, flags, mode); /* not a FIFO's open, which may block, under the lock */
+  int existed = !(flags & O_CREAT) || fstatat(dirfd, path, &st, 0) == 0;
+  int fd = open_real(k, dirfd, path, flags, mode), e = errno;
+  if (fd >= 0) opened(fd, abs, flags, !existed);
+  end(cs);
+  errno = e;
+  return fd;
+}
+
+static mode_t open_mode(int flags, va_list ap) {
+  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+#define OPEN_WRAPPER(name, kind)                           \
+  int name(const char *path, int flags, ...) {             \
+    va_list ap;                                            \
+    va_start(ap, flags);                                   \
+    mode_t mode = open_mode(flags, ap);                    \
+    va_end(ap);                                            \
+    return open_common(kind, AT_FDCWD, path, flags, mode); \
+  }
+#define OPENAT_WRAPPER(name, kind)                        \
+  int name(int dirfd, const char *path, int flags, ...) { \
+    va_list ap;                                           \
+    va_start(ap, flags);                                  \
+    mode_t mode = open_mode(flags, ap);                   \
+    va_end(ap);                                           \
+    return open_common(kind, dirfd, path, flags, mode);   \
+  }
+OPEN_WRAPPER(open, K_OPEN)
+OPEN_WRAPPER(open64, K_OPEN64)
+OPENAT_WRAPPER(openat, K_OPENAT)
+OPENAT_WRAPPER(openat64, K_OPENAT64)
+
+int creat(const char *path, mode_t mode) { return open_common(K_CREAT, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode); }
+int creat64(const char *path, mode_t mode) { return open_common(K_CREAT64, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode); }
+int __open_2(const char *path, int flags) { return open_common(K_OPEN_2, AT_FDCWD, path, flags, 0); }
+int __open64_2(const char *path, int flags) { return open_common(K_OPEN64_2, AT_FDCWD, path, flags, 0); }
+int __openat_2(int dirfd, const char *path, int flags) { return open_common(K_OPENAT_2, dirfd, path, flags, 0); }
+int __openat64_2(int dirfd, const char *path, int flags) { return open_common(K_OPENAT64_2, dirfd, path, flags, 0); }
+
+/* mkstemp and friends create through glibc's internal open. */
+enum tmp_kind { T_MKSTEMP, T_MKSTEMP64, T_MKOSTEMP, T_MKOSTEMP64, T_MKSTEMPS, T_MKSTEMPS64, T_MKOSTEMPS, T_MKOSTEMPS64 };
+
+static int mkstemp_real(enum tmp_kind k, char *t, int suffix, int flags) {
+  switch (k) {
+  case T_MKSTEMP: return REAL(mkstemp)(t);
+  case T_MKSTEMP64: return REAL(mkstemp64)(t);
+  case T_MKOSTEMP: return REAL(mkostemp)(t, flags);
+  case T_MKOSTEMP64: return REAL(mkostemp64)(t, flags);
+  case T_MKSTEMPS: return REAL(mkstemps)(t, suffix);
+  case T_MKSTEMPS64: return REAL(mkstemps64)(t, suffix);
+  case T_MKOSTEMPS: return REAL(mkostemps)(t, suffix, flags);
+  case T_MKOSTEMPS64: return REAL(mkostemps64)(t, suffix, flags);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+static int mkstemp_common(enum tmp_kind k, char *t, int suffix, int flags) {
+  char abs[PBUF];
+  int cs;
+  if (!in_root(AT_FDCWD, t, abs) || !begin(&cs)) return mkstemp_real(k, t, suffix, flags);
+  int fd = mkstemp_real(k, t, suffix, flags), e = errno;
+  if (fd >= 0 && abs_path(AT_FDCWD, t, abs)) opened(fd, abs, flags | O_RDWR, 1);
+  end(cs);
+  errno = e;
+  return fd;
+}
+
+int mkstemp(char *t) { return mkstemp_common(T_MKSTEMP, t, 0, 0); }
+int mkstemp64(char *t) { return mkstemp_common(T_MKSTEMP64, t, 0, 0); }
+int mkostemp(char *t, int flags) { return mkstemp_common(T_MKOSTEMP, t, 0, flags); }
+int mkostemp64(char *t, int flags) { return mkstemp_common(T_MKOSTEMP64, t, 0, flags); }
+int mkstemps(char *t, int suffix) { return mkstemp_common(T_MKSTEMPS, t, suffix, 0); }
+int mkstemps64(char *t, int suffix) { return mkstemp_common(T_MKSTEMPS64, t, suffix, 0); }
+int mkostemps(char *t, int suffix, int flags) { return mkstemp_common(T_MKOSTEMPS, t, suffix, flags); }
+int mkostemps64(char *t, int suffix, int flags) { return mkstemp_common(T_MKOSTEMPS64, t, suffix, flags); }
+
+/* ---------------------------------------------------------------- stdio (unsupported for writing) */
+
+static int stdio_writes(const char *mode) { return mode && strpbrk(mode, "wa+") != NULL; }
+
+static FILE *fopen_common(int re, int lfs, const char *path, const char *mode, FILE *stream) {
+  char abs[PBUF];
+  int cs, tracked = stdio_writes(mode) && in_root(AT_FDCWD, path, abs) && begin(&cs);
+  FILE *f = re ? (lfs ? REAL(freopen64)(path, mode, stream) : REAL(freopen)(path, mode, stream))
+               : (lfs ? REAL(fopen64)(path, mode) : REAL(fopen)(path, mode));
+  if (!tracked) return f;
+  int e = errno;
+  if (f) rec_unsupported("stdio stream opened for writing (fopen/freopen)", abs);
+  end(cs);
+  errno = e;
+  return f;
+}
+
+FILE *fopen(const char *path, const char *mode) { return fopen_common(0, 0, path, mode, NULL); }
+FILE *fopen64(const char *path, const char *mode) { return fopen_common(0, 1, path, mode, NULL); }
+FILE *freopen(const char *path, const char *mode, FILE *s) { return fopen_common(1, 0, path, mode, s); }
+FILE *freopen64(const char *path, const char *mode, FILE *s) { return fopen_common(1, 1, path, mode, s); }
+
+FILE *fdopen(int fd, const char *mode) {
+  int cs;
+  if (!stdio_writes(mode) || !tracked_fd(fd) || !begin(&cs)) return REAL(fdopen)(fd, mode);
+  struct fdent *ent = entry(fd);
+  FILE *f = REAL(fdopen)(fd, mode);
+  int e = errno;
+  if (f && ent) rec_unsupported("stdio stream opened for writing (fdopen)", ent->path);
+  end(cs);
+  errno = e;
+  return f;
+}
+
+/* ---------------------------------------------------------------- writes */
+
+enum write_kind { W_WRITE, W_WRITEV, W_PWRITE, W_PWRITE64, W_PWRITEV, W_PWRITEV64, W_PWRITEV2, W_PWRITEV64V2 };
+
+static ssize_t write_real(enum write_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags) {
+  switch (k) {
+  case W_WRITE: return REAL(write)(fd, iov[0].iov_base, iov[0].iov_len);
+  case W_WRITEV: return REAL(writev)(fd, iov, cnt);
+  case W_PWRITE: return REAL(pwrite)(fd, iov[0].iov_base, iov[0].iov_len, (off_t)off);
+  case W_PWRITE64: return REAL(pwrite64)(fd, iov[0].iov_base, iov[0].iov_len, off);
+  case W_PWRITEV: return REAL(pwritev)(fd, iov, cnt, (off_t)off);
+  case W_PWRITEV64: return REAL(pwritev64)(fd, iov, cnt, off);
+  case W_PWRITEV2: return REAL(pwritev2)(fd, iov, cnt, (off_t)off, flags);
+  case W_PWRITEV64V2: return REAL(pwritev64v2)(fd, iov, cnt, off, flags);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+static ssize_t write_common(enum write_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags) {
+  int cs;
+  if (!tracked_fd(fd) || !begin(&cs)) return write_real(k, fd, iov, cnt, off, flags);
+  struct fdent *ent = entry(fd);
+  ssize_t r = write_real(k, fd, iov, cnt, off, flags);
+  int e = errno;
+  if (ent && r > 0) {
+    int v2 = k == W_PWRITEV2 || k == W_PWRITEV64V2;
+    int positional = k >= W_PWRITE && !(v2 && off == -1);
+    struct stat st;
+    off64_t at;
+    if (!positional)
+      at = lseek(fd, 0, SEEK_CUR) - r; /* after an O_APPEND write too: the position is its end */
+    else if (ent->append || (v2 && (flags & RWF_APPEND)))
+      at = fstat(fd, &st) == 0 ? st.st_size - r : -1; /* Linux appends, whatever the offset */
+    else
+      at = off;
+    if (at < 0) {
+      rec_unsupported("write at an offset the recorder could not tell", ent->path);
+    } else {
+      rec_write(ent->ino, (unsigned long long)at, iov, cnt, (size_t)r);
+      int sync = v2 && (flags & RWF_SYNC) ? 2 : v2 && (flags & RWF_DSYNC) && !ent->sync ? 1 : ent->sync;
+      if (sync) rec_fsync(ent->ino, sync == 1);
+    }
+  }
+  end(cs);
+  errno = e;
+  return r;
+}
+
+static struct iovec one_buffer(const void *buf, size_t n) {
+  struct iovec v = {(void *)buf, n};
+  return v;
+}
+
+ssize_t write(int fd, const void *buf, size_t n) {
+  struct iovec v = one_buffer(buf, n);
+  return write_common(W_WRITE, fd, &v, 1, -1, 0);
+}
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off) {
+  struct iovec v = one_buffer(buf, n);
+  return write_common(W_PWRITE, fd, &v, 1, off, 0);
+}
+ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) {
+  struct iovec v = one_buffer(buf, n);
+  return write_common(W_PWRITE64, fd, &v, 1, off, 0);
+}
+ssize_t writev(int fd, const struct iovec *iov, int cnt) { return write_common(W_WRITEV, fd, iov, cnt, -1, 0); }
+ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off) { return write_common(W_PWRITEV, fd, iov, cnt, off, 0); }
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) { return write_common(W_PWRITEV64, fd, iov, cnt, off, 0); }
+ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags) { return write_common(W_PWRITEV2, fd, iov, cnt, off, flags); }
+ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags) { return write_common(W_PWRITEV64V2, fd, iov, cnt, off, flags); }
+
+/* Under the lock: n bytes were copied from `in` at src into the tracked file at dst; record them
+ * as a write of the bytes read back from the source (its range is unchanged by the copy). */
+static void rec_copied(const char *what, const struct fdent *e, int out, int in, off64_t src, off64_t dst, ssize_t n) {
+  struct stat st;
+  if (e->append) dst = fstat(out, &st) == 0 ? st.st_size - n : -1;
+  char *buf = src >= 0 && dst >= 0 ? malloc((size_t)n) : NULL;
+  ssize_t got = 0;
+  while (buf && got < n) {
+    ssize_t r = pread64(in, buf + got, (size_t)(n - got), src + got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += r;
+  }
+  if (buf && got == n) {
+    struct iovec v = one_buffer(buf, (size_t)n);
+    rec_write(e->ino, (unsigned long long)dst, &v, 1, (size_t)n);
+  } else {
+    rec_unsupported(what, e->path);
+  }
+  free(buf);
+}
+
+static off64_t position(int fd, const void *given, int wide) {
+  if (given) return wide ? *(const off64_t *)given : *(const off_t *)given;
+  return lseek64(fd, 0, SEEK_CUR);
+}
+
+ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size_t len, unsigned int flags) {
+  int cs;
+  if (!tracked_fd(out) || !begin(&cs)) return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+  struct fdent *ent = entry(out);
+  off64_t src = position(in, off_in, 1), dst = position(out, off_out, 1);
+  ssize_t r = REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+  int e = errno;
+  if (ent && r > 0) rec_copied("copy_file_range", ent, out, in, src, dst, r);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+static ssize_t sendfile_common(int wide, int out, int in, void *offset, size_t count) {
+  int cs;
+#define SENDFILE_REAL() (wide ? REAL(sendfile64)(out, in, offset, count) : REAL(sendfile)(out, in, offset, count))
+  if (!tracked_fd(out) || !begin(&cs)) return SENDFILE_REAL();
+  struct fdent *ent = entry(out);
+  off64_t src = position(in, offset, wide), dst = position(out, NULL, 1);
+  ssize_t r = SENDFILE_REAL();
+  int e = errno;
+  if (ent && r > 0) rec_copied("sendfile", ent, out, in, src, dst, r);
+  end(cs);
+  errno = e;
+  return r;
+#undef SENDFILE_REAL
+}
+
+ssize_t sendfile(int out, int in, off_t *offset, size_t count) { return sendfile_common(0, out, in, offset, count); }
+ssize_t sendfile64(int out, int in, off64_t *offset, size_t count) { return sendfile_common(1, out, in, offset, count); }
+
+/* For the calls we only refuse: if fd is tracked, make the call under the lock and, if `ok`
+ * (an expression of its result r_), record `what` as unsupported. */
+#define REFUSE_ON_FD(fd, call, ok, what)                      \
+  do {                                                        \
+    int fd_ = (fd), cs_;                                      \
+    if (!tracked_fd(fd_) || !begin(&cs_)) return call;        \
+    struct fdent *ent_ = entry(fd_);                          \
+    __typeof__(call) r_ = call;                               \
+    int e_ = errno;                                           \
+    if (ent_ && (ok)) rec_unsupported(what, ent_->path);      \
+    end(cs_);                                                 \
+    errno = e_;                                               \
+    return r_;                                                \
+  } while (0)
+
+ssize_t splice(int in, off64_t *off_in, int out, off64_t *off_out, size_t len, unsigned int flags) {
+  REFUSE_ON_FD(out, REAL(splice)(in, off_in, out, off_out, len, flags), r_ > 0, "splice");
+}
+
+int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  if (request != (unsigned long)FICLONE && request != (unsigned long)FICLONERANGE) return REAL(ioctl)(fd, request, arg);
+  REFUSE_ON_FD(fd, REAL(ioctl)(fd, request, arg), r_ == 0, "ioctl FICLONE/FICLONERANGE");
+}
+
+/* POSIX AIO: glibc's threads write through internal calls we do not see. */
+int aio_write(struct aiocb *cb) { REFUSE_ON_FD(cb->aio_fildes, REAL(aio_write)(cb), r_ == 0, "aio_write"); }
+int aio_write64(struct aiocb64 *cb) { REFUSE_ON_FD(cb->aio_fildes, REAL(aio_write64)(cb), r_ == 0, "aio_write"); }
+
+/* The first tracked fd a lio_listio list writes to, or -1. */
+#define LIO_TARGET(list, n)                                                                                   \
+  ({                                                                                                          \
+    int t_ = -1;                                                                                              \
+    for (int k_ = 0; k_ < (n) && t_ < 0; k_++)                                                                \
+      if ((list)[k_] && (list)[k_]->aio_lio_opcode == LIO_WRITE && tracked_fd((list)[k_]->aio_fildes)) t_ = (list)[k_]->aio_fildes; \
+    t_;                                                                                                       \
+  })
+
+int lio_listio(int mode, struct aiocb *const list[], int n, struct sigevent *sig) {
+  REFUSE_ON_FD(LIO_TARGET(list, n), REAL(lio_listio)(mode, list, n, sig), r_ == 0, "lio_listio");
+}
+int lio_listio64(int mode, struct aiocb64 *const list[], int n, struct sigevent *sig) {
+  REFUSE_ON_FD(LIO_TARGET(list, n), REAL(lio_listio64)(mode, list, n, sig), r_ == 0, "lio_listio");
+}
+
+/* ---------------------------------------------------------------- barriers, sizes */
+
+static int sync_common(int fd, int datasync) {
+  int cs;
+  if (!tracked_fd(fd) || !begin(&cs)) return datasync ? REAL(fdatasync)(fd) : REAL(fsync)(fd);
+  struct fdent *ent = entry(fd);
+  int r = datasync ? REAL(fdatasync)(fd) : REAL(fsync)(fd), e = errno;
+  if (ent && r == 0) rec_sync(ent, datasync);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int fsync(int fd) { return sync_common(fd, 0); }
+int fdatasync(int fd) { return sync_common(fd, 1); }
+
+/* sync() and syncfs() make everything durable at once: not modelled, refused once something was
+ * recorded (before that the directory is durable anyway). */
+static void rec_global_sync(const char *what) {
+  if (trace_lines > 0) rec_unsupported(what, root);
+}
+
+void sync(void) {
+  int cs;
+  if (!__atomic_load_n(&active, __ATOMIC_RELAXED) || !begin(&cs)) {
+    REAL(sync)();
+    return;
+  }
+  REAL(sync)();
+  rec_global_sync("sync");
+  end(cs);
+}
+
+int syncfs(int fd) {
+  int cs;
+  struct stat st;
+  if (!__atomic_load_n(&active, __ATOMIC_RELAXED) || fstat(fd, &st) != 0 || (root_dev_known && st.st_dev != root_dev) || !begin(&cs))
+    return REAL(syncfs)(fd);
+  int r = REAL(syncfs)(fd), e = errno;
+  if (r == 0) rec_global_sync("syncfs");
+  end(cs);
+  errno = e;
+  return r;
+}
+
+static int ftruncate_common(int wide, int fd, off64_t len) {
+  int cs;
+  if (!tracked_fd(fd) || !begin(&cs)) return wide ? REAL(ftruncate64)(fd, len) : REAL(ftruncate)(fd, (off_t)len);
+  struct fdent *ent = entry(fd);
+  int r = wide ? REAL(ftruncate64)(fd, len) : REAL(ftruncate)(fd, (off_t)len), e = errno;
+  if (ent && r == 0 && !ent->is_dir) rec_truncate(ent->ino, (unsigned long long)len);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int ftruncate(int fd, off_t len) { return ftruncate_common(0, fd, len); }
+int ftruncate64(int fd, off64_t len) { return ftruncate_common(1, fd, len); }
+
+static int truncate_common(int wide, const char *path, off64_t len) {
+  char abs[PBUF];
+  int cs;
+  if (!in_root(AT_FDCWD, path, abs) || !begin(&cs)) return wide ? REAL(truncate64)(path, len) : REAL(truncate)(path, (off_t)len);
+  int r = wide ? REAL(truncate64)(path, len) : REAL(truncate)(path, (off_t)len), e = errno;
+  struct stat st;
+  if (r == 0 && stat(path, &st) == 0) rec_truncate(st.st_ino, (unsigned long long)len);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int truncate(const char *path, off_t len) { return truncate_common(0, path, len); }
+int truncate64(const char *path, off64_t len) { return truncate_common(1, path, len); }
+
+enum alloc_kind { A_FALLOCATE, A_FALLOCATE64, A_POSIX, A_POSIX64 };
+
+/* Returns 0 on success, like all four (posix_fallocate returns an error number instead of -1). */
+static int fallocate_real(enum alloc_kind k, int fd, int mode, off64_t off, off64_t len) {
+  switch (k) {
+  case A_FALLOCATE: return REAL(fallocate)(fd, mode, (off_t)off, (off_t)len);
+  case A_FALLOCATE64: return REAL(fallocate64)(fd, mode, off, len);
+  case A_POSIX: return REAL(posix_fallocate)(fd, (off_t)off, (off_t)len);
+  case A_POSIX64: return REAL(posix_fallocate64)(fd, off, len);
+  }
+  return EINVAL;
+}
+
+static int fallocate_common(enum alloc_kind k, int fd, int mode, off64_t off, off64_t len) {
+  int cs;
+  if (!tracked_fd(fd) || !begin(&cs)) return fallocate_real(k, fd, mode, off, len);
+  struct fdent *ent = entry(fd);
+  struct stat before, after;
+  int had = fstat(fd, &before) == 0;
+  int r = fallocate_real(k, fd, mode, off, len), e = errno;
+  if (ent && r == 0 && mode == 0) {
+    if (had && fstat(fd, &after) == 0 && after.st_size > before.st_size) rec_truncate(ent->ino, (unsigned long long)after.st_size);
+  } else if (ent && r == 0 && mode != FALLOC_FL_KEEP_SIZE) {
+    char what[40];
+    snprintf(what, sizeof what, "fallocate mode 0x%x", (unsigned)mode);
+    rec_unsupported(what, ent->path);
+  }
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int fallocate(int fd, int mode, off_t off, off_t len) { return fallocate_common(A_FALLOCATE, fd, mode, off, len); }
+int fallocate64(int fd, int mode, off64_t off, off64_t len) { return fallocate_common(A_FALLOCATE64, fd, mode, off, len); }
+int posix_fallocate(int fd, off_t off, off_t len) { return fallocate_common(A_POSIX, fd, 0, off, len); }
+int posix_fallocate64(int fd, off64_t off, off64_t len) { return fallocate_common(A_POSIX64, fd, 0, off, len); }
+
+/* ---------------------------------------------------------------- fds */
+
+int close(int fd) {
+  int cs;
+  if (!tracked_fd(fd) || !begin(&cs)) return REAL(close)(fd);
+  forget(fd);
+  int r = REAL(close)(fd), e = errno;
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int dup(int fd) {
+  int cs;
+  if (!tracked_fd(fd) || !begin(&cs)) return REAL(dup)(fd);
+  int r = REAL(dup)(fd), e = errno;
+  if (r >= 0) copy_entry(fd, r);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+static int dup2_common(int three, int from, int to, int flags) {
+  int cs;
+  if ((!tracked_fd(from) && !tracked_fd(to)) || from == to || !begin(&cs)) return three ? REAL(dup3)(from, to, flags) : REAL(dup2)(from, to);
+  int r = three ? REAL(dup3)(from, to, flags) : REAL(dup2)(from, to), e = errno;
+  if (r >= 0) copy_entry(from, to);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int dup2(int from, int to) { return dup2_common(0, from, to, 0); }
+int dup3(int from, int to, int flags) { return dup2_common(1, from, to, flags); }
+
+static int fcntl_common(int wide, int fd, int cmd, void *arg) {
+  int cs;
+#define FCNTL_REAL() (wide ? REAL(fcntl64)(fd, cmd, arg) : REAL(fcntl)(fd, cmd, arg))
+  if ((cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC && cmd != F_SETFL) || !tracked_fd(fd) || !begin(&cs)) return FCNTL_REAL();
+  int r = FCNTL_REAL(), e = errno;
+  struct fdent *ent = entry(fd);
+  if (r >= 0 && cmd != F_SETFL) copy_entry(fd, r);
+  if (r >= 0 && cmd == F_SETFL && ent) ent->append = ((int)(intptr_t)arg & O_APPEND) != 0;
+  end(cs);
+  errno = e;
+  return r;
+#undef FCNTL_REAL
+}
+
+int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  return fcntl_common(0, fd, cmd, arg);
+}
+
+int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  return fcntl_common(1, fd, cmd, arg);
+}
+
+/* ---------------------------------------------------------------- names */
+
+enum rename_kind { R_RENAME, R_RENAMEAT, R_RENAMEAT2 };
+
+static int rename_real(enum rename_kind k, int ofd, const char *from, int nfd, const char *to, unsigned flags) {
+  if (k == R_RENAME) return REAL(rename)(from, to);
+  if (k == R_RENAMEAT) return REAL(renameat)(ofd, from, nfd, to);
+  return REAL(renameat2)(ofd, from, nfd, to, flags);
+}
+
+static int rename_common(enum rename_kind k, int ofd, const char *from, int nfd, const char *to, unsigned flags) {
+  char a[PBUF], b[PBUF];
+  int cs, fin = in_root(ofd, from, a), tin = in_root(nfd, to, b);
+  if ((!fin && !tin) || !begin(&cs)) return rename_real(k, ofd, from, nfd, to, flags);
+  struct stat sf, st;
+  memset(&sf, 0, sizeof sf);
+  int had_from = fstatat(ofd, from, &sf, AT_SYMLINK_NOFOLLOW) == 0, had_to = fstatat(nfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  int r = rename_real(k, ofd, from, nfd, to, flags), e = errno;
+  if (r != 0 || (had_from && had_to && sf.st_ino == st.st_ino && sf.st_dev == st.st_dev)) {
+    /* failed, or two names of one inode: rename does nothing */
+  } else if (flags & ~(unsigned)RENAME_NOREPLACE) {
+    rec_unsupported("renameat2 with RENAME_EXCHANGE or RENAME_WHITEOUT", fin ? a : b);
+  } else if (fin && tin) {
+    rec_two_paths("rename", a, b, sf.st_ino, had_to ? &st : NULL);
+  } else if (tin) {
+    rec_unsupported("rename into the recorded directory", b);
+  } else if (S_ISDIR(sf.st_mode)) {
+    rec_unsupported("rename of a directory out of the recorded directory", a);
+  } else {
+    rec_unlink(a, sf.st_ino); /* out of the directory: gone from it, as far as it can tell */
+  }
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int rename(const char *from, const char *to) { return rename_common(R_RENAME, AT_FDCWD, from, AT_FDCWD, to, 0); }
+int renameat(int ofd, const char *from, int nfd, const char *to) { return rename_common(R_RENAMEAT, ofd, from, nfd, to, 0); }
+int renameat2(int ofd, const char *from, int nfd, const char *to, unsigned int flags) { return rename_common(R_RENAMEAT2, ofd, from, nfd, to, flags); }
+
+enum unlink_kind { U_UNLINK, U_UNLINKAT, U_RMDIR, U_REMOVE };
+
+static int unlink_real(enum unlink_kind k, int dirfd, const char *path, int flags) {
+  switch (k) {
+  case U_UNLINK: return REAL(unlink)(path);
+  case U_UNLINKAT: return REAL(unlinkat)(dirfd, path, flags);
+  case U_RMDIR: return REAL(rmdir)(path);
+  case U_REMOVE: return REAL(remove)(path);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+static int unlink_common(enum unlink_kind k, int dirfd, const char *path, int flags) {
+  char abs[PBUF];
+  int cs;
+  if (!in_root(dirfd, path, abs) || !begin(&cs)) return unlink_real(k, dirfd, path, flags);
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  int had = fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  int r = unlink_real(k, dirfd, path, flags), e = errno;
+  if (r == 0) {
+    if (k == U_RMDIR || (flags & AT_REMOVEDIR) || (k == U_REMOVE && had && S_ISDIR(st.st_mode)))
+      rec_path("rmdir", abs);
+    else
+      rec_unlink(abs, st.st_ino);
+  }
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int unlink(const char *path) { return unlink_common(U_UNLINK, AT_FDCWD, path, 0); }
+int unlinkat(int dirfd, const char *path, int flags) { return unlink_common(U_UNLINKAT, dirfd, path, flags); }
+int rmdir(const char *path) { return unlink_common(U_RMDIR, AT_FDCWD, path, 0); }
+int remove(const char *path) { return unlink_common(U_REMOVE, AT_FDCWD, path, 0); }
+
+/* mkdir, mkdirat, mknod, mknodat, symlink, symlinkat: calls that make one new name. */
+enum make_kind { M_MKDIR, M_MKDIRAT, M_MKNOD, M_MKNODAT, M_SYMLINK, M_SYMLINKAT };
+
+static int make_real(enum make_kind k, int dirfd, const char *path, mode_t mode, dev_t dev, const char *target) {
+  switch (k) {
+  case M_MKDIR: return REAL(mkdir)(path, mode);
+  case M_MKDIRAT: return REAL(mkdirat)(dirfd, path, mode);
+  case M_MKNOD: return REAL(mknod)(path, mode, dev);
+  case M_MKNODAT: return REAL(mknodat)(dirfd, path, mode, dev);
+  case M_SYMLINK: return REAL(symlink)(target, path);
+  case M_SYMLINKAT: return REAL(symlinkat)(target, dirfd, path);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+static int make_common(enum make_kind k, int dirfd, const char *path, mode_t mode, dev_t dev, const char *target) {
+  char abs[PBUF];
+  int cs;
+  if (!in_root(dirfd, path, abs) || !begin(&cs)) return make_real(k, dirfd, path, mode, dev, target);
+  int r = make_real(k, dirfd, path, mode, dev, target), e = errno;
+  struct stat st;
+  if (r == 0 && (k == M_MKDIR || k == M_MKDIRAT))
+    rec_path("mkdir", abs);
+  else if (r == 0 && (k == M_MKNOD || k == M_MKNODAT) && (S_ISREG(mode) || (mode & S_IFMT) == 0) && fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    rec_create(abs, st.st_ino);
+  else if (r == 0)
+    rec_unsupported(k == M_SYMLINK || k == M_SYMLINKAT ? "symlink" : "mknod of a special file", abs);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int mkdir(const char *path, mode_t mode) { return make_common(M_MKDIR, AT_FDCWD, path, mode, 0, NULL); }
+int mkdirat(int dirfd, const char *path, mode_t mode) { return make_common(M_MKDIRAT, dirfd, path, mode, 0, NULL); }
+int mknod(const char *path, mode_t mode, dev_t dev) { return make_common(M_MKNOD, AT_FDCWD, path, mode, dev, NULL); }
+int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev) { return make_common(M_MKNODAT, dirfd, path, mode, dev, NULL); }
+int symlink(const char *target, const char *path) { return make_common(M_SYMLINK, AT_FDCWD, path, 0, 0, target); }
+int symlinkat(const char *target, int dirfd, const char *path) { return make_common(M_SYMLINKAT, dirfd, path, 0, 0, target); }
+
+char *mkdtemp(char *t) {
+  char abs[PBUF];
+  int cs;
+  if (!in_root(AT_FDCWD, t, abs) || !begin(&cs)) return REAL(mkdtemp)(t);
+  char *r = REAL(mkdtemp)(t);
+  int e = errno;
+  if (r && abs_path(AT_FDCWD, t, abs)) rec_path("mkdir", abs);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+static int link_common(int at, int ofd, const char *from, int nfd, const char *to, int flags) {
+  char a[PBUF], b[PBUF];
+  int empty = (flags & AT_EMPTY_PATH) && from && !*from;
+  int cs, fin = !empty && in_root(ofd, from, a), tin = in_root(nfd, to, b);
+  if ((!fin && !tin) || !begin(&cs)) return at ? REAL(linkat)(ofd, from, nfd, to, flags) : REAL(link)(from, to);
+  struct stat st;
+  int had = !empty && fstatat(ofd, from, &st, (flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
+  int r = at ? REAL(linkat)(ofd, from, nfd, to, flags) : REAL(link)(from, to), e = errno;
+  if (r == 0 && fin && tin && had)
+    rec_two_paths("link", a, b, st.st_ino, NULL);
+  else if (r == 0)
+    rec_unsupported(empty ? "linkat of an fd (AT_EMPTY_PATH)" : tin ? "link into the recorded directory" : "link out of the recorded directory", tin ? b : a);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+int link(const char *from, const char *to) { return link_common(0, AT_FDCWD, from, AT_FDCWD, to, 0); }
+int linkat(int ofd, const char *from, int nfd, const char *to, int flags) { return link_common(1, ofd, from, nfd, to, flags); }
+
+/* ---------------------------------------------------------------- syscall(2) */
+
+/* libuv calls copy_file_range (and io_uring) through syscall(2); route the numbers of the calls
+ * above through their wrappers (64-bit ABIs only: offsets in one register). */
+long syscall(long n, ...) {
+  va_list ap;
+  va_start(ap, n);
+  long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+  long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  va_end(ap);
+#if __SIZEOF_LONG__ == 8
+  if (__atomic_load_n(&active, __ATOMIC_RELAXED)) {
+    const char *s1 = (const char *)a, *s2 = (const char *)b;
+    const struct iovec *v = (const struct iovec *)b;
+    switch (n) {
+    case SYS_write: return write((int)a, (const void *)b, (size_t)c);
+    case SYS_pwrite64: return pwrite64((int)a, (const void *)b, (size_t)c, d);
+    case SYS_writev: return writev((int)a, v, (int)c);
+    case SYS_pwritev: return pwritev64((int)a, v, (int)c, d);
+#ifdef SYS_pwritev2
+    case SYS_pwritev2: return pwritev64v2((int)a, v, (int)c, d, (int)f);
+#endif
+    case SYS_fsync: return fsync((int)a);
+    case SYS_fdatasync: return fdatasync((int)a);
+    case SYS_ftruncate: return ftruncate64((int)a, b);
+    case SYS_truncate: return truncate64(s1, b);
+    case SYS_fallocate: return fallocate64((int)a, (int)b, c, d);
+    case SYS_openat: return openat((int)a, s2, (int)c, (mode_t)d);
+    case SYS_close: return close((int)a);
+    case SYS_dup: return dup((int)a);
+    case SYS_dup3: return dup3((int)a, (int)b, (int)c);
+    case SYS_fcntl: return fcntl((int)a, (int)b, c);
+    case SYS_renameat: return renameat((int)a, s2, (int)c, (const char *)d);
+#ifdef SYS_renameat2
+    case SYS_renameat2: return renameat2((int)a, s2, (int)c, (const char *)d, (unsigned)e);
+#endif
+    case SYS_unlinkat: return unlinkat((int)a, s2, (int)c);
+    case SYS_mkdirat: return mkdirat((int)a, s2, (mode_t)c);
+    case SYS_mknodat: return mknodat((int)a, s2, (mode_t)c, (dev_t)d);
+    case SYS_linkat: return linkat((int)a, s2, (int)c, (const char *)d, (int)e);
+    case SYS_symlinkat: return symlinkat(s1, (int)b, (const char *)c);
+    case SYS_sendfile: return sendfile64((int)a, (int)b, (off64_t *)c, (size_t)d);
+#ifdef SYS_copy_file_range
+    case SYS_copy_file_range: return copy_file_range((int)a, (off64_t *)b, (int)c, (off64_t *)d, (size_t)e, (unsigned)f);
+#endif
+#ifdef SYS_open
+    case SYS_open: return open(s1, (int)b, (mode_t)c);
+    case SYS_creat: return creat(s1, (mode_t)b);
+    case SYS_rename: return rename(s1, s2);
+    case SYS_unlink: return unlink(s1);
+    case SYS_rmdir: return rmdir(s1);
+    case SYS_mkdir: return mkdir(s1, (mode_t)b);
+    case SYS_mknod: return mknod(s1, (mode_t)b, (dev_t)c);
+    case SYS_link: return link(s1, s2);
+    case SYS_symlink: return symlink(s1, s2);
+    case SYS_dup2: return dup2((int)a, (int)b);
+#endif
+#ifdef SYS_io_uring_setup
+    case SYS_io_uring_setup:
+      if (mine()) {
+        errno = ENOSYS; /* io_uring writes would bypass us: make the program fall back */
+        return -1;
+      }
+      break;
+#endif
+    }
+  }
+#endif
+  return REAL(syscall)(n, a, b, c, d, e, f);
+}
+
+/* ---------------------------------------------------------------- start */
+
+static void fork_prepare(void) { pthread_mutex_lock(&mu); }
+static void fork_parent(void) { pthread_mutex_unlock(&mu); }
+static void fork_child(void) {
+  pthread_mutex_init(&mu, NULL);
+  owner = getpid(); /* records from here on, through its own open of the trace */
+}
+
+__attribute__((constructor)) static void recorder_start(void) {
+  const char *trace = getenv("WALCHECK_POWER_TRACE"), *dir = getenv("WALCHECK_POWER_DIR");
+  if (!trace || !dir || !*trace || !*dir) return;
+  if (!abs_path(AT_FDCWD, dir, root) || !abs_path(AT_FDCWD, trace, trace_path)) trace_lost("a path too long");
+  root_len = strlen(root);
+  struct stat st;
+  if (stat(root, &st) == 0) {
+    root_dev = st.st_dev;
+    root_dev_known = 1;
+  }
+  trace_open();
+  owner = getpid();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+  __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
+}

@@ -1,0 +1,117 @@
+import fs from "node:fs";
+import path from "node:path";
+import fc from "fast-check";
+import { checkStates, RecoveryPool } from "../harness/power/check-states.js";
+import { allStates, describeState, statesAt, type CrashState } from "../harness/power/crash-states.js";
+import { OpenRefused, recordLife, whereInWorkload, type PowerStep } from "../harness/power/record-life.js";
+import { recordEnv } from "../harness/power/recorder-build.js";
+import type { InitialState, TraceOp } from "../harness/power/trace.js";
+import { Prng } from "../harness/prng.js";
+import { batchOf } from "../harness/workload.js";
+import type { Scenario, ScenarioEnv } from "./scenario.js";
+
+// Power loss, simulated: one life of the WAL is recorded (every mutating fs operation, its
+// data, its fsync barriers) with the LD_PRELOAD recorder; then the directories a power cut
+// at any point of it could leave (unsynced writes lost, kept, reordered or torn; creates,
+// renames and unlinks lost when their directory was not fsynced) are built and each is
+// recovered by a fresh adapter process and held to the invariants of its moment.
+
+interface Input {
+  steps: PowerStep[];
+  /** Picks the sampled states (not used by --exhaustive). */
+  sampleSeed: number;
+}
+
+/** States a case samples when the run is not exhaustive. */
+export const SAMPLED_STATES = 40;
+/** Workload steps of an exhaustive case: the bounded workload the issue's speed figure is for. */
+export const EXHAUSTIVE_STEPS = 20;
+
+function stepOf(features: readonly string[]): fc.Arbitrary<PowerStep> {
+  // Values up to 300 characters: records that cross 512-byte sectors, so torn writes have somewhere to tear.
+  const append = batchOf(300, "large").map((ops): PowerStep => ({ kind: "append", ops }));
+  const options: fc.WeightedArbitrary<PowerStep>[] = [{ arbitrary: append, weight: 6 }];
+  if (features.includes("checkpoint")) options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "passive" }), weight: 1 });
+  if (features.includes("checkpoint.truncate")) options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "truncate" }), weight: 1 });
+  return fc.oneof(...options);
+}
+
+/** `count` states spread over the cuts of the trace by `seed`: a cut uniformly, then one of its variants. */
+function* sampled(initial: InitialState, trace: TraceOp[], seed: number, count: number): Generator<CrashState> {
+  const rng = new Prng(seed);
+  const seen = new Set<string>();
+  for (let tries = 0; seen.size < count && tries < count * 4; tries++) {
+    const cut = rng.int(0, trace.length);
+    const states = statesAt(initial, trace, cut, seed);
+    const state = rng.pick(states);
+    const id = `${cut}/${state.variant}`;
+    if (seen.has(id)) continue;
+    seen.add(id);
+    yield state;
+  }
+}
+
+export const powerLoss: Scenario<Input> = {
+  name: "power-loss",
+  summary: "power cut at every point of a recorded life: unsynced writes lost, reordered or torn, unsynced directory entries lost",
+  description:
+    "A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. Each distinct directory is recovered by a fresh adapter process and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. Only adapters whose hello promises durability \"power\" are held to it.",
+  needs: [
+    { kind: "durability", level: "power" },
+    { kind: "power-recorder" },
+  ],
+  workload: "one recorded life: open an empty directory, appends and checkpoints one at a time, close",
+  faults: "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
+  invariants: ["durability", "atomicity", "sequence", "integrity", "recovery (open succeeds on every state)"],
+  defaultCases: 4,
+  // Every state of a 20-step workload is hundreds to thousands of fresh processes (SQLite's: about 1,400).
+  caseTimeoutMs: (env) => (env.power?.exhaustive ? 30 * 60_000 : 120_000),
+  arbitrary: (env) =>
+    fc.record({
+      steps: fc.array(stepOf(env.hello.features), env.power?.exhaustive ? { minLength: EXHAUSTIVE_STEPS, maxLength: EXHAUSTIVE_STEPS } : { minLength: 3, maxLength: 12 }),
+      sampleSeed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+    }),
+  async execute(input, session, env: ScenarioEnv) {
+    const power = env.power;
+    if (!power) throw new Error("power-loss needs the recorder (the run checks it before scheduling this scenario)");
+    session.step = "recorded life";
+    const work = path.dirname(session.dirPath);
+    const traceFile = path.join(work, "power.trace");
+    fs.mkdirSync(session.dirPath, { recursive: true });
+    const dir = fs.realpathSync(session.dirPath);
+    let rec;
+    try {
+      rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder)), { dir, traceFile, openConfig: session.openConfig, steps: input.steps });
+    } catch (error) {
+      if (error instanceof OpenRefused) session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
+      throw error;
+    }
+    const unsupported = rec.trace.find((op) => op.op === "unsupported");
+    if (unsupported) throw new Error(`power-loss: the recorded life did something the model cannot replay: ${"what" in unsupported ? unsupported.what : "?"} (trace line ${unsupported.i})`);
+    session.stats.batchesSent += rec.batches.length;
+    session.stats.batchesAcked += rec.ackedAt.filter((a) => a !== undefined).length;
+    session.step = "power-loss states";
+    const states = power.exhaustive ? allStates(rec.initial, rec.trace, input.sampleSeed) : sampled(rec.initial, rec.trace, input.sampleSeed, power.states);
+    const pool = new RecoveryPool(() => session.spawnExtra(), { ahead: 2, openConfig: session.openConfig, check: session.features.includes("check") });
+    const stateDir = path.join(work, "states");
+    let result;
+    try {
+      result = await checkStates({ states, rec, pool, workDir: stateDir, workers: 2, onProgress: power.onProgress });
+    } finally {
+      await pool.close();
+    }
+    session.stats.powerStates.checked += result.checked;
+    session.stats.powerStates.recovered += result.recovered;
+    session.stats.powerStates.ms += result.elapsedMs;
+    session.stats.recoveryMs.push(...result.recoveryMs);
+    (session.stats.latency.recovery ??= []).push(...result.recoveryMs);
+    const failure = result.failure;
+    if (!failure) return;
+    // The kept directory (keepFailure copies the session's) is the state that failed, beside the trace.
+    fs.rmSync(session.dirPath, { recursive: true, force: true });
+    fs.cpSync(failure.dir, session.dirPath, { recursive: true });
+    const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}`;
+    session.simulatedCrash(`power loss: ${at}`);
+    session.fail(failure.verdict.invariant, `${failure.verdict.message} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} states checked)`, failure.verdict.diff);
+  },
+};
