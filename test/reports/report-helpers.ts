@@ -19,7 +19,10 @@ export async function realRun(args: string[], env: Record<string, string> = {}) 
     env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "", ...env },
   });
   const [run] = fs.readdirSync(reportDir);
-  if (!run) throw new Error(`the run wrote no report:\n${result.stdout}\n${result.stderr}`);
+  if (!run) {
+    cleanup();
+    throw new Error(`the run wrote no report:\n${result.stdout}\n${result.stderr}`);
+  }
   const dir = path.join(reportDir, run);
   const reportFile = path.join(dir, "report.json");
   const json = JSON.parse(fs.readFileSync(reportFile, "utf8")) as Record<string, any>;
