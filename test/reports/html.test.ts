@@ -6,7 +6,7 @@ import { renderHtml } from "../../reports/html.js";
 import { formatDuration, replayCommand } from "../../reports/markdown.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 import { CLI, tempDir } from "../helpers.js";
-import { failingRun, hostileHtmlReport, hostileReport, realRun } from "./report-helpers.js";
+import { failingRun, hostileHtmlReport, hostileReport, realRun, renderedRun } from "./report-helpers.js";
 
 const walcheck = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
 
@@ -42,10 +42,7 @@ describe("renderHtml, from a real small passing run", () => {
   let report: RunReport;
   let html: string;
   beforeAll(async () => {
-    run = await realRun(["--scenarios", "crash-append,torn-tail", "--runs", "2", "--seed", "3"]);
-    expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(0);
-    report = parseRunReport(run.json);
-    html = renderHtml(report);
+    ({ run, report, out: html } = await renderedRun(() => realRun(["--scenarios", "crash-append,torn-tail", "--runs", "2", "--seed", "3"]), 0, renderHtml));
   }, 180_000);
   afterAll(() => run?.cleanup());
 
@@ -150,10 +147,7 @@ describe("renderHtml, from a real failing run", () => {
   let report: RunReport;
   let html: string;
   beforeAll(async () => {
-    run = await failingRun();
-    expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(1);
-    report = parseRunReport(run.json);
-    html = renderHtml(report);
+    ({ run, report, out: html } = await renderedRun(failingRun, 1, renderHtml));
   }, 180_000);
   afterAll(() => run?.cleanup());
 

@@ -7,7 +7,7 @@ import { invariantName, renderJUnit } from "../../reports/junit.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 import { PROTOCOL_INVARIANTS, SCENARIOS } from "../../scenarios/index.js";
 import { tempDir } from "../helpers.js";
-import { failingRun, HOSTILE, hostileReport } from "./report-helpers.js";
+import { failingRun, HOSTILE, hostileReport, renderedRun } from "./report-helpers.js";
 
 type Attrs = Record<string, string>;
 type Case = Attrs & { failure?: Attrs & { "#text": string }; error?: Attrs & { "#text": string }; skipped?: Attrs };
@@ -42,10 +42,7 @@ describe("renderJUnit, from a real failing run", () => {
   let report: RunReport;
   let xml: string;
   beforeAll(async () => {
-    run = await failingRun();
-    expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(1);
-    report = parseRunReport(run.json);
-    xml = renderJUnit(report);
+    ({ run, report, out: xml } = await renderedRun(failingRun, 1, renderJUnit));
   }, 180_000);
   afterAll(() => run?.cleanup());
 

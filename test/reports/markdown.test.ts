@@ -3,7 +3,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { diffLines, formatDuration, renderMarkdown } from "../../reports/markdown.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
-import { failingRun, hostileReport, outsideCodeBlocks } from "./report-helpers.js";
+import { failingRun, hostileReport, outsideCodeBlocks, renderedRun } from "./report-helpers.js";
 
 /** Rows of the first table after `from` in a Markdown document, each split on the pipes that are not escaped. */
 function tableRows(md: string, from = 0): string[][] {
@@ -18,10 +18,7 @@ describe("renderMarkdown, from a real failing run", () => {
   let report: RunReport;
   let md: string;
   beforeAll(async () => {
-    run = await failingRun();
-    expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(1);
-    report = parseRunReport(run.json);
-    md = renderMarkdown(report);
+    ({ run, report, out: md } = await renderedRun(failingRun, 1, renderMarkdown));
   }, 180_000);
   afterAll(() => run?.cleanup());
 

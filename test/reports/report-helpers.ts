@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
+import { expect } from "vitest";
 import { CLI } from "../helpers.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 
@@ -30,6 +31,17 @@ export async function realRun(args: string[], env: Record<string, string> = {}) 
 }
 
 const fixture = (name: string) => path.resolve("test/fixtures/adapters", `${name}.mjs`);
+
+/**
+ * A real run that must exit with `exitCode`, its report checked against the schema, and that
+ * report rendered by `render`: what every renderer's test starts from.
+ */
+export async function renderedRun(start: () => ReturnType<typeof realRun>, exitCode: number, render: (report: RunReport) => string) {
+  const run = await start();
+  expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(exitCode);
+  const report = parseRunReport(run.json);
+  return { run, report, out: render(report) };
+}
 
 /** A run that fails: an adapter that acknowledges before its fsync, under crashes aimed at appends. */
 export const failingRun = (env: Record<string, string> = {}) =>
