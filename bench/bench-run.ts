@@ -9,6 +9,7 @@ import { KEY_SPACE, seededKeys, taskJson, type RunOptions, type TaskJson } from 
 import { benchTruncateCheckpoint } from "./checkpoint-bench.js";
 import { BenchError, ClientPool, clientTarget, protocolRecovery } from "./protocol-suites.js";
 import { benchRawDisk, RAW_WRITE_BYTES } from "./raw-disk.js";
+import { benchPowerStates, recordBenchLife } from "./power-bench.js";
 import { benchRecovery } from "./recovery-bench.js";
 import { appendTask, checkpointTask } from "./tasks.js";
 import { benchWalAppend } from "./wal-append.js";
@@ -29,6 +30,8 @@ export interface BenchPlan {
   batchSizes: number[];
   concurrency: number[];
   recoverySizes: number[];
+  /** Steps of the life the power suite records (20: the issue's bounded workload). */
+  powerSteps: number;
   timeMs: number;
   timeoutMs: number;
   checkpointAppends: number;
@@ -73,6 +76,7 @@ export class BenchTaskError extends Error {
 export function taskId(subject: string, suite: BenchSuite, params: Record<string, number>): string {
   if (suite === "append") return `${subject}/append/b${params.batch}/c${params.concurrency}`;
   if (suite === "checkpoint") return `${subject}/checkpoint/a${params.appends}`;
+  if (suite === "power") return `${subject}/power/s${params.steps}/${params.fresh ? "fresh" : "reuse"}`;
   return `${subject}/recovery/n${params.batches}`;
 }
 
@@ -100,6 +104,7 @@ class BenchRunner {
   private readonly appendOpts: RunOptions;
   private readonly checkpointOpts: RunOptions;
   private readonly recoveryOpts: RunOptions;
+  private readonly powerOpts: RunOptions;
   private readonly key: () => string;
 
   constructor(
@@ -112,6 +117,8 @@ class BenchRunner {
     this.checkpointOpts = { ...base, time: t, iterations: 5, warmupTime: Math.min(250, t / 2), warmupIterations: 2 };
     // Every recovery iteration starts a process: a few of them, the time budget counting the whole iteration.
     this.recoveryOpts = { ...base, time: t, iterations: 3, warmupTime: 0, warmupIterations: 1 };
+    // An iteration checks every state of a life (seconds, or a minute a process per state): two, no warmup.
+    this.powerOpts = { ...base, time: 0, iterations: 2, warmup: false };
     this.key = seededKeys(plan.seed);
   }
 
@@ -146,6 +153,8 @@ class BenchRunner {
           result.tasks.push(...(await this.append(s, dir)));
         } else if (suite === "checkpoint") {
           result.tasks.push(await this.checkpoint(s, dir));
+        } else if (suite === "power") {
+          result.tasks.push(...(await this.power(s, dir, hello!)));
         } else {
           for (const batches of this.plan.recoverySizes) result.tasks.push(await this.recovery(s, dir, batches));
         }
@@ -210,6 +219,26 @@ class BenchRunner {
     }
   }
 
+  /** Every power-loss state of one recorded life: with the recover op when the adapter has it, and a process per state. */
+  private async power(s: PlannedSubject, dir: string, hello: Hello): Promise<BenchTask[]> {
+    if (s.kind !== "protocol") throw new TypeError(`power suite: a protocol subject, got ${s.id}`);
+    const steps = this.plan.powerSteps;
+    const powerDir = path.join(dir, "power");
+    const rec = await this.attempt(s.id, `${s.id}/power (record)`, () => recordBenchLife(this.ctx.pool, s.launch, hello, powerDir, steps, this.plan.seed));
+    const modes: ("reuse" | "fresh")[] = hello.features.includes("recover") ? ["reuse", "fresh"] : ["fresh"];
+    const out: BenchTask[] = [];
+    for (const mode of modes) {
+      const params = { steps, fresh: mode === "fresh" ? 1 : 0 };
+      const id = taskId(s.id, "power", params);
+      const name = `${s.id} power-loss states of a ${steps}-step life, ${mode === "fresh" ? "a process per state" : "recover op"}`;
+      // Three iterations with recover (seconds each), two with a process per state (up to minutes each).
+      const opts = { ...this.powerOpts, iterations: mode === "fresh" ? 2 : 3 };
+      const r = await this.attempt(s.id, id, () => benchPowerStates(this.ctx.pool, s.launch, hello, rec, { dir: powerDir, mode, seed: this.plan.seed, name }, opts));
+      out.push(benchTask(taskJson(id, r.task, r.states), s.id, "power", params, r.extra));
+    }
+    return out;
+  }
+
   private async recovery(s: PlannedSubject, dir: string, batches: number): Promise<BenchTask> {
     const params = { batches };
     const id = taskId(s.id, "recovery", params);
@@ -234,6 +263,10 @@ class BenchRunner {
 /** Why a subject does not run a suite, or undefined when it does. */
 function skipReason(s: PlannedSubject, suite: BenchSuite, hello: Hello | undefined): string | undefined {
   if (s.id === "raw" && suite !== "append") return "the raw write + fdatasync loop has no checkpoints and nothing to recover";
+  if (suite === "power") {
+    if (s.kind !== "protocol") return "power-loss states are recovered by adapter processes: see the reference subject";
+    if (hello?.durability !== "power") return 'hello.durability is not "power": its acks promise nothing across a power loss';
+  }
   if (suite === "checkpoint" && hello && !(hello.features.includes("checkpoint") && hello.features.includes("checkpoint.truncate"))) {
     return "hello.features does not list checkpoint and checkpoint.truncate";
   }

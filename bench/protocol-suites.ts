@@ -14,7 +14,7 @@ import { reportedElapsed, type BenchTarget } from "./tasks.js";
 /** A benchmark that could not produce an honest figure: an adapter refused a request, or recovered less than it acknowledged. */
 export class BenchError extends Error {
   override readonly name = "BenchError";
-  readonly code: "ADAPTER_REFUSED" | "RECOVERY_LOST";
+  readonly code: "ADAPTER_REFUSED" | "RECOVERY_LOST" | "POWER_STATE_FAILED";
 
   constructor(code: BenchError["code"], message: string) {
     super(message);

@@ -9,7 +9,7 @@ import { ClientPool } from "../bench/protocol-suites.js";
 import { compareBench, DEFAULT_THRESHOLD_PERCENT } from "../reports/bench-compare.js";
 import { readBenchReport, writeBenchFiles } from "../reports/bench-files.js";
 import { comparisonMarkdown, renderBenchSummary } from "../reports/bench-markdown.js";
-import { BENCH_SUITES, BENCH_VERSION, COMPARE_SUBJECTS, type BenchComparison, type BenchReport, type BenchSuite, type CompareSubject } from "../reports/bench-schema.js";
+import { BENCH_SUITES, DEFAULT_BENCH_SUITES, BENCH_VERSION, COMPARE_SUBJECTS, type BenchComparison, type BenchReport, type BenchSuite, type CompareSubject } from "../reports/bench-schema.js";
 import { collectEnvironment, fileSystemType } from "../reports/environment.js";
 import { resolveAdapter } from "./adapter-launch.js";
 import { createLogger } from "./logger.js";
@@ -25,6 +25,7 @@ export interface BenchFlags {
   batchSizes?: string;
   concurrency?: string;
   recoverySizes?: string;
+  powerSteps?: number;
   time?: number;
   timeout?: number;
   out?: string;
@@ -37,6 +38,7 @@ export const BENCH_DEFAULTS = {
   batchSizes: [1, 16, 64],
   concurrency: [1, 8],
   recoverySizes: [1000, 10_000],
+  powerSteps: 20,
   timeMs: 1000,
   timeoutMs: 10_000,
   checkpointAppends: 100,
@@ -104,7 +106,7 @@ export function benchPlan(flags: BenchFlags): BenchPlan {
   const subjects: PlannedSubject[] = COMPARE_SUBJECTS.filter((c) => compare.includes(c) && c !== twin).map((id) => COMPARED[id]);
   if (user) subjects.push({ id: "adapter", kind: "protocol", label: user.label, description: "the adapter under test, over adapter protocol v1", launch: user });
   if (subjects.length === 0) throw new UsageError("nothing to benchmark: give --adapter or --adapter-cmd, or leave out --no-compare");
-  const suites = flags.suites === undefined ? [...BENCH_SUITES] : parseChoices<BenchSuite>("--suites", flags.suites, BENCH_SUITES);
+  const suites = flags.suites === undefined ? [...DEFAULT_BENCH_SUITES] : parseChoices<BenchSuite>("--suites", flags.suites, BENCH_SUITES);
   const referenceId = subjects.some((s) => s.id === "reference") ? "reference" : twin === "reference" ? "adapter" : undefined;
   return {
     subjects,
@@ -112,6 +114,7 @@ export function benchPlan(flags: BenchFlags): BenchPlan {
     batchSizes: parseSizes("--batch-sizes", flags.batchSizes, BENCH_DEFAULTS.batchSizes, 100_000),
     concurrency: parseSizes("--concurrency", flags.concurrency, BENCH_DEFAULTS.concurrency, 4096),
     recoverySizes: parseSizes("--recovery-sizes", flags.recoverySizes, BENCH_DEFAULTS.recoverySizes, 10_000_000),
+    powerSteps: flags.powerSteps ?? BENCH_DEFAULTS.powerSteps,
     timeMs: flags.time ?? BENCH_DEFAULTS.timeMs,
     timeoutMs: flags.timeout ?? BENCH_DEFAULTS.timeoutMs,
     checkpointAppends: BENCH_DEFAULTS.checkpointAppends,
@@ -203,6 +206,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
       batchSizes: plan.batchSizes,
       concurrency: plan.concurrency,
       recoverySizes: plan.recoverySizes,
+      ...(plan.suites.includes("power") ? { powerSteps: plan.powerSteps } : {}),
       checkpointAppends: plan.checkpointAppends,
       stateKeys: plan.stateKeys,
       seed: plan.seed,

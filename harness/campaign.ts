@@ -342,7 +342,7 @@ function blankScenario(name: string, status: ScenarioSummary["status"], planned:
     latency: {},
     histograms: {},
     recoveryBySize: recoveryBySize([]),
-    powerStates: { checked: 0, recovered: 0, ms: 0 },
+    powerStates: { checked: 0, recovered: 0, crossChecked: 0, ms: 0 },
     caseTimeMs: 0,
     thresholds: [],
     latencyExpected: false,

@@ -5,7 +5,7 @@ import { AdapterError } from "./adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./case-session.js";
 import type { Scenario, ScenarioEnv } from "../scenarios/scenario.js";
-import { encodeReplayToken } from "./replay-token.js";
+import { encodeReplayToken, type PowerStateRef } from "./replay-token.js";
 import { InvariantViolation } from "./violation.js";
 
 export interface CaseOptions {
@@ -58,7 +58,7 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.checkpoints += from.checkpoints;
   into.recoveryMs.push(...from.recoveryMs);
   into.recoveries.push(...from.recoveries);
-  for (const k of ["checked", "recovered", "ms"] as const) into.powerStates[k] += from.powerStates[k];
+  for (const k of ["checked", "recovered", "crossChecked", "ms"] as const) into.powerStates[k] += from.powerStates[k];
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
 }
@@ -79,7 +79,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
   const stats = emptyStats();
   const scenario = opts.scenario.name;
   let executions = 0;
-  let lastFailure: { dir: string; stderr: string } | undefined;
+  let lastFailure: { dir: string; stderr: string; powerState?: PowerStateRef | undefined } | undefined;
   let adapterFault: AdapterError | undefined;
   let abandoned: Error | undefined;
   const keptDir = path.join(opts.reportDir, `${scenario}-case-${index}-seed-${seed}`);
@@ -116,7 +116,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
       if (error instanceof InvariantViolation) {
         // The last failing execution is the shrunk counterexample: keep its files.
         keepFailure(session, keptDir, error);
-        lastFailure = { dir: keptDir, stderr: session.stderrTail };
+        lastFailure = { dir: keptDir, stderr: session.stderrTail, powerState: session.powerState };
       } else if (error instanceof AdapterError) {
         adapterFault = error;
       } else {
@@ -160,6 +160,7 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
         maxCommands: opts.env.maxCommands,
         scenario,
         ...(opts.env.power?.exhaustive ? { power: "exhaustive" as const } : {}),
+        ...(lastFailure.powerState ? { powerState: lastFailure.powerState } : {}),
       }),
       keptDir: lastFailure.dir,
     };

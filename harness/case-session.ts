@@ -50,7 +50,7 @@ export interface SessionStats {
   /** Each recovery's time beside the bytes of the WAL directory it started from. */
   recoveries: { walBytes: number; ms: number }[];
   /** Power-loss states judged, and the distinct directories recovered for them in fresh processes. */
-  powerStates: { checked: number; recovered: number; ms: number };
+  powerStates: { checked: number; recovered: number; crossChecked: number; ms: number };
   /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */
@@ -70,7 +70,7 @@ export function emptyStats(): SessionStats {
     checkpoints: 0,
     recoveryMs: [],
     recoveries: [],
-    powerStates: { checked: 0, recovered: 0, ms: 0 },
+    powerStates: { checked: 0, recovered: 0, crossChecked: 0, ms: 0 },
     latency: {},
     timeMs: { startup: 0, recovery: 0, workload: 0, verify: 0 },
   };
@@ -106,6 +106,8 @@ export class CaseSession {
   onRecovered: ((read: { lastSeq: number; state: Record<string, string> } & Record<string, unknown>) => void) | undefined;
   /** What the case is doing now (the command running), for a timed-out case's report. */
   step = "start";
+  /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
+  powerState: import("./replay-token.js").PowerStateRef | undefined;
   private client: AdapterClient | undefined;
   private spare: AdapterClient | undefined;
   private armed: CrashArm | undefined;

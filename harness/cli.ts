@@ -90,9 +90,8 @@ export async function buildProgram(): Promise<Command> {
     .option("--adapter <spec>", "reference, sqlite, state-file, event-log, or the path of a JavaScript module exporting a WalAdapter", "reference")
     .option("--config <json>", "adapter config (JSON object); the open request's config is merged over it", jsonArg, {})
     .action(async (opts: { adapter: string; config: Record<string, unknown> }) => {
-      const [{ loadAdapter }, { serveAdapter }] = await Promise.all([import("./load-adapter.js"), import("./serve.js")]);
-      const adapter = await loadAdapter(opts.adapter, opts.config);
-      await serveAdapter(adapter, { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) });
+      const { serveSpec } = await import("./serve.js");
+      await serveSpec(opts.adapter, opts.config);
       // Answered close (or the input ended): exit now, whatever handles an adapter left
       // open. stdout to a pipe is synchronous on POSIX, so the last answer is out.
       process.exit(0);
@@ -157,6 +156,7 @@ export async function buildProgram(): Promise<Command> {
     .option("--budget <duration>", "stop starting cases after this long, e.g. 60s or 5m")
     .addOption(new Option("--crash <kind>", "crash kinds to inject (default all); power: the power-loss scenario alone (simulated power cuts over a recorded life)").choices(["named", "fs", "signal", "power", "all"]))
     .option("--exhaustive", "every crash point of a bounded workload: every fs-call crash point, or with --crash power every power-loss state")
+    .option("--fresh-recovery", "recover every power-loss state in a new adapter process, even when the adapter offers the recover op")
     .option("--workers <n>", "cases run at once (default: the cores)", intArg("--workers", 1))
     .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
     .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")
@@ -206,10 +206,11 @@ export async function buildProgram(): Promise<Command> {
     .option("--adapter-cmd <command>", "the adapter to benchmark, in any language, started as this command")
     .option("--compare <list>", "subjects beside the adapter, comma-separated: raw, reference-inproc, reference, sqlite (default all four)")
     .option("--no-compare", "benchmark the adapter alone")
-    .option("--suites <list>", "append, checkpoint, recovery (default all)")
+    .option("--suites <list>", "append, checkpoint, recovery, power (default append,checkpoint,recovery; power checks every power-loss state of one recorded life, a minute or more per subject)")
     .option("--batch-sizes <list>", "ops per append (default 1,16,64)")
     .option("--concurrency <list>", "appends in flight at once (default 1,8)")
     .option("--recovery-sizes <list>", "WAL sizes to recover, in acknowledged batches (default 1000,10000)")
+    .option("--power-steps <n>", "steps of the life the power suite records (default 20)", intArg("--power-steps", 1))
     .option("--time <ms>", "tinybench time budget per task (default 1000)", intArg("--time", 1))
     .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
     .option("--seed <n>", "workload seed: which keys each append writes (default 1)", intArg("--seed", 0))
@@ -291,10 +292,9 @@ async function fastServe(argv: string[]): Promise<boolean> {
       return false;
     }
   }
-  const [{ loadAdapter }, { serveAdapter }] = await Promise.all([import("./load-adapter.js"), import("./serve.js")]);
+  const { serveSpec } = await import("./serve.js");
   try {
-    const adapter = await loadAdapter(parsed.values.adapter ?? "reference", config);
-    await serveAdapter(adapter, { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) });
+    await serveSpec(parsed.values.adapter ?? "reference", config);
   } catch (error) {
     const code = (error as { code?: string }).code;
     process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);

@@ -29,8 +29,12 @@ export const TransactionStepSchema = z.union([
 ]);
 export type TransactionStep = z.infer<typeof TransactionStepSchema>;
 export const TransactionRequest = z.looseObject({ id: Id, op: z.literal("transaction"), steps: z.array(TransactionStepSchema).min(1) });
+// Extension "recover": recover the WAL in `dir` as a fresh process's `open` would, answer its
+// state (and `check`), then let go of it entirely, so the next `recover` starts as clean as a
+// new process. Sent only to a process that has not opened a WAL (power-loss checking).
+export const RecoverRequest = z.looseObject({ id: Id, op: z.literal("recover"), dir: z.string().min(1), config: z.record(z.string(), z.unknown()) });
 
-export const Request = z.discriminatedUnion("op", [HelloRequest, OpenRequest, AppendRequest, CheckpointRequest, ReadRequest, CheckRequest, CloseRequest, TransactionRequest]);
+export const Request = z.discriminatedUnion("op", [HelloRequest, OpenRequest, AppendRequest, CheckpointRequest, ReadRequest, CheckRequest, CloseRequest, TransactionRequest, RecoverRequest]);
 export type Request = z.infer<typeof Request>;
 export type Op = Request["op"];
 /** The fields of a request of one op, without id and op. */
@@ -43,6 +47,7 @@ export type RequestFields<O extends Op> = {
   check: Record<never, never>;
   close: Record<never, never>;
   transaction: { steps: TransactionStep[] };
+  recover: { dir: string; config: Record<string, unknown> };
 }[O];
 
 /** Any request line: enough to answer an unknown op with EUNSUPPORTED. */
@@ -87,6 +92,13 @@ export const CheckpointFields = z.object({ stats: CheckpointStatsSchema.optional
 export const ReadFields = z.object({ lastSeq: z.number().int().nonnegative(), state: z.record(z.string(), z.string()) });
 export const CheckFields = z.object({ result: z.array(z.string()).min(1) });
 export const CloseFields = z.object({});
+/** `recover` answers what open, read and check would have: the recovered state, and `check`'s lines when the adapter has it. */
+export const RecoverFields = z.object({
+  lastSeq: z.number().int().nonnegative(),
+  state: z.record(z.string(), z.string()),
+  check: z.array(z.string()).min(1).optional(),
+  recovery: RecoveryInfo.optional(),
+});
 
 // The shared success shape: id, ok:true and the optional elapsedMs, plus the op's fields.
 const wire = <T extends z.ZodRawShape>(fields: z.ZodObject<T>) => fields.extend({ id: Id, ok: z.literal(true), elapsedMs: ElapsedMs }).loose();
@@ -99,6 +111,7 @@ export const CheckResponse = wire(CheckFields);
 export const CloseResponse = wire(CloseFields);
 /** A committed transaction is answered like an append: its one seq. */
 export const TransactionResponse = wire(AppendFields);
+export const RecoverResponse = wire(RecoverFields);
 
 /** The success schema for each op. */
 export const responseSchemas = {
@@ -110,6 +123,7 @@ export const responseSchemas = {
   check: CheckResponse,
   close: CloseResponse,
   transaction: TransactionResponse,
+  recover: RecoverResponse,
 } as const;
 
 const resultFields = {
@@ -121,6 +135,7 @@ const resultFields = {
   check: CheckFields,
   close: CloseFields,
   transaction: AppendFields,
+  recover: RecoverFields,
 } as const;
 
 /** A success response of one op, without id and ok. */
@@ -132,4 +147,4 @@ export type ReadResult = ResultOf<"read">;
 export type CheckpointResult = ResultOf<"checkpoint">;
 
 /** Optional features an adapter may list in `hello.features`. */
-export const FEATURES = ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared", "checksums", "recovery-stats", "deterministic"] as const;
+export const FEATURES = ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared", "checksums", "recovery-stats", "deterministic", "recover"] as const;

@@ -17,6 +17,15 @@ export interface ReplayToken {
   exhaustive?: { call: number; when: "before" | "after" | "mid" };
   /** A power-loss case of an exhaustive run (`--crash power --exhaustive`): every state of its workload, not a sample. */
   power?: "exhaustive";
+  /** The power-loss state that failed: its cut, its variant, and the op the cut falls after (to know the replayed life's trace is the same). */
+  powerState?: PowerStateRef;
+}
+
+/** One crash state of a recorded life, by name. */
+export interface PowerStateRef {
+  cut: number;
+  variant: string;
+  op: string;
 }
 
 export function encodeReplayToken(token: Omit<ReplayToken, "v">): string {
@@ -31,7 +40,9 @@ export function decodeReplayToken(raw: string): ReplayToken {
     throw new UsageError(`--replay: not a walcheck replay token: ${raw.slice(0, 40)}`);
   }
   const exhaustiveOk = parsed.exhaustive === undefined || (Number.isInteger(parsed.exhaustive.call) && ["before", "after", "mid"].includes(parsed.exhaustive.when));
-  if (parsed.v !== 1 || !Number.isInteger(parsed.seed) || typeof parsed.path !== "string" || !Array.isArray(parsed.crash) || !Number.isInteger(parsed.maxCommands) || !exhaustiveOk) {
+  const p = parsed.powerState;
+  const powerOk = p === undefined || (Number.isInteger(p.cut) && p.cut >= 0 && typeof p.variant === "string" && typeof p.op === "string");
+  if (parsed.v !== 1 || !Number.isInteger(parsed.seed) || typeof parsed.path !== "string" || !Array.isArray(parsed.crash) || !Number.isInteger(parsed.maxCommands) || !exhaustiveOk || !powerOk) {
     throw new UsageError(`--replay: the token is damaged or from another walcheck version`);
   }
   return parsed as ReplayToken;

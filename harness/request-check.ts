@@ -6,7 +6,7 @@ import type { BatchOp, Op, TransactionStep } from "./protocol.js";
 
 export type CheckedRequest =
   | { id: number; op: "hello" | "read" | "check" | "close" }
-  | { id: number; op: "open"; dir: string; config: Record<string, unknown> }
+  | { id: number; op: "open" | "recover"; dir: string; config: Record<string, unknown> }
   | { id: number; op: "append"; ops: BatchOp[] }
   | { id: number; op: "checkpoint"; mode: "passive" | "truncate" }
   | { id: number; op: "transaction"; steps: TransactionStep[] };
@@ -17,7 +17,7 @@ export type RequestCheck =
   | { status: "invalid"; id: number; message: string }
   | { status: "unanswerable"; message: string };
 
-const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close", "transaction"]);
+const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close", "transaction", "recover"]);
 const STEP_KINDS = ["put", "savepoint", "rollback", "release"] as const;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -35,9 +35,10 @@ export function checkRequest(json: unknown): RequestCheck {
   const invalid = (message: string): RequestCheck => ({ status: "invalid", id, message: `${op}: ${message}` });
   switch (op as Op) {
     case "open":
+    case "recover":
       if (typeof json.dir !== "string" || json.dir.length === 0) return invalid("dir must be a non-empty string");
       if (json.config !== undefined && !isObject(json.config)) return invalid("config must be an object");
-      return { status: "ok", request: { id, op: "open", dir: json.dir, config: (json.config as Record<string, unknown>) ?? {} } };
+      return { status: "ok", request: { id, op: op as "open" | "recover", dir: json.dir, config: (json.config as Record<string, unknown>) ?? {} } };
     case "append": {
       if (!Array.isArray(json.ops) || json.ops.length === 0) return invalid("ops must be a non-empty array");
       for (const [i, o] of json.ops.entries()) {

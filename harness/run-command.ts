@@ -28,6 +28,7 @@ export interface RunFlags {
   budget?: string;
   crash?: "named" | "fs" | "signal" | "power" | "all";
   exhaustive?: boolean;
+  freshRecovery?: boolean;
   workers?: number;
   shard?: string;
   reportDir?: string;
@@ -168,7 +169,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   }
 
   const recorder = selected.some((sc) => sc.needs.some((n) => n.kind === "power-recorder")) ? await recorderSupport() : undefined;
-  const power = recorder?.ok ? { recorder: recorder.path, exhaustive: powerExhaustive, states: SAMPLED_STATES } : undefined;
+  const power = recorder?.ok ? { recorder: recorder.path, exhaustive: powerExhaustive, states: SAMPLED_STATES, freshRecovery: flags.freshRecovery === true, only: replay?.powerState } : undefined;
   const plans: PlannedScenario[] = [];
   const skipped: { name: string; reason: string }[] = [];
   for (const scenario of selected) {
@@ -348,7 +349,7 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
     const f = sc.faults;
     const faults = f.lives > 0 ? `, ${f.lives} fault lives (refused: ${f.refusedOpens} opens, ${f.refusedAppends} appends)` : "";
     const p = sc.powerStates;
-    const power = p && p.checked > 0 ? `, ${p.checked} power-loss states (${p.recovered} directories recovered, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s)` : "";
+    const power = p && p.checked > 0 ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case)` : "";
     const detail = sc.status === "skipped" ? sc.reason : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${power}${lat ? `; ${lat}` : ""}`;
     out(`  ${sc.status.toUpperCase().padEnd(8)} ${sc.name.padEnd(17)} ${detail}`);
   }

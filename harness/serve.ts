@@ -2,6 +2,7 @@ import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
 import { errorCode } from "../reference-impl/errors.js";
+import { adapterSource } from "./load-adapter.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
 import type { WalAdapter } from "./wal-adapter.js";
 
@@ -12,16 +13,32 @@ interface ServeStreams {
   log: (line: string) => void;
 }
 
+export interface ServeOptions {
+  /**
+   * Makes a new adapter that shares nothing with the others (a built-in, or a module that
+   * exports a factory). With it, and with "recover" in the adapter's hello.features, the
+   * `recover` op is served: each one opens, reads and checks a new adapter, then closes it.
+   */
+  fresh?: () => Promise<WalAdapter>;
+}
+
 /**
  * Speak adapter protocol v1 for `adapter` over line-delimited JSON. Requests are handled
  * as they arrive (pipelined: appends reach the WAL in arrival order and may share one
  * group commit); each response is written when its op finishes. Resolves after `close`
  * was answered, or when the input ends.
  */
-export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): Promise<void> {
-  const hello = await adapter.hello();
+export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, options: ServeOptions = {}): Promise<void> {
+  let hello = await adapter.hello();
+  if (hello.features.includes("recover") && !options.fresh) {
+    // One adapter object cannot promise a clean start per recover: do not offer it.
+    streams.log('walcheck serve: the adapter lists "recover" but its module exports an object, not a factory; "recover" is not offered');
+    hello = { ...hello, features: hello.features.filter((f) => f !== "recover") };
+  }
   const features = new Set(hello.features);
   let opened = false;
+  let recovering = false;
+  let recoveries: Promise<Record<string, unknown>> = Promise.resolve({});
   let closed = false;
   const inFlight = new Set<Promise<void>>();
 
@@ -38,8 +55,15 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): 
       case "hello":
         return { ...hello };
       case "open":
+        if (recovering) throw protocolError("open after recover: a process that recovers states never opens a WAL itself");
         opened = true;
         return { ...(await adapter.open(req.dir, req.config)) };
+      case "recover":
+        if (!features.has("recover") || !options.fresh) throw unsupported(req.op);
+        if (opened) throw protocolError("recover after open: recover is for a process that has not opened a WAL");
+        recovering = true;
+        // One at a time: two recoveries of one directory in one process would meet each other's lock.
+        return (recoveries = recoveries.catch(() => undefined).then(async () => recoverWith(await options.fresh!(), req.dir, req.config, features.has("check"))));
       case "append":
         return { ...(await adapter.append(req.ops)) };
       case "checkpoint":
@@ -86,7 +110,7 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): 
       continue;
     }
     const { id, op } = checked.request;
-    if (!opened && op !== "hello" && op !== "open") {
+    if (!opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering)) {
       fail(id, "EPROTO", `open must come before ${op}`, parsedAt);
       continue;
     }
@@ -104,6 +128,28 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams): 
   lines.close();
   await Promise.all(inFlight);
   if (!closed && opened) await adapter.close().catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
+}
+
+/** `walcheck serve --adapter <spec>` on this process's stdin and stdout. */
+export async function serveSpec(spec: string, config: Record<string, unknown>): Promise<void> {
+  const source = await adapterSource(spec, config);
+  await serveAdapter(await source.make(), { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) }, source.fresh ? { fresh: source.make } : {});
+}
+
+/** `recover`: what a fresh process would answer to open, read and check, then close, so nothing of it stays. */
+async function recoverWith(adapter: WalAdapter, dir: string, config: Record<string, unknown>, check: boolean): Promise<Record<string, unknown>> {
+  try {
+    const open = await adapter.open(dir, config);
+    const { lastSeq, state } = await adapter.read();
+    const lines = check && adapter.check ? await adapter.check() : undefined;
+    return { lastSeq, state, ...(lines ? { check: lines } : {}), ...(open.recovery ? { recovery: open.recovery } : {}) };
+  } finally {
+    await adapter.close();
+  }
+}
+
+function protocolError(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: "EPROTO" });
 }
 
 function unsupported(what: string): Error & { code: string } {

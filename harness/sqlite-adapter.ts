@@ -74,7 +74,7 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
         protocol: 1,
         // synchronous=NORMAL in WAL mode survives a process crash, not a power loss.
         durability: base.synchronous === "FULL" ? "power" : "process",
-        features: ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared"],
+        features: ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared", "recover"],
         points: [...SQLITE_POINTS],
       };
     },

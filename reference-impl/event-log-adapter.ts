@@ -96,7 +96,7 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
       durability: "power",
       // A CRC32C on every event line; a torn last line is cut off and counted in bytesDiscarded.
       // With the logical clock (the default), the same batches give the same bytes.
-      features: ["check", "checksums", "recovery-stats", ...(defaults.clock === "wall" ? [] : ["deterministic"])],
+      features: ["check", "checksums", "recovery-stats", "recover", ...(defaults.clock === "wall" ? [] : ["deterministic"])],
       points: [...EVENT_LOG_POINTS],
     }),
 

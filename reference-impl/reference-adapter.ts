@@ -44,7 +44,7 @@ export function createReferenceAdapter(defaults: ReferenceConfig = {}): WalAdapt
       protocol: 1,
       // sync=none acks before fdatasync: it survives a process kill, not a power loss.
       durability: (base.sync ?? "batch") === "none" ? "process" : "power",
-      features: ["checkpoint", "checkpoint.truncate", "check", "transaction", "checksums", "recovery-stats"],
+      features: ["checkpoint", "checkpoint.truncate", "check", "transaction", "checksums", "recovery-stats", "recover"],
       points: [...CRASH_POINTS],
     }),
     async open(dir, config) {

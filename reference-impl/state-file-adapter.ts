@@ -83,7 +83,7 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
       // Every ack follows the WAL's fsync, the rename and the directory fsyncs.
       durability: "power",
       // CRC32C over the state file and the WAL's data; a dropped torn WAL is counted in bytesDiscarded.
-      features: ["check", "checksums", "recovery-stats"],
+      features: ["check", "checksums", "recovery-stats", "recover"],
       points: [...STATE_FILE_CRASH_POINTS],
     }),
 

@@ -1,6 +1,6 @@
 import { fmtBytes, fmtChange, fmtMs, fmtOps, fmtRatio, fmtRme } from "./bench-format.js";
 import type { BenchDelta, BenchReport, BenchTask } from "./bench-schema.js";
-import { appendRows, comparisonVerdict, extraNumber, headline, ratioText, reportedP50, suiteTasks } from "./bench-view.js";
+import { appendRows, comparisonVerdict, extraNumber, headline, powerRows, ratioText, reportedP50, suiteTasks } from "./bench-view.js";
 import { xmlText } from "./escape.js";
 import { htmlPage } from "./html-page.js";
 import { environmentParts } from "./report-schema.js";
@@ -108,6 +108,22 @@ function recoverySection(r: BenchReport): string {
   return section("recovery", "Recovery", `${chart}\n${table(["subject", "batches", "WAL bytes", "open p50 ms", "p99 ms", "rme %", "reported recovery p50 ms"], rows)}`);
 }
 
+function powerSection(r: BenchReport): string {
+  const rows = powerRows(r);
+  if (rows.length === 0) return "";
+  const subjects = [...new Set(rows.map((x) => x.task.subject))];
+  const groups = [0, 1].filter((fresh) => rows.some((x) => (x.task.params.fresh ?? 0) === fresh)).map((fresh) => ({
+    label: fresh ? "a process per state" : "recover op",
+    bars: rows.filter((x) => (x.task.params.fresh ?? 0) === fresh).map((x) => ({ series: x.task.subject, value: x.task.opsPerSec, title: `${x.task.subject}, ${x.mode}: ${fmtOps(x.task.opsPerSec)} states/s` })),
+  }));
+  const chart = figure("Power-loss states checked per second", barChart({ groups, series: subjects, unit: "states/s", ariaLabel: "power-loss states checked per second, per recovery mode and subject" }), subjects);
+  const table_ = table(
+    ["subject", "recovered by", "states", "directories", "states/s", "s per life", "rme %"],
+    rows.map((x) => [td(x.task.subject), td(x.mode), num(String(x.states ?? "—")), num(String(x.directories ?? "—")), num(fmtOps(x.task.opsPerSec)), num(x.secondsPerLife.toFixed(2)), num(fmtRme(x.task.latency.rme))]),
+  );
+  return section("power", `Power loss: every crash state of a ${r.config.powerSteps ?? "?"}-step life`, `${chart}\n${table_}`);
+}
+
 function ratioSection(r: BenchReport): string {
   if (r.ratios.length === 0) return "";
   const rows = r.ratios.map((x) => [
@@ -160,6 +176,6 @@ export function renderBenchHtml(report: BenchReport): string {
   const title = `walcheck bench: ${headline(report)}`;
   const c = report.comparison;
   const verdict = c ? `<div class="verdict ${c.regressions.length > 0 ? "v-regression" : "v-ok"}">${h(comparisonVerdict(c))}</div>` : "";
-  const sections = [subjectsSection(report), comparisonSection(report), appendSection(report), checkpointSection(report), recoverySection(report), ratioSection(report), tasksSection(report), notesSection(report)];
+  const sections = [subjectsSection(report), comparisonSection(report), appendSection(report), checkpointSection(report), recoverySection(report), powerSection(report), ratioSection(report), tasksSection(report), notesSection(report)];
   return htmlPage({ title, css: `${CSS}${CHART_CSS}`, body: [`<h1>${h(title)}</h1>`, verdict, ...sections].filter(Boolean).join("\n") });
 }

@@ -1,6 +1,6 @@
 import { fmtBytes, fmtChange, fmtMs, fmtOps, fmtRatio, fmtRme } from "./bench-format.js";
 import type { BenchComparison, BenchDelta, BenchReport, BenchTask } from "./bench-schema.js";
-import { appendRows, comparisonVerdict, extraNumber, headline, ratioText, reportedP50, suiteTasks } from "./bench-view.js";
+import { appendRows, comparisonVerdict, extraNumber, headline, powerRows, ratioText, reportedP50, suiteTasks } from "./bench-view.js";
 import { mdText } from "./escape.js";
 import { environmentParts } from "./report-schema.js";
 
@@ -70,6 +70,19 @@ function recoverySection(r: BenchReport): string[] {
   ];
 }
 
+function powerSection(r: BenchReport): string[] {
+  const rows = powerRows(r);
+  if (rows.length === 0) return [];
+  return [
+    "",
+    `#### Power loss: every crash state of a ${r.config.powerSteps ?? "?"}-step life, checked`,
+    "",
+    row(["subject", "recovered by", "states", "directories", "states/s", "s per life", "rme %"]),
+    rule(["---", "---", "--:", "--:", "--:", "--:", "--:"]),
+    ...rows.map((x) => row([mdText(x.task.subject), x.mode, String(x.states ?? "—"), String(x.directories ?? "—"), fmtOps(x.task.opsPerSec), x.secondsPerLife.toFixed(2), fmtRme(x.task.latency.rme)])),
+  ];
+}
+
 function ratioSection(r: BenchReport): string[] {
   if (r.ratios.length === 0) return [];
   return [
@@ -121,7 +134,7 @@ function footer(r: BenchReport): string[] {
 
 /** The summary walcheck bench prints: subjects, the suite tables, ratios and the comparison. */
 export function renderBenchSummary(r: BenchReport): string {
-  return `${[...header(r), ...appendSection(r), ...checkpointSection(r), ...recoverySection(r), ...ratioSection(r), ...(r.comparison ? comparisonMarkdown(r.comparison) : [])].join("\n")}\n`;
+  return `${[...header(r), ...appendSection(r), ...checkpointSection(r), ...recoverySection(r), ...powerSection(r), ...ratioSection(r), ...(r.comparison ? comparisonMarkdown(r.comparison) : [])].join("\n")}\n`;
 }
 
 /** bench.md: the summary, then every task's statistics, what was skipped and how it was measured. */

@@ -29,7 +29,9 @@ export const BenchStatsSchema = z.looseObject({
   samplesCount: positiveInt,
 });
 
-export const BENCH_SUITES = ["append", "checkpoint", "recovery"] as const;
+export const BENCH_SUITES = ["append", "checkpoint", "recovery", "power"] as const;
+/** What `walcheck bench` runs without --suites: power (a minute or more per subject) is asked for by name. */
+export const DEFAULT_BENCH_SUITES = ["append", "checkpoint", "recovery"] as const;
 export const BenchSuiteSchema = z.enum(BENCH_SUITES);
 export type BenchSuite = z.infer<typeof BenchSuiteSchema>;
 
@@ -55,10 +57,10 @@ export const BenchTaskSchema = z.looseObject({
   id: z.string().min(1),
   subject: z.string().min(1),
   suite: BenchSuiteSchema,
-  /** append: batch, concurrency; checkpoint: appends (before each); recovery: batches. */
+  /** append: batch, concurrency; checkpoint: appends (before each); recovery: batches; power: steps, fresh (1: a process per state). */
   params: z.record(z.string(), z.number()),
   name: z.string(),
-  /** Operations one tinybench iteration performs: appends (concurrency of them), checkpoints, opens. */
+  /** Operations one tinybench iteration performs: appends (concurrency of them), checkpoints, opens, power-loss states checked. */
   opsPerIteration: positiveInt,
   /** Per iteration, in ms: the wall round trip as walcheck sees it. */
   latency: BenchStatsSchema,
@@ -120,6 +122,8 @@ export const BenchConfigSchema = z.looseObject({
   batchSizes: z.array(positiveInt),
   concurrency: z.array(positiveInt),
   recoverySizes: z.array(positiveInt),
+  /** Steps of the recorded life the power suite checks every state of. */
+  powerSteps: positiveInt.optional(),
   /** Appends before each timed checkpoint. */
   checkpointAppends: positiveInt,
   /** Keys in the state every checkpoint snapshots. */

@@ -33,6 +33,17 @@ export function reportedP50(task: BenchTask, field: "adapterRecoveryMs" | "adapt
 }
 
 /** A number from a task's extra, if it is one. */
+/** The power suite's rows: one per subject and mode, with the states and directories an iteration checked. */
+export function powerRows(report: BenchReport): { task: BenchTask; mode: string; states: number | undefined; directories: number | undefined; secondsPerLife: number }[] {
+  return suiteTasks(report, "power").map((task) => ({
+    task,
+    mode: task.params.fresh ? "a process per state" : "recover op (1 in 16 cross-checked fresh)",
+    states: extraNumber(task, "states"),
+    directories: extraNumber(task, "directories"),
+    secondsPerLife: task.latency.mean / 1000,
+  }));
+}
+
 export function extraNumber(task: BenchTask, field: string): number | undefined {
   const v = task.extra?.[field];
   return typeof v === "number" && Number.isFinite(v) ? v : undefined;

@@ -51,7 +51,7 @@ const SessionStats = z.looseObject({
   checkpoints: count,
   recoveryMs: z.array(ms),
   recoveries: z.array(RecoverySample).optional(),
-  powerStates: z.looseObject({ checked: count, recovered: count, ms }).optional(),
+  powerStates: z.looseObject({ checked: count, recovered: count, crossChecked: count.optional(), ms }).optional(),
   latency: z.record(z.string(), z.array(ms)),
   timeMs: TimeSplit,
 });
@@ -92,7 +92,7 @@ export const ScenarioReportSchema = z.looseObject({
   histograms: z.record(z.string(), z.looseObject({ edgesMs: z.array(ms), counts: z.array(count) })).optional(),
   recoveryBySize: RecoveryBySizeSchema.optional(),
   /** Power-loss states judged, and the distinct directories recovered in fresh processes for them. */
-  powerStates: z.looseObject({ checked: count, recovered: count, ms }).optional(),
+  powerStates: z.looseObject({ checked: count, recovered: count, crossChecked: count.optional(), ms }).optional(),
   /** Time spent in its cases, summed (they may run side by side). */
   caseTimeMs: ms.optional(),
   thresholds: z.array(ThresholdVerdict),

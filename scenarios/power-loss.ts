@@ -1,8 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
+import { performance } from "node:perf_hooks";
 import fc from "fast-check";
 import { checkStates, RecoveryPool } from "../harness/power/check-states.js";
-import { allStates, describeState, statesAt, type CrashState } from "../harness/power/crash-states.js";
+import { allStates, describeState, stateFor, statesAt, type CrashState } from "../harness/power/crash-states.js";
 import { OpenRefused, recordLife, whereInWorkload, type PowerStep } from "../harness/power/record-life.js";
 import { recordEnv } from "../harness/power/recorder-build.js";
 import type { InitialState, TraceOp } from "../harness/power/trace.js";
@@ -34,6 +35,22 @@ function stepOf(features: readonly string[]): fc.Arbitrary<PowerStep> {
   if (features.includes("checkpoint")) options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "passive" }), weight: 1 });
   if (features.includes("checkpoint.truncate")) options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "truncate" }), weight: 1 });
   return fc.oneof(...options);
+}
+
+/** The bounded workload of the issue's speed figure, from a seed: `steps` steps of what the adapter's features allow. */
+export function powerWorkload(features: readonly string[], steps: number, seed: number): PowerStep[] {
+  return fc.sample(fc.array(stepOf(features), { minLength: steps, maxLength: steps }), { seed, numRuns: 1 })[0]!;
+}
+
+/** The state a replay token names, if this trace has the same op at its cut (and the variant exists there). */
+function exactState(initial: InitialState, trace: TraceOp[], ref: { cut: number; variant: string; op: string }, seed: number): CrashState | undefined {
+  if (ref.cut > trace.length) return undefined;
+  try {
+    const state = stateFor(initial, trace, ref.cut, ref.variant, seed);
+    return state.context.label === ref.op ? state : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** `count` states spread over the cuts of the trace by `seed`: a cut uniformly, then one of its variants. */
@@ -80,19 +97,30 @@ export const powerLoss: Scenario<Input> = {
     fs.mkdirSync(session.dirPath, { recursive: true });
     const dir = fs.realpathSync(session.dirPath);
     let rec;
+    const recordingStarted = performance.now();
     try {
       rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder)), { dir, traceFile, openConfig: session.openConfig, steps: input.steps });
     } catch (error) {
       if (error instanceof OpenRefused) session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
       throw error;
     }
+    session.stats.timeMs.workload += performance.now() - recordingStarted;
     const unsupported = rec.trace.find((op) => op.op === "unsupported");
     if (unsupported) throw new Error(`power-loss: the recorded life did something the model cannot replay: ${"what" in unsupported ? unsupported.what : "?"} (trace line ${unsupported.i})`);
     session.stats.batchesSent += rec.batches.length;
     session.stats.batchesAcked += rec.ackedAt.filter((a) => a !== undefined).length;
     session.step = "power-loss states";
-    const states = power.exhaustive ? allStates(rec.initial, rec.trace, input.sampleSeed) : sampled(rec.initial, rec.trace, input.sampleSeed, power.states);
-    const pool = new RecoveryPool(() => session.spawnExtra(), { ahead: 2, openConfig: session.openConfig, check: session.features.includes("check") });
+    // A replay names the failing state: check it alone when the replayed life's trace has the
+    // same op at that cut; otherwise (a different trace) check the case's states as the run did.
+    const only = power.only ? exactState(rec.initial, rec.trace, power.only, input.sampleSeed) : undefined;
+    const states = only ? [only] : power.exhaustive ? allStates(rec.initial, rec.trace, input.sampleSeed) : sampled(rec.initial, rec.trace, input.sampleSeed, power.states);
+    // With the recover op, a few long-lived processes recover the states (one in
+    // CROSS_CHECK_EVERY, and every failure, again in a fresh process); without it, or with
+    // --fresh-recovery, every directory gets a process of its own.
+    // (The hello of the run: this session never starts its own main process.)
+    const features = env.hello.features;
+    const reuse = features.includes("recover") && power.freshRecovery !== true;
+    const pool = new RecoveryPool(() => session.spawnExtra(), { mode: reuse ? "reuse" : "fresh", ahead: 2, openConfig: session.openConfig, check: features.includes("check") });
     const stateDir = path.join(work, "states");
     let result;
     try {
@@ -102,7 +130,10 @@ export const powerLoss: Scenario<Input> = {
     }
     session.stats.powerStates.checked += result.checked;
     session.stats.powerStates.recovered += result.recovered;
+    session.stats.powerStates.crossChecked += result.crossChecked;
     session.stats.powerStates.ms += result.elapsedMs;
+    // Building, recovering and judging the states: the recovery share of the run's time line.
+    session.stats.timeMs.recovery += result.elapsedMs;
     session.stats.recoveryMs.push(...result.recoveryMs);
     (session.stats.latency.recovery ??= []).push(...result.recoveryMs);
     const failure = result.failure;
@@ -112,6 +143,7 @@ export const powerLoss: Scenario<Input> = {
     fs.cpSync(failure.dir, session.dirPath, { recursive: true });
     const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}`;
     session.simulatedCrash(`power loss: ${at}`);
-    session.fail(failure.verdict.invariant, `${failure.verdict.message} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} states checked)`, failure.verdict.diff);
+    session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
+    session.fail(failure.verdict.invariant, `${failure.verdict.message} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`, failure.verdict.diff);
   },
 };

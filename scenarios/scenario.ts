@@ -1,6 +1,7 @@
 import type fc from "fast-check";
 import type { CaseSession } from "../harness/case-session.js";
 import type { Hello } from "../harness/protocol.js";
+import type { PowerStateRef } from "../harness/replay-token.js";
 import type { CrashKinds } from "../harness/workload.js";
 
 /** What a scenario needs of the adapter; an adapter without it has the scenario skipped, with the reason. */
@@ -37,7 +38,7 @@ export interface ScenarioEnv {
   /** Mutating fs calls the preload saw in a typical life (undefined: fs faults do not apply). */
   fsCallsPerLife?: number | undefined;
   /** Power-loss simulation: the recorder library, and whether to enumerate every state or sample. */
-  power?: { recorder: string; exhaustive: boolean; states: number; onProgress?: (checked: number) => void } | undefined;
+  power?: { recorder: string; exhaustive: boolean; states: number; freshRecovery?: boolean; only?: PowerStateRef | undefined; onProgress?: (checked: number) => void } | undefined;
   /** fast-check's replay path of a shrunk command list (from a replay token). */
   replayPath?: string | undefined;
 }

@@ -50,21 +50,38 @@ export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdic
   return { ok: true };
 }
 
-/**
- * Fresh adapter processes, started ahead (`ahead` of them, each past `hello`), so that the
- * start-up of the next overlaps the recovery of this one. Each recovers one directory:
- * open, read, check (when the adapter has it), then SIGKILL.
- */
+export interface PoolOptions {
+  openConfig: Record<string, unknown>;
+  check: boolean;
+  /**
+   * "fresh": every directory is recovered by a new process (open, read, check, SIGKILL),
+   * `ahead` of them started in advance. "reuse": the adapter has the `recover` op, and a few
+   * long-lived processes answer one `recover` per directory; `fresh()` is still there to
+   * cross-check them.
+   */
+  mode: "fresh" | "reuse";
+  ahead: number;
+}
+
+/** Recoveries one long-lived process answers before it is replaced (bounds what a leak could build up). */
+const REUSE_LIMIT = 400;
+
+/** Adapter processes that recover crash-state directories. */
 export class RecoveryPool {
   private ready: Promise<AdapterClient>[] = [];
+  private idle: { client: AdapterClient; uses: number }[] = [];
   private readonly all = new Set<AdapterClient>();
   private closed = false;
 
   constructor(
     private readonly spawn: () => AdapterClient,
-    private readonly o: { ahead: number; openConfig: Record<string, unknown>; check: boolean },
+    private readonly o: PoolOptions,
   ) {
-    for (let i = 0; i < o.ahead; i++) this.ready.push(this.started());
+    if (o.mode === "fresh") for (let i = 0; i < o.ahead; i++) this.ready.push(this.started());
+  }
+
+  get mode(): "fresh" | "reuse" {
+    return this.o.mode;
   }
 
   private started(): Promise<AdapterClient> {
@@ -79,11 +96,16 @@ export class RecoveryPool {
     return ready;
   }
 
-  /** Recover `dir` in the next ready process. */
-  async recover(dir: string): Promise<Recovered> {
+  /** Recover `dir` the pool's way. */
+  recover(dir: string): Promise<Recovered> {
+    return this.o.mode === "reuse" ? this.recoverInLongLived(dir) : this.fresh(dir);
+  }
+
+  /** Recover `dir` in a process of its own: open, read, check, then SIGKILL. */
+  async fresh(dir: string): Promise<Recovered> {
     if (this.closed) throw new Error("recovery pool closed");
-    const next = this.ready.shift() ?? this.started();
-    this.ready.push(this.started());
+    const next = this.o.mode === "fresh" ? (this.ready.shift() ?? this.started()) : this.started();
+    if (this.o.mode === "fresh") this.ready.push(this.started());
     const client = await next;
     try {
       const t = performance.now();
@@ -104,13 +126,42 @@ export class RecoveryPool {
     }
   }
 
+  private async recoverInLongLived(dir: string): Promise<Recovered> {
+    if (this.closed) throw new Error("recovery pool closed");
+    const slot = this.idle.pop() ?? { client: await this.started(), uses: 0 };
+    const t = performance.now();
+    const r = await slot.client.request("recover", { dir, config: this.o.openConfig });
+    slot.uses += 1;
+    if (slot.uses < REUSE_LIMIT && !this.closed) this.idle.push(slot);
+    else {
+      this.all.delete(slot.client);
+      await slot.client.kill("SIGKILL");
+    }
+    if (!r.ok) return { open: "failed", code: r.error.code, message: r.error.message, ms: performance.now() - t };
+    return { open: "ok", lastSeq: r.lastSeq, state: r.state, ...(r.check ? { check: r.check } : this.o.check ? { check: ["recover answered no check lines"] } : {}), ms: r.recovery?.elapsedMs ?? performance.now() - t };
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const pending = this.ready;
     this.ready = [];
+    this.idle = [];
     await Promise.all([...this.all].map((c) => c.kill("SIGKILL")));
     await Promise.allSettled(pending);
   }
+}
+
+/** Same answer from two recoveries of the same state: same open outcome (code), same seq, state and check lines. */
+export function sameRecovery(a: Recovered, b: Recovered): boolean {
+  if (a.open === "failed" || b.open === "failed") return a.open === "failed" && b.open === "failed" && a.code === b.code;
+  if (a.lastSeq !== b.lastSeq || JSON.stringify(a.check ?? null) !== JSON.stringify(b.check ?? null)) return false;
+  const ka = Object.keys(a.state);
+  return ka.length === Object.keys(b.state).length && ka.every((k) => b.state[k] === a.state[k]);
+}
+
+function summary(r: Recovered): string {
+  if (r.open === "failed") return `open failed with ${r.code}`;
+  return `lastSeq ${r.lastSeq}, ${Object.keys(r.state).length} keys${r.check ? `, check ${JSON.stringify(r.check)}` : ""}`;
 }
 
 export interface StateFailure {
@@ -124,34 +175,60 @@ export interface StateFailure {
 export interface CheckResult {
   /** States judged (each state of each cut). */
   checked: number;
-  /** Directories recovered in a fresh process (distinct contents). */
+  /** Directories recovered (distinct contents). */
   recovered: number;
+  /** Of those, recovered a second time by a fresh process to cross-check `recover` (reuse mode). */
+  crossChecked: number;
   elapsedMs: number;
   recoveryMs: number[];
   failure?: StateFailure;
 }
 
+/** In "reuse" mode, one directory in this many (the first included) is also recovered by a fresh process; the answers must agree. */
+export const CROSS_CHECK_EVERY = 16;
+
 /**
  * Judge every state of `states` (stopping at the first failure, or when `signal` aborts),
  * `workers` at a time; each distinct directory is materialized under `workDir` and
- * recovered by `pool`, then removed unless it failed.
+ * recovered by `pool`, then removed unless it failed. In reuse mode a failure is confirmed
+ * by a fresh process before it is reported, and reported as that process saw it.
  */
 export async function checkStates(o: { states: Iterable<CrashState>; rec: Recording; pool: RecoveryPool; workDir: string; workers: number; signal?: AbortSignal; onProgress?: (checked: number) => void }): Promise<CheckResult> {
   const started = performance.now();
   const memo = new Map<string, Promise<{ recovered: Recovered; dir: string }>>();
-  const result: CheckResult = { checked: 0, recovered: 0, elapsedMs: 0, recoveryMs: [] };
+  const result: CheckResult = { checked: 0, recovered: 0, crossChecked: 0, elapsedMs: 0, recoveryMs: [] };
   const iterator = o.states[Symbol.iterator]();
   let n = 0;
+  let fresh = 0;
+  const materialized = async (state: CrashState, dir: string) => {
+    fs.mkdirSync(dir, { recursive: true });
+    await materialize(state, dir);
+    return dir;
+  };
+  // The same state recovered by a fresh process must give the same answer as `recover` did.
+  const crossCheck = async (state: CrashState, reused: Recovered, dir: string) => {
+    const freshDir = await materialized(state, `${dir}-fresh-${fresh++}`);
+    const answer = await o.pool.fresh(freshDir);
+    result.crossChecked += 1;
+    if (!sameRecovery(reused, answer)) {
+      throw new AdapterError(
+        "ADAPTER_PROTOCOL",
+        `recover is not isolated: for the power-loss state at cut ${state.cut} (variant ${state.variant}) recover answered ${summary(reused)}, but a fresh process answered ${summary(answer)}. The adapter's recover keeps something from what it recovered before (or its recovery is not deterministic); --fresh-recovery recovers every state in a process of its own`,
+        { op: "recover", stderrTail: "" },
+      );
+    }
+    return { fresh: answer, freshDir };
+  };
   const recoverOnce = (state: CrashState) => {
     let p = memo.get(state.key);
     if (!p) {
-      const dir = path.join(o.workDir, `state-${String(n++).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`);
+      const index = n++;
+      const dir = path.join(o.workDir, `state-${String(index).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`);
       p = (async () => {
-        fs.mkdirSync(dir, { recursive: true });
-        await materialize(state, dir);
-        const recovered = await o.pool.recover(dir);
+        const recovered = await o.pool.recover(await materialized(state, dir));
         result.recovered += 1;
         result.recoveryMs.push(recovered.ms);
+        if (o.pool.mode === "reuse" && index % CROSS_CHECK_EVERY === 0) fs.rmSync((await crossCheck(state, recovered, dir)).freshDir, { recursive: true, force: true });
         return { recovered, dir };
       })();
       memo.set(state.key, p);
@@ -164,19 +241,26 @@ export async function checkStates(o: { states: Iterable<CrashState>; rec: Record
       const next = iterator.next();
       if (next.done) return;
       const state = next.value;
-      const { recovered, dir } = await recoverOnce(state);
-      const verdict = judgeState(o.rec, state.cut, recovered);
+      let { recovered, dir } = await recoverOnce(state);
+      let verdict = judgeState(o.rec, state.cut, recovered);
+      if (!verdict.ok && o.pool.mode === "reuse") {
+        ({ fresh: recovered, freshDir: dir } = await crossCheck(state, recovered, dir));
+        verdict = judgeState(o.rec, state.cut, recovered);
+      }
       result.checked += 1;
       o.onProgress?.(result.checked);
       if (!verdict.ok && !result.failure) result.failure = { state, verdict, recovered, dir };
     }
   };
-  await Promise.all(Array.from({ length: Math.max(1, o.workers) }, worker));
-  // Keep only the failing state's directory.
-  const keep = result.failure?.dir;
-  for (const p of memo.values()) {
-    const { dir } = await p.catch(() => ({ dir: undefined }));
-    if (dir && dir !== keep) fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await Promise.all(Array.from({ length: Math.max(1, o.workers) }, worker));
+  } finally {
+    // Keep only the failing state's directory.
+    const keep = result.failure?.dir;
+    for (const p of memo.values()) {
+      const { dir } = await p.catch(() => ({ dir: undefined }));
+      if (dir && dir !== keep) fs.rmSync(dir, { recursive: true, force: true });
+    }
   }
   result.elapsedMs = performance.now() - started;
   return result;

@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it, test } from "vitest";
 // Through the package's public entry point, as a user imports it.
@@ -5,6 +6,7 @@ import { walConformance } from "walcheck/vitest";
 import { createReferenceAdapter } from "../../reference-impl/index.js";
 import { createSimpleWal } from "../fixtures/adapters/simple-wal.mjs";
 import { createSqliteAdapter } from "../../harness/sqlite-adapter.js";
+import { tempDir } from "../helpers.js";
 
 // The reference WAL runs the same conformance suite a user's adapter runs.
 walConformance({ test, factory: () => createReferenceAdapter(), adapter: "reference", runs: 2, recoveryThresholdMs: 5000 });
@@ -31,10 +33,16 @@ describe("walConformance on broken WALs", () => {
   });
 
   it("crash cases catch an ack before the fsync, naming the invariant and the replay line", async () => {
-    const tests = collect({ adapter: path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs"), runs: 3, crash: ["signal"], recoveryThresholdMs: 5000 });
+    // Failing cases are kept for a person to inspect: here in a temp directory, not the project's walcheck-reports/.
+    const reportDir = await tempDir();
+    const tests = collect({ adapter: path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs"), runs: 3, crash: ["signal"], recoveryThresholdMs: 5000, reportDir });
     const messages = await failures(tests);
     expect(messages.length).toBeGreaterThan(0);
     expect(messages[0]).toContain("invariant durability violated");
     expect(messages[0]).toMatch(/replay: npx walcheck run --adapter \S+ --replay \S+/);
+    // Each failure names its kept directory, which holds the WAL as the failing recovery found it.
+    const kept = /kept: (\S+)/.exec(messages[0]!)?.[1];
+    expect(kept?.startsWith(reportDir)).toBe(true);
+    expect(fs.readFileSync(path.join(kept!, "violation.txt"), "utf8")).toContain("invariant durability violated");
   });
 });

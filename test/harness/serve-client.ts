@@ -1,3 +1,4 @@
+import { afterEach } from "vitest";
 import { AdapterClient } from "../../harness/index.js";
 import { CLI } from "../helpers.js";
 
@@ -17,4 +18,17 @@ export function startServe(opts: { crashAt?: string; adapter?: string; config?: 
 export function ok<T extends { ok: boolean }>(reply: T): Extract<T, { ok: true }> {
   if (!reply.ok) throw new Error(`adapter answered an error: ${JSON.stringify(reply)}`);
   return reply as Extract<T, { ok: true }>;
+}
+
+/** `startServe` for one test file: every child it starts is killed after each test. */
+export function serveKilledAfterEach(): (opts?: Parameters<typeof startServe>[0]) => AdapterClient {
+  const started: AdapterClient[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((c) => c.kill()));
+  });
+  return (opts = {}) => {
+    const client = startServe(opts);
+    started.push(client);
+    return client;
+  };
 }

@@ -1,23 +1,15 @@
 import fs from "node:fs";
 import path from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import type { AdapterClient, TransactionStep } from "../../harness/index.js";
+import { describe, expect, it } from "vitest";
+import type { TransactionStep } from "../../harness/index.js";
 import { tempDir } from "../helpers.js";
-import { ok, startServe } from "./serve-client.js";
+import { ok, serveKilledAfterEach } from "./serve-client.js";
 
 // The optional `transaction` op and the `elapsedMs` response field, through real
 // `walcheck serve` children (dist/), and the SQLite adapter's "shared" feature: several
 // processes on one directory.
 
-const started: AdapterClient[] = [];
-const serve = (opts: Parameters<typeof startServe>[0] = {}) => {
-  const client = startServe(opts);
-  started.push(client);
-  return client;
-};
-afterEach(async () => {
-  await Promise.all(started.splice(0).map((c) => c.kill()));
-});
+const serve = serveKilledAfterEach();
 
 const put = (key: string, value: string | null): TransactionStep => ({ put: { key, value } });
 const savepoint: TransactionStep = { savepoint: true };

@@ -53,7 +53,7 @@ describe.each(designs)("walcheck serve --adapter $adapter", (design) => {
   it("says hello with its name, power durability, its features and its crash points", async () => {
     const client = startServe({ adapter: design.adapter });
     const hello = ok(await client.request("hello", {}));
-    const features = design.name === "walcheck-event-log" ? ["check", "checksums", "recovery-stats", "deterministic"] : ["check", "checksums", "recovery-stats"];
+    const features = design.name === "walcheck-event-log" ? ["check", "checksums", "recovery-stats", "recover", "deterministic"] : ["check", "checksums", "recovery-stats", "recover"];
     expect(hello).toMatchObject({ name: design.name, protocol: 1, durability: "power", features, points: design.points });
     await client.kill();
   });

@@ -1,0 +1,65 @@
+import fs from "node:fs";
+import path from "node:path";
+import type { AdapterLaunch } from "../harness/adapter-launch.js";
+import { checkStates, RecoveryPool, type CheckResult } from "../harness/power/check-states.js";
+import { allStates } from "../harness/power/crash-states.js";
+import { recordLife, type Recording } from "../harness/power/record-life.js";
+import { ensureRecorder, recordEnv } from "../harness/power/recorder-build.js";
+import type { Hello } from "../harness/protocol.js";
+import { powerWorkload } from "../scenarios/power-loss.js";
+import { runOne, timedPart, type RunOptions } from "./bench-util.js";
+import { BenchError, type ClientPool } from "./protocol-suites.js";
+
+// The power-loss suite: how many crash states per second walcheck checks for one recorded
+// life of a bounded workload (the issue's figure: 20 steps on 2 cores). The life is recorded
+// once; one tinybench iteration enumerates and checks every state of it (exhaustive mode),
+// so ops per iteration is the number of states and ops/s is states per second.
+
+export interface PowerBenchResult {
+  task: Awaited<ReturnType<typeof runOne>>;
+  states: number;
+  extra: Record<string, unknown>;
+}
+
+/** Record one life of `steps` steps with the recorder preloaded; the trace stays in `dir`. */
+export async function recordBenchLife(pool: ClientPool, launch: AdapterLaunch, hello: Hello, dir: string, steps: number, seed: number): Promise<Recording> {
+  const recorder = await ensureRecorder();
+  const walDir = path.join(dir, "life");
+  fs.mkdirSync(walDir, { recursive: true });
+  const traceFile = path.join(dir, "power.trace");
+  const root = fs.realpathSync(walDir);
+  const client = pool.start({ ...launch, env: { ...launch.env, ...recordEnv(traceFile, root, recorder) } });
+  try {
+    return await recordLife(client, { dir: root, traceFile, openConfig: {}, steps: powerWorkload(hello.features, steps, seed) });
+  } finally {
+    await client.kill();
+  }
+}
+
+/** Check every state of `rec`, `mode` fresh (a process per directory) or reuse (the recover op), once per iteration. */
+export async function benchPowerStates(pool: ClientPool, launch: AdapterLaunch, hello: Hello, rec: Recording, o: { dir: string; mode: "fresh" | "reuse"; seed: number; name: string }, opts: RunOptions): Promise<PowerBenchResult> {
+  let last: CheckResult | undefined;
+  let iteration = 0;
+  const task = await runOne(
+    o.name,
+    async () => {
+      const recovery = new RecoveryPool(() => pool.start(launch), { mode: o.mode, ahead: 2, openConfig: {}, check: hello.features.includes("check") });
+      try {
+        const result = await checkStates({ states: allStates(rec.initial, rec.trace, o.seed), rec, pool: recovery, workDir: path.join(o.dir, `states-${iteration++}`), workers: 2, ...(opts.signal ? { signal: opts.signal } : {}) });
+        if (result.failure) throw new BenchError("POWER_STATE_FAILED", `a power-loss state failed (cut ${result.failure.state.cut}, variant ${result.failure.state.variant}): ${result.failure.verdict.message}`);
+        last = result;
+        return timedPart(result.elapsedMs, result.elapsedMs);
+      } finally {
+        await recovery.close();
+      }
+    },
+    { async: true },
+    opts,
+  );
+  if (!last) throw new Error(`${o.name}: no iteration finished`);
+  return {
+    task,
+    states: last.checked,
+    extra: { mode: o.mode, steps: rec.stepAt.length, traceOps: rec.trace.length, states: last.checked, directories: last.recovered, crossChecked: last.crossChecked, statesPerDirectory: last.checked / Math.max(1, last.recovered) },
+  };
+}
