@@ -1,0 +1,13 @@
+/** Stable codes of the errors the outbox raises on purpose. */
+export type OutboxErrorCode = "OUTBOX_HALTED" | "OUTBOX_CLOSED";
+
+/** An outbox refusal: a stable `code`, the original error (the WAL's) as `cause`. */
+export class OutboxError extends Error {
+  override readonly name = "OutboxError";
+  readonly code: OutboxErrorCode;
+
+  constructor(code: OutboxErrorCode, message: string, options: { cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+  }
+}
