@@ -138,6 +138,14 @@ fi
 base=$(mktemp -d "${TMPDIR:-/tmp}/walcheck-pg.XXXXXX")
 chmod 0755 "$base"
 [ "$(id -un)" = "$pg_user" ] || chown "$pg_user:" "$base"
+# A TMPDIR the cluster's owner cannot reach (a private 0700 directory of root's): use /tmp.
+if ! as_owner test -w "$base"; then
+  rm -rf "$base"
+  base=$(mktemp -d /tmp/walcheck-pg.XXXXXX)
+  chmod 0755 "$base"
+  [ "$(id -un)" = "$pg_user" ] || chown "$pg_user:" "$base"
+  log "${TMPDIR:-/tmp} is closed to $pg_user: the cluster goes in $base"
+fi
 data="$base/data"
 logfile="$base/postgres.log"
 
