@@ -234,6 +234,49 @@ export async function buildProgram(): Promise<Command> {
       process.exitCode = benchCompareCommand(file, opts);
     });
 
+  const outbox = program
+    .command("outbox")
+    .description("the durable outbox in front of a database: status, sync and compact an outbox directory, serve the outbox protocol, chaos-test an outbox");
+  const outboxDirCommand = (name: "status" | "sync" | "compact", description: string) =>
+    outbox
+      .command(name)
+      .description(description)
+      .requiredOption("--dir <dir>", "the outbox directory (its WAL)")
+      .option("--sink <sink>", "the database: sqlite:<path> or postgres://user@host:port/database (default sqlite:<dir>/outbox.sqlite)")
+      .option("--json", "print JSON");
+  const runOutbox = (name: "status" | "sync" | "compact") => async (opts: import("./outbox/outbox-command.js").OutboxFlags) => {
+    const { outboxCommand } = await import("./outbox/outbox-command.js");
+    process.exitCode = await outboxCommand(name, opts);
+  };
+  outboxDirCommand("status", "pending count, oldest pending age, failures, circuit, halted, corrupt entries skipped (never contacts the database)").action(runOutbox("status"));
+  outboxDirCommand("sync", "sync pending entries to the database until the queue is empty (exit 1, saying why, while entries remain)").action(runOutbox("sync"));
+  outboxDirCommand("compact", "remove COMPLETED entries past their retention and fold the WAL")
+    .option("--retention <duration>", "how long COMPLETED entries are kept, e.g. 168h, 30m, 0s (default 168h)")
+    .action(runOutbox("compact"));
+  outbox
+    .command("serve")
+    .description("speak the outbox protocol (JSON lines) on stdin/stdout for the reference outbox")
+    .action(async () => {
+      const { outboxCommand } = await import("./outbox/outbox-command.js");
+      // Answered close (or the input ended): exit now, whatever handles a sink left open.
+      process.exit(await outboxCommand("serve", {}));
+    });
+  outbox
+    .command("chaos")
+    .description("the outbox chaos scenarios (sink-outage, crash-mid-sync, wal-full) against an outbox process: exactly once, in order, nothing accepted without durability")
+    .option("--outbox-cmd <command>", "the outbox under test, in any language, started as this command (default: walcheck outbox serve, the reference outbox)")
+    .option("--sink <sink>", "sqlite (default: a fresh file per outbox directory) or postgres://user@host:port/database (a fresh schema per directory)")
+    .option("--ops <n>", "operations per scenario; sink-outage writes this many during the outage (default 200)", intArg("--ops", 1))
+    .option("--seed <n>", "seed of the operations and crash cases (default: random, printed)", intArg("--seed", 0))
+    .option("--scenario <names>", "sink-outage, crash-mid-sync, wal-full, comma-separated (default all)")
+    .option("--timeout <ms>", "per-request timeout; a sync gets it per 1,000 queued entries (default 10000)", intArg("--timeout", 1))
+    .option("--report-dir <dir>", "where report.json goes (default walcheck-reports)")
+    .action(async (opts: import("./outbox/outbox-chaos-command.js").ChaosFlags) => {
+      const { outboxChaosCommand } = await import("./outbox/outbox-chaos-command.js");
+      process.exitCode = await outboxChaosCommand(opts);
+      forceExitSoon();
+    });
+
   return program;
 }
 

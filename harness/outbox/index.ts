@@ -1,0 +1,15 @@
+// The durable outbox side of walcheck: the outbox protocol (schemas, client, server), the
+// operator's CLI (status, sync, compact) and the chaos command's building blocks.
+export * from "./outbox-protocol.js";
+export { OutboxClient, OutboxRefusal, type OutboxReply, type OutboxStartOptions } from "./outbox-client.js";
+export { LineChild, LineChildError, type ChildExit, type LineChildFault, type LineChildOptions } from "./line-child.js";
+export { serveOutbox, serveOutboxStdio, openReferenceSink, outboxOptionsOf, type OutboxServeOptions, type OutboxServeStreams } from "./outbox-serve.js";
+export { checkOutboxRequest, type CheckedOutboxRequest, type OutboxRequestCheck } from "./outbox-request-check.js";
+export { parseSinkSpec, formatSinkSpec, redactUrl, type SinkSpec } from "./sink-spec.js";
+export { outboxCommand, parseRetention, type OutboxFlags, type OutboxSubcommand } from "./outbox-command.js";
+export { outboxChaosCommand, CHAOS_DEFAULTS, type ChaosFlags } from "./outbox-chaos-command.js";
+export { chaosOps, expectedEffects, describeOp, type ChaosOp } from "./chaos-ops.js";
+export { checkSink, Ledger, type SinkViolation } from "./sink-check.js";
+export { sqliteTarget, postgresTarget, type ChaosSink, type SinkTarget, type Outage } from "./chaos-sink.js";
+export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
+export * from "./chaos-kit.js";
