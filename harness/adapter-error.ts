@@ -1,19 +1,10 @@
+import type { FaultDetails } from "./json-lines-child.js";
+
 /** Stable codes for an adapter that broke the protocol, hung, exited or could not start. */
 export type AdapterErrorCode = "ADAPTER_PROTOCOL" | "ADAPTER_TIMEOUT" | "ADAPTER_EXITED" | "ADAPTER_START";
 
-export interface AdapterErrorDetails {
-  /** The request that was waiting, if any. */
-  op?: string;
-  id?: number;
-  /** The offending line the adapter wrote. */
-  line?: string;
-  exitCode?: number | undefined;
-  signal?: string | undefined;
-  timeoutMs?: number;
-  durationMs?: number;
-  /** The last part of the adapter's stderr. */
-  stderrTail: string;
-}
+/** The request that was waiting, the offending line, how the adapter ended, its stderr tail (see FaultDetails). */
+export type AdapterErrorDetails = FaultDetails;
 
 /** A protocol fault, carrying everything a person needs to see what the adapter did. */
 export class AdapterError extends Error {

@@ -2,6 +2,7 @@
 // adapter child, thousands per campaign, so it is plain code rather than zod, whose
 // import alone costs ~100 ms of start-up. The walcheck side validates every response with
 // the zod schemas in protocol.ts.
+import type { LineRequestCheck } from "./line-server.js";
 import type { BatchOp, Op, TransactionStep } from "./protocol.js";
 
 export type CheckedRequest =
@@ -11,11 +12,7 @@ export type CheckedRequest =
   | { id: number; op: "checkpoint"; mode: "passive" | "truncate" }
   | { id: number; op: "transaction"; steps: TransactionStep[] };
 
-export type RequestCheck =
-  | { status: "ok"; request: CheckedRequest }
-  | { status: "unknown-op"; id: number; op: string }
-  | { status: "invalid"; id: number; message: string }
-  | { status: "unanswerable"; message: string };
+export type RequestCheck = LineRequestCheck<CheckedRequest>;
 
 const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close", "transaction", "recover"]);
 const STEP_KINDS = ["put", "savepoint", "rollback", "release"] as const;

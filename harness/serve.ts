@@ -1,8 +1,8 @@
-import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
 import { errorCode } from "../reference-impl/errors.js";
 import { adapterSource } from "./load-adapter.js";
+import { serveLines } from "./line-server.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
 import type { WalAdapter } from "./wal-adapter.js";
 
@@ -40,7 +40,6 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, o
   let recovering = false;
   let recoveries: Promise<Record<string, unknown>> = Promise.resolve({});
   let closed = false;
-  const inFlight = new Set<Promise<void>>();
 
   // Every response carries elapsedMs: from the moment its request line was parsed to the
   // moment the answer is written (protocol extension; rounded to the microsecond).
@@ -48,7 +47,6 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, o
     const elapsedMs = Math.round((performance.now() - parsedAt) * 1000) / 1000;
     streams.output.write(`${JSON.stringify({ ...message, elapsedMs })}\n`);
   };
-  const fail = (id: number, code: string, message: string, parsedAt: number) => send({ id, ok: false, error: { code, message } }, parsedAt);
 
   const handle = async (req: CheckedRequest): Promise<Record<string, unknown>> => {
     switch (req.op) {
@@ -85,48 +83,16 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, o
     }
   };
 
-  const lines = readline.createInterface({ input: streams.input, crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line.trim() === "") continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      streams.log(`walcheck serve: ignoring a line that is not JSON: ${line.slice(0, 200)}`);
-      continue;
-    }
-    const parsedAt = performance.now();
-    const checked = checkRequest(json);
-    if (checked.status === "unanswerable") {
-      streams.log(`walcheck serve: ignoring a line with no id to answer: ${checked.message}: ${line.slice(0, 200)}`);
-      continue;
-    }
-    if (checked.status === "unknown-op") {
-      fail(checked.id, "EUNSUPPORTED", `unknown op ${JSON.stringify(checked.op)}`, parsedAt);
-      continue;
-    }
-    if (checked.status === "invalid") {
-      fail(checked.id, "EINVAL", checked.message, parsedAt);
-      continue;
-    }
-    const { id, op } = checked.request;
-    if (!opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering)) {
-      fail(id, "EPROTO", `open must come before ${op}`, parsedAt);
-      continue;
-    }
-    const task = handle(checked.request).then(
-      (result) => send({ id, ok: true, ...result }, parsedAt),
-      (error: unknown) => fail(id, errorCode(error), error instanceof Error ? error.message : String(error), parsedAt),
-    );
-    inFlight.add(task);
-    void task.finally(() => inFlight.delete(task));
-    if (op === "close") {
-      await task;
-      break;
-    }
-  }
-  lines.close();
-  await Promise.all(inFlight);
+  await serveLines<CheckedRequest>({
+    name: "walcheck serve",
+    input: streams.input,
+    log: streams.log,
+    check: checkRequest,
+    refuse: ({ op }) => (!opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering) ? { code: "EPROTO", message: `open must come before ${op}` } : undefined),
+    handle,
+    codeOf: errorCode,
+    answer: send,
+  });
   if (!closed && opened) await adapter.close().catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
 }
 

@@ -1,8 +1,8 @@
 // The durable outbox side of walcheck: the outbox protocol (schemas, client, server), the
 // operator's CLI (status, sync, compact) and the chaos command's building blocks.
 export * from "./outbox-protocol.js";
-export { OutboxClient, OutboxRefusal, type OutboxReply, type OutboxStartOptions } from "./outbox-client.js";
-export { LineChild, LineChildError, type ChildExit, type LineChildFault, type LineChildOptions } from "./line-child.js";
+export { OutboxClient, OutboxFault, OutboxRefusal, type OutboxReply, type OutboxStartOptions } from "./outbox-client.js";
+export type { ChildFault, ExitInfo } from "../json-lines-child.js";
 export { serveOutbox, serveOutboxStdio, openReferenceSink, outboxOptionsOf, type OutboxServeOptions, type OutboxServeStreams } from "./outbox-serve.js";
 export { checkOutboxRequest, type CheckedOutboxRequest, type OutboxRequestCheck } from "./outbox-request-check.js";
 export { parseSinkSpec, formatSinkSpec, redactUrl, type SinkSpec } from "./sink-spec.js";

@@ -10,7 +10,7 @@ import { OUTBOX_SCENARIOS, type OutboxScenario } from "../../scenarios/outbox/in
 import { UsageError } from "../usage-error.js";
 import { ChaosOutboxError, ChaosViolation, newRecord, type ChaosContext, type OutboxLaunch, type ScenarioRecord } from "./chaos-kit.js";
 import { postgresTarget, sqliteTarget, type SinkTarget } from "./chaos-sink.js";
-import { LineChildError } from "./line-child.js";
+import { OutboxFault } from "./outbox-client.js";
 import { OutboxClient, OutboxRefusal } from "./outbox-client.js";
 import type { OutboxHello } from "./outbox-protocol.js";
 import { parseSinkSpec } from "./sink-spec.js";
@@ -217,7 +217,7 @@ function classify(error: unknown, signal: AbortSignal): Pick<ScenarioRecord, "st
     const v = error;
     return { status: "failed", violation: { invariant: v.invariant, message: v.message, ...(v.where ? { where: v.where } : {}), ...(v.also.length > 0 ? { also: v.also } : {}), ...(v.kept ? { kept: v.kept } : {}) } };
   }
-  if (error instanceof ChaosOutboxError || error instanceof LineChildError) return { status: "error", error: { code: error.code, message: error.message } };
+  if (error instanceof ChaosOutboxError || error instanceof OutboxFault) return { status: "error", error: { code: error.code, message: error.message } };
   if (error instanceof OutboxRefusal) return { status: "error", error: { code: `OUTBOX_REFUSED_${error.code}`, message: error.message } };
   return { status: "error", error: { code: "EINTERNAL", message: error instanceof Error ? (error.stack ?? error.message) : String(error) } };
 }

@@ -1,4 +1,4 @@
-import { LineChild, type ChildExit, type LineCheck, type LineChildOptions } from "./line-child.js";
+import { JsonLinesChild, schemaCheck, type ChildFault, type ExitInfo, type FaultDetails, type StartOptions } from "../json-lines-child.js";
 import { outboxAnswerSchemas, OutboxErrorAnswer, type OutboxOp, type OutboxRequestFields, type OutboxResultOf } from "./outbox-protocol.js";
 
 /** An answer as the caller sees it: a result, or the outbox's own `ok:false`. */
@@ -17,37 +17,49 @@ export class OutboxRefusal extends Error {
 }
 
 /** The program to start, its arguments, extra environment, working directory and per-request timeout. */
-export type OutboxStartOptions = Pick<LineChildOptions, "file" | "args" | "env" | "cwd" | "timeoutMs">;
+export type OutboxStartOptions = StartOptions;
 
-function checkAnswer(op: string, json: Record<string, unknown>): LineCheck {
-  const schema = json.ok === false ? OutboxErrorAnswer : outboxAnswerSchemas[op as OutboxOp];
-  const parsed = schema.safeParse(json);
-  if (parsed.success) return { ok: true, value: parsed.data as Record<string, unknown> };
-  return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.join(".") || "(answer)"}: ${i.message}`).join("; ") };
+/** A fault of an outbox process or of what it wrote: code OUTBOX_PROTOCOL, OUTBOX_TIMEOUT, OUTBOX_EXITED or OUTBOX_START. */
+export class OutboxFault extends Error {
+  override readonly name = "OutboxFault";
+  readonly code: string;
+  constructor(
+    readonly fault: ChildFault,
+    message: string,
+    readonly details: FaultDetails,
+  ) {
+    const tail = details.stderrTail.trim();
+    super(tail ? `${message}\n--- stderr (tail) ---\n${tail}` : message);
+    this.code = `OUTBOX_${fault}`;
+  }
 }
 
 /**
  * An outbox process spoken to over outbox protocol v1 (outbox-protocol.ts): every answer is
  * checked with its op's zod schema; a malformed answer, a hang past the timeout, or the
- * process dying rejects with a LineChildError (OUTBOX_PROTOCOL, OUTBOX_TIMEOUT,
+ * process dying rejects with an OutboxFault (OUTBOX_PROTOCOL, OUTBOX_TIMEOUT,
  * OUTBOX_EXITED, OUTBOX_START) carrying the stderr tail.
  */
 export class OutboxClient {
-  private readonly child: LineChild;
+  private readonly child: JsonLinesChild;
 
   private constructor(opts: OutboxStartOptions) {
-    this.child = new LineChild({ ...opts, who: "the outbox", codePrefix: "OUTBOX", check: checkAnswer });
+    this.child = new JsonLinesChild(opts, {
+      who: "the outbox",
+      check: (op, json) => schemaCheck((j) => (json.ok === false ? OutboxErrorAnswer : outboxAnswerSchemas[op as OutboxOp]).safeParse(j), json),
+      fault: (kind, message, details) => new OutboxFault(kind, message, details),
+    });
   }
 
   static start(opts: OutboxStartOptions): OutboxClient {
     return new OutboxClient(opts);
   }
 
-  get exited(): Promise<ChildExit> {
+  get exited(): Promise<ExitInfo> {
     return this.child.exited;
   }
 
-  get exitInfo(): ChildExit | undefined {
+  get exitInfo(): ExitInfo | undefined {
     return this.child.exitInfo;
   }
 
@@ -61,8 +73,7 @@ export class OutboxClient {
 
   /** One request; its answer, `ok:false` included. */
   async request<O extends OutboxOp>(op: O, fields: OutboxRequestFields<O>, opts: { timeoutMs?: number } = {}): Promise<OutboxReply<O>> {
-    const { id: _id, ...reply } = await this.child.request(op, fields as Record<string, unknown>, opts.timeoutMs);
-    return reply as OutboxReply<O>;
+    return (await this.child.request(op, fields as Record<string, unknown>, opts.timeoutMs)) as OutboxReply<O>;
   }
 
   /** One request that must succeed: its result, or an OutboxRefusal. */
@@ -74,12 +85,13 @@ export class OutboxClient {
   }
 
   /** `close`, then wait for the process to exit (killed, and a timeout error, if it lingers). */
-  async close(opts: { timeoutMs?: number } = {}): Promise<ChildExit> {
+  async close(opts: { timeoutMs?: number } = {}): Promise<ExitInfo> {
     await this.call("close", {}, opts);
-    return this.child.endAndWait(opts.timeoutMs);
+    this.child.endInput();
+    return this.child.waitExit(opts.timeoutMs, "the end of its requests");
   }
 
-  kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ChildExit> {
+  kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ExitInfo> {
     return this.child.kill(signal);
   }
 }

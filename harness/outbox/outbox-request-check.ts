@@ -2,6 +2,7 @@
 // plain code, as harness/request-check.ts is for the adapter protocol, because zod's import
 // alone costs ~100 ms and the crash scenarios start an outbox process per crash. The rules
 // are those of the zod schemas in outbox-protocol.ts (walcheck's side).
+import type { LineRequestCheck } from "../line-server.js";
 import type { OpenConfig, OutboxOp } from "./outbox-protocol.js";
 
 export type CheckedOutboxRequest =
@@ -9,11 +10,7 @@ export type CheckedOutboxRequest =
   | { id: number; op: "open"; dir: string; sink: string; config: OpenConfig }
   | { id: number; op: "write"; type: string; args: Record<string, unknown>; critical: boolean };
 
-export type OutboxRequestCheck =
-  | { status: "ok"; request: CheckedOutboxRequest }
-  | { status: "unknown-op"; id: number; op: string }
-  | { status: "invalid"; id: number; message: string }
-  | { status: "unanswerable"; message: string };
+export type OutboxRequestCheck = LineRequestCheck<CheckedOutboxRequest>;
 
 const OPS = new Set<string>(["hello", "open", "write", "sync", "start", "stop", "stats", "snapshot", "compact", "close"] satisfies OutboxOp[]);
 

@@ -1,4 +1,3 @@
-import readline from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { errorCode } from "../../reference-impl/errors.js";
 import { Outbox, type OutboxOptions } from "../../reference-impl/outbox/outbox.js";
@@ -7,6 +6,7 @@ import { SqliteSink } from "../../reference-impl/outbox/sqlite-sink.js";
 import { OUTBOX_CRASH_POINTS } from "../../reference-impl/outbox/sync-worker.js";
 import type { JsonValue } from "../../reference-impl/stable-json.js";
 import type { OpenConfig } from "./outbox-protocol.js";
+import { serveLines } from "../line-server.js";
 import { checkOutboxRequest, type CheckedOutboxRequest } from "./outbox-request-check.js";
 import { parseSinkSpec, type SinkSpec } from "./sink-spec.js";
 
@@ -74,7 +74,6 @@ export async function serveOutbox(streams: OutboxServeStreams, options: OutboxSe
   const openSink = options.openSink ?? openReferenceSink;
   let opening: Promise<Opened> | undefined;
   let closed = false;
-  const inFlight = new Set<Promise<void>>();
 
   const send = (message: Record<string, unknown>): void => {
     streams.output.write(`${JSON.stringify(message)}\n`);
@@ -142,40 +141,15 @@ export async function serveOutbox(streams: OutboxServeStreams, options: OutboxSe
     }
   };
 
-  const lines = readline.createInterface({ input: streams.input, crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line.trim() === "") continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      streams.log(`walcheck outbox serve: ignoring a line that is not JSON: ${line.slice(0, 200)}`);
-      continue;
-    }
-    const checked = checkOutboxRequest(json);
-    if (checked.status === "unanswerable") {
-      streams.log(`walcheck outbox serve: ignoring a line with no id to answer: ${checked.message}: ${line.slice(0, 200)}`);
-      continue;
-    }
-    if (checked.status !== "ok") {
-      const error = checked.status === "unknown-op" ? { code: "EUNSUPPORTED", message: `unknown op ${JSON.stringify(checked.op)}` } : { code: "EINVAL", message: checked.message };
-      send({ id: checked.id, ok: false, error });
-      continue;
-    }
-    const { id, op } = checked.request;
-    const task = handle(checked.request).then(
-      (result) => send({ id, ok: true, ...result }),
-      (error: unknown) => send({ id, ok: false, error: { code: codeOf(error), message: error instanceof Error ? error.message : String(error) } }),
-    );
-    inFlight.add(task);
-    void task.finally(() => inFlight.delete(task));
-    if (op === "close") {
-      await task;
-      break;
-    }
-  }
-  lines.close();
-  await Promise.all(inFlight);
+  await serveLines<CheckedOutboxRequest>({
+    name: "walcheck outbox serve",
+    input: streams.input,
+    log: streams.log,
+    check: checkOutboxRequest,
+    handle,
+    codeOf,
+    answer: send,
+  });
   if (!closed && opening) {
     const left = await opening.catch(() => undefined);
     await left?.outbox.close().catch((error: unknown) => streams.log(`walcheck outbox serve: close at end of input failed: ${String(error)}`));

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { chaosOps } from "../../harness/outbox/chaos-ops.js";
 import { ChaosOutboxError, eachLimited, inFreshDir, openOutbox, settleAndCheck, writeOp, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
-import { LineChildError } from "../../harness/outbox/line-child.js";
+import { OutboxFault } from "../../harness/outbox/outbox-client.js";
 import { Ledger } from "../../harness/outbox/sink-check.js";
 
 // crash-mid-sync: SIGKILL at every crash point the outbox names in hello.points (the reference:
@@ -81,7 +81,7 @@ async function crashCase(
       }
     }
   } catch (error) {
-    if (!(error instanceof LineChildError) || error.fault !== "EXITED") throw error;
+    if (!(error instanceof OutboxFault) || error.fault !== "EXITED") throw error;
     const exit = await doomed.exited;
     if (exit.signal !== "SIGKILL") {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.exitCode)}`;

@@ -28,7 +28,7 @@ describe.skipIf(missing)("walcheck outbox chaos (PostgreSQL sink)", () => {
     expectReferencePasses(run, 24);
     expect(run.report!.sink).toEqual({ kind: "postgres", label: PG_URL!.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") });
     expect(await chaosSchemas()).toBe(before);
-  });
+  }, 180_000); // about 7 s alone; room for a loaded 2-core CI box
 
   it("a server that does not answer is a usage error: exit 2 naming it, nothing run", async () => {
     const url = new URL(PG_URL!);

@@ -59,9 +59,9 @@ describe("walcheck outbox chaos (SQLite sink)", () => {
       [["--sink", "mysql://db/x"], "stderr", 'walcheck outbox chaos: --sink must be sqlite or a postgres://user@host:port/database URL, got "mysql://db/x"', false],
       [["--scenario", "sink-outage,disk-melt"], "stderr", "no such scenario disk-melt (there are sink-outage, crash-mid-sync, wal-full)", false],
       [["--ops", "0"], "stderr", '--ops must be an integer >= 1, got "0"', false],
-      [["--outbox-cmd", misbehaving("hang"), "--timeout", "300"], "stdout", "OUTBOX ERROR: OUTBOX_TIMEOUT: the outbox did not answer hello (id 1) within 300 ms", true],
+      [["--outbox-cmd", misbehaving("hang"), "--timeout", "300"], "stdout", "OUTBOX ERROR: OUTBOX_TIMEOUT: no answer to hello (id 1) within 300 ms", true],
       [["--outbox-cmd", misbehaving("garbage")], "stdout", "OUTBOX ERROR: OUTBOX_PROTOCOL: the outbox wrote a line that is not JSON: <html>not an answer</html>", true],
-      [["--outbox-cmd", "/no/such/outbox-binary"], "stdout", "OUTBOX ERROR: OUTBOX_START: cannot start the outbox (/no/such/outbox-binary)", true],
+      [["--outbox-cmd", "/no/such/outbox-binary"], "stdout", "OUTBOX ERROR: OUTBOX_START: cannot start the outbox: Command failed with ENOENT: /no/such/outbox-binary", true],
     ];
     const runs = await Promise.all(cases.map(([flags]) => runChaos([...flags, "--seed", "1"])));
     for (const [i, [flags, stream, message, reported]] of cases.entries()) {

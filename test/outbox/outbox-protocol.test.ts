@@ -1,7 +1,7 @@
 import path from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { LineChildError, OutboxClient, type OutboxOp, type OutboxReply } from "../../harness/outbox/index.js";
+import { OutboxFault, OutboxClient, type OutboxOp, type OutboxReply } from "../../harness/outbox/index.js";
 import { idempotencyKeyOf, OUTBOX_CRASH_POINTS } from "../../reference-impl/outbox/index.js";
 import { CLI, tempDir } from "../helpers.js";
 
@@ -16,13 +16,13 @@ function refusal(reply: OutboxReply<OutboxOp>): { code: string; message: string 
   return reply.error;
 }
 
-async function faultOf(promise: Promise<unknown>): Promise<LineChildError> {
+async function faultOf(promise: Promise<unknown>): Promise<OutboxFault> {
   const error = await promise.then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(LineChildError);
-  return error as LineChildError;
+  expect(error).toBeInstanceOf(OutboxFault);
+  return error as OutboxFault;
 }
 
 describe("walcheck outbox serve", () => {
@@ -35,7 +35,7 @@ describe("walcheck outbox serve", () => {
       features: ["direct", "worker", "compact"],
       points: [...OUTBOX_CRASH_POINTS],
     });
-    expect(await client.close()).toEqual({ exitCode: 0, signal: null });
+    expect(await client.close()).toEqual({ exitCode: 0, signal: undefined });
   });
 
   it("open, write (accepted, duplicate, direct), sync, stats, snapshot, compact, close on a real SQLite sink", async () => {
@@ -66,7 +66,7 @@ describe("walcheck outbox serve", () => {
     expect(snap).toMatchObject({ balances: { "acct-1": 5 }, events: 1, trades: 0 });
     // Default retention (168 h): nothing is old enough to go.
     expect(await client.call("compact", {})).toEqual({ removed: 0 });
-    expect(await client.close()).toEqual({ exitCode: 0, signal: null });
+    expect(await client.close()).toEqual({ exitCode: 0, signal: undefined });
 
     // What the database holds, read past the outbox.
     const db = new BetterSqlite3(dbFile, { readonly: true });
@@ -98,7 +98,7 @@ describe("walcheck outbox serve", () => {
     // A malformed entry reaches the sink and is refused there: it stays queued with its error.
     await client.call("write", { type: "balance.update", args: { account: "", delta: 1, opId: "bad" } });
     expect(await client.call("sync", {})).toMatchObject({ applied: 0, remaining: 1, stopped: "entry-error" });
-    expect(await client.close()).toEqual({ exitCode: 0, signal: null });
+    expect(await client.close()).toEqual({ exitCode: 0, signal: undefined });
   });
 });
 
@@ -116,14 +116,14 @@ describe("OutboxClient against outboxes that break the protocol", () => {
     const client = misbehaving("bad-hello");
     const error = await faultOf(client.request("hello", {}));
     expect(error.code).toBe("OUTBOX_PROTOCOL");
-    expect(error.message).toMatch(/invalid hello answer: points: /);
+    expect(error.message).toMatch(/invalid hello response: points: /);
   });
 
   it("no answer within the timeout is OUTBOX_TIMEOUT; an outbox that exits is OUTBOX_EXITED; one that cannot start is OUTBOX_START", async () => {
     const hung = misbehaving("hang", 200);
     const timeout = await faultOf(hung.request("hello", {}));
     expect(timeout.code).toBe("OUTBOX_TIMEOUT");
-    expect(timeout.message).toContain("the outbox did not answer hello (id 1) within 200 ms");
+    expect(timeout.message).toContain("no answer to hello (id 1) within 200 ms");
     expect((await hung.exited).signal).toBe("SIGKILL");
 
     const exiting = misbehaving("exit");
@@ -134,6 +134,6 @@ describe("OutboxClient against outboxes that break the protocol", () => {
     const missing = OutboxClient.start({ file: "/no/such/outbox-binary", timeoutMs: 5_000 });
     const start = await faultOf(missing.request("hello", {}));
     expect(start.code).toBe("OUTBOX_START");
-    expect(start.message).toContain("cannot start the outbox (/no/such/outbox-binary)");
+    expect(start.message).toContain("cannot start the outbox: Command failed with ENOENT: /no/such/outbox-binary");
   });
 });

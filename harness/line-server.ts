@@ -1,0 +1,81 @@
+import readline from "node:readline";
+import { performance } from "node:perf_hooks";
+import type { Readable } from "node:stream";
+
+// The serving side of a JSON-lines protocol (adapter protocol v1, the outbox protocol): read
+// request lines, check each, answer what cannot run at once (unknown op, invalid fields, a
+// request the protocol refuses here), run the rest as they arrive (pipelined) and answer each
+// when it finishes. Stops after `close` was answered, or when the input ends, once every
+// request in flight has been answered.
+
+/** What a protocol's request check says of one parsed line. */
+export type LineRequestCheck<R> =
+  | { status: "ok"; request: R }
+  | { status: "unknown-op"; id: number; op: string }
+  | { status: "invalid"; id: number; message: string }
+  | { status: "unanswerable"; message: string };
+
+export interface LineServer<R extends { id: number; op: string }> {
+  /** How complaints name the server: "walcheck serve". */
+  name: string;
+  input: Readable;
+  /** Where the server's own complaints go (stderr). */
+  log: (line: string) => void;
+  check(json: unknown): LineRequestCheck<R>;
+  /** An error to answer instead of running the request (an op before open, say). */
+  refuse?(request: R): { code: string; message: string } | undefined;
+  handle(request: R): Promise<Record<string, unknown>>;
+  /** The error code of anything `handle` threw. */
+  codeOf(error: unknown): string;
+  /** Write one answer; `parsedAt` is when its request line was parsed (performance.now()). */
+  answer(message: Record<string, unknown>, parsedAt: number): void;
+}
+
+/** Serve until `close` was answered or the input ends; resolves once every answer is written. */
+export async function serveLines<R extends { id: number; op: string }>(s: LineServer<R>): Promise<void> {
+  const inFlight = new Set<Promise<void>>();
+  const fail = (id: number, code: string, message: string, parsedAt: number) => s.answer({ id, ok: false, error: { code, message } }, parsedAt);
+  const lines = readline.createInterface({ input: s.input, crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line.trim() === "") continue;
+    let json: unknown;
+    try {
+      json = JSON.parse(line);
+    } catch {
+      s.log(`${s.name}: ignoring a line that is not JSON: ${line.slice(0, 200)}`);
+      continue;
+    }
+    const parsedAt = performance.now();
+    const checked = s.check(json);
+    if (checked.status === "unanswerable") {
+      s.log(`${s.name}: ignoring a line with no id to answer: ${checked.message}: ${line.slice(0, 200)}`);
+      continue;
+    }
+    if (checked.status === "unknown-op") {
+      fail(checked.id, "EUNSUPPORTED", `unknown op ${JSON.stringify(checked.op)}`, parsedAt);
+      continue;
+    }
+    if (checked.status === "invalid") {
+      fail(checked.id, "EINVAL", checked.message, parsedAt);
+      continue;
+    }
+    const { id, op } = checked.request;
+    const refused = s.refuse?.(checked.request);
+    if (refused) {
+      fail(id, refused.code, refused.message, parsedAt);
+      continue;
+    }
+    const task = s.handle(checked.request).then(
+      (result) => s.answer({ id, ok: true, ...result }, parsedAt),
+      (error: unknown) => fail(id, s.codeOf(error), error instanceof Error ? error.message : String(error), parsedAt),
+    );
+    inFlight.add(task);
+    void task.finally(() => inFlight.delete(task));
+    if (op === "close") {
+      await task;
+      break;
+    }
+  }
+  lines.close();
+  await Promise.all(inFlight);
+}
