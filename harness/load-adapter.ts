@@ -53,6 +53,15 @@ export async function adapterSource(spec: string, config: Record<string, unknown
     }
     return adapter;
   };
-  await make(); // a bad export is a usage error now, not at the first recover
-  return { make, fresh: typeof exported === "function" };
+  // A bad export is a usage error now, not at the first recover; the adapter made to check
+  // it is the first one handed out (a factory is not called twice for the serving adapter).
+  let checked: WalAdapter | undefined = await make();
+  return {
+    make: async () => {
+      const first = checked;
+      checked = undefined;
+      return first ?? make();
+    },
+    fresh: typeof exported === "function",
+  };
 }

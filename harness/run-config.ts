@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
 import { UsageError } from "./usage-error.js";
+export { parseDuration } from "./duration.js";
 
 /** `walcheck.config.{ts,js,mjs,json}`: every field optional; flags on the command line win. */
 const LevelSchema = z.strictObject({ targetMs: z.number().positive().optional(), criticalMs: z.number().positive().optional() });
@@ -47,14 +48,6 @@ export type RunConfig = z.infer<typeof RunConfigSchema>;
 /** Identity, for types: `export default defineConfig({ runs: 50 })`. */
 export function defineConfig(config: RunConfig): RunConfig {
   return config;
-}
-
-/** "60s" → 60000. */
-export function parseDuration(raw: string | number, flag = "--budget"): number {
-  if (typeof raw === "number") return raw;
-  const m = /^(\d+)(ms|s|m)$/.exec(raw.trim());
-  if (!m) throw new UsageError(`${flag} must be a duration like 60s, 5m or 500ms, got ${JSON.stringify(raw)}`);
-  return Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "s" ? 1000 : 60_000);
 }
 
 async function importConfigModule(file: string): Promise<unknown> {

@@ -8,6 +8,7 @@ import { SinkUnavailableError, type OutboxSink } from "../../reference-impl/outb
 import { listSegments } from "../../reference-impl/segment.js";
 import { snapshotSeqOf } from "../../reference-impl/snapshot-file.js";
 import { createLogger } from "../logger.js";
+import { parseDuration } from "../duration.js";
 import { UsageError } from "../usage-error.js";
 import { openReferenceSink, serveOutboxStdio } from "./outbox-serve.js";
 import { parseSinkSpec, redactUrl, type SinkSpec } from "./sink-spec.js";
@@ -46,10 +47,7 @@ const processOut: Out = { stdout: (t) => process.stdout.write(t), stderr: (t) =>
 
 /** A duration like 168h, 30m, 90s, 500ms or 7d, in ms. */
 export function parseRetention(raw: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(raw.trim());
-  if (!m) throw new UsageError(`--retention must be a duration like 168h, 30m, 90s, 500ms or 7d, got ${JSON.stringify(raw)}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
-  return Number(m[1]) * unit;
+  return parseDuration(raw, "--retention", "168h, 30m, 90s, 500ms or 7d");
 }
 
 /**
