@@ -17,8 +17,8 @@ export const RunConfigSchema = z.strictObject({
   adapterConfig: z.record(z.string(), z.unknown()).optional(),
   seed: z.number().int().nonnegative().optional(),
   runs: z.number().int().positive().optional(),
-  /** Stop starting cases after this long: "90s", "5m", or milliseconds. */
-  budget: z.union([z.string().regex(/^\d+(ms|s|m)$/, 'a duration like "60s", "5m" or "500ms"'), z.number().int().positive()]).optional(),
+  /** Stop starting cases after this long: "90s", "5m", "2h", or milliseconds. */
+  budget: z.union([z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like "60s", "5m", "2h" or "500ms"'), z.number().int().positive()]).optional(),
   crash: z.enum(["named", "fs", "signal", "power", "all"]).optional(),
   workers: z.number().int().positive().optional(),
   reportDir: z.string().min(1).optional(),

@@ -103,18 +103,19 @@ describe("walcheck run", () => {
   it("reads walcheck.config.mjs (defineConfig) and names a bad field with its path", async () => {
     const dir = await tempDir();
     const good = path.join(dir, "walcheck.config.mjs");
-    fs.writeFileSync(good, `export default { seed: 77, runs: 1, crash: "signal", recoveryThresholdMs: 5000 };\n`);
+    fs.writeFileSync(good, `export default { seed: 77, runs: 1, crash: "signal", recoveryThresholdMs: 5000, budget: "1h" };\n`);
     const r = await walcheckRun(["--config", good]);
     expect(r.exitCode).toBe(0);
     expect(r.report).toMatchObject({ seed: 77, cases: { run: 1 }, crash: ["signal"] });
 
     const bad = path.join(dir, "bad.json");
-    fs.writeFileSync(bad, JSON.stringify({ runs: 0, crash: "sometimes", adapterConfig: [] }));
+    fs.writeFileSync(bad, JSON.stringify({ runs: 0, crash: "sometimes", adapterConfig: [], budget: "soon" }));
     const b = await walcheckRun(["--config", bad]);
     expect(b.exitCode).toBe(2);
     expect(b.stderr).toContain("runs:");
     expect(b.stderr).toContain("crash:");
     expect(b.stderr).toContain("adapterConfig:");
+    expect(b.stderr).toContain("budget:");
   });
 
   it("bad input is a usage or adapter error: exit 2 with a message", async () => {

@@ -86,14 +86,19 @@ describe("the scenario catalogue", () => {
   }, 180_000);
 
   it("the latency gate: a WAL whose recovery takes 500 ms fails the run over the 200 ms critical level, and only warns with --latency warn", async () => {
-    const gated = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "gate"]);
+    // The fixture reports a fixed 500 ms recovery; its appends and truncates are real I/O, whose p95 a loaded
+    // machine can push over their levels. Those levels are lifted, so only the fixed figure can cross one.
+    const config = path.join(await tempDir(), "walcheck.config.json");
+    const lifted = { targetMs: 60_000, criticalMs: 60_000 };
+    fs.writeFileSync(config, JSON.stringify({ thresholds: { append: lifted, truncate: lifted } }));
+    const gated = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "gate", "--config", config]);
     expect(gated.exitCode, gated.stdout + gated.stderr).toBe(1);
     expect(gated.report.failures).toEqual([]);
     expect(gated.report.latencyFailures).toEqual(["latency: recovery p95 500.00 ms is over the critical level 200 ms (22 samples)"]);
     expect(gated.stdout).toContain("LATENCY FAILURE: latency: recovery p95 500.00 ms");
-    const warned = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "warn"]);
+    const warned = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "warn", "--config", config]);
     expect(warned.exitCode, warned.stdout).toBe(0);
-    expect(warned.report.latencyWarnings[0]).toContain("recovery p95 500.00 ms");
+    expect(warned.report.latencyWarnings).toEqual([expect.stringContaining("recovery p95 500.00 ms")]);
   }, 180_000);
 
   it("a scenario the adapter cannot take is listed as skipped with the reason, never failed", async () => {
