@@ -113,11 +113,16 @@ async function running(): Promise<boolean> {
   throw new Error(`pg_ctl status failed (${code}): ${output}`);
 }
 
-/** A real outage: `pg_ctl stop -m fast` (every session is terminated; waits until the server is down). */
-export async function stopServer(): Promise<void> {
+/**
+ * A real outage: `pg_ctl stop` (waits until the server is down). "fast" terminates every
+ * session, each rolling back its transaction and releasing its locks as it goes; "immediate"
+ * is a server crash: every backend quits at once, releasing nothing, and the next start
+ * runs crash recovery (committed work survives: synchronous_commit is on).
+ */
+export async function stopServer(mode: "fast" | "immediate" = "fast"): Promise<void> {
   if (!(await running())) return;
   stoppedByTest = true;
-  const { code, output } = await pgCtl(["stop", "-m", "fast", "-w", "-t", "60"]);
+  const { code, output } = await pgCtl(["stop", "-m", mode, "-w", "-t", "60"]);
   if (code !== 0) throw new Error(`pg_ctl stop failed (${code}): ${output}`);
 }
 
