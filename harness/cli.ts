@@ -73,6 +73,15 @@ function forceExitSoon(): void {
   }, 3000).unref();
 }
 
+/**
+ * A flag the command cannot go without. Checked in the action rather than with commander's
+ * requiredOption, which reports a missing flag before an unknown one: `--dri x` must be
+ * named as the unknown option it is, not as a missing --dir.
+ */
+function requireFlag(cmd: Command, value: unknown, flag: string): void {
+  if (value === undefined) cmd.error(`error: required option '${flag}' not specified`);
+}
+
 export async function buildProgram(): Promise<Command> {
   commander ??= await import("commander");
   const { Command, Option } = commander;
@@ -227,9 +236,10 @@ export async function buildProgram(): Promise<Command> {
     .command("compare")
     .description("compare a bench.json with an earlier one, running nothing: exit 1 on a regression, 2 on a bad file")
     .argument("<bench.json>", "the newer run's bench.json")
-    .requiredOption("--baseline <bench.json>", "the earlier run's bench.json")
+    .option("--baseline <bench.json>", "the earlier run's bench.json (required)")
     .option("--threshold <percent>", "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)", numberArg("--threshold", 0))
-    .action(async (file: string, opts: { baseline: string; threshold?: number }) => {
+    .action(async (file: string, opts: { baseline: string; threshold?: number }, cmd: Command) => {
+      requireFlag(cmd, opts.baseline, "--baseline <bench.json>");
       const { benchCompareCommand } = await import("./bench-command.js");
       process.exitCode = benchCompareCommand(file, opts);
     });
@@ -241,10 +251,11 @@ export async function buildProgram(): Promise<Command> {
     outbox
       .command(name)
       .description(description)
-      .requiredOption("--dir <dir>", "the outbox directory (its WAL)")
+      .option("--dir <dir>", "the outbox directory (its WAL) (required)")
       .option("--sink <sink>", "the database: sqlite:<path> or postgres://user@host:port/database (default sqlite:<dir>/outbox.sqlite)")
       .option("--json", "print JSON");
-  const runOutbox = (name: "status" | "sync" | "compact") => async (opts: import("./outbox/outbox-command.js").OutboxFlags) => {
+  const runOutbox = (name: "status" | "sync" | "compact") => async (opts: import("./outbox/outbox-command.js").OutboxFlags, cmd: Command) => {
+    requireFlag(cmd, opts.dir, "--dir <dir>");
     const { outboxCommand } = await import("./outbox/outbox-command.js");
     process.exitCode = await outboxCommand(name, opts);
   };

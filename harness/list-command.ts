@@ -1,7 +1,7 @@
 import { applicability, describeRequirement, SCENARIOS } from "../scenarios/index.js";
 import { resolveAdapter } from "./adapter-launch.js";
 import { probeAdapter } from "./campaign.js";
-import { countFsCalls, fsFaultSupport } from "./run-command.js";
+import { fsFaultSupport, probeWithFsCalls } from "./run-command.js";
 
 export interface ListFlags {
   adapter?: string;
@@ -30,8 +30,7 @@ export async function listCommand(flags: ListFlags): Promise<number> {
   let against = "";
   if (flags.adapter || flags.adapterCmd) {
     const launch = resolveAdapter({ adapter: flags.adapter, adapterCmd: flags.adapterCmd });
-    const hello = await probeAdapter(launch, 10_000);
-    const calls = launch.node ? await countFsCalls(launch, 10_000, {}) : 0;
+    const { hello, fsCalls: calls } = launch.node ? await probeWithFsCalls(launch, 10_000, {}) : { hello: await probeAdapter(launch, 10_000), fsCalls: 0 };
     const fsFaults = fsFaultSupport(launch, calls);
     judge = (i) => {
       const v = applicability(SCENARIOS[i]!, hello, fsFaults);

@@ -9,11 +9,12 @@ import { REPORT_VERSION } from "../reports/report-schema.js";
 import { AdapterClient } from "./adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
 import { applicability, DEFAULT_THRESHOLDS, SAMPLED_STATES, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../scenarios/index.js";
-import { defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "./campaign.js";
+import { askHello, defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "./campaign.js";
 import { ensureRecorder } from "./power/recorder-build.js";
 import { FS_PRELOAD } from "./fs-preload-path.js";
 import { createLogger } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "./replay-token.js";
+import type { Hello } from "./protocol.js";
 import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
 import { UsageError } from "./usage-error.js";
 import type { CrashKinds } from "./workload.js";
@@ -65,22 +66,23 @@ function crashKinds(choice: "named" | "fs" | "signal" | "power" | "all", launch:
 }
 
 /**
- * Count the mutating fs calls of one typical life (open, appends, checkpoints) with the
- * preload's trace, so that fs crash points are drawn where calls really happen.
+ * Start the adapter once, under the fs preload: its hello, and the mutating fs calls of one
+ * typical life (open, appends, checkpoints) counted from the preload's trace, so that fs crash
+ * points are drawn where calls really happen.
  */
-export async function countFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig: Record<string, unknown>): Promise<number> {
+export async function probeWithFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig: Record<string, unknown>): Promise<{ hello: Hello; fsCalls: number }> {
   const work = await tmpDir({ prefix: "walcheck-count-", unsafeCleanup: true });
   const trace = path.join(work.path, "trace.jsonl");
   const env = { ...launch.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(), WALCHECK_FS_TRACE: trace };
   const client = AdapterClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
   try {
-    const hello = await client.request("hello", {});
+    const hello = await askHello(client);
     await client.request("open", { dir: path.join(work.path, "wal"), config: openConfig });
     for (let i = 0; i < 6; i++) await client.request("append", { ops: [{ key: "k", value: String(i) }] });
-    if (hello.ok && hello.features.includes("checkpoint")) await client.request("checkpoint", { mode: hello.features.includes("checkpoint.truncate") ? "truncate" : "passive" });
+    if (hello.features.includes("checkpoint")) await client.request("checkpoint", { mode: hello.features.includes("checkpoint.truncate") ? "truncate" : "passive" });
     await client.request("close", {});
     await client.waitExit();
-    return fs.existsSync(trace) ? fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).length : 0;
+    return { hello, fsCalls: fs.existsSync(trace) ? fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).length : 0 };
   } finally {
     await client.kill();
     await work.cleanup();
@@ -144,7 +146,10 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
 
   const fsExhaustive = (flags.exhaustive && !powerRun) || replay?.exhaustive !== undefined;
   if (fsExhaustive && !launch.node) throw new UsageError("--exhaustive enumerates fs-call crash points, which need a Node.js adapter (or give --crash power --exhaustive for every power-loss state)");
-  const hello = await probeAdapter(launch, timeoutMs);
+  // One start of the adapter learns its hello and, when fs crash points or fs faults may be
+  // drawn, counts the fs calls of a typical life under the preload.
+  const needFsCount = launch.node && !fsExhaustive && (crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults")));
+  const { hello, fsCalls: fsCallsPerLife } = needFsCount ? await probeWithFsCalls(launch, timeoutMs, openConfig) : { hello: await probeAdapter(launch, timeoutMs), fsCalls: 0 };
   if (fsExhaustive) {
     return runExhaustiveCommand({ launch, hello, seed, workers, timeoutMs, recoveryThresholdMs, openConfig, reportDir, reportFile, ...(replay?.exhaustive ? { only: replay.exhaustive } : {}) });
   }
@@ -153,8 +158,6 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     crash = crash.filter((k) => k !== "named");
     if (crash.length === 0) throw new UsageError("--crash named: the adapter lists no crash points in hello.points");
   }
-  const needFsCount = crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults"));
-  const fsCallsPerLife = needFsCount && launch.node ? await countFsCalls(launch, timeoutMs, openConfig) : 0;
   // An adapter whose I/O happens in native code (SQLite, say) makes almost no calls the
   // preload can see: fs crash points would all land in the same one or two places, and
   // injected faults would never reach its writes.

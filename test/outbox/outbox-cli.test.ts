@@ -102,6 +102,8 @@ describe("walcheck outbox status | sync | compact", () => {
     const cases: [string[], string][] = [
       [["status", "--dir", dir, "--verbose"], "unknown option '--verbose'"],
       [["sync"], "required option '--dir <dir>' not specified"],
+      // A misspelt --dir is named as the unknown flag it is, with the suggestion, not as a missing --dir.
+      [["status", "--dri", dir], "unknown option '--dri'\n(Did you mean --dir?)"],
       [["status", "--dir", path.join(dir, "nope")], `--dir ${path.join(dir, "nope")}: no such directory`],
       [["sync", "--dir", dir, "--sink", "mysql://db/x"], 'walcheck outbox sync: --sink: the sink must be sqlite:<path> or postgres://user@host:port/database, got "mysql://db/x"'],
       [["sync", "--dir", dir, "--sink", "postgres://"], '--sink: the sink "postgres://" names no host'],
