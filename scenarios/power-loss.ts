@@ -15,7 +15,8 @@ import type { Scenario, ScenarioEnv } from "./scenario.js";
 // data, its fsync barriers) with the LD_PRELOAD recorder; then the directories a power cut
 // at any point of it could leave (unsynced writes lost, kept, reordered or torn; creates,
 // renames and unlinks lost when their directory was not fsynced) are built and each is
-// recovered by a fresh adapter process and held to the invariants of its moment.
+// recovered (by a fresh adapter process, or through the `recover` op with fresh-process
+// cross-checks) and held to the invariants of its moment.
 
 interface Input {
   steps: PowerStep[];
@@ -72,7 +73,7 @@ export const powerLoss: Scenario<Input> = {
   name: "power-loss",
   summary: "power cut at every point of a recorded life: unsynced writes lost, reordered or torn, unsynced directory entries lost",
   description:
-    "A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. Each distinct directory is recovered by a fresh adapter process and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. Only adapters whose hello promises durability \"power\" are held to it.",
+    "A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. Only adapters whose hello promises durability \"power\" are held to it.",
   needs: [
     { kind: "durability", level: "power" },
     { kind: "power-recorder" },
@@ -81,7 +82,8 @@ export const powerLoss: Scenario<Input> = {
   faults: "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
   invariants: ["durability", "atomicity", "sequence", "integrity", "recovery (open succeeds on every state)"],
   defaultCases: 4,
-  // Every state of a 20-step workload is hundreds to thousands of fresh processes (SQLite's: about 1,400).
+  // Every state of a 20-step workload is hundreds to thousands of directories (SQLite's: about 1,100),
+  // each a fresh process when the adapter lacks the recover op (or with --fresh-recovery).
   caseTimeoutMs: (env) => (env.power?.exhaustive ? 30 * 60_000 : 120_000),
   arbitrary: (env) =>
     fc.record({
