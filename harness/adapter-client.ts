@@ -52,6 +52,14 @@ export class AdapterClient {
     return (await this.child.request(op, fields, opts.timeoutMs)) as Reply<O>;
   }
 
+  /** Send hello; an adapter that answers it with an error is ADAPTER_PROTOCOL. */
+  async hello(): Promise<ResultOf<"hello">> {
+    const hello = await this.request("hello", {});
+    if (!hello.ok) throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, { op: "hello", stderrTail: this.stderrTail });
+    const { ok: _ok, ...rest } = hello;
+    return rest;
+  }
+
   /** Wait for the adapter to exit on its own; past `timeoutMs` it is killed and that is an ADAPTER_TIMEOUT. */
   waitExit(timeoutMs?: number): Promise<ExitInfo> {
     return this.child.waitExit(timeoutMs);

@@ -133,18 +133,10 @@ export function caseSeed(seed: number, index: number, scenario = ""): number {
 export async function probeAdapter(launch: AdapterLaunch, timeoutMs: number): Promise<Hello> {
   const client = AdapterClient.start({ file: launch.file, args: launch.args, env: launch.env, timeoutMs });
   try {
-    return await askHello(client);
+    return await client.hello();
   } finally {
     await client.kill();
   }
-}
-
-/** The adapter's hello; one that answers an error is a protocol error. */
-export async function askHello(client: AdapterClient): Promise<Hello> {
-  const hello = await client.request("hello", {});
-  if (!hello.ok) throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, { op: "hello", stderrTail: client.stderrTail });
-  const { ok: _ok, ...rest } = hello;
-  return rest;
 }
 
 const cyclesOf = (s: SessionStats) => s.crashes.signal + Object.values(s.crashes.named).reduce((a, b) => a + b, 0) + Object.values(s.crashes.fs).reduce((a, b) => a + b, 0);

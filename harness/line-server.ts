@@ -15,6 +15,27 @@ export type LineRequestCheck<R> =
   | { status: "invalid"; id: number; message: string }
   | { status: "unanswerable"; message: string };
 
+export function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/**
+ * What every request check starts with: an object with a non-negative integer id and a string
+ * op that the protocol knows. Returns the request as an object with its id and op, or the
+ * check's answer when it is none of those.
+ */
+export function requestHead(
+  line: unknown,
+  ops: ReadonlySet<string>,
+): { json: Record<string, unknown>; id: number; op: string } | Extract<LineRequestCheck<never>, { status: "unknown-op" | "unanswerable" }> {
+  if (!isObject(line) || !Number.isSafeInteger(line.id) || (line.id as number) < 0 || typeof line.op !== "string") {
+    return { status: "unanswerable", message: "a request needs an integer id and a string op" };
+  }
+  const id = line.id as number;
+  if (!ops.has(line.op)) return { status: "unknown-op", id, op: line.op };
+  return { json: line, id, op: line.op };
+}
+
 export interface LineServer<R extends { id: number; op: string }> {
   /** How complaints name the server: "walcheck serve". */
   name: string;

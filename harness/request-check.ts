@@ -2,7 +2,7 @@
 // adapter child, thousands per campaign, so it is plain code rather than zod, whose
 // import alone costs ~100 ms of start-up. The walcheck side validates every response with
 // the zod schemas in protocol.ts.
-import type { LineRequestCheck } from "./line-server.js";
+import { isObject, requestHead, type LineRequestCheck } from "./line-server.js";
 import type { BatchOp, Op, TransactionStep } from "./protocol.js";
 
 export type CheckedRequest =
@@ -17,18 +17,11 @@ export type RequestCheck = LineRequestCheck<CheckedRequest>;
 const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close", "transaction", "recover"]);
 const STEP_KINDS = ["put", "savepoint", "rollback", "release"] as const;
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** Check one parsed request line against protocol v1. */
-export function checkRequest(json: unknown): RequestCheck {
-  if (!isObject(json) || !Number.isSafeInteger(json.id) || (json.id as number) < 0 || typeof json.op !== "string") {
-    return { status: "unanswerable", message: "a request needs an integer id and a string op" };
-  }
-  const id = json.id as number;
-  const op = json.op;
-  if (!OPS.has(op)) return { status: "unknown-op", id, op };
+export function checkRequest(line: unknown): RequestCheck {
+  const head = requestHead(line, OPS);
+  if ("status" in head) return head;
+  const { json, id, op } = head;
   const invalid = (message: string): RequestCheck => ({ status: "invalid", id, message: `${op}: ${message}` });
   switch (op as Op) {
     case "open":

@@ -9,7 +9,7 @@ import { REPORT_VERSION } from "../reports/report-schema.js";
 import { AdapterClient } from "./adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "./adapter-launch.js";
 import { applicability, DEFAULT_THRESHOLDS, SAMPLED_STATES, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../scenarios/index.js";
-import { askHello, defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "./campaign.js";
+import { defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "./campaign.js";
 import { ensureRecorder } from "./power/recorder-build.js";
 import { FS_PRELOAD } from "./fs-preload-path.js";
 import { createLogger } from "./logger.js";
@@ -76,7 +76,7 @@ export async function probeWithFsCalls(launch: AdapterLaunch, timeoutMs: number,
   const env = { ...launch.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(), WALCHECK_FS_TRACE: trace };
   const client = AdapterClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
   try {
-    const hello = await askHello(client);
+    const hello = await client.hello();
     await client.request("open", { dir: path.join(work.path, "wal"), config: openConfig });
     for (let i = 0; i < 6; i++) await client.request("append", { ops: [{ key: "k", value: String(i) }] });
     if (hello.features.includes("checkpoint")) await client.request("checkpoint", { mode: hello.features.includes("checkpoint.truncate") ? "truncate" : "passive" });

@@ -2,7 +2,7 @@
 // plain code, as harness/request-check.ts is for the adapter protocol, because zod's import
 // alone costs ~100 ms and the crash scenarios start an outbox process per crash. The rules
 // are those of the zod schemas in outbox-protocol.ts (walcheck's side).
-import type { LineRequestCheck } from "../line-server.js";
+import { isObject, requestHead, type LineRequestCheck } from "../line-server.js";
 import type { OpenConfig, OutboxOp } from "./outbox-protocol.js";
 
 export type CheckedOutboxRequest =
@@ -33,18 +33,11 @@ function isFiniteAtLeast(v: unknown, min: number): boolean {
   return typeof v === "number" && Number.isFinite(v) && v >= min;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
 /** Check one parsed request line against outbox protocol v1. */
-export function checkOutboxRequest(json: unknown): OutboxRequestCheck {
-  if (!isObject(json) || !Number.isSafeInteger(json.id) || (json.id as number) < 0 || typeof json.op !== "string") {
-    return { status: "unanswerable", message: "a request needs an integer id and a string op" };
-  }
-  const id = json.id as number;
-  const op = json.op;
-  if (!OPS.has(op)) return { status: "unknown-op", id, op };
+export function checkOutboxRequest(line: unknown): OutboxRequestCheck {
+  const head = requestHead(line, OPS);
+  if ("status" in head) return head;
+  const { json, id, op } = head;
   const invalid = (message: string): OutboxRequestCheck => ({ status: "invalid", id, message: `${op}: ${message}` });
   if (op === "open") {
     if (typeof json.dir !== "string" || json.dir.length === 0) return invalid("dir must be a non-empty string");

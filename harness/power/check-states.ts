@@ -87,10 +87,7 @@ export class RecoveryPool {
   private started(): Promise<AdapterClient> {
     const client = this.spawn();
     this.all.add(client);
-    const ready = client.request("hello", {}).then((hello) => {
-      if (!hello.ok) throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, { op: "hello", stderrTail: client.stderrTail });
-      return client;
-    });
+    const ready = client.hello().then(() => client);
     // A process started ahead and never used is killed at close: its hello then fails, and nobody waits for it.
     ready.catch(() => undefined);
     return ready;

@@ -63,8 +63,7 @@ function linesAt(text: string, bytes: number[]): number[] {
 export async function recordLife(client: AdapterClient, o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[] }): Promise<Recording> {
   const root = fs.realpathSync(o.dir);
   const initial: InitialState = { root, dirs: [], files: [] };
-  const hello = await client.request("hello", {});
-  if (!hello.ok) throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, { op: "hello", stderrTail: client.stderrTail });
+  await client.hello();
   const open = await client.request("open", { dir: root, config: o.openConfig });
   if (!open.ok) throw new OpenRefused(`${open.error.code}: ${open.error.message}`);
   const batches: BatchOp[][] = [];
