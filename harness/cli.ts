@@ -82,6 +82,20 @@ function requireFlag(cmd: Command, value: unknown, flag: string): void {
   if (value === undefined) cmd.error(`error: required option '${flag}' not specified`);
 }
 
+/**
+ * A one-shot command is done and has printed its verdict: exit with its code now rather
+ * than when the event loop drains. Once in about a hundred `outbox chaos --sink postgres://`
+ * runs on a loaded machine, the process went on spinning on its main thread after printing
+ * its report (no system calls, so forceExitSoon's timer never fired); exiting at once leaves
+ * nothing to spin. stdout and stderr are flushed first where they buffer.
+ */
+async function exitNow(code: number): Promise<never> {
+  for (const stream of [process.stdout, process.stderr]) {
+    if (stream.writableLength > 0) await new Promise<void>((resolve) => stream.write("", () => resolve()));
+  }
+  process.exit(code);
+}
+
 export async function buildProgram(): Promise<Command> {
   commander ??= await import("commander");
   const { Command, Option } = commander;
@@ -257,7 +271,7 @@ export async function buildProgram(): Promise<Command> {
   const runOutbox = (name: "status" | "sync" | "compact") => async (opts: import("./outbox/outbox-command.js").OutboxFlags, cmd: Command) => {
     requireFlag(cmd, opts.dir, "--dir <dir>");
     const { outboxCommand } = await import("./outbox/outbox-command.js");
-    process.exitCode = await outboxCommand(name, opts);
+    await exitNow(await outboxCommand(name, opts));
   };
   outboxDirCommand("status", "pending count, oldest pending age, failures, circuit, halted, corrupt entries skipped (never contacts the database)").action(runOutbox("status"));
   outboxDirCommand("sync", "sync pending entries to the database until the queue is empty (exit 1, saying why, while entries remain)").action(runOutbox("sync"));
@@ -284,8 +298,7 @@ export async function buildProgram(): Promise<Command> {
     .option("--report-dir <dir>", "where report.json goes (default walcheck-reports)")
     .action(async (opts: import("./outbox/outbox-chaos-command.js").ChaosFlags) => {
       const { outboxChaosCommand } = await import("./outbox/outbox-chaos-command.js");
-      process.exitCode = await outboxChaosCommand(opts);
-      forceExitSoon();
+      await exitNow(await outboxChaosCommand(opts));
     });
 
   return program;
