@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { AdapterError } from "../harness/adapter-error.js";
-import type { AdapterLaunch } from "../harness/adapter-launch.js";
-import type { Hello } from "../harness/protocol.js";
+import { AdapterError } from "../harness/protocol/adapter-error.js";
+import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
+import type { Hello } from "../harness/protocol/messages.js";
 import type { BenchRatio, BenchSubject, BenchSuite, BenchTask } from "../reports/bench-schema.js";
 import { KEY_SPACE, seededKeys, taskJson, type RunOptions, type TaskJson } from "./bench-util.js";
 import { benchTruncateCheckpoint } from "./checkpoint-bench.js";

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Bench, type FnOptions, type Statistics, type Task } from "tinybench";
-import { Prng } from "../harness/prng.js";
+import { Prng } from "../harness/engine/prng.js";
 
 // Shared pieces of the WAL benchmark: the workload, tinybench plumbing and the
 // environment description that goes into the JSON report.

@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { AdapterLaunch } from "../harness/adapter-launch.js";
-import { checkStates, RecoveryPool, type CheckResult } from "../harness/power/check-states.js";
-import { allStates } from "../harness/power/crash-states.js";
-import { recordLife, type Recording } from "../harness/power/record-life.js";
-import { ensureRecorder, recordEnv } from "../harness/power/recorder-build.js";
-import type { Hello } from "../harness/protocol.js";
+import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
+import { checkStates, RecoveryPool, type CheckResult } from "../harness/faults/power/check-states.js";
+import { allStates } from "../harness/faults/power/crash-states.js";
+import { recordLife, type Recording } from "../harness/faults/power/record-life.js";
+import { ensureRecorder, recordEnv } from "../harness/faults/power/recorder-build.js";
+import type { Hello } from "../harness/protocol/messages.js";
 import { powerWorkload } from "../scenarios/power-loss.js";
 import { runOne, timedPart, type RunOptions } from "./bench-util.js";
 import { BenchError, type ClientPool } from "./protocol-suites.js";

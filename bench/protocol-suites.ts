@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { AdapterClient, type Reply } from "../harness/adapter-client.js";
-import type { AdapterLaunch } from "../harness/adapter-launch.js";
-import type { Hello, Op, ResultOf } from "../harness/protocol.js";
+import { AdapterClient, type Reply } from "../harness/protocol/adapter-client.js";
+import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
+import type { Hello, Op, ResultOf } from "../harness/protocol/messages.js";
 import { dirBytes, makeBatch, runOne, timedPart, type RunOptions } from "./bench-util.js";
 import { reportedElapsed, type BenchTarget } from "./tasks.js";
 

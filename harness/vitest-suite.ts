@@ -1,13 +1,13 @@
 import path from "node:path";
 import { dir as tmpDir } from "tmp-promise";
-import { resolveAdapter } from "./adapter-launch.js";
+import { resolveAdapter } from "./engine/adapter-launch.js";
 import { applicability, selectScenarios } from "../scenarios/index.js";
-import { caseSeed, probeAdapter } from "./campaign.js";
-import { runCase } from "./case-runner.js";
-import { FS_PRELOAD } from "./fs-preload-path.js";
-import type { BatchOp } from "./protocol.js";
-import type { WalAdapter } from "./wal-adapter.js";
-import type { CrashKinds } from "./workload.js";
+import { caseSeed, probeAdapter } from "./engine/campaign.js";
+import { runCase } from "./engine/case-runner.js";
+import { FS_PRELOAD } from "./faults/fs-preload-path.js";
+import type { BatchOp } from "./protocol/messages.js";
+import type { WalAdapter } from "./protocol/wal-adapter.js";
+import type { CrashKinds } from "./engine/workload.js";
 
 /** The parts of vitest (or any runner with the same shape) the suite needs: pass yours in. */
 export interface SuiteTest {

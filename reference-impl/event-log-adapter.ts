@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import { performance } from "node:perf_hooks";
-import type { WalAdapter } from "../harness/wal-adapter.js";
+import type { WalAdapter } from "../harness/protocol/wal-adapter.js";
 import { WalError } from "./errors.js";
 import { encodeEvent, EventLog, loadEvents, walPath, type Event } from "./event-log.js";
 import { configParser, LockedStore } from "./locked-adapter.js";

@@ -6,7 +6,7 @@ export type { BatchOp as WalBatchOp } from "./kv-batch.js";
 export type { CheckpointStats } from "./checkpoint-loop.js";
 export type { RecoveryReport, SalvageReport } from "./recovery.js";
 export { WalError, errorCode, type WalErrorCode } from "./errors.js";
-export { crashpoint, crashTarget } from "./crashpoint.js";
+export { crashpoint, crashTarget } from "../harness/protocol/crashpoint.js";
 export { CRASH_POINTS, type CrashPoint } from "./crash-points.js";
 export { LatencyWindow, type LatencySummary } from "./latency-window.js";
 export { stableStringify, type JsonValue } from "./stable-json.js";

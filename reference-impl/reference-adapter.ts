@@ -1,6 +1,6 @@
-import type { TransactionStep } from "../harness/protocol.js";
-import { netOps } from "../harness/transaction-steps.js";
-import type { WalAdapter } from "../harness/wal-adapter.js";
+import type { TransactionStep } from "../harness/protocol/messages.js";
+import { netOps } from "../harness/protocol/transaction-steps.js";
+import type { WalAdapter } from "../harness/protocol/wal-adapter.js";
 import { CRASH_POINTS } from "./crash-points.js";
 import { configParser, OpenStore, type FieldCheck } from "./locked-adapter.js";
 import type { Savepoint } from "./transaction.js";

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import type { WalAdapter } from "../harness/wal-adapter.js";
+import type { WalAdapter } from "../harness/protocol/wal-adapter.js";
 import { WalError } from "./errors.js";
 import { configParser, LockedStore } from "./locked-adapter.js";
 import { decodeStateRecord, StateFile, STATE_FILE_CRASH_POINTS, stateWalPath } from "./state-file.js";

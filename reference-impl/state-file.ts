@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { crashpoint } from "./crashpoint.js";
+import { crashpoint } from "../harness/protocol/crashpoint.js";
 import { crc32c } from "./crc32c.js";
 import { ensureDir, fsyncDir, writeFileAtomic, writeFully } from "./durable-fs.js";
 import { WalError } from "./errors.js";

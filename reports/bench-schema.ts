@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HelloFields } from "../harness/protocol.js";
+import { HelloFields } from "../harness/protocol/messages.js";
 import { parseReportJson } from "./report-file.js";
 import { EnvironmentSchema } from "./report-schema.js";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { OutboxHelloFields } from "../harness/outbox/outbox-protocol.js";
+import { OutboxHelloFields } from "../harness/protocol/outbox-messages.js";
 
 // The JSON report of `walcheck outbox chaos` (report.json), as harness/outbox/outbox-chaos-command.ts
 // writes it: one record per scenario (ScenarioRecord in harness/outbox/chaos-kit.ts) and the

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HelloFields } from "../harness/protocol.js";
+import { HelloFields } from "../harness/protocol/messages.js";
 import { parseReportJson } from "./report-file.js";
 
 // The JSON report of `walcheck run` (report.json), as harness/run-command.ts writes it:

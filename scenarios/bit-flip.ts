@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
-import { AdapterError } from "../harness/adapter-error.js";
-import { batchOf } from "../harness/workload.js";
+import { AdapterError } from "../harness/protocol/adapter-error.js";
+import { batchOf } from "../harness/engine/workload.js";
 import { changedRegion, snapshotDir } from "./dir-files.js";
-import type { Scenario } from "./scenario.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 
 type Batch = { key: string; value: string | null }[];
 

@@ -1,4 +1,4 @@
-import { UsageError } from "../harness/usage-error.js";
+import { UsageError } from "../harness/protocol/usage-error.js";
 import { bitFlip } from "./bit-flip.js";
 import { crashAppend } from "./crash-append.js";
 import { crashCheckpoint } from "./crash-checkpoint.js";
@@ -11,7 +11,7 @@ import { eventLog } from "./event-log.js";
 import { fsyncError } from "./fsync-error.js";
 import { latency } from "./latency.js";
 import { readOnly } from "./read-only.js";
-import type { Scenario } from "./scenario.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 import { secondOpener } from "./second-opener.js";
 import { slowStorage } from "./slow-storage.js";
 import { stateFile } from "./state-file.js";

@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import type { CaseSession } from "../harness/case-session.js";
-import { workloadCommands, type Aim } from "../harness/workload.js";
-import type { Scenario, ScenarioEnv } from "./scenario.js";
+import type { CaseSession } from "../harness/engine/case-session.js";
+import { workloadCommands, type Aim } from "../harness/engine/workload.js";
+import type { Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
 
 type Commands = Iterable<fc.AsyncCommand<Record<string, never>, CaseSession>>;
 

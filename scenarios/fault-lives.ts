@@ -1,5 +1,5 @@
-import type { CaseSession, FaultArm } from "../harness/case-session.js";
-import type { BatchOp } from "../harness/protocol.js";
+import type { CaseSession, FaultArm } from "../harness/engine/case-session.js";
+import type { BatchOp } from "../harness/protocol/messages.js";
 
 /**
  * Start a process with a file-system fault and open the WAL under it. A clean refusal

@@ -2,14 +2,14 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import fc from "fast-check";
-import { checkStates, RecoveryPool } from "../harness/power/check-states.js";
-import { allStates, describeState, stateFor, statesAt, type CrashState } from "../harness/power/crash-states.js";
-import { OpenRefused, recordLife, whereInWorkload, type PowerStep } from "../harness/power/record-life.js";
-import { recordEnv } from "../harness/power/recorder-build.js";
-import type { InitialState, TraceOp } from "../harness/power/trace.js";
-import { Prng } from "../harness/prng.js";
-import { batchOf } from "../harness/workload.js";
-import type { Scenario, ScenarioEnv } from "./scenario.js";
+import { checkStates, RecoveryPool } from "../harness/faults/power/check-states.js";
+import { allStates, describeState, stateFor, statesAt, type CrashState } from "../harness/faults/power/crash-states.js";
+import { OpenRefused, recordLife, whereInWorkload, type PowerStep } from "../harness/faults/power/record-life.js";
+import { recordEnv } from "../harness/faults/power/recorder-build.js";
+import type { InitialState, TraceOp } from "../harness/faults/power/trace.js";
+import { Prng } from "../harness/engine/prng.js";
+import { batchOf } from "../harness/engine/workload.js";
+import type { Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
 
 // Power loss, simulated: one life of the WAL is recorded (every mutating fs operation, its
 // data, its fsync barriers) with the LD_PRELOAD recorder; then the directories a power cut

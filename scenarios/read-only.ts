@@ -1,8 +1,8 @@
 import fc from "fast-check";
-import { batchOf } from "../harness/workload.js";
+import { batchOf } from "../harness/engine/workload.js";
 import { snapshotDir, walChanges } from "./dir-files.js";
 import { openUnderFault } from "./fault-lives.js";
-import type { Scenario } from "./scenario.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 
 type Batch = { key: string; value: string | null }[];
 type Variant = "erofs" | "eacces-dir" | "eacces-files";

@@ -1,6 +1,6 @@
 import fc from "fast-check";
-import { batchOf } from "../harness/workload.js";
-import type { Scenario } from "./scenario.js";
+import { batchOf } from "../harness/engine/workload.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 
 type Batch = { key: string; value: string | null }[];
 

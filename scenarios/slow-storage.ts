@@ -1,7 +1,7 @@
 import fc from "fast-check";
-import { batchOf } from "../harness/workload.js";
+import { batchOf } from "../harness/engine/workload.js";
 import { openUnderFault } from "./fault-lives.js";
-import type { Scenario } from "./scenario.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 
 type Batch = { key: string; value: string | null }[];
 

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
-import type { BatchOp } from "../harness/protocol.js";
-import type { Scenario } from "./scenario.js";
+import type { BatchOp } from "../harness/protocol/messages.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 
 const FIELDS = ["a", "b", "c", "d", "e", "f"] as const;
 const SUM = "doc/sha256";

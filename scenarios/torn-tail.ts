@@ -1,9 +1,9 @@
 import fs from "node:fs";
 import path from "node:path";
 import fc from "fast-check";
-import { batchOf } from "../harness/workload.js";
+import { batchOf } from "../harness/engine/workload.js";
 import { changedRegion, inodesOf, snapshotDir, type Region } from "./dir-files.js";
-import type { Scenario } from "./scenario.js";
+import type { Scenario } from "../harness/engine/scenario.js";
 
 type Tear = "partial" | "garbage" | "zeros";
 

@@ -1,4 +1,4 @@
-import { ROLLED_BACK } from "../harness/workload.js";
+import { ROLLED_BACK } from "../harness/engine/workload.js";
 import { crashScenario, PROTOCOL_INVARIANTS, runCommands } from "./crash-campaign.js";
 
 const base = crashScenario({

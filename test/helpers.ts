@@ -52,7 +52,7 @@ export function copyDir(from: string, to: string): void {
   fs.rmSync(path.join(to, "LOCK"), { force: true });
 }
 
-export const CLI = path.resolve("dist/harness/cli.js");
+export const CLI = path.resolve("dist/harness/cli/main.js");
 
 export function batch(i: number): { key: string; value: string | null }[] {
   return [
@@ -64,10 +64,12 @@ export function batch(i: number): { key: string; value: string | null }[] {
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 /** Child-process tests run the compiled modules; a stale dist/ would test old code. */
+/** Modules are named under reference-impl/ (`wal`) or by their path from the root (`harness/protocol/crashpoint`). */
 export function assertDistFresh(modules: string[]): void {
   for (const name of modules) {
-    const src = path.join(root, "reference-impl", `${name}.ts`);
-    const out = path.join(root, "dist/reference-impl", `${name}.js`);
+    const rel = name.includes("/") ? name : path.join("reference-impl", name);
+    const src = path.join(root, `${rel}.ts`);
+    const out = path.join(root, "dist", `${rel}.js`);
     if (!fs.existsSync(out) || fs.statSync(out).mtimeMs < fs.statSync(src).mtimeMs) {
       throw new Error(`${path.relative(root, out)} is missing or older than its source: run \`npx tsc -p .\` first`);
     }

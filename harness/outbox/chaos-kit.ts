@@ -1,8 +1,8 @@
-import type { AdapterLaunch } from "../adapter-launch.js";
+import type { AdapterLaunch } from "../engine/adapter-launch.js";
 import type { ChaosOp } from "./chaos-ops.js";
 import type { ChaosSink, SinkTarget } from "./chaos-sink.js";
-import type { OutboxClient } from "./outbox-client.js";
-import type { OpenConfig, OutboxHello, OutboxStatsAnswer, SinkSnapshotAnswer } from "./outbox-protocol.js";
+import type { OutboxClient } from "../protocol/outbox-client.js";
+import type { OpenConfig, OutboxHello, OutboxStatsAnswer, SinkSnapshotAnswer } from "../protocol/outbox-messages.js";
 import { checkSink, type Ledger } from "./sink-check.js";
 
 // What the outbox chaos scenarios (scenarios/outbox/) share: the context the chaos command

@@ -3,7 +3,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import type BetterSqlite3 from "better-sqlite3";
 import type pg from "pg";
-import type { OpenConfig } from "./outbox-protocol.js";
+import type { OpenConfig } from "../protocol/outbox-messages.js";
 import { redactUrl } from "./sink-spec.js";
 import { startTcpProxy } from "./tcp-proxy.js";
 

@@ -5,9 +5,9 @@ import type { OutboxSink } from "../../reference-impl/outbox/sink.js";
 import { SqliteSink } from "../../reference-impl/outbox/sqlite-sink.js";
 import { OUTBOX_CRASH_POINTS } from "../../reference-impl/outbox/sync-worker.js";
 import type { JsonValue } from "../../reference-impl/stable-json.js";
-import type { OpenConfig } from "./outbox-protocol.js";
-import { serveLines } from "../line-server.js";
-import { checkOutboxRequest, type CheckedOutboxRequest } from "./outbox-request-check.js";
+import type { OpenConfig } from "../protocol/outbox-messages.js";
+import { serveLines } from "../protocol/line-server.js";
+import { checkOutboxRequest, type CheckedOutboxRequest } from "../protocol/outbox-request-check.js";
 import { parseSinkSpec, type SinkSpec } from "./sink-spec.js";
 
 // The serving side of the outbox protocol (outbox-protocol.ts) for the reference outbox

@@ -1,5 +1,5 @@
 import { describeOp, expectedEffects, type ChaosOp } from "./chaos-ops.js";
-import type { OutboxStatsAnswer, SinkSnapshotAnswer } from "./outbox-protocol.js";
+import type { OutboxStatsAnswer, SinkSnapshotAnswer } from "../protocol/outbox-messages.js";
 
 // The invariants every outbox scenario ends with, on what the database holds after a fresh
 // outbox process synced to an empty queue: each acknowledged write applied exactly once by its

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { BatchOp } from "../kv-batch.js";
-import { crashpoint } from "../crashpoint.js";
+import { crashpoint } from "../../harness/protocol/crashpoint.js";
 import { defaultLogger } from "../default-logger.js";
 import { errnoCode, errorCode } from "../errors.js";
 import type { JsonValue } from "../stable-json.js";

@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { AsyncMutex } from "../async-mutex.js";
-import { crashpoint } from "../crashpoint.js";
+import { crashpoint } from "../../harness/protocol/crashpoint.js";
 import { backoffDelay, type BackoffOptions } from "./backoff.js";
 import type { CircuitBreaker } from "./circuit-breaker.js";
 import type { OutboxEntry } from "./outbox-entry.js";

@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { chaosOps } from "../../harness/outbox/chaos-ops.js";
 import { ChaosOutboxError, eachLimited, inFreshDir, openOutbox, settleAndCheck, writeOp, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
-import { OutboxFault } from "../../harness/outbox/outbox-client.js";
+import { OutboxFault } from "../../harness/protocol/outbox-client.js";
 import { Ledger } from "../../harness/outbox/sink-check.js";
 
 // crash-mid-sync: SIGKILL at every crash point the outbox names in hello.points (the reference:

@@ -3,7 +3,7 @@ import { performance } from "node:perf_hooks";
 import { chaosOps } from "../../harness/outbox/chaos-ops.js";
 import { ChaosViolation, inFreshDir, openOutbox, settleAndCheck, syncTimeout, syncUntilEmpty, writeMany, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
-import type { OpenConfig } from "../../harness/outbox/outbox-protocol.js";
+import type { OpenConfig } from "../../harness/protocol/outbox-messages.js";
 import { Ledger } from "../../harness/outbox/sink-check.js";
 
 // sink-outage: the database goes away while trading goes on, then comes back.

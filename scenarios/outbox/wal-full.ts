@@ -1,5 +1,5 @@
 import path from "node:path";
-import { FS_PRELOAD } from "../../harness/fs-preload-path.js";
+import { FS_PRELOAD } from "../../harness/faults/fs-preload-path.js";
 import { chaosOps, describeOp } from "../../harness/outbox/chaos-ops.js";
 import { ChaosOutboxError, ChaosViolation, inFreshDir, openOutbox, settleAndCheck, writeOp, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";

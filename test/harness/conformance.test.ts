@@ -5,7 +5,7 @@ import { describe, expect, it, test } from "vitest";
 import { walConformance } from "walcheck/vitest";
 import { createReferenceAdapter } from "../../reference-impl/index.js";
 import { createSimpleWal } from "../fixtures/adapters/simple-wal.mjs";
-import { createSqliteAdapter } from "../../harness/sqlite-adapter.js";
+import { createSqliteAdapter } from "../../harness/adapters/sqlite-adapter.js";
 import { tempDir } from "../helpers.js";
 
 // The reference WAL runs the same conformance suite a user's adapter runs.

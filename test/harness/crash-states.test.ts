@@ -2,8 +2,8 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allStates, countStates, CrashStateError, describeState, materialize, pendingAt, stateFor, statesAt, type CrashState } from "../../harness/power/crash-states.js";
-import type { InitialState, TraceOp } from "../../harness/power/trace.js";
+import { allStates, countStates, CrashStateError, describeState, materialize, pendingAt, stateFor, statesAt, type CrashState } from "../../harness/faults/power/crash-states.js";
+import type { InitialState, TraceOp } from "../../harness/faults/power/trace.js";
 import { tempDir } from "../helpers.js";
 
 const ROOT = "/w";

@@ -4,7 +4,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { parseFsFault } from "../../harness/fs-preload.js";
+import { parseFsFault } from "../../harness/faults/fs-preload.js";
 import { tempDir } from "../helpers.js";
 import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
 
@@ -70,9 +70,9 @@ function write(): FaultFailure {
 }
 
 beforeAll(() => {
-  const source = path.resolve("harness/fs-preload.ts");
+  const source = path.resolve("harness/faults/fs-preload.ts");
   if (!fs.existsSync(PRELOAD) || fs.statSync(PRELOAD).mtimeMs < fs.statSync(source).mtimeMs) {
-    throw new Error("dist/harness/fs-preload.js is missing or older than its source: run `npx tsc -p .` first");
+    throw new Error("dist/harness/faults/fs-preload.js is missing or older than its source: run `npx tsc -p .` first");
   }
 });
 

@@ -3,7 +3,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { opensForWriting, parseFsCrash, prefixLength } from "../../harness/fs-preload.js";
+import { opensForWriting, parseFsCrash, prefixLength } from "../../harness/faults/fs-preload.js";
 import { tempDir } from "../helpers.js";
 import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
 
@@ -40,9 +40,9 @@ function runIn(dir: string, name: string, env: Record<string, string>, args: str
 
 
 beforeAll(() => {
-  const source = path.resolve("harness/fs-preload.ts");
+  const source = path.resolve("harness/faults/fs-preload.ts");
   if (!fs.existsSync(PRELOAD) || fs.statSync(PRELOAD).mtimeMs < fs.statSync(source).mtimeMs) {
-    throw new Error("dist/harness/fs-preload.js is missing or older than its source: run `npx tsc -p .` first");
+    throw new Error("dist/harness/faults/fs-preload.js is missing or older than its source: run `npx tsc -p .` first");
   }
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { latencyHistogram } from "../../harness/latency-stats.js";
+import { latencyHistogram } from "../../harness/checks/latency-stats.js";
 
 describe("latencyHistogram", () => {
   it("counts every sample once, in bins whose edges double", () => {

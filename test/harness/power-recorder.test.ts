@@ -3,11 +3,11 @@ import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import { ensureRecorder, recordEnv } from "../../harness/power/recorder-build.js";
-import { parseTrace, type TraceOp } from "../../harness/power/trace.js";
+import { ensureRecorder, recordEnv } from "../../harness/faults/power/recorder-build.js";
+import { parseTrace, type TraceOp } from "../../harness/faults/power/trace.js";
 import { tempDir } from "../helpers.js";
 
-// Real child processes with the recorder (harness/power/recorder.c) in LD_PRELOAD, writing into
+// Real child processes with the recorder (harness/faults/power/recorder.c) in LD_PRELOAD, writing into
 // a fresh directory; fixtures in test/fixtures/power. The key check: replaying a trace's creates,
 // truncates and writes gives every file's real bytes.
 
@@ -245,16 +245,16 @@ describe("ensureRecorder", () => {
     process.env.XDG_CACHE_HOME = await tempDir();
     if (cc) process.env.CC = cc;
     vi.resetModules();
-    return import("../../harness/power/recorder-build.js");
+    return import("../../harness/faults/power/recorder-build.js");
   }
 
   it("builds once into the cache, named by the source's hash, and reuses the build", async () => {
     const first = await (await freshModule()).ensureRecorder();
-    const hash = createHash("sha256").update(fs.readFileSync("harness/power/recorder.c")).digest("hex").slice(0, 12);
+    const hash = createHash("sha256").update(fs.readFileSync("harness/faults/power/recorder.c")).digest("hex").slice(0, 12);
     expect(first).toBe(path.join(process.env.XDG_CACHE_HOME!, "walcheck", `recorder-${hash}.so`));
     const mtime = fs.statSync(first).mtimeMs;
     vi.resetModules();
-    const again = await (await import("../../harness/power/recorder-build.js")).ensureRecorder();
+    const again = await (await import("../../harness/faults/power/recorder-build.js")).ensureRecorder();
     expect(again).toBe(first);
     expect(fs.statSync(again).mtimeMs).toBe(mtime);
     expect(fs.readdirSync(path.dirname(first))).toEqual([path.basename(first)]); // no temp files left

@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 // What the fs-preload tests share: how to load the compiled preload, its trace, and a
 // directory's content to compare before and after.
 
-export const PRELOAD = path.resolve("dist/harness/fs-preload.js");
+export const PRELOAD = path.resolve("dist/harness/faults/fs-preload.js");
 export const PRELOAD_OPTION = `--import ${pathToFileURL(PRELOAD).href}`;
 
 /** One line of WALCHECK_FS_TRACE. */

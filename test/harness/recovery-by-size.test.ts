@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_POINTS, recoveryBySize } from "../../harness/recovery-by-size.js";
+import { MAX_POINTS, recoveryBySize } from "../../harness/checks/recovery-by-size.js";
 
 const MiB = 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { TransactionStep } from "../../harness/protocol.js";
-import { TransactionStepSchema } from "../../harness/protocol.js";
-import { netOps } from "../../harness/transaction-steps.js";
+import type { TransactionStep } from "../../harness/protocol/messages.js";
+import { TransactionStepSchema } from "../../harness/protocol/messages.js";
+import { netOps } from "../../harness/protocol/transaction-steps.js";
 import { Transaction } from "../../reference-impl/transaction.js";
 
 const put = (key: string, value: string | null): TransactionStep => ({ put: { key, value } });

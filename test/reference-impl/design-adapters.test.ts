@@ -16,7 +16,7 @@ import { assertDistFresh, batch, tempDir } from "../helpers.js";
 // built-in adapters: `walcheck serve --adapter event-log | state-file`, in real child
 // processes, killed at each of their named crash points.
 
-beforeAll(() => assertDistFresh(["state-file-adapter", "event-log-adapter", "state-file", "event-log", "crashpoint"]));
+beforeAll(() => assertDistFresh(["state-file-adapter", "event-log-adapter", "state-file", "event-log", "harness/protocol/crashpoint"]));
 
 // The same conformance suite every adapter runs: in process, and crash cases in children.
 walConformance({ test, factory: () => createStateFileAdapter(), adapter: "state-file", runs: 2, recoveryThresholdMs: 5000 });

@@ -483,7 +483,7 @@ describe("I/O errors", () => {
 });
 
 describe("crash (SIGKILL in a child process)", () => {
-  beforeAll(() => assertDistFresh(["event-log", "crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]));
+  beforeAll(() => assertDistFresh(["event-log", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]));
 
   it.each([
     ["event.after-write", 4, 4],

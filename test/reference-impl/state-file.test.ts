@@ -108,7 +108,7 @@ describe("StateFile", () => {
 });
 
 describe("StateFile WAL recovery", () => {
-  beforeAll(() => assertDistFresh(["state-file", "crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]));
+  beforeAll(() => assertDistFresh(["state-file", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]));
 
   // Old until the WAL is synced (step 3); new from then on. SIGKILL keeps the page cache,
   // so "before step 3" means the WAL is incomplete, not merely unsynced.

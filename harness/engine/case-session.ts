@@ -1,0 +1,650 @@
+import fs from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { dir as tmpDir } from "tmp-promise";
+import { AdapterClient, type Reply } from "../protocol/adapter-client.js";
+import { AdapterError } from "../protocol/adapter-error.js";
+import { dirBytes } from "./dir-bytes.js";
+import type { AdapterLaunch } from "./adapter-launch.js";
+import { Ledger } from "../checks/ledger.js";
+import { PrefixModel } from "../checks/prefix-model.js";
+import type { BatchOp, Hello, Op, RequestFields, TransactionStep } from "../protocol/messages.js";
+import { netOps } from "../protocol/transaction-steps.js";
+import { InvariantViolation, type CrashInfo, type Invariant } from "../checks/violation.js";
+
+/** A crash to arm in the next process: the adapter kills itself there. */
+export type CrashArm = { kind: "named"; point: string; nth: number } | { kind: "fs"; call: number; when: "before" | "after" | "mid" };
+
+/** A file-system fault for the next process (`WALCHECK_FS_FAULT`, see fs-preload.ts): it goes on living. */
+export interface FaultArm {
+  kind: "fault";
+  spec: string;
+}
+
+export interface SessionOptions {
+  launch: AdapterLaunch;
+  dir: string;
+  openConfig: Record<string, unknown>;
+  recoveryThresholdMs: number;
+  timeoutMs: number;
+  /** Absolute path of the compiled fs-call preload (for `fs` arms on Node adapters). */
+  fsPreload?: string;
+  /** Start the next recovery process ahead of time (default true). */
+  prespawn?: boolean;
+}
+
+/** What a session saw, summed into the run's report. */
+export interface SessionStats {
+  lives: number;
+  crashes: { named: Record<string, number>; fs: Record<string, number>; signal: number };
+  /** Arms whose point was never reached before the process ended otherwise. */
+  armsNotReached: number;
+  batchesSent: number;
+  batchesAcked: number;
+  /** Requests the adapter refused (ok:false): appends, transactions and opens. Under an injected fault, the fault at work. */
+  refused: { append: number; open: number };
+  /** Processes started with an injected file-system fault. */
+  faultLives: number;
+  checkpoints: number;
+  recoveryMs: number[];
+  /** Each recovery's time beside the bytes of the WAL directory it started from. */
+  recoveries: { walBytes: number; ms: number }[];
+  /** Power-loss states judged, and the distinct directories recovered for them in fresh processes. */
+  powerStates: { checked: number; recovered: number; crossChecked: number; ms: number };
+  /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
+  latency: Record<string, number[]>;
+  /** Time split of the case: process start-up, recovery (open), workload, verification. */
+  timeMs: { startup: number; recovery: number; workload: number; verify: number };
+}
+
+/** Zeroed stats, to be summed into. */
+export function emptyStats(): SessionStats {
+  return {
+    lives: 0,
+    crashes: { named: {}, fs: {}, signal: 0 },
+    armsNotReached: 0,
+    batchesSent: 0,
+    batchesAcked: 0,
+    refused: { append: 0, open: 0 },
+    faultLives: 0,
+    checkpoints: 0,
+    recoveryMs: [],
+    recoveries: [],
+    powerStates: { checked: 0, recovered: 0, crossChecked: 0, ms: 0 },
+    latency: {},
+    timeMs: { startup: 0, recovery: 0, workload: 0, verify: 0 },
+  };
+}
+
+/** Thrown when a case is stopped from outside (its time limit, Ctrl-C) while it runs. */
+export class CaseAbandoned extends Error {
+  override readonly name = "CaseAbandoned";
+  readonly code = "CASE_ABANDONED";
+}
+
+/** Thrown by a request when the adapter died of the crash walcheck armed or sent: not an error. */
+export class CrashHappened extends Error {
+  override readonly name = "CrashHappened";
+}
+
+const describeArm = (arm: CrashArm): CrashInfo =>
+  arm.kind === "named" ? { kind: "named", at: `${arm.point}:${arm.nth}` } : { kind: "fs", at: `#${arm.call} ${arm.when}` };
+
+/**
+ * The real system a case drives: one adapter process at a time on one directory. After
+ * every crash a fresh process recovers the directory and the invariants are checked
+ * against the prefix model before the workload goes on.
+ */
+export class CaseSession {
+  readonly model = new PrefixModel();
+  readonly ledger = new Ledger();
+  readonly stats: SessionStats = emptyStats();
+  hello: Hello | undefined;
+  /** The last `open` answer (a scenario may hold it to more than the protocol's invariants). */
+  lastOpen: Reply<"open"> | undefined;
+  /** Called with every state read (after recovery and live), before the prefix model judges it: a scenario's own invariants. */
+  onRecovered: ((read: { lastSeq: number; state: Record<string, string> } & Record<string, unknown>) => void) | undefined;
+  /** What the case is doing now (the command running), for a timed-out case's report. */
+  step = "start";
+  /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
+  powerState: import("./replay-token.js").PowerStateRef | undefined;
+  private client: AdapterClient | undefined;
+  private spare: AdapterClient | undefined;
+  private armed: CrashArm | undefined;
+  private killing = false;
+  private disposed: string | undefined;
+  private lastCrash: CrashInfo | undefined;
+  /** Set after an `ok:false` append: the process is not used again (fail-stop). */
+  private stopped = false;
+  private readonly extras: AdapterClient[] = [];
+  /** The last fault or tampering of the case, named in violations found lives later. */
+  private faultNote: string | undefined;
+
+  constructor(private readonly opts: SessionOptions) {}
+
+  /** The WAL directory every process of this case opens. */
+  get dirPath(): string {
+    return this.opts.dir;
+  }
+
+  /** The config every `open` of this case sends. */
+  get openConfig(): Record<string, unknown> {
+    return this.opts.openConfig;
+  }
+
+  get stderrTail(): string {
+    return this.client?.stderrTail ?? "";
+  }
+
+  get features(): string[] {
+    return this.hello?.features ?? [];
+  }
+
+  /** Start a process (armed or not), recover the directory and check every invariant. */
+  async start(arm?: CrashArm): Promise<void> {
+    if (this.disposed) throw new CaseAbandoned(this.disposed);
+    const env = this.envFor(arm);
+    this.armed = arm;
+    this.killing = false;
+    this.stopped = false;
+    this.stats.lives += 1;
+    let t = performance.now();
+    // A spare process, started while the previous life ran, takes an unarmed start: its
+    // start-up (most of a crash cycle's time) then overlaps the workload.
+    // An armed start needs its own environment; the spare waits for the next unarmed one.
+    if (!arm && this.spare) {
+      this.client = this.spare;
+      this.spare = undefined;
+    } else {
+      this.client = this.spawn(env);
+    }
+    if (this.opts.prespawn !== false && !this.spare) this.spare = this.spawn({ ...this.opts.launch.env });
+    try {
+      const hello = this.must("hello", await this.request("hello", {}));
+      this.hello ??= hello;
+      this.stats.timeMs.startup += performance.now() - t;
+      const walBytes = await dirBytes(this.opts.dir);
+      t = performance.now();
+      const open = await this.request("open", { dir: this.opts.dir, config: this.opts.openConfig });
+      this.lastOpen = open;
+      const rtt = performance.now() - t;
+      this.stats.timeMs.recovery += rtt;
+      if (!open.ok) this.violation("recovery", `open failed: ${open.error.code}: ${open.error.message}`);
+      const recoveryMs = open.recovery?.elapsedMs ?? rtt;
+      this.stats.recoveryMs.push(recoveryMs);
+      (this.stats.latency.recovery ??= []).push(recoveryMs);
+      if (open.ok) this.stats.recoveries.push({ walBytes, ms: recoveryMs });
+      if (recoveryMs > this.opts.recoveryThresholdMs) {
+        this.violation("recovery-time", `recovery took ${recoveryMs.toFixed(1)} ms, over the ${this.opts.recoveryThresholdMs} ms threshold`);
+      }
+      t = performance.now();
+      await this.verify(open.lastSeq);
+      this.stats.timeMs.verify += performance.now() - t;
+    } catch (error) {
+      if (error instanceof CrashHappened) return this.afterCrash();
+      throw error;
+    }
+  }
+
+  /** The environment of a process armed with `arm` (a crash or a fault), or of a plain one. */
+  envFor(arm?: CrashArm | FaultArm): Record<string, string> {
+    const env: Record<string, string> = { ...this.opts.launch.env };
+    if (arm?.kind === "named") env.WALCHECK_CRASH_AT = `${arm.point}:${arm.nth}`;
+    if (arm?.kind === "fs" || arm?.kind === "fault") {
+      if (!this.opts.fsPreload) throw new TypeError(`${arm.kind} arms need the fs preload`);
+      env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim();
+      if (arm.kind === "fs") env.WALCHECK_FS_CRASH = `${arm.call}:${arm.when}`;
+      else env.WALCHECK_FS_FAULT = arm.spec;
+    }
+    return env;
+  }
+
+  /** Record one latency sample of `op`: the adapter's own figure if it sent one, else the round trip. */
+  sample(op: string, reply: object, rttMs: number): number {
+    const own = (reply as { elapsedMs?: unknown }).elapsedMs;
+    const ms = typeof own === "number" && Number.isFinite(own) ? own : rttMs;
+    (this.stats.latency[op] ??= []).push(ms);
+    return ms;
+  }
+
+  /** Compare the recovered WAL with the prefix model, run `check`, and settle the model. */
+  private async verify(openedSeq?: number): Promise<void> {
+    const read = this.must("read", await this.request("read", {}));
+    if (openedSeq !== undefined && read.lastSeq !== openedSeq) this.violation("sequence", `open said lastSeq ${openedSeq}, read says ${read.lastSeq}`);
+    this.onRecovered?.(read);
+    const verdict = this.model.judge(read.lastSeq, read.state);
+    if (verdict.status === "violation") this.violation(verdict.invariant, verdict.message, verdict.diff);
+    if (this.features.includes("check")) {
+      const check = this.must("check", await this.request("check", {}));
+      if (check.result.length !== 1 || check.result[0] !== "ok") this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+    }
+    this.model.settle(read.lastSeq);
+  }
+
+  /** A read in the middle of a workload: the state must be exactly what was acknowledged. */
+  async readCompare(): Promise<void> {
+    await this.guard(async () => {
+      const read = this.must("read", await this.request("read", {}));
+      this.onRecovered?.(read);
+      const verdict = this.model.judge(read.lastSeq, read.state);
+      if (verdict.status === "violation") this.violation(verdict.invariant, `live read: ${verdict.message}`, verdict.diff);
+      if (read.lastSeq !== this.model.lastAcked) this.violation("sequence", `live read says lastSeq ${read.lastSeq}, ${this.model.lastAcked} batches were acknowledged`);
+    });
+  }
+
+  async check(): Promise<void> {
+    if (!this.features.includes("check")) return;
+    await this.guard(async () => {
+      const check = this.must("check", await this.request("check", {}));
+      if (check.result.length !== 1 || check.result[0] !== "ok") this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+    });
+  }
+
+  async checkpoint(mode: "passive" | "truncate"): Promise<void> {
+    await this.guard(async () => {
+      this.stats.checkpoints += 1;
+      const t = performance.now();
+      const reply = this.must("checkpoint", await this.request("checkpoint", { mode }));
+      this.sample(mode, reply, performance.now() - t);
+    });
+  }
+
+  /** A checkpoint of `mode`, with a SIGKILL `delayMs` after it was sent (or when it is answered, if sooner). */
+  async checkpointKill(mode: "passive" | "truncate", delayMs: number): Promise<void> {
+    if (!this.features.includes("checkpoint") || (mode === "truncate" && !this.features.includes("checkpoint.truncate"))) return;
+    await this.guard(async () => {
+      this.stats.checkpoints += 1;
+      const client = this.client!;
+      const timer = setTimeout(() => {
+        this.killing = true;
+        void client.kill("SIGKILL");
+      }, delayMs);
+      try {
+        await this.request("checkpoint", { mode });
+      } finally {
+        clearTimeout(timer);
+      }
+      this.killing = true;
+      await client.kill("SIGKILL");
+      throw new CrashHappened();
+    });
+  }
+
+  /**
+   * Send `batches` pipelined. With `kill`, SIGKILL the adapter `delayMs` after request
+   * number `kill.after` was answered, with the requests after it in flight: the external
+   * crash for black-box adapters.
+   */
+  async appendBurst(batches: BatchOp[][], kill?: { after: number; delayMs: number }, opts: { noAckAfterFailure?: string } = {}): Promise<void> {
+    await this.guard(async () => {
+      if (this.stopped) return;
+      const t = performance.now();
+      const pending: Promise<void>[] = [];
+      let timer: NodeJS.Timeout | undefined;
+      // With `noAckAfterFailure`, no batch after a failed one may be acknowledged (in either arrival order).
+      let firstFailed = Infinity;
+      let lastAcked = 0;
+      const strict = (failed: number, acked: number) => {
+        if (opts.noAckAfterFailure && acked > failed) {
+          this.violation("no-ack-after-fsync-error", `batch ${acked} was acknowledged after batch ${failed} failed (${opts.noAckAfterFailure}): a later ack can only be honest after recovery`);
+        }
+      };
+      for (const [i, ops] of batches.entries()) {
+        const seq = this.model.send(ops);
+        const entry = this.ledger.record(seq, ops, this.stats.lives);
+        this.stats.batchesSent += 1;
+        const sentAt = performance.now();
+        pending.push(
+          this.request("append", { ops }).then((reply) => {
+            if (!reply.ok) {
+              // Indeterminate from here on: fail-stop, recover from the directory.
+              entry.status = "failed";
+              this.stats.refused.append += 1;
+              this.stopped = true;
+              firstFailed = Math.min(firstFailed, seq);
+              strict(firstFailed, lastAcked);
+              return;
+            }
+            lastAcked = Math.max(lastAcked, seq);
+            strict(firstFailed, lastAcked);
+            if (this.stopped) return;
+            if (reply.seq !== seq) this.violation("sequence", `append acknowledged seq ${reply.seq}, expected ${seq}`);
+            entry.status = "acked";
+            this.sample("append", reply, performance.now() - sentAt);
+            this.model.ack(seq);
+            this.stats.batchesAcked += 1;
+          }),
+        );
+        if (kill && i === kill.after) {
+          // The kill lands `delayMs` after the answer to request `after`, not after it was
+          // sent: the batches up to it are settled the same way in every replay, and only
+          // those still in flight behind it race the kill (the model allows either outcome).
+          const client = this.client!;
+          void pending.at(-1)!.then(
+            () => {
+              if (!this.stopped) timer = setTimeout(() => ((this.killing = true), void client.kill("SIGKILL")), kill.delayMs);
+            },
+            () => undefined,
+          );
+        }
+      }
+      const settled = await Promise.allSettled(pending);
+      clearTimeout(timer);
+      this.stats.timeMs.workload += performance.now() - t;
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+      if (failed) throw failed.reason;
+      if (kill) {
+        // Every request was answered before the delay ran out: the kill still comes.
+        this.killing = true;
+        await this.client!.kill("SIGKILL");
+        throw new CrashHappened();
+      }
+      if (this.stopped) {
+        this.killing = true;
+        await this.client!.kill("SIGKILL");
+        throw new CrashHappened();
+      }
+    });
+  }
+
+  /**
+   * One `transaction` request (protocol extension): its surviving writes are one batch of the
+   * model. With `kill`, SIGKILL the adapter `delayMs` after it was sent (or once answered).
+   */
+  async transaction(steps: TransactionStep[], kill?: { delayMs: number }): Promise<void> {
+    if (!this.features.includes("transaction")) return;
+    const ops = netOps(steps);
+    if ("error" in ops || ops.length === 0) throw new TypeError(`walcheck generated an invalid transaction: ${"error" in ops ? ops.error : "no surviving write"}`);
+    await this.guard(async () => {
+      if (this.stopped) return;
+      const client = this.client!;
+      const seq = this.model.send(ops);
+      const entry = this.ledger.record(seq, ops, this.stats.lives);
+      this.stats.batchesSent += 1;
+      const timer = kill
+        ? setTimeout(() => {
+            this.killing = true;
+            void client.kill("SIGKILL");
+          }, kill.delayMs)
+        : undefined;
+      const t = performance.now();
+      let reply: Reply<"transaction">;
+      try {
+        reply = await this.request("transaction", { steps });
+      } finally {
+        clearTimeout(timer);
+      }
+      if (reply.ok) {
+        if (reply.seq !== seq) this.violation("sequence", `transaction acknowledged seq ${reply.seq}, expected ${seq}`);
+        entry.status = "acked";
+        this.sample("transaction", reply, performance.now() - t);
+        this.model.ack(seq);
+        this.stats.batchesAcked += 1;
+      } else {
+        entry.status = "failed";
+        this.stats.refused.append += 1;
+        this.stopped = true;
+      }
+      if (kill || this.stopped) {
+        this.killing = true;
+        await client.kill("SIGKILL");
+        throw new CrashHappened();
+      }
+    });
+  }
+
+  /**
+   * Kill the current process, start one armed to crash at `arm`, and drive it towards the
+   * point: `batches` appended, then checkpoints of `mode` (enough for the n-th hit of a
+   * checkpoint point). If the point is not reached, the life simply goes on.
+   */
+  async arm(arm: CrashArm, batches: BatchOp[][], mode: "passive" | "truncate" | undefined): Promise<void> {
+    await this.endLife();
+    await this.start(arm);
+    if (!this.armed) return; // it already fired during recovery
+    for (const ops of batches) {
+      await this.appendBurst([ops]);
+      if (!this.armed) return;
+    }
+    if (mode && this.features.includes("checkpoint") && (mode === "passive" || this.features.includes("checkpoint.truncate"))) {
+      const rounds = arm.kind === "named" ? arm.nth : 2;
+      for (let i = 0; i < rounds && this.armed; i++) {
+        await this.appendBurst([batches[i % batches.length]!]);
+        if (this.armed) await this.checkpoint(mode);
+      }
+    }
+  }
+
+  /** Clean close (every acknowledged batch must survive it exactly) and a fresh process. */
+  async closeReopen(): Promise<void> {
+    // An armed crash can fire inside close: recovery has then already started a process.
+    const crashed = await this.guard(async () => {
+      this.must("close", await this.request("close", {}));
+      const exit = await this.client!.waitExit();
+      if (exit.exitCode !== 0) throw new AdapterError("ADAPTER_EXITED", `the adapter exited with ${exit.signal ?? exit.exitCode} after close`, { ...exit, stderrTail: this.stderrTail });
+    });
+    if (crashed) return;
+    if (this.armed) this.stats.armsNotReached += 1;
+    this.armed = undefined;
+    this.lastCrash = undefined;
+    // Every request was answered before close, so the prefix model allows exactly one
+    // state: all acknowledged batches, nothing else.
+    await this.start();
+  }
+
+  /** End of the case: a last clean close and recovery check, then stop the process. */
+  async finish(): Promise<void> {
+    await this.closeReopen();
+    await this.guard(async () => {
+      this.must("close", await this.request("close", {}));
+      await this.client!.waitExit();
+    });
+  }
+
+  /** Stop whatever runs, for good (end of a case, an error, a timeout); `why` is reported if the case was still going. */
+  async dispose(why = "the case ended"): Promise<void> {
+    this.disposed ??= why;
+    this.killing = true;
+    const spare = this.spare;
+    this.spare = undefined;
+    await Promise.all([this.client?.kill("SIGKILL"), spare?.kill("SIGKILL"), ...this.extras.map((c) => c.kill("SIGKILL"))]);
+  }
+
+  // --- for scenarios that drive processes by hand (faults, tampering, a second opener) ---
+
+  /** SIGKILL the current process and do not start another: the next `start` or `openRaw` recovers. */
+  async crash(at: CrashInfo = { kind: "signal", at: "SIGKILL from walcheck" }): Promise<void> {
+    await this.guard(async () => {
+      this.killing = true;
+      await this.client?.kill("SIGKILL");
+      this.client = undefined;
+    });
+    if (this.armed) this.stats.armsNotReached += 1;
+    this.armed = undefined;
+    if (at.kind === "signal") this.stats.crashes.signal += 1;
+    this.lastCrash = at;
+    this.ledger.crashed();
+  }
+
+  /** Clean close of the current process (every acknowledged batch must survive it); no new process. */
+  async closeClean(): Promise<void> {
+    const crashed = await this.guard(async () => {
+      this.must("close", await this.request("close", {}));
+      const exit = await this.client!.waitExit();
+      if (exit.exitCode !== 0) throw new AdapterError("ADAPTER_EXITED", `the adapter exited with ${exit.signal ?? exit.exitCode} after close`, { ...exit, stderrTail: this.stderrTail });
+    });
+    if (crashed) return this.closeClean();
+    this.client = undefined;
+    this.lastCrash = undefined;
+  }
+
+  /** Say what was done to the directory, for a violation found after it (a torn tail, a flipped bit). */
+  tampered(at: CrashInfo): void {
+    this.lastCrash = at;
+    this.faultNote = at.at;
+  }
+
+  /**
+   * Start a process (with a fault, or plain) and send `open`, without judging the answer:
+   * the scenario decides what a refusal means. `broken` says the process died, or answered
+   * with a message that is not protocol, instead of answering.
+   */
+  async openRaw(arm?: FaultArm): Promise<{ reply: Reply<"open"> } | { broken: string }> {
+    if (this.disposed) throw new CaseAbandoned(this.disposed);
+    if (this.client) throw new TypeError("openRaw needs the previous process ended (crash or closeClean first)");
+    this.armed = undefined;
+    this.killing = false;
+    this.stopped = false;
+    this.stats.lives += 1;
+    this.client = this.spawn(this.envFor(arm));
+    if (arm) this.stats.faultLives += 1;
+    try {
+      const hello = this.must("hello", await this.request("hello", {}));
+      this.hello ??= hello;
+      const t = performance.now();
+      const reply = await this.request("open", { dir: this.opts.dir, config: this.opts.openConfig });
+      this.lastOpen = reply;
+      if (reply.ok) (this.stats.latency.recovery ??= []).push(reply.recovery?.elapsedMs ?? performance.now() - t);
+      else this.stats.refused.open += 1;
+      return { reply };
+    } catch (error) {
+      if (!(error instanceof AdapterError) || (error.code !== "ADAPTER_EXITED" && error.code !== "ADAPTER_PROTOCOL")) throw error;
+      if (error.code === "ADAPTER_PROTOCOL") {
+        await this.crash({ kind: "fault", at: this.faultNote ?? "open" });
+        return { broken: `it answered with an invalid message: ${error.message}` };
+      }
+      const exit = await this.client.exited;
+      this.client = undefined;
+      return { broken: `it died (${exit.signal ?? `exit code ${exit.exitCode}`})\n${error.details.stderrTail.trim()}` };
+    }
+  }
+
+  /** After an `openRaw` that succeeded: read, judge against the model, check, settle. */
+  async verifyOpened(): Promise<void> {
+    const open = this.lastOpen;
+    await this.verify(open?.ok ? open.lastSeq : undefined);
+  }
+
+  /** A process beside the session's own (a second opener, a recorded life, a recovery of a crash state), with `env` added; `dispose` kills it too. */
+  spawnExtra(env: Record<string, string> = {}): AdapterClient {
+    const client = this.spawn({ ...this.opts.launch.env, ...env });
+    this.extras.push(client);
+    void client.exited.then(() => {
+      const i = this.extras.indexOf(client);
+      if (i !== -1) this.extras.splice(i, 1);
+    });
+    return client;
+  }
+
+  /** The crash that later violations are reported after: a power loss walcheck simulated (`at` says where and how). */
+  simulatedCrash(at: string): void {
+    this.lastCrash = { kind: "power", at };
+  }
+
+  /** A request to the current process, answered as it is (a scenario judges it). */
+  async send<O extends Op>(op: O, fields: RequestFields<O>): Promise<Reply<O>> {
+    return this.request(op, fields);
+  }
+
+  /** An invariant that does not hold, reported with the session's crash and ledger. */
+  fail(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
+    this.violation(invariant, message, diff);
+  }
+
+  private spawn(env: Record<string, string>): AdapterClient {
+    return AdapterClient.start({ file: this.opts.launch.file, args: this.opts.launch.args, env, timeoutMs: this.opts.timeoutMs });
+  }
+
+  private async endLife(): Promise<void> {
+    if (this.armed) this.stats.armsNotReached += 1;
+    this.armed = undefined;
+    this.killing = true;
+    await this.client?.kill("SIGKILL");
+    this.stats.crashes.signal += 1;
+    this.lastCrash = { kind: "signal", at: "before re-arming" };
+    this.ledger.crashed();
+  }
+
+  /**
+   * Run a step; a crash inside it is recorded and followed by recovery in a fresh process.
+   * Returns whether that happened (the step's own follow-up must then not run).
+   */
+  private async guard(step: () => Promise<void>): Promise<boolean> {
+    try {
+      await step();
+      return false;
+    } catch (error) {
+      if (!(error instanceof CrashHappened)) throw error;
+      await this.afterCrash();
+      return true;
+    }
+  }
+
+  private async afterCrash(): Promise<void> {
+    const arm = this.armed;
+    if (arm && !this.killing) {
+      this.lastCrash = describeArm(arm);
+      const bucket = arm.kind === "named" ? this.stats.crashes.named : this.stats.crashes.fs;
+      const key = arm.kind === "named" ? arm.point : `#${arm.call} ${arm.when}`;
+      bucket[key] = (bucket[key] ?? 0) + 1;
+    } else {
+      this.lastCrash = { kind: "signal", at: "SIGKILL from walcheck" };
+      this.stats.crashes.signal += 1;
+    }
+    this.armed = undefined;
+    this.ledger.crashed();
+    await this.start();
+  }
+
+  /** A request; the adapter dying of a crash walcheck caused becomes CrashHappened. */
+  private async request<O extends Op>(op: O, fields: RequestFields<O>): Promise<Reply<O>> {
+    const client = this.client!;
+    try {
+      return await client.request(op, fields);
+    } catch (error) {
+      if (error instanceof AdapterError && error.code === "ADAPTER_EXITED") {
+        const exit = await client.exited;
+        const expected = this.killing || this.armed !== undefined;
+        if (exit.signal === "SIGKILL" && expected) throw new CrashHappened();
+        if (op === "open" && this.lastCrash) {
+          this.violation("recovery", `the adapter died while recovering (${exit.signal ?? `exit code ${exit.exitCode}`})\n${error.details.stderrTail.trim()}`);
+        }
+      }
+      throw error;
+    }
+  }
+
+  private must<O extends Op>(op: O, reply: Reply<O>): Extract<Reply<O>, { ok: true }> {
+    if (!reply.ok) {
+      throw new AdapterError("ADAPTER_PROTOCOL", `${op} answered ${reply.error.code}: ${reply.error.message}`, { op, stderrTail: this.stderrTail });
+    }
+    return reply as Extract<Reply<O>, { ok: true }>;
+  }
+
+  private violation(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
+    const crash = this.lastCrash ?? (this.faultNote ? { kind: "fault" as const, at: `${this.faultNote} (in an earlier life of this case; then a clean close)` } : undefined);
+    throw new InvariantViolation(invariant, message, crash, diff, this.ledger.tail());
+  }
+}
+
+/** A session on a fresh temporary directory; `cleanup` stops its processes and removes the directory. */
+export async function sessionInTempDir(prefix: string, opts: Omit<SessionOptions, "dir">): Promise<{ session: CaseSession; cleanup: () => Promise<void> }> {
+  const work = await tmpDir({ prefix, unsafeCleanup: true });
+  const session = new CaseSession({ ...opts, dir: path.join(work.path, "wal") });
+  return {
+    session,
+    cleanup: async () => {
+      await session.dispose();
+      await work.cleanup();
+    },
+  };
+}
+
+/** Keep a failing case for a person: its WAL directory, the adapter's stderr, the violation. */
+export function keepFailure(session: CaseSession, keptDir: string, violation: InvariantViolation): void {
+  fs.rmSync(keptDir, { recursive: true, force: true });
+  fs.mkdirSync(keptDir, { recursive: true });
+  if (fs.existsSync(session.dirPath)) fs.cpSync(session.dirPath, path.join(keptDir, "wal"), { recursive: true });
+  fs.writeFileSync(path.join(keptDir, "adapter-stderr.log"), session.stderrTail);
+  fs.writeFileSync(path.join(keptDir, "violation.txt"), `${violation.describe()}\n`);
+}

@@ -1,0 +1,120 @@
+import type fc from "fast-check";
+import type { CaseSession } from "./case-session.js";
+import type { Hello } from "../protocol/messages.js";
+import type { PowerStateRef } from "./replay-token.js";
+import type { CrashKinds } from "./workload.js";
+
+/** What a scenario needs of the adapter; an adapter without it has the scenario skipped, with the reason. */
+export type Requirement =
+  | { kind: "feature"; feature: string; why: string }
+  | { kind: "points"; match: RegExp; what: string }
+  | { kind: "fs-faults" }
+  | { kind: "durability"; level: "power" }
+  /** The power-loss recorder: a C compiler to build it, and an adapter that is a dynamically linked process. */
+  | { kind: "power-recorder" };
+
+/** A latency level: over `targetMs` is a warning in the report, over `criticalMs` fails the run. */
+export interface Level {
+  targetMs: number;
+  criticalMs: number;
+}
+
+/** The ops whose latency is held to levels (p99 of the samples of a scenario). */
+export type LatencyOp = "append" | "recovery" | "truncate";
+export type Thresholds = Record<LatencyOp, Level>;
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  append: { targetMs: 10, criticalMs: 20 },
+  recovery: { targetMs: 100, criticalMs: 200 },
+  truncate: { targetMs: 5, criticalMs: 10 },
+};
+
+/** What a scenario's cases know about the adapter and the run. */
+export interface ScenarioEnv {
+  hello: Hello;
+  /** The crash kinds the run may use (`--crash`), after removing those the adapter cannot take. */
+  crash: CrashKinds;
+  maxCommands: number;
+  /** Mutating fs calls the preload saw in a typical life (undefined: fs faults do not apply). */
+  fsCallsPerLife?: number | undefined;
+  /** Power-loss simulation: the recorder library, and whether to enumerate every state or sample. */
+  power?: { recorder: string; exhaustive: boolean; states: number; freshRecovery?: boolean; only?: PowerStateRef | undefined; onProgress?: (checked: number) => void } | undefined;
+  /** fast-check's replay path of a shrunk command list (from a replay token). */
+  replayPath?: string | undefined;
+}
+
+/**
+ * One entry of the catalogue: a named, documented workload with its faults and the
+ * invariants it checks. Each case draws an input from `arbitrary` (so it shrinks and
+ * replays from a seed) and `execute` drives a session with it, throwing an
+ * InvariantViolation when something does not hold.
+ */
+export interface Scenario<T = unknown> {
+  name: string;
+  /** One line, for `walcheck list`. */
+  summary: string;
+  /** One paragraph: what it models and why it matters. */
+  description: string;
+  needs: readonly Requirement[];
+  workload: string;
+  faults: string;
+  invariants: readonly string[];
+  /** Cases a run makes when `--runs` does not say. */
+  defaultCases: number;
+  /** Latency levels that differ from the defaults. */
+  thresholds?: Partial<Thresholds>;
+  /** Latency over the levels is what this scenario provokes: reported, never failing the run. */
+  latencyExpected?: boolean;
+  /** Its latency is measured alone (not beside crash cycles on every core): over a critical level fails the run. Others only warn. */
+  gatesLatency?: boolean;
+  /** Run its cases before all others, one at a time, with no spare process started ahead. */
+  solo?: boolean;
+  /** Adapter config this scenario sends with `open` for the adapter `hello` names (merged under the user's). */
+  adapterConfig?: (hello: Hello) => Record<string, unknown>;
+  /** How long one case may run before it is stopped as stuck (default 2 minutes). */
+  caseTimeoutMs?: (env: ScenarioEnv) => number;
+  /** The crash kinds this scenario's cases may use (default all the run allows). */
+  crashKinds?: CrashKinds;
+  arbitrary(env: ScenarioEnv): fc.Arbitrary<T>;
+  execute(input: T, session: CaseSession, env: ScenarioEnv): Promise<void>;
+}
+
+/** Whether a scenario applies to an adapter: the first unmet requirement is the reason it is skipped. */
+export function applicability(scenario: Scenario, hello: Hello, fsFaults: { ok: boolean; why: string }, recorder: { ok: boolean; why: string } = { ok: false, why: "its support was not checked" }): { applies: true } | { applies: false; reason: string } {
+  for (const need of scenario.needs) {
+    switch (need.kind) {
+      case "feature":
+        if (!hello.features.includes(need.feature)) return { applies: false, reason: `the adapter does not list "${need.feature}" in hello.features (${need.why})` };
+        break;
+      case "points":
+        if (!(hello.points ?? []).some((p) => need.match.test(p))) return { applies: false, reason: `the adapter announces no ${need.what} crash points in hello.points` };
+        break;
+      case "fs-faults":
+        if (!fsFaults.ok) return { applies: false, reason: `file-system faults are injected through Node's fs, and ${fsFaults.why}` };
+        break;
+      case "durability":
+        if (hello.durability !== need.level) return { applies: false, reason: `the adapter promises durability "${hello.durability}", and this scenario holds adapters to "${need.level}"` };
+        break;
+      case "power-recorder":
+        if (!recorder.ok) return { applies: false, reason: `the power-loss recorder is not available: ${recorder.why}` };
+        break;
+    }
+  }
+  return { applies: true };
+}
+
+/** A human description of a requirement, for `walcheck list`. */
+export function describeRequirement(need: Requirement): string {
+  switch (need.kind) {
+    case "feature":
+      return `feature ${need.feature}`;
+    case "points":
+      return `${need.what} crash points`;
+    case "fs-faults":
+      return "Node fs (fault preload)";
+    case "durability":
+      return `durability ${need.level}`;
+    case "power-recorder":
+      return "power-loss recorder (cc, LD_PRELOAD)";
+  }
+}

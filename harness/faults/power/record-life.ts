@@ -1,0 +1,107 @@
+import fs from "node:fs";
+import type { AdapterClient } from "../../protocol/adapter-client.js";
+import { AdapterError } from "../../protocol/adapter-error.js";
+import type { BatchOp } from "../../protocol/messages.js";
+import { parseTrace, type InitialState, type TraceOp } from "./trace.js";
+
+// One recorded life of a WAL for power-loss simulation: a fresh adapter process, with the
+// recorder preloaded, opens an empty directory and runs a bounded workload one request at
+// a time. Every request's send and every acknowledgment is pinned to the trace: the number
+// of trace lines the adapter had written at that moment. One request at a time makes the
+// pins exact: when walcheck sends, the adapter's I/O for that request has not started; when
+// an ack arrives, every operation before it is in the trace (the recorder writes each line
+// synchronously after the operation, before the adapter can answer).
+
+/** One step of a power-loss workload. */
+export type PowerStep = { kind: "append"; ops: BatchOp[] } | { kind: "checkpoint"; mode: "passive" | "truncate" };
+
+export interface Recording {
+  initial: InitialState;
+  trace: TraceOp[];
+  /** The batches sent, in order: batch b (0-based) must get seq b + 1. */
+  batches: BatchOp[][];
+  /** Trace lines written when batch b was sent: its I/O is at lines > sentAt[b]. */
+  sentAt: number[];
+  /** Trace lines written when batch b's ack arrived (undefined: refused, never acked). */
+  ackedAt: (number | undefined)[];
+  /** Trace lines written when each step was sent (for a person: which step a cut fell in). */
+  stepAt: number[];
+}
+
+/** The recorded life's `open` of an empty directory was refused: a recovery violation, not a crash state. */
+export class OpenRefused extends Error {
+  override readonly name = "OpenRefused";
+}
+
+/** The trace's byte size now (0 before the recorder made it). */
+function traceBytes(file: string): number {
+  return fs.statSync(file, { throwIfNoEntry: false })?.size ?? 0;
+}
+
+/** Line counts for byte sizes: how many whole lines the first `bytes` bytes of `text` hold. */
+function linesAt(text: string, bytes: number[]): number[] {
+  const ends: number[] = [];
+  const buf = Buffer.from(text, "utf8");
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) ends.push(i + 1);
+  return bytes.map((b) => {
+    let lo = 0;
+    let hi = ends.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ends[mid]! <= b) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  });
+}
+
+/**
+ * Run `steps` in `client` (started with the recorder's environment, writing `traceFile`)
+ * on the empty directory `dir`, then close it. A refused open throws OpenRefused. An adapter that refuses an append or a
+ * checkpoint stops the workload there (fail-stop); the recording holds what happened.
+ */
+export async function recordLife(client: AdapterClient, o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[] }): Promise<Recording> {
+  const root = fs.realpathSync(o.dir);
+  const initial: InitialState = { root, dirs: [], files: [] };
+  await client.hello();
+  const open = await client.request("open", { dir: root, config: o.openConfig });
+  if (!open.ok) throw new OpenRefused(`${open.error.code}: ${open.error.message}`);
+  const batches: BatchOp[][] = [];
+  const sentBytes: number[] = [];
+  const ackedBytes: (number | undefined)[] = [];
+  const stepBytes: number[] = [];
+  for (const step of o.steps) {
+    stepBytes.push(traceBytes(o.traceFile));
+    if (step.kind === "checkpoint") {
+      const reply = await client.request("checkpoint", { mode: step.mode });
+      if (!reply.ok) break;
+      continue;
+    }
+    batches.push(step.ops);
+    sentBytes.push(traceBytes(o.traceFile));
+    const reply = await client.request("append", { ops: step.ops });
+    if (!reply.ok) {
+      ackedBytes.push(undefined);
+      break;
+    }
+    if (reply.seq !== batches.length) throw new AdapterError("ADAPTER_PROTOCOL", `append acknowledged seq ${reply.seq}, expected ${batches.length}, in the recorded life`, { op: "append", stderrTail: client.stderrTail });
+    ackedBytes.push(traceBytes(o.traceFile));
+  }
+  await client.request("close", {}).catch(() => undefined);
+  await client.kill("SIGKILL");
+  const text = fs.existsSync(o.traceFile) ? fs.readFileSync(o.traceFile, "utf8") : "";
+  const trace = parseTrace(text);
+  const [sentAt, stepAt, acked] = [linesAt(text, sentBytes), linesAt(text, stepBytes), linesAt(text, ackedBytes.map((b) => b ?? 0))];
+  return { initial, trace, batches, sentAt, stepAt, ackedAt: ackedBytes.map((b, i) => (b === undefined ? undefined : acked[i])) };
+}
+
+/** A person's name for where cut `k` falls in the workload: "during step 7 (append of batch 5)". */
+export function whereInWorkload(rec: Recording, steps: PowerStep[], k: number): string {
+  let s = -1;
+  for (let i = 0; i < rec.stepAt.length; i++) if (rec.stepAt[i]! < k) s = i;
+  if (s < 0) return "during open (recovery of the empty directory)";
+  const step = steps[s]!;
+  let batch = 0;
+  for (let i = 0; i <= s; i++) if (steps[i]!.kind === "append") batch += 1;
+  return step.kind === "append" ? `during step ${s + 1} of ${steps.length} (append of batch ${batch})` : `during step ${s + 1} of ${steps.length} (checkpoint ${step.mode})`;
+}

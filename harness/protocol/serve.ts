@@ -1,0 +1,123 @@
+import { performance } from "node:perf_hooks";
+import type { Readable, Writable } from "node:stream";
+import { errorCode } from "../../reference-impl/errors.js";
+import { adapterSource } from "../adapters/load-adapter.js";
+import { serveLines } from "./line-server.js";
+import { checkRequest, type CheckedRequest } from "./request-check.js";
+import type { WalAdapter } from "./wal-adapter.js";
+
+interface ServeStreams {
+  input: Readable;
+  output: Writable;
+  /** Where the server's own complaints go (the adapter's stderr). */
+  log: (line: string) => void;
+}
+
+export interface ServeOptions {
+  /**
+   * Makes a new adapter that shares nothing with the others (a built-in, or a module that
+   * exports a factory). With it, and with "recover" in the adapter's hello.features, the
+   * `recover` op is served: each one opens, reads and checks a new adapter, then closes it.
+   */
+  fresh?: () => Promise<WalAdapter>;
+}
+
+/**
+ * Speak adapter protocol v1 for `adapter` over line-delimited JSON. Requests are handled
+ * as they arrive (pipelined: appends reach the WAL in arrival order and may share one
+ * group commit); each response is written when its op finishes. Resolves after `close`
+ * was answered, or when the input ends.
+ */
+export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, options: ServeOptions = {}): Promise<void> {
+  let hello = await adapter.hello();
+  if (hello.features.includes("recover") && !options.fresh) {
+    // One adapter object cannot promise a clean start per recover: do not offer it.
+    streams.log('walcheck serve: the adapter lists "recover" but its module exports an object, not a factory; "recover" is not offered');
+    hello = { ...hello, features: hello.features.filter((f) => f !== "recover") };
+  }
+  const features = new Set(hello.features);
+  let opened = false;
+  let recovering = false;
+  let recoveries: Promise<Record<string, unknown>> = Promise.resolve({});
+  let closed = false;
+
+  // Every response carries elapsedMs: from the moment its request line was parsed to the
+  // moment the answer is written (protocol extension; rounded to the microsecond).
+  const send = (message: Record<string, unknown>, parsedAt: number) => {
+    const elapsedMs = Math.round((performance.now() - parsedAt) * 1000) / 1000;
+    streams.output.write(`${JSON.stringify({ ...message, elapsedMs })}\n`);
+  };
+
+  const handle = async (req: CheckedRequest): Promise<Record<string, unknown>> => {
+    switch (req.op) {
+      case "hello":
+        return { ...hello };
+      case "open":
+        if (recovering) throw protocolError("open after recover: a process that recovers states never opens a WAL itself");
+        opened = true;
+        return { ...(await adapter.open(req.dir, req.config)) };
+      case "recover":
+        if (!features.has("recover") || !options.fresh) throw unsupported(req.op);
+        if (opened) throw protocolError("recover after open: recover is for a process that has not opened a WAL");
+        recovering = true;
+        // One at a time: two recoveries of one directory in one process would meet each other's lock.
+        return (recoveries = recoveries.catch(() => undefined).then(async () => recoverWith(await options.fresh!(), req.dir, req.config, features.has("check"))));
+      case "append":
+        return { ...(await adapter.append(req.ops)) };
+      case "checkpoint":
+        if (!adapter.checkpoint || !features.has("checkpoint")) throw unsupported(req.op);
+        if (req.mode === "truncate" && !features.has("checkpoint.truncate")) throw unsupported("checkpoint truncate");
+        return { ...(await adapter.checkpoint(req.mode)) };
+      case "transaction":
+        if (!adapter.transaction || !features.has("transaction")) throw unsupported(req.op);
+        return { ...(await adapter.transaction(req.steps)) };
+      case "read":
+        return { ...(await adapter.read()) };
+      case "check":
+        if (!adapter.check || !features.has("check")) throw unsupported(req.op);
+        return { result: await adapter.check() };
+      case "close":
+        closed = true;
+        await adapter.close();
+        return {};
+    }
+  };
+
+  await serveLines<CheckedRequest>({
+    name: "walcheck serve",
+    input: streams.input,
+    log: streams.log,
+    check: checkRequest,
+    refuse: ({ op }) => (!opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering) ? { code: "EPROTO", message: `open must come before ${op}` } : undefined),
+    handle,
+    codeOf: errorCode,
+    answer: send,
+  });
+  if (!closed && opened) await adapter.close().catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
+}
+
+/** `walcheck serve --adapter <spec>` on this process's stdin and stdout. */
+export async function serveSpec(spec: string, config: Record<string, unknown>): Promise<void> {
+  const source = await adapterSource(spec, config);
+  await serveAdapter(await source.make(), { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) }, source.fresh ? { fresh: source.make } : {});
+}
+
+/** `recover`: what a fresh process would answer to open, read and check, then close, so nothing of it stays. */
+async function recoverWith(adapter: WalAdapter, dir: string, config: Record<string, unknown>, check: boolean): Promise<Record<string, unknown>> {
+  try {
+    const open = await adapter.open(dir, config);
+    const { lastSeq, state } = await adapter.read();
+    const lines = check && adapter.check ? await adapter.check() : undefined;
+    return { lastSeq, state, ...(lines ? { check: lines } : {}), ...(open.recovery ? { recovery: open.recovery } : {}) };
+  } finally {
+    await adapter.close();
+  }
+}
+
+function protocolError(message: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code: "EPROTO" });
+}
+
+function unsupported(what: string): Error & { code: string } {
+  return Object.assign(new Error(`${what} is not supported by this adapter`), { code: "EUNSUPPORTED" });
+}
