@@ -80,7 +80,13 @@ export function taskId(subject: string, suite: BenchSuite, params: Record<string
   return `${subject}/recovery/n${params.batches}`;
 }
 
-const benchTask = (json: TaskJson, subject: string, suite: BenchSuite, params: Record<string, number>, extra?: Record<string, unknown>): BenchTask => ({
+const benchTask = (
+  json: TaskJson,
+  subject: string,
+  suite: BenchSuite,
+  params: Record<string, number>,
+  extra?: Record<string, unknown>,
+): BenchTask => ({
   ...json,
   id: taskId(subject, suite, params),
   subject,
@@ -128,7 +134,8 @@ class BenchRunner {
     const hellos = new Map<string, Hello>();
     await Promise.all(
       this.plan.subjects.map(async (s) => {
-        if (s.kind === "protocol") hellos.set(s.id, await this.attempt(s.id, "hello", () => this.ctx.pool.probe(s.launch)));
+        if (s.kind === "protocol")
+          hellos.set(s.id, await this.attempt(s.id, "hello", () => this.ctx.pool.probe(s.launch)));
       }),
     );
     for (const s of this.plan.subjects) {
@@ -177,19 +184,49 @@ class BenchRunner {
 
   private async append(s: PlannedSubject, dir: string): Promise<BenchTask[]> {
     const out: BenchTask[] = [];
-    const grid = this.plan.batchSizes.flatMap((batch) => (s.id === "raw" ? [1] : this.plan.concurrency).map((concurrency) => ({ batch, concurrency })));
-    const name = (p: { batch: number; concurrency: number }) => `${s.id} append batch ${p.batch}, ${p.concurrency} in flight`;
+    const grid = this.plan.batchSizes.flatMap((batch) =>
+      (s.id === "raw" ? [1] : this.plan.concurrency).map((concurrency) => ({ batch, concurrency })),
+    );
+    const name = (p: { batch: number; concurrency: number }) =>
+      `${s.id} append batch ${p.batch}, ${p.concurrency} in flight`;
     // One adapter process for the whole grid: start-up is paid once, the WAL grows across tasks.
-    const session = s.kind === "protocol" ? await this.attempt(s.id, `${s.id}/append (open)`, () => this.ctx.pool.open(s.launch, path.join(dir, "append"))) : undefined;
+    const session =
+      s.kind === "protocol"
+        ? await this.attempt(s.id, `${s.id}/append (open)`, () =>
+            this.ctx.pool.open(s.launch, path.join(dir, "append")),
+          )
+        : undefined;
     if (session) this.ctx.log(`bench ${s.id}: append suite in adapter process ${session.client.pid ?? "?"}`);
     try {
       for (const params of grid) {
         const id = taskId(s.id, "append", params);
         const json = await this.attempt(s.id, id, async () => {
-          if (session) return taskJson(id, await appendTask(name(params), clientTarget(session.client), { batchSize: params.batch, concurrency: params.concurrency, key: this.key }, this.appendOpts), params.concurrency);
+          if (session)
+            return taskJson(
+              id,
+              await appendTask(
+                name(params),
+                clientTarget(session.client),
+                { batchSize: params.batch, concurrency: params.concurrency, key: this.key },
+                this.appendOpts,
+              ),
+              params.concurrency,
+            );
           // The raw limit is one synchronous writer: concurrency does not apply.
           if (s.id === "raw") return benchRawDisk(dir, this.appendOpts, { records: params.batch, id });
-          return benchWalAppend(dir, { sync: "batch", appenders: params.concurrency, batchSize: params.batch, key: this.key, id, name: name(params) }, this.ctx.walLogger, this.appendOpts);
+          return benchWalAppend(
+            dir,
+            {
+              sync: "batch",
+              appenders: params.concurrency,
+              batchSize: params.batch,
+              key: this.key,
+              id,
+              name: name(params),
+            },
+            this.ctx.walLogger,
+            this.appendOpts,
+          );
         });
         out.push(benchTask(json, s.id, "append", params, { recordsPerSec: json.opsPerSec * params.batch }));
       }
@@ -206,14 +243,24 @@ class BenchRunner {
     const c = { stateKeys: this.plan.stateKeys, appendsBefore: this.plan.checkpointAppends, key: this.key };
     const extra = { stateKeys: this.plan.stateKeys };
     if (s.kind !== "protocol") {
-      const json = await this.attempt(s.id, id, () => benchTruncateCheckpoint(dir, this.ctx.walLogger, this.checkpointOpts, { ...c, id, name }));
+      const json = await this.attempt(s.id, id, () =>
+        benchTruncateCheckpoint(dir, this.ctx.walLogger, this.checkpointOpts, { ...c, id, name }),
+      );
       const { checkpointElapsedMs, ...rest } = json.extra ?? {};
-      return benchTask({ ...json, extra: rest }, s.id, "checkpoint", params, { ...extra, adapterCheckpointMs: checkpointElapsedMs });
+      return benchTask({ ...json, extra: rest }, s.id, "checkpoint", params, {
+        ...extra,
+        adapterCheckpointMs: checkpointElapsedMs,
+      });
     }
     const session = await this.attempt(s.id, id, () => this.ctx.pool.open(s.launch, path.join(dir, "checkpoint")));
     try {
-      const { task, reported } = await this.attempt(s.id, id, () => checkpointTask(name, clientTarget(session.client), c, this.checkpointOpts));
-      return benchTask(taskJson(id, task, 1), s.id, "checkpoint", params, { ...extra, ...(reported ? { adapterCheckpointMs: reported } : {}) });
+      const { task, reported } = await this.attempt(s.id, id, () =>
+        checkpointTask(name, clientTarget(session.client), c, this.checkpointOpts),
+      );
+      return benchTask(taskJson(id, task, 1), s.id, "checkpoint", params, {
+        ...extra,
+        ...(reported ? { adapterCheckpointMs: reported } : {}),
+      });
     } finally {
       await session.client.kill();
     }
@@ -224,7 +271,9 @@ class BenchRunner {
     if (s.kind !== "protocol") throw new TypeError(`power suite: a protocol subject, got ${s.id}`);
     const steps = this.plan.powerSteps;
     const powerDir = path.join(dir, "power");
-    const rec = await this.attempt(s.id, `${s.id}/power (record)`, () => recordBenchLife(this.ctx.pool, s.launch, hello, powerDir, steps, this.plan.seed));
+    const rec = await this.attempt(s.id, `${s.id}/power (record)`, () =>
+      recordBenchLife(this.ctx.pool, s.launch, hello, powerDir, steps, this.plan.seed),
+    );
     const modes: ("reuse" | "fresh")[] = hello.features.includes("recover") ? ["reuse", "fresh"] : ["fresh"];
     const out: BenchTask[] = [];
     for (const mode of modes) {
@@ -233,7 +282,16 @@ class BenchRunner {
       const name = `${s.id} power-loss states of a ${steps}-step life, ${mode === "fresh" ? "a process per state" : "recover op"}`;
       // Three iterations with recover (seconds each), two with a process per state (up to minutes each).
       const opts = { ...this.powerOpts, iterations: mode === "fresh" ? 2 : 3 };
-      const r = await this.attempt(s.id, id, () => benchPowerStates(this.ctx.pool, s.launch, hello, rec, { dir: powerDir, mode, seed: this.plan.seed, name }, opts));
+      const r = await this.attempt(s.id, id, () =>
+        benchPowerStates(
+          this.ctx.pool,
+          s.launch,
+          hello,
+          rec,
+          { dir: powerDir, mode, seed: this.plan.seed, name },
+          opts,
+        ),
+      );
       out.push(benchTask(taskJson(id, r.task, r.states), s.id, "power", params, r.extra));
     }
     return out;
@@ -244,10 +302,14 @@ class BenchRunner {
     const id = taskId(s.id, "recovery", params);
     const name = `${s.id} recovery of ${batches} batches`;
     if (s.kind === "protocol") {
-      const { task, extra } = await this.attempt(s.id, id, () => protocolRecovery(this.ctx.pool, s.launch, dir, batches, this.key, name, this.recoveryOpts));
+      const { task, extra } = await this.attempt(s.id, id, () =>
+        protocolRecovery(this.ctx.pool, s.launch, dir, batches, this.key, name, this.recoveryOpts),
+      );
       return benchTask(taskJson(id, task, 1), s.id, "recovery", params, extra);
     }
-    const rec = await this.attempt(s.id, id, () => benchRecovery(dir, batches, this.ctx.walLogger, this.recoveryOpts, { openOnly: true, id, key: this.key }));
+    const rec = await this.attempt(s.id, id, () =>
+      benchRecovery(dir, batches, this.ctx.walLogger, this.recoveryOpts, { openOnly: true, id, key: this.key }),
+    );
     const r = rec.recoveryElapsedMs;
     return benchTask(rec.openClose, s.id, "recovery", params, {
       batches,
@@ -262,12 +324,18 @@ class BenchRunner {
 
 /** Why a subject does not run a suite, or undefined when it does. */
 function skipReason(s: PlannedSubject, suite: BenchSuite, hello: Hello | undefined): string | undefined {
-  if (s.id === "raw" && suite !== "append") return "the raw write + fdatasync loop has no checkpoints and nothing to recover";
+  if (s.id === "raw" && suite !== "append")
+    return "the raw write + fdatasync loop has no checkpoints and nothing to recover";
   if (suite === "power") {
     if (s.kind !== "protocol") return "power-loss states are recovered by adapter processes: see the reference subject";
-    if (hello?.durability !== "power") return 'hello.durability is not "power": its acks promise nothing across a power loss';
+    if (hello?.durability !== "power")
+      return 'hello.durability is not "power": its acks promise nothing across a power loss';
   }
-  if (suite === "checkpoint" && hello && !(hello.features.includes("checkpoint") && hello.features.includes("checkpoint.truncate"))) {
+  if (
+    suite === "checkpoint" &&
+    hello &&
+    !(hello.features.includes("checkpoint") && hello.features.includes("checkpoint.truncate"))
+  ) {
     return "hello.features does not list checkpoint and checkpoint.truncate";
   }
   return undefined;
@@ -278,15 +346,25 @@ function skipReason(s: PlannedSubject, suite: BenchSuite, hello: Hello | undefin
  * default): each subject's append ops/s against the raw fdatasync limit and against the
  * reference WAL over the protocol, and the protocol's cost (reference in process vs over it).
  */
-export function computeRatios(tasks: BenchTask[], plan: Pick<BenchPlan, "batchSizes" | "concurrency" | "referenceId">): BenchRatio[] {
+export function computeRatios(
+  tasks: BenchTask[],
+  plan: Pick<BenchPlan, "batchSizes" | "concurrency" | "referenceId">,
+): BenchRatio[] {
   const batch = Math.min(...plan.batchSizes);
   const concurrency = Math.min(...plan.concurrency);
-  const at = (subject: string, c = concurrency) => tasks.find((t) => t.id === taskId(subject, "append", { batch, concurrency: c }));
+  const at = (subject: string, c = concurrency) =>
+    tasks.find((t) => t.id === taskId(subject, "append", { batch, concurrency: c }));
   const raw = at("raw", 1);
   const refId = plan.referenceId;
   const ref = refId ? at(refId) : undefined;
   const where = `append, batch ${batch}, ${concurrency} in flight`;
-  const ratio = (kind: BenchRatio["kind"], id: string, description: string, num: BenchTask, den: BenchTask): BenchRatio => ({
+  const ratio = (
+    kind: BenchRatio["kind"],
+    id: string,
+    description: string,
+    num: BenchTask,
+    den: BenchTask,
+  ): BenchRatio => ({
     id,
     kind,
     description,
@@ -301,13 +379,31 @@ export function computeRatios(tasks: BenchTask[], plan: Pick<BenchPlan, "batchSi
   for (const s of subjects) {
     const mine = at(s);
     if (!mine) continue;
-    if (raw) out.push(ratio("vs-raw", `${s}/vs-raw`, `${s} vs the raw write + fdatasync limit (${where}; raw: one writer)`, mine, raw));
-    if (ref && s !== refId && s !== "reference-inproc") out.push(ratio("vs-reference", `${s}/vs-reference`, `${s} vs the reference WAL over the protocol (${where})`, mine, ref));
+    if (raw)
+      out.push(
+        ratio(
+          "vs-raw",
+          `${s}/vs-raw`,
+          `${s} vs the raw write + fdatasync limit (${where}; raw: one writer)`,
+          mine,
+          raw,
+        ),
+      );
+    if (ref && s !== refId && s !== "reference-inproc")
+      out.push(
+        ratio("vs-reference", `${s}/vs-reference`, `${s} vs the reference WAL over the protocol (${where})`, mine, ref),
+      );
   }
   const inproc = at("reference-inproc");
   if (inproc && ref) {
     out.push({
-      ...ratio("protocol-overhead", "protocol-overhead", `protocol overhead: the reference WAL in process vs over adapter protocol v1 (${where})`, inproc, ref),
+      ...ratio(
+        "protocol-overhead",
+        "protocol-overhead",
+        `protocol overhead: the reference WAL in process vs over adapter protocol v1 (${where})`,
+        inproc,
+        ref,
+      ),
       latencyDeltaMs: ref.latency.mean - inproc.latency.mean,
     });
   }

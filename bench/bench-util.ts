@@ -148,7 +148,10 @@ export async function runOne(name: string, fn: () => unknown, fnOpts: FnOptions,
  * the open after a process start): the sample is `measuredMs`, and the whole iteration
  * counts against the time budget, so slow set-up cannot stretch a task without bound.
  */
-export function timedPart(measuredMs: number, iterationMs: number): { overriddenDuration: number; overriddenIterationCost: number } {
+export function timedPart(
+  measuredMs: number,
+  iterationMs: number,
+): { overriddenDuration: number; overriddenIterationCost: number } {
   return { overriddenDuration: measuredMs, overriddenIterationCost: iterationMs };
 }
 

@@ -24,5 +24,7 @@ export async function benchTruncateCheckpoint(
     { stateKeys, appendsBefore: o.appendsBefore ?? 1, key: o.key ?? (() => `k${n++ % stateKeys}`) },
     opts,
   );
-  return taskJson(o.id ?? "checkpoint-truncate", task, 1, { checkpointElapsedMs: reported ?? { n: 0, p50: 0, p95: 0, max: 0 } });
+  return taskJson(o.id ?? "checkpoint-truncate", task, 1, {
+    checkpointElapsedMs: reported ?? { n: 0, p50: 0, p95: 0, max: 0 },
+  });
 }

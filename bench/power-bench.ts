@@ -22,7 +22,14 @@ export interface PowerBenchResult {
 }
 
 /** Record one life of `steps` steps with the recorder preloaded; the trace stays in `dir`. */
-export async function recordBenchLife(pool: ClientPool, launch: AdapterLaunch, hello: Hello, dir: string, steps: number, seed: number): Promise<Recording> {
+export async function recordBenchLife(
+  pool: ClientPool,
+  launch: AdapterLaunch,
+  hello: Hello,
+  dir: string,
+  steps: number,
+  seed: number,
+): Promise<Recording> {
   const recorder = await ensureRecorder();
   const walDir = path.join(dir, "life");
   fs.mkdirSync(walDir, { recursive: true });
@@ -30,23 +37,51 @@ export async function recordBenchLife(pool: ClientPool, launch: AdapterLaunch, h
   const root = fs.realpathSync(walDir);
   const client = pool.start({ ...launch, env: { ...launch.env, ...recordEnv(traceFile, root, recorder) } });
   try {
-    return await recordLife(client, { dir: root, traceFile, openConfig: {}, steps: powerWorkload(hello.features, steps, seed) });
+    return await recordLife(client, {
+      dir: root,
+      traceFile,
+      openConfig: {},
+      steps: powerWorkload(hello.features, steps, seed),
+    });
   } finally {
     await client.kill();
   }
 }
 
 /** Check every state of `rec`, `mode` fresh (a process per directory) or reuse (the recover op), once per iteration. */
-export async function benchPowerStates(pool: ClientPool, launch: AdapterLaunch, hello: Hello, rec: Recording, o: { dir: string; mode: "fresh" | "reuse"; seed: number; name: string }, opts: RunOptions): Promise<PowerBenchResult> {
+export async function benchPowerStates(
+  pool: ClientPool,
+  launch: AdapterLaunch,
+  hello: Hello,
+  rec: Recording,
+  o: { dir: string; mode: "fresh" | "reuse"; seed: number; name: string },
+  opts: RunOptions,
+): Promise<PowerBenchResult> {
   let last: CheckResult | undefined;
   let iteration = 0;
   const task = await runOne(
     o.name,
     async () => {
-      const recovery = new RecoveryPool(() => pool.start(launch), { mode: o.mode, ahead: 2, openConfig: {}, check: hello.features.includes("check") });
+      const recovery = new RecoveryPool(() => pool.start(launch), {
+        mode: o.mode,
+        ahead: 2,
+        openConfig: {},
+        check: hello.features.includes("check"),
+      });
       try {
-        const result = await checkStates({ states: allStates(rec.initial, rec.trace, o.seed), rec, pool: recovery, workDir: path.join(o.dir, `states-${iteration++}`), workers: 2, ...(opts.signal ? { signal: opts.signal } : {}) });
-        if (result.failure) throw new BenchError("POWER_STATE_FAILED", `a power-loss state failed (cut ${result.failure.state.cut}, variant ${result.failure.state.variant}): ${result.failure.verdict.message}`);
+        const result = await checkStates({
+          states: allStates(rec.initial, rec.trace, o.seed),
+          rec,
+          pool: recovery,
+          workDir: path.join(o.dir, `states-${iteration++}`),
+          workers: 2,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+        });
+        if (result.failure)
+          throw new BenchError(
+            "POWER_STATE_FAILED",
+            `a power-loss state failed (cut ${result.failure.state.cut}, variant ${result.failure.state.variant}): ${result.failure.verdict.message}`,
+          );
         last = result;
         return timedPart(result.elapsedMs, result.elapsedMs);
       } finally {
@@ -60,6 +95,14 @@ export async function benchPowerStates(pool: ClientPool, launch: AdapterLaunch, 
   return {
     task,
     states: last.checked,
-    extra: { mode: o.mode, steps: rec.stepAt.length, traceOps: rec.trace.length, states: last.checked, directories: last.recovered, crossChecked: last.crossChecked, statesPerDirectory: last.checked / Math.max(1, last.recovered) },
+    extra: {
+      mode: o.mode,
+      steps: rec.stepAt.length,
+      traceOps: rec.trace.length,
+      states: last.checked,
+      directories: last.recovered,
+      crossChecked: last.crossChecked,
+      statesPerDirectory: last.checked / Math.max(1, last.recovered),
+    },
   };
 }

@@ -24,7 +24,11 @@ export class BenchError extends Error {
 
 /** The result of an ok:true reply; ok:false is a BenchError naming the request and the adapter's error. */
 export function must<O extends Op>(reply: Reply<O>, what: string): ResultOf<O> {
-  if (!reply.ok) throw new BenchError("ADAPTER_REFUSED", `the adapter answered ${what} with ok:false: ${reply.error.code}: ${reply.error.message}`);
+  if (!reply.ok)
+    throw new BenchError(
+      "ADAPTER_REFUSED",
+      `the adapter answered ${what} with ok:false: ${reply.error.code}: ${reply.error.message}`,
+    );
   return reply as ResultOf<O>;
 }
 
@@ -35,7 +39,12 @@ export class ClientPool {
   constructor(private readonly timeoutMs: number) {}
 
   start(launch: AdapterLaunch): AdapterClient {
-    const client = AdapterClient.start({ file: launch.file, args: launch.args, env: launch.env, timeoutMs: this.timeoutMs });
+    const client = AdapterClient.start({
+      file: launch.file,
+      args: launch.args,
+      env: launch.env,
+      timeoutMs: this.timeoutMs,
+    });
     this.live.add(client);
     void client.exited.then(() => this.live.delete(client));
     return client;
@@ -74,7 +83,8 @@ export class ClientPool {
 export function clientTarget(client: AdapterClient): BenchTarget {
   return {
     append: async (ops) => must(await client.request("append", { ops }), "append"),
-    checkpoint: async () => must(await client.request("checkpoint", { mode: "truncate" }), "checkpoint (truncate)").stats?.elapsedMs,
+    checkpoint: async () =>
+      must(await client.request("checkpoint", { mode: "truncate" }), "checkpoint (truncate)").stats?.elapsedMs,
   };
 }
 
@@ -92,15 +102,27 @@ export interface ProtocolRecovery {
  * directory, start a fresh process, hello, and time `open` (the sample); the copy, start and
  * kill count against the time budget. The files are in the page cache: this is replay cost.
  */
-export async function protocolRecovery(pool: ClientPool, launch: AdapterLaunch, root: string, batches: number, key: () => string, name: string, opts: RunOptions): Promise<ProtocolRecovery> {
+export async function protocolRecovery(
+  pool: ClientPool,
+  launch: AdapterLaunch,
+  root: string,
+  batches: number,
+  key: () => string,
+  name: string,
+  opts: RunOptions,
+): Promise<ProtocolRecovery> {
   const built = path.join(root, `recovery-${batches}`);
   const work = path.join(root, `recovery-${batches}-open`);
   const t0 = performance.now();
   const { client } = await pool.open(launch, built);
   try {
-    for (let done = 0; done < batches; ) {
+    for (let done = 0; done < batches;) {
       const n = Math.min(BUILD_IN_FLIGHT, batches - done);
-      await Promise.all(Array.from({ length: n }, async () => must(await client.request("append", { ops: makeBatch(1, key) }), "append")));
+      await Promise.all(
+        Array.from({ length: n }, async () =>
+          must(await client.request("append", { ops: makeBatch(1, key) }), "append"),
+        ),
+      );
       done += n;
     }
   } finally {
@@ -124,7 +146,10 @@ export async function protocolRecovery(pool: ClientPool, launch: AdapterLaunch, 
         const opened = must(await fresh.request("open", { dir: work, config: {} }), "open (recovery)");
         const after = performance.now();
         if (opened.lastSeq !== batches) {
-          throw new BenchError("RECOVERY_LOST", `open after a crash recovered lastSeq ${opened.lastSeq}, but ${batches} batches were acknowledged before it`);
+          throw new BenchError(
+            "RECOVERY_LOST",
+            `open after a crash recovered lastSeq ${opened.lastSeq}, but ${batches} batches were acknowledged before it`,
+          );
         }
         if (phase === "run" && opened.recovery) reported.push(opened.recovery.elapsedMs);
         await fresh.kill();

@@ -11,7 +11,11 @@ export const RAW_WRITE_BYTES = 156;
  * so every fdatasync also has to persist the growing file size, as the WAL's do. `records`
  * records go in one write (a batch of that size), so one iteration is one "append".
  */
-export async function benchRawDisk(dir: string, opts: RunOptions, o: { records?: number; id?: string } = {}): Promise<TaskJson> {
+export async function benchRawDisk(
+  dir: string,
+  opts: RunOptions,
+  o: { records?: number; id?: string } = {},
+): Promise<TaskJson> {
   const records = o.records ?? 1;
   const file = path.join(dir, `raw-${records}.bin`);
   const buf = Buffer.alloc(RAW_WRITE_BYTES * records, 0x61);

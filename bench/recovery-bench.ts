@@ -3,7 +3,18 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Logger } from "pino";
 import { Wal } from "../reference-impl/index.js";
-import { dirBytes, nextKey, percentile, progress, runOne, taskJson, timedPart, VALUE, type RunOptions, type TaskJson } from "./bench-util.js";
+import {
+  dirBytes,
+  nextKey,
+  percentile,
+  progress,
+  runOne,
+  taskJson,
+  timedPart,
+  VALUE,
+  type RunOptions,
+  type TaskJson,
+} from "./bench-util.js";
 
 export interface RecoveryJson {
   id: string;
@@ -19,12 +30,18 @@ export interface RecoveryJson {
 }
 
 /** Fill a fresh WAL with `records` one-op batches, many in flight at once so each write carries a large group. */
-async function buildLog(dir: string, records: number, inFlight: number, logger: Logger, key: () => string): Promise<number> {
+async function buildLog(
+  dir: string,
+  records: number,
+  inFlight: number,
+  logger: Logger,
+  key: () => string,
+): Promise<number> {
   fs.rmSync(dir, { recursive: true, force: true });
   const t0 = performance.now();
   const wal = await Wal.open(dir, { sync: "none", logger });
   try {
-    for (let done = 0; done < records; ) {
+    for (let done = 0; done < records;) {
       const n = Math.min(inFlight, records - done);
       const pending = new Array<Promise<unknown>>(n);
       for (let i = 0; i < n; i++) pending[i] = wal.append([{ key: key(), value: VALUE }]);
@@ -44,7 +61,13 @@ async function buildLog(dir: string, records: number, inFlight: number, logger: 
  * files were just written, so this is warm-page-cache recovery (replay cost, not disk reads).
  * With `openOnly` the sample is the open alone (the close still counts against the budget).
  */
-export async function benchRecovery(root: string, records: number, logger: Logger, opts: RunOptions, o: { openOnly?: boolean; id?: string; key?: () => string } = {}): Promise<RecoveryJson> {
+export async function benchRecovery(
+  root: string,
+  records: number,
+  logger: Logger,
+  opts: RunOptions,
+  o: { openOnly?: boolean; id?: string; key?: () => string } = {},
+): Promise<RecoveryJson> {
   const id = o.id ?? `recovery-${records >= 1_000_000 ? `${records / 1_000_000}M` : `${records / 1000}k`}`;
   const dir = path.join(root, id.replace(/\//g, "-"));
   const inFlight = 10_000;
@@ -80,7 +103,8 @@ export async function benchRecovery(root: string, records: number, logger: Logge
     },
     opts,
   );
-  if (recordsReplayed !== records) throw new Error(`${id}: recovery replayed ${recordsReplayed} records, wanted ${records}`);
+  if (recordsReplayed !== records)
+    throw new Error(`${id}: recovery replayed ${recordsReplayed} records, wanted ${records}`);
   const openClose = taskJson(id, task, 1);
   fs.rmSync(dir, { recursive: true, force: true });
   return {

@@ -26,10 +26,16 @@ export async function benchSqlite(dir: string, synchronous: "FULL" | "NORMAL", o
     db.pragma(`synchronous = ${synchronous}`);
     const syncLevel = db.pragma("synchronous", { simple: true });
     const autocheckpoint = db.pragma("wal_autocheckpoint", { simple: true });
-    if (String(journalMode).toLowerCase() !== "wal") throw new Error(`sqlite refused journal_mode=WAL (got ${String(journalMode)})`);
+    if (String(journalMode).toLowerCase() !== "wal")
+      throw new Error(`sqlite refused journal_mode=WAL (got ${String(journalMode)})`);
     db.exec("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT)");
     const insert = db.prepare("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)");
-    const task = await runOne(`sqlite WAL synchronous=${synchronous}`, () => insert.run(nextKey(), VALUE), { async: false }, opts);
+    const task = await runOne(
+      `sqlite WAL synchronous=${synchronous}`,
+      () => insert.run(nextKey(), VALUE),
+      { async: false },
+      opts,
+    );
     const rows = (db.prepare("select count(*) as n from kv").get() as { n: number }).n;
     return taskJson(`sqlite-${synchronous.toLowerCase()}`, task, 1, {
       journalMode,

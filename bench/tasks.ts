@@ -31,7 +31,12 @@ const hooks = (target: BenchTarget, beforeAll?: (phase: Phase) => void | Promise
 });
 
 /** One iteration = `concurrency` appends of `batchSize` ops in flight at once (closed loop: it waits for all). */
-export function appendTask(name: string, target: BenchTarget, c: { batchSize: number; concurrency: number; key: () => string }, opts: RunOptions): Promise<Task> {
+export function appendTask(
+  name: string,
+  target: BenchTarget,
+  c: { batchSize: number; concurrency: number; key: () => string },
+  opts: RunOptions,
+): Promise<Task> {
   const one = () => target.append(makeBatch(c.batchSize, c.key));
   const fn =
     c.concurrency === 1
@@ -64,14 +69,24 @@ export interface ReportedElapsed {
 
 export function reportedElapsed(samples: number[]): ReportedElapsed | undefined {
   if (samples.length === 0) return undefined;
-  return { n: samples.length, p50: percentile(samples, 0.5), p95: percentile(samples, 0.95), max: Math.max(...samples) };
+  return {
+    n: samples.length,
+    p50: percentile(samples, 0.5),
+    p95: percentile(samples, 0.95),
+    max: Math.max(...samples),
+  };
 }
 
 /**
  * A truncate checkpoint after `appendsBefore` appends: the sample is the checkpoint alone,
  * the appends count against the time budget (so a slow WAL cannot stretch the task).
  */
-export async function checkpointTask(name: string, target: BenchTarget, c: CheckpointCase, opts: RunOptions): Promise<{ task: Task; reported?: ReportedElapsed }> {
+export async function checkpointTask(
+  name: string,
+  target: BenchTarget,
+  c: CheckpointCase,
+  opts: RunOptions,
+): Promise<{ task: Task; reported?: ReportedElapsed }> {
   if (!target.checkpoint) throw new TypeError(`checkpointTask: the target has no checkpoint, got ${name}`);
   const checkpoint = target.checkpoint.bind(target);
   const elapsed: number[] = [];

@@ -31,11 +31,20 @@ export interface WalAppendCase {
  * appender this is the plain sequential `await wal.append(...)` loop. A fresh WAL per phase
  * (warmup, run); the metrics reported are those of the run phase's handle.
  */
-export async function benchWalAppend(dir: string, c: WalAppendCase, logger: Logger, opts: RunOptions): Promise<TaskJson> {
+export async function benchWalAppend(
+  dir: string,
+  c: WalAppendCase,
+  logger: Logger,
+  opts: RunOptions,
+): Promise<TaskJson> {
   const { sync, appenders } = c;
   const batchSize = c.batchSize ?? 1;
   const id = c.id ?? (sync === "always" ? "wal-always" : `wal-batch-${appenders}`);
-  const name = c.name ?? (sync === "always" ? "WAL sync=always, 1 writer" : `WAL sync=${sync}, ${appenders} appender${appenders === 1 ? "" : "s"}`);
+  const name =
+    c.name ??
+    (sync === "always"
+      ? "WAL sync=always, 1 writer"
+      : `WAL sync=${sync}, ${appenders} appender${appenders === 1 ? "" : "s"}`);
   let runMetrics: WalMetrics | undefined;
   let lastSeq = 0;
   const target = walTarget(dir, id.replace(/\//g, "-"), logger, sync, (wal, phase) => {
@@ -45,5 +54,11 @@ export async function benchWalAppend(dir: string, c: WalAppendCase, logger: Logg
   });
   const task = await appendTask(name, target, { batchSize, concurrency: appenders, key: c.key ?? nextKey }, opts);
   if (!runMetrics) throw new Error(`${name}: no metrics from the run phase`);
-  return taskJson(id, task, appenders, { sync, appenders, batchSize, appendsInRunPhase: lastSeq, ...metricsJson(runMetrics) });
+  return taskJson(id, task, appenders, {
+    sync,
+    appenders,
+    batchSize,
+    appendsInRunPhase: lastSeq,
+    ...metricsJson(runMetrics),
+  });
 }

@@ -15,7 +15,15 @@ import pino from "pino";
 import { encodeBatchBinary } from "../reference-impl/kv-batch.js";
 import { FRAME_HEADER_BYTES } from "../reference-impl/binary-codec.js";
 import { writeJsonAtomic } from "../reports/json-file.js";
-import { describeFs, environment, KEY_SPACE, VALUE, VALUE_BYTES, type FileSystemInfo, type TaskJson } from "./bench-util.js";
+import {
+  describeFs,
+  environment,
+  KEY_SPACE,
+  VALUE,
+  VALUE_BYTES,
+  type FileSystemInfo,
+  type TaskJson,
+} from "./bench-util.js";
 import { renderMarkdown, type BenchReport, type RatioJson } from "./bench-table.js";
 import { benchTruncateCheckpoint } from "./checkpoint-bench.js";
 import { benchRawDisk, RAW_WRITE_BYTES } from "./raw-disk.js";
@@ -27,7 +35,8 @@ function envNumber(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v < 0) throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(v) || v < 0)
+    throw new Error(`${name} must be a non-negative number, got ${JSON.stringify(raw)}`);
   return v;
 }
 
@@ -45,7 +54,9 @@ function projectRoot(): string {
 function packageVersion(root: string, name: string): string {
   // Read node_modules/<name>/package.json directly: some packages' "exports" hide it from require.resolve.
   try {
-    return (JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+    return (
+      JSON.parse(fs.readFileSync(path.join(root, "node_modules", name, "package.json"), "utf8")) as { version: string }
+    ).version;
   } catch {
     return "unknown";
   }
@@ -56,7 +67,10 @@ const ALTERNATING_ROUNDS = 3;
 /** The round with the median ops/s. */
 function medianRun(rounds: TaskJson[]): TaskJson {
   const sorted = [...rounds].sort((a, b) => a.opsPerSec - b.opsPerSec);
-  return { ...sorted[Math.floor(sorted.length / 2)]!, extra: { ...sorted[Math.floor(sorted.length / 2)]!.extra, roundsOpsPerSec: rounds.map((r) => r.opsPerSec) } };
+  return {
+    ...sorted[Math.floor(sorted.length / 2)]!,
+    extra: { ...sorted[Math.floor(sorted.length / 2)]!.extra, roundsOpsPerSec: rounds.map((r) => r.opsPerSec) },
+  };
 }
 
 function byId(tasks: TaskJson[], id: string): TaskJson {
@@ -65,7 +79,14 @@ function byId(tasks: TaskJson[], id: string): TaskJson {
   return t;
 }
 
-function atLeast(id: string, description: string, measured: number, reference: number, target: number, note?: string): RatioJson {
+function atLeast(
+  id: string,
+  description: string,
+  measured: number,
+  reference: number,
+  target: number,
+  note?: string,
+): RatioJson {
   const ratio = reference > 0 ? measured / reference : Infinity;
   const r: RatioJson = {
     id,
@@ -135,7 +156,11 @@ async function main(): Promise<void> {
   process.once("SIGTERM", onSignal);
 
   const logger = pino({ level: "silent" });
-  const env = environment(runDir, { sqlite: sqliteVersion(), betterSqlite3: packageVersion(root, "better-sqlite3"), tinybench: packageVersion(root, "tinybench") });
+  const env = environment(runDir, {
+    sqlite: sqliteVersion(),
+    betterSqlite3: packageVersion(root, "better-sqlite3"),
+    tinybench: packageVersion(root, "tinybench"),
+  });
   const fsSummary = describeFs(env.fileSystem as FileSystemInfo);
   process.stderr.write(`wal-bench: ${runDir} on ${fsSummary}; ${taskTime} ms per task\n`);
 
@@ -151,16 +176,33 @@ async function main(): Promise<void> {
     // in alternating rounds and compared by their medians, so drift hits both alike.
     for (let round = 0; round < ALTERNATING_ROUNDS; round++) {
       rawRounds.push(await benchRawDisk(runDir, { ...common, time: common.time / 2 }));
-      alwaysRounds.push(await benchWalAppend(runDir, { sync: "always", appenders: 1 }, logger, { ...common, time: common.time / 2 }));
+      alwaysRounds.push(
+        await benchWalAppend(runDir, { sync: "always", appenders: 1 }, logger, { ...common, time: common.time / 2 }),
+      );
     }
     tasks.push(medianRun(rawRounds), medianRun(alwaysRounds));
-    for (const n of [1, 16, 64]) tasks.push(await benchWalAppend(runDir, { sync: "batch", appenders: n }, logger, common));
+    for (const n of [1, 16, 64])
+      tasks.push(await benchWalAppend(runDir, { sync: "batch", appenders: n }, logger, common));
     tasks.push(await benchSqlite(runDir, "FULL", common));
     tasks.push(await benchSqlite(runDir, "NORMAL", common));
     tasks.push(await benchTruncateCheckpoint(runDir, logger, common));
-    recovery.push(await benchRecovery(runDir, records10k, logger, { time: Math.min(taskTime, 1500), iterations: 16, warmupTime: 250, warmupIterations: 4 }));
+    recovery.push(
+      await benchRecovery(runDir, records10k, logger, {
+        time: Math.min(taskTime, 1500),
+        iterations: 16,
+        warmupTime: 250,
+        warmupIterations: 4,
+      }),
+    );
     // Large log: a small fixed number of measured opens (time 0 = iterations alone decide), one warmup open.
-    recovery.push(await benchRecovery(runDir, records1m, logger, { time: 0, iterations: recovery1mRuns, warmupTime: 0, warmupIterations: 1 }));
+    recovery.push(
+      await benchRecovery(runDir, records1m, logger, {
+        time: 0,
+        iterations: recovery1mRuns,
+        warmupTime: 0,
+        warmupIterations: 1,
+      }),
+    );
   } finally {
     cleanup();
     try {
@@ -257,7 +299,9 @@ main().then(
     process.exitCode = 0;
   },
   (error: unknown) => {
-    process.stderr.write(`wal-bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(
+      `wal-bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+    );
     process.exitCode = 1;
   },
 );

@@ -131,46 +131,54 @@ export function walConformance(opts: ConformanceOptions): void {
         await wal.close();
         const again = await factory();
         expectEqual((await again.open(dir, opts.config ?? {})).lastSeq, 6, "lastSeq after checkpoint and reopen");
-        expectEqual(sortedState((await again.read()).state), sortedState(before.state), "state after checkpoint and reopen");
+        expectEqual(
+          sortedState((await again.read()).state),
+          sortedState(before.state),
+          "state after checkpoint and reopen",
+        );
         await again.close();
       });
     });
   }
 
   if (opts.adapter || opts.adapterCmd) {
-    const launch = resolveAdapter({ adapter: opts.adapter, adapterCmd: opts.adapterCmd, ...(opts.config ? { config: opts.config } : {}) });
+    const launch = resolveAdapter({
+      adapter: opts.adapter,
+      adapterCmd: opts.adapterCmd,
+      ...(opts.config ? { config: opts.config } : {}),
+    });
     const seed = opts.seed ?? 20261121;
     const runs = opts.runs ?? 4;
     let hello: Awaited<ReturnType<typeof probeAdapter>> | undefined;
     for (const scenario of selectScenarios(opts.scenarios ?? ["crash-mixed"])) {
       for (let index = 0; index < runs; index++) {
         const s = caseSeed(seed, index, scenario.name);
-        test(
-          `walcheck: ${scenario.name} case ${index + 1}/${runs} (seed ${s})`,
-          async () => {
-            hello ??= await probeAdapter(launch, 10_000);
-            const verdict = applicability(scenario, hello, launch.node ? { ok: true, why: "" } : { ok: false, why: "the adapter is not a Node.js process" });
-            if (!verdict.applies) return; // skipped for this adapter: nothing to hold it to
-            const crash = opts.crash ?? (launch.node && hello.points?.length ? ["named", "signal"] : ["signal"]);
-            const result = await runCase(index, s, {
-              launch,
-              scenario,
-              env: { hello, crash, maxCommands: 20 },
-              openConfig: { ...scenario.adapterConfig?.(hello), ...opts.config },
-              recoveryThresholdMs: opts.recoveryThresholdMs ?? 200,
-              timeoutMs: 10_000,
-              fsPreload: FS_PRELOAD,
-              reportDir: path.resolve(opts.reportDir ?? "walcheck-reports/vitest"),
-            });
-            if (result.status === "failed") {
-              throw new Error(
-                `${result.violation.description}\ncommands: ${result.commands}\nkept: ${result.keptDir}\nreplay: npx walcheck run ${launch.flags.join(" ")} --replay ${result.replayToken}`,
-              );
-            }
-            if (result.status === "error") throw new Error(`adapter error ${result.error.code}: ${result.error.message}`);
-          },
-          120_000,
-        );
+        test(`walcheck: ${scenario.name} case ${index + 1}/${runs} (seed ${s})`, async () => {
+          hello ??= await probeAdapter(launch, 10_000);
+          const verdict = applicability(
+            scenario,
+            hello,
+            launch.node ? { ok: true, why: "" } : { ok: false, why: "the adapter is not a Node.js process" },
+          );
+          if (!verdict.applies) return; // skipped for this adapter: nothing to hold it to
+          const crash = opts.crash ?? (launch.node && hello.points?.length ? ["named", "signal"] : ["signal"]);
+          const result = await runCase(index, s, {
+            launch,
+            scenario,
+            env: { hello, crash, maxCommands: 20 },
+            openConfig: { ...scenario.adapterConfig?.(hello), ...opts.config },
+            recoveryThresholdMs: opts.recoveryThresholdMs ?? 200,
+            timeoutMs: 10_000,
+            fsPreload: FS_PRELOAD,
+            reportDir: path.resolve(opts.reportDir ?? "walcheck-reports/vitest"),
+          });
+          if (result.status === "failed") {
+            throw new Error(
+              `${result.violation.description}\ncommands: ${result.commands}\nkept: ${result.keptDir}\nreplay: npx walcheck run ${launch.flags.join(" ")} --replay ${result.replayToken}`,
+            );
+          }
+          if (result.status === "error") throw new Error(`adapter error ${result.error.code}: ${result.error.message}`);
+        }, 120_000);
       }
     }
   }

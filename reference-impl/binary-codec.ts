@@ -67,7 +67,10 @@ export const binaryCodec: RecordCodec = {
         return scan;
       }
       const ts = buf.readUInt32LE(offset + 16) + buf.readUInt32LE(offset + 20) * TWO_32;
-      if (visit && visit(seqAt(buf, offset), ts, buf[offset + 24]!, buf, offset + FRAME_HEADER_BYTES, end, offset) === false) {
+      if (
+        visit &&
+        visit(seqAt(buf, offset), ts, buf[offset + 24]!, buf, offset + FRAME_HEADER_BYTES, end, offset) === false
+      ) {
         return { records, validEnd: offset, size: buf.length, stoppedAt: offset };
       }
       records += 1;

@@ -33,7 +33,10 @@ export class DirLock {
           details: { file, holder },
         });
       }
-      throw new WalError("WAL_IO", `cannot lock ${file}: ${(error as Error).message}`, { cause: error, details: { file } });
+      throw new WalError("WAL_IO", `cannot lock ${file}: ${(error as Error).message}`, {
+        cause: error,
+        details: { file },
+      });
     }
     // For people reading the directory: who holds it. Not used for locking.
     fs.ftruncateSync(fd, 0);

@@ -1,12 +1,6 @@
 /** Stable error codes raised by the reference WAL. */
 export type WalErrorCode =
-  | "WAL_CORRUPT"
-  | "WAL_LOCKED"
-  | "WAL_CLOSED"
-  | "WAL_FAILED"
-  | "WAL_IO"
-  | "WAL_CONFIG"
-  | "WAL_INVALID";
+  "WAL_CORRUPT" | "WAL_LOCKED" | "WAL_CLOSED" | "WAL_FAILED" | "WAL_IO" | "WAL_CONFIG" | "WAL_INVALID";
 
 export interface WalErrorDetails {
   file?: string;
@@ -37,7 +31,7 @@ export function errnoCode(error: unknown): string | undefined {
 export function errorCode(error: unknown): string {
   if (error instanceof WalError) {
     // A failed WAL reports the errno that poisoned it (EIO from fsync, say) when there is one.
-    return error.code === "WAL_FAILED" ? errnoCode(error.cause) ?? error.code : error.code;
+    return error.code === "WAL_FAILED" ? (errnoCode(error.cause) ?? error.code) : error.code;
   }
   return errnoCode(error) ?? "EINTERNAL";
 }

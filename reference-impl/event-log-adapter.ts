@@ -26,7 +26,8 @@ export const BATCH_EVENT_TYPE = "kv.batch";
 export const EVENT_LOG_POINTS = ["event.before-write", "event.after-write"] as const;
 
 const parseConfig = configParser<EventLogAdapterConfig>("event-log", {
-  clock: (v) => (v === "logical" || v === "wall" ? undefined : `expected "logical" or "wall", got ${JSON.stringify(v)}`),
+  clock: (v) =>
+    v === "logical" || v === "wall" ? undefined : `expected "logical" or "wall", got ${JSON.stringify(v)}`,
 });
 
 /** The open log, its directory, and whether events take ts = seq. */
@@ -48,11 +49,14 @@ interface Fold {
 function batchOps(event: Event): { key: string; value: string | null }[] | string {
   if (event.type !== BATCH_EVENT_TYPE) return `type ${JSON.stringify(event.type)}, not ${BATCH_EVENT_TYPE}`;
   const { ops } = event.payload;
-  if (Object.keys(event.payload).join(",") !== "ops" || !Array.isArray(ops) || ops.length === 0) return "payload is not {ops: [...]} with at least one op";
+  if (Object.keys(event.payload).join(",") !== "ops" || !Array.isArray(ops) || ops.length === 0)
+    return "payload is not {ops: [...]} with at least one op";
   for (const op of ops) {
-    if (typeof op !== "object" || op === null || Array.isArray(op) || Object.keys(op).sort().join(",") !== "key,value") return `op ${JSON.stringify(op)} is not {key, value}`;
+    if (typeof op !== "object" || op === null || Array.isArray(op) || Object.keys(op).sort().join(",") !== "key,value")
+      return `op ${JSON.stringify(op)} is not {key, value}`;
     const { key, value } = op as { key: unknown; value: unknown };
-    if (typeof key !== "string" || key.length === 0 || (typeof value !== "string" && value !== null)) return `op ${JSON.stringify(op)} is not {key: string, value: string | null}`;
+    if (typeof key !== "string" || key.length === 0 || (typeof value !== "string" && value !== null))
+      return `op ${JSON.stringify(op)} is not {key: string, value: string | null}`;
   }
   return ops as { key: string; value: string | null }[];
 }
@@ -86,7 +90,12 @@ function fold(events: Event[]): Fold {
 export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): WalAdapter {
   // Every op takes its turn behind the one before: ops pipelined behind `open` wait for it,
   // and appends are acknowledged in seq order.
-  const store = new LockedStore<OpenLog, EventLogAdapterConfig>({ store: "the event log", parseConfig, defaults, close: ({ log }) => log.close() });
+  const store = new LockedStore<OpenLog, EventLogAdapterConfig>({
+    store: "the event log",
+    parseConfig,
+    defaults,
+    close: ({ log }) => log.close(),
+  });
 
   return {
     hello: () => ({
@@ -96,7 +105,13 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
       durability: "power",
       // A CRC32C on every event line; a torn last line is cut off and counted in bytesDiscarded.
       // With the logical clock (the default), the same batches give the same bytes.
-      features: ["check", "checksums", "recovery-stats", "recover", ...(defaults.clock === "wall" ? [] : ["deterministic"])],
+      features: [
+        "check",
+        "checksums",
+        "recovery-stats",
+        "recover",
+        ...(defaults.clock === "wall" ? [] : ["deterministic"]),
+      ],
       points: [...EVENT_LOG_POINTS],
     }),
 
@@ -111,9 +126,15 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
         try {
           const replayed = fold(events);
           if (replayed.problems.length > 0) {
-            throw new WalError("WAL_CORRUPT", `${log.path}: ${replayed.problems[0]}`, { details: { file: log.path, problems: replayed.problems } });
+            throw new WalError("WAL_CORRUPT", `${log.path}: ${replayed.problems[0]}`, {
+              details: { file: log.path, problems: replayed.problems },
+            });
           }
-          if (replayed.lastSeq !== log.seq) throw new WalError("WAL_CORRUPT", `${log.path}: replay reached seq ${replayed.lastSeq}, the log holds ${log.seq} events`);
+          if (replayed.lastSeq !== log.seq)
+            throw new WalError(
+              "WAL_CORRUPT",
+              `${log.path}: replay reached seq ${replayed.lastSeq}, the log holds ${log.seq} events`,
+            );
         } catch (error) {
           await log.close();
           throw error;
@@ -121,16 +142,28 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
         const r = log.recovery;
         return {
           store: { log, dir, logical: cfg.clock !== "wall" },
-          result: { lastSeq: log.seq, recovery: { elapsedMs: performance.now() - started, recordsReplayed: r.eventsReplayed, bytesDiscarded: r.bytesDiscarded } },
+          result: {
+            lastSeq: log.seq,
+            recovery: {
+              elapsedMs: performance.now() - started,
+              recordsReplayed: r.eventsReplayed,
+              bytesDiscarded: r.bytesDiscarded,
+            },
+          },
         };
       }),
 
     // After a failed append EventLog refuses every later one with WAL_FAILED until a reopen (fail-stop).
     append: (ops) =>
       store.run(async ({ log, logical }) => {
-        if (!Array.isArray(ops) || ops.length === 0) throw new TypeError(`append needs at least one op, got ${JSON.stringify(ops)}`);
+        if (!Array.isArray(ops) || ops.length === 0)
+          throw new TypeError(`append needs at least one op, got ${JSON.stringify(ops)}`);
         const payload = { ops: ops.map(({ key, value }) => ({ key, value })) };
-        const { event, durable, error } = await log.append(BATCH_EVENT_TYPE, payload, logical ? log.seq + 1 : undefined);
+        const { event, durable, error } = await log.append(
+          BATCH_EVENT_TYPE,
+          payload,
+          logical ? log.seq + 1 : undefined,
+        );
         // Fail-closed never returns a non-durable event; if it ever did, this is no ack.
         if (!durable) throw error ?? new WalError("WAL_IO", `${log.path}: append of seq ${event.seq} was not durable`);
         return { seq: event.seq };
@@ -139,7 +172,8 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
     read: () =>
       store.run(async ({ dir }) => {
         const replayed = fold(await loadEvents(EVENT_LOG_RUN_ID, dir));
-        if (replayed.problems.length > 0) throw new WalError("WAL_CORRUPT", `${walPath(EVENT_LOG_RUN_ID, dir)}: ${replayed.problems[0]}`);
+        if (replayed.problems.length > 0)
+          throw new WalError("WAL_CORRUPT", `${walPath(EVENT_LOG_RUN_ID, dir)}: ${replayed.problems[0]}`);
         // `log` is an extension field: the replayed events' lines, in replay order.
         return { lastSeq: replayed.lastSeq, state: replayed.state, log: replayed.lines };
       }),
@@ -154,7 +188,10 @@ export function createEventLogAdapter(defaults: EventLogAdapterConfig = {}): Wal
         }
         const replayed = fold(loaded);
         const problems = [...replayed.problems];
-        if (replayed.lastSeq !== log.seq) problems.push(`${log.path}: replay reaches seq ${replayed.lastSeq}, but the last acknowledged batch is seq ${log.seq}`);
+        if (replayed.lastSeq !== log.seq)
+          problems.push(
+            `${log.path}: replay reaches seq ${replayed.lastSeq}, but the last acknowledged batch is seq ${log.seq}`,
+          );
         // loadEvents skips a torn last line and sorts; the file must be exactly the events'
         // canonical lines in seq order, with nothing after them.
         const bytes = fs.readFileSync(log.path);

@@ -113,7 +113,13 @@ export function walPath(runId: string, walDir: string): string {
 
 /** CRC32C of the stable serialization of `event` (without any crc field), as 8 lowercase hex digits. */
 export function eventCrc(event: Event): string {
-  const body = stableStringify({ run_id: event.run_id, type: event.type, seq: event.seq, ts: event.ts, payload: event.payload });
+  const body = stableStringify({
+    run_id: event.run_id,
+    type: event.type,
+    seq: event.seq,
+    ts: event.ts,
+    payload: event.payload,
+  });
   return (crc32c(Buffer.from(body, "utf8")) >>> 0).toString(16).padStart(8, "0");
 }
 
@@ -184,7 +190,12 @@ function scan(buf: Buffer, file: string, runId: string): ScanResult {
       throw corrupt(file, pos, events.length + 1, `${decoded}, and more data follows`);
     }
     if (decoded.run_id !== runId) {
-      throw corrupt(file, pos, events.length + 1, `run_id ${JSON.stringify(decoded.run_id)} in the log of ${JSON.stringify(runId)}`);
+      throw corrupt(
+        file,
+        pos,
+        events.length + 1,
+        `run_id ${JSON.stringify(decoded.run_id)} in the log of ${JSON.stringify(runId)}`,
+      );
     }
     events.push(decoded);
     offsets.push(pos);
@@ -263,7 +274,8 @@ class RunState {
 }
 
 function requireTaskId(taskId: unknown): string {
-  if (typeof taskId !== "string" || taskId.length === 0) throw new TypeError(`taskId must be a non-empty string, got ${JSON.stringify(taskId)}`);
+  if (typeof taskId !== "string" || taskId.length === 0)
+    throw new TypeError(`taskId must be a non-empty string, got ${JSON.stringify(taskId)}`);
   return taskId;
 }
 
@@ -346,7 +358,11 @@ export class EventLog {
         fs.fsyncSync(fd);
         options.logger?.warn({ file, offset: scanned.validBytes, bytesDiscarded }, "event log: discarded torn tail");
       }
-      const recovery = { eventsReplayed: scanned.events.length, bytesDiscarded, elapsedMs: performance.now() - started };
+      const recovery = {
+        eventsReplayed: scanned.events.length,
+        bytesDiscarded,
+        elapsedMs: performance.now() - started,
+      };
       return new EventLog(runId, file, fd, scanned, recovery, options);
     } catch (error) {
       fs.closeSync(fd);
@@ -373,23 +389,37 @@ export class EventLog {
    * line failed (the file's tail is then unknown), that error.
    */
   async append(type: string, payload: JsonObject, ts?: number): Promise<AppendResult> {
-    if (this.fd === undefined) throw new WalError("WAL_CLOSED", `${this.path}: event log is closed`, { details: { file: this.path } });
+    if (this.fd === undefined)
+      throw new WalError("WAL_CLOSED", `${this.path}: event log is closed`, { details: { file: this.path } });
     if (typeof type !== "string" || !EVENT_TYPE_RE.test(type)) {
-      throw new TypeError(`event type must be a dotted lowercase name like "task.accepted", got ${JSON.stringify(type)}`);
+      throw new TypeError(
+        `event type must be a dotted lowercase name like "task.accepted", got ${JSON.stringify(type)}`,
+      );
     }
-    if (!isJsonObject(payload)) throw new TypeError(`event payload must be a JSON object, got ${JSON.stringify(payload)}`);
+    if (!isJsonObject(payload))
+      throw new TypeError(`event payload must be a JSON object, got ${JSON.stringify(payload)}`);
     const when = ts ?? this.now();
-    if (!Number.isSafeInteger(when) || when < 0) throw new TypeError(`event ts must be a non-negative integer of epoch ms, got ${when}`);
+    if (!Number.isSafeInteger(when) || when < 0)
+      throw new TypeError(`event ts must be a non-negative integer of epoch ms, got ${when}`);
     // A canonical copy: the returned event is exactly what a reader will get back, and
     // later changes to the caller's object cannot reach it.
-    const event: Event = { run_id: this.runId, type, seq: this.lastSeq + 1, ts: when, payload: JSON.parse(stableStringify(payload)) };
+    const event: Event = {
+      run_id: this.runId,
+      type,
+      seq: this.lastSeq + 1,
+      ts: when,
+      payload: JSON.parse(stableStringify(payload)),
+    };
     const line = Buffer.from(encodeEvent(event), "utf8");
 
     if (this.failure !== undefined) {
-      return this.failed(event, new WalError("WAL_FAILED", `${this.path}: an earlier append failed; reopen to recover`, {
-        cause: this.failure,
-        details: { file: this.path },
-      }));
+      return this.failed(
+        event,
+        new WalError("WAL_FAILED", `${this.path}: an earlier append failed; reopen to recover`, {
+          cause: this.failure,
+          details: { file: this.path },
+        }),
+      );
     }
     const fd = this.fd;
     let op = "write";
@@ -429,7 +459,10 @@ export class EventLog {
   private failed(event: Event, error: WalError): AppendResult {
     if (!this.failOpen) throw error;
     this.logger ??= pino({ name: "walcheck.event-log" }, pino.destination(2));
-    this.logger.error({ err: error, file: this.path, seq: event.seq, type: event.type }, "event log append failed; continuing (fail-open)");
+    this.logger.error(
+      { err: error, file: this.path, seq: event.seq, type: event.type },
+      "event log append failed; continuing (fail-open)",
+    );
     return { event, durable: false, error };
   }
 
@@ -468,12 +501,17 @@ export class EventLog {
    * `result.applied` events. Events of failed (non-durable) appends do not count.
    */
   snapshot(tsMs: number = this.now()): Snapshot {
-    if (!Number.isSafeInteger(tsMs) || tsMs < 0) throw new TypeError(`snapshot ts must be a non-negative integer of epoch ms, got ${tsMs}`);
+    if (!Number.isSafeInteger(tsMs) || tsMs < 0)
+      throw new TypeError(`snapshot ts must be a non-negative integer of epoch ms, got ${tsMs}`);
     return {
       run_id: this.runId,
       seq: this.lastSeq,
       ts: tsMs,
-      state: { tasks: { queued: this.state.queuedCount }, results: { applied_count: this.state.appliedCount }, context_version: 0 },
+      state: {
+        tasks: { queued: this.state.queuedCount },
+        results: { applied_count: this.state.appliedCount },
+        context_version: 0,
+      },
     };
   }
 

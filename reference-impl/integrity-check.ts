@@ -8,7 +8,10 @@ import { readSnapshot, snapshotSeqOf } from "./snapshot-file.js";
  * Read every file of the WAL back from disk and report what is wrong, one line per
  * problem, or `["ok"]`: like SQLite's `PRAGMA quick_check`, it reads, it never repairs.
  */
-export function integrityCheck(dir: string, opts: { codec: RecordCodec; maxRecordBytes: number; lastSeq: number }): string[] {
+export function integrityCheck(
+  dir: string,
+  opts: { codec: RecordCodec; maxRecordBytes: number; lastSeq: number },
+): string[] {
   const problems: string[] = [];
   const names = fs.readdirSync(dir).sort();
 
@@ -31,22 +34,29 @@ export function integrityCheck(dir: string, opts: { codec: RecordCodec; maxRecor
       problems.push(`segment ${name}: written with another codec`);
       continue;
     }
-    const scan = opts.codec.scan(fs.readFileSync(seg.file), opts.maxRecordBytes, (seq, _ts, type, buf, start, end, offset) => {
-      const expected = Math.max(prev ?? 0, snapshotSeq) + 1;
-      if (seq > snapshotSeq && seq !== expected) {
-        problems.push(`segment ${name} offset ${offset}: seq ${seq} where ${expected} was expected`);
-      }
-      try {
-        opts.codec.decodeBatch(buf, start, end);
-      } catch (error) {
-        problems.push(`segment ${name} offset ${offset}: type ${type} record does not decode: ${(error as Error).message}`);
-      }
-      prev = seq;
-    });
+    const scan = opts.codec.scan(
+      fs.readFileSync(seg.file),
+      opts.maxRecordBytes,
+      (seq, _ts, type, buf, start, end, offset) => {
+        const expected = Math.max(prev ?? 0, snapshotSeq) + 1;
+        if (seq > snapshotSeq && seq !== expected) {
+          problems.push(`segment ${name} offset ${offset}: seq ${seq} where ${expected} was expected`);
+        }
+        try {
+          opts.codec.decodeBatch(buf, start, end);
+        } catch (error) {
+          problems.push(
+            `segment ${name} offset ${offset}: type ${type} record does not decode: ${(error as Error).message}`,
+          );
+        }
+        prev = seq;
+      },
+    );
     if (scan.bad) problems.push(`segment ${name} offset ${scan.bad.offset}: ${scan.bad.reason}`);
   }
 
   const onDisk = Math.max(snapshotSeq, prev ?? 0);
-  if (onDisk !== opts.lastSeq) problems.push(`files end at seq ${onDisk} but the WAL has acknowledged seq ${opts.lastSeq}`);
+  if (onDisk !== opts.lastSeq)
+    problems.push(`files end at seq ${onDisk} but the WAL has acknowledged seq ${opts.lastSeq}`);
   return problems.length === 0 ? ["ok"] : problems;
 }

@@ -35,7 +35,8 @@ interface LineRecord {
 
 /** Decode the line buf[start, end) (no newline), or say why it is not a record. */
 function decodeLine(buf: Buffer, start: number, end: number): LineRecord | { reason: string } {
-  if (end - start < BODY_START + 2 || buf.toString("latin1", start, start + PREFIX.length) !== PREFIX) return { reason: "not a record line" };
+  if (end - start < BODY_START + 2 || buf.toString("latin1", start, start + PREFIX.length) !== PREFIX)
+    return { reason: "not a record line" };
   if (buf.toString("latin1", start + PREFIX.length, start + CRC_END) !== hex8(crc32c(buf, start + BODY_START, end))) {
     return { reason: "checksum mismatch" };
   }
@@ -46,7 +47,8 @@ function decodeLine(buf: Buffer, start: number, end: number): LineRecord | { rea
     return { reason: "invalid JSON" };
   }
   const type = typeof parsed.type === "string" ? typeIds.get(parsed.type) : undefined;
-  if (!Number.isSafeInteger(parsed.seq) || !Number.isSafeInteger(parsed.ts) || type === undefined) return { reason: "bad record fields" };
+  if (!Number.isSafeInteger(parsed.seq) || !Number.isSafeInteger(parsed.ts) || type === undefined)
+    return { reason: "bad record fields" };
   // The payload's exact bytes: everything between `"data":` and the top-level `,"seq":N,`.
   const seqField = Buffer.from(`,"seq":${parsed.seq as number},`, "latin1");
   const payloadEnd = buf.lastIndexOf(seqField, end);
@@ -90,13 +92,18 @@ export const jsonlCodec: RecordCodec = {
       } else if (bad) {
         return { records, validEnd: bad.offset, size: buf.length, bad, validAfterBad: { offset, seq: decoded.seq } };
       } else {
-        if (visit && visit(decoded.seq, decoded.ts, decoded.type, buf, decoded.payloadStart, decoded.payloadEnd, offset) === false) {
+        if (
+          visit &&
+          visit(decoded.seq, decoded.ts, decoded.type, buf, decoded.payloadStart, decoded.payloadEnd, offset) === false
+        ) {
           return { records, validEnd: offset, size: buf.length, stoppedAt: offset };
         }
         records += 1;
       }
       offset = nl === -1 ? buf.length : nl + 1;
     }
-    return bad ? { records, validEnd: bad.offset, size: buf.length, bad } : { records, validEnd: offset, size: buf.length };
+    return bad
+      ? { records, validEnd: bad.offset, size: buf.length, bad }
+      : { records, validEnd: offset, size: buf.length };
   },
 };

@@ -18,7 +18,10 @@ export function encodeBatchJson(ops: readonly BatchOp[], idempotencyKey?: string
 }
 
 export function decodeBatchJson(buf: Buffer, start: number, end: number): DecodedBatch {
-  const parsed = JSON.parse(buf.toString("utf8", start, end)) as { idempotencyKey?: string; ops: [string, string | null][] };
+  const parsed = JSON.parse(buf.toString("utf8", start, end)) as {
+    idempotencyKey?: string;
+    ops: [string, string | null][];
+  };
   const ops = parsed.ops.map(([key, value]) => ({ key, value }));
   return parsed.idempotencyKey === undefined ? { ops } : { ops, idempotencyKey: parsed.idempotencyKey };
 }
@@ -104,7 +107,8 @@ export function applyBatch(state: Map<string, string>, ops: readonly BatchOp[]):
 
 /** Programming mistakes in a batch are TypeErrors that say what they got. */
 export function validateBatch(ops: unknown): asserts ops is BatchOp[] {
-  if (!Array.isArray(ops) || ops.length === 0) throw new TypeError(`a batch is a non-empty array of ops, got ${JSON.stringify(ops)}`);
+  if (!Array.isArray(ops) || ops.length === 0)
+    throw new TypeError(`a batch is a non-empty array of ops, got ${JSON.stringify(ops)}`);
   for (const op of ops) {
     const ok =
       op !== null &&

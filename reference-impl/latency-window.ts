@@ -19,7 +19,8 @@ export class LatencyWindow {
   private total = 0;
 
   constructor(readonly capacity = 512) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError(`capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new TypeError(`capacity must be a positive integer, got ${capacity}`);
     this.samples = new Float64Array(capacity);
   }
 
@@ -45,6 +46,13 @@ export class LatencyWindow {
     const sorted = Array.from(this.samples.subarray(0, this.size)).sort((a, b) => a - b);
     const rank = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
     const sum = sorted.reduce((a, b) => a + b, 0);
-    return { n: this.size, p50: rank(0.5), p95: rank(0.95), p99: rank(0.99), max: sorted[sorted.length - 1]!, mean: sum / sorted.length };
+    return {
+      n: this.size,
+      p50: rank(0.5),
+      p95: rank(0.95),
+      p99: rank(0.99),
+      max: sorted[sorted.length - 1]!,
+      mean: sum / sorted.length,
+    };
   }
 }

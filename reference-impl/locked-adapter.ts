@@ -18,14 +18,22 @@ export type FieldCheck = (value: unknown) => string | undefined;
  * field. (Plain checks, not zod: this runs in every adapter child and zod's import costs
  * ~100 ms of start-up.)
  */
-export function configParser<T extends object>(what: string, fields: { [K in keyof Required<T>]: FieldCheck }): (raw: unknown) => T {
+export function configParser<T extends object>(
+  what: string,
+  fields: { [K in keyof Required<T>]: FieldCheck },
+): (raw: unknown) => T {
   const checks: Record<string, FieldCheck> = fields;
   return (raw) => {
     if (raw === undefined || raw === null) return {} as T;
-    if (typeof raw !== "object" || Array.isArray(raw)) throw new WalError("WAL_CONFIG", `invalid ${what} config: expected an object, got ${JSON.stringify(raw)}`);
+    if (typeof raw !== "object" || Array.isArray(raw))
+      throw new WalError("WAL_CONFIG", `invalid ${what} config: expected an object, got ${JSON.stringify(raw)}`);
     const problems: string[] = [];
     for (const [key, value] of Object.entries(raw)) {
-      const problem = !Object.hasOwn(checks, key) ? "unknown field" : value === undefined ? undefined : checks[key]!(value);
+      const problem = !Object.hasOwn(checks, key)
+        ? "unknown field"
+        : value === undefined
+          ? undefined
+          : checks[key]!(value);
       if (problem) problems.push(`${key}: ${problem}`);
     }
     if (problems.length > 0) throw new WalError("WAL_CONFIG", `invalid ${what} config: ${problems.join("; ")}`);
@@ -90,7 +98,11 @@ export class LockedStore<S, C> {
    * takes its lock, then calls `open` with the config and the time open started. If that
    * throws, the lock is released (a store it half opened, it closes itself).
    */
-  open<R>(dir: string, config: Record<string, unknown>, open: (config: C, started: number) => Promise<Opened<S, R>>): Promise<R> {
+  open<R>(
+    dir: string,
+    config: Record<string, unknown>,
+    open: (config: C, started: number) => Promise<Opened<S, R>>,
+  ): Promise<R> {
     return this.mutex.run(async () => {
       this.slot.assertClosed();
       const cfg = this.options.parseConfig({ ...this.options.defaults, ...config });

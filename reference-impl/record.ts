@@ -19,7 +19,15 @@ export const RECORD_TYPE_NAMES: Record<number, string> = { [RECORD_TYPE_BATCH]: 
  * recovery of a million records must not allocate a million objects). Return false to
  * stop at this record (it then counts as the end of the clean log).
  */
-export type RecordVisitor = (seq: number, ts: number, type: number, buf: Buffer, payloadStart: number, payloadEnd: number, offset: number) => boolean | void;
+export type RecordVisitor = (
+  seq: number,
+  ts: number,
+  type: number,
+  buf: Buffer,
+  payloadStart: number,
+  payloadEnd: number,
+  offset: number,
+) => boolean | void;
 
 /** What scanning a segment found: where the valid records end, and any bad frame. */
 export interface SegmentScan {

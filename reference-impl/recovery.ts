@@ -96,7 +96,9 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
     if (typeof data === "string") {
       // A snapshot only gets its final name after it was fsynced: a bad one is damage.
       if (!opts.salvage) {
-        throw new WalError("WAL_CORRUPT", `corrupt snapshot ${file}: ${data}`, { details: { file, offset: 0, reason: data } });
+        throw new WalError("WAL_CORRUPT", `corrupt snapshot ${file}: ${data}`, {
+          details: { file, offset: 0, reason: data },
+        });
       }
       const aside = salvageDir(dir);
       fs.renameSync(file, path.join(aside, snap.name));
@@ -152,7 +154,8 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
           return false;
         }
         applyBatch(state, batch.ops);
-        if (batch.idempotencyKey !== undefined) rememberKey(idempotency, batch.idempotencyKey, seq, opts.idempotencyWindow);
+        if (batch.idempotencyKey !== undefined)
+          rememberKey(idempotency, batch.idempotencyKey, seq, opts.idempotencyWindow);
         lastSeq = seq;
         recordsReplayed += 1;
       }
@@ -199,7 +202,15 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
   if (tornTail) report.tornTail = tornTail;
   if (salvage) report.salvage = salvage;
   else if (snapshotsSetAside.length > 0) {
-    report.salvage = { file: "", offset: 0, reason: "corrupt snapshot set aside", copiedTo: "", bytesLost: 0, recordsLost: 0, snapshotsSetAside };
+    report.salvage = {
+      file: "",
+      offset: 0,
+      reason: "corrupt snapshot set aside",
+      copiedTo: "",
+      bytesLost: 0,
+      recordsLost: 0,
+      snapshotsSetAside,
+    };
   }
   return { segments, state, idempotency, lastSeq, snapshotSeq, report };
 }
@@ -224,7 +235,8 @@ function salvageFrom(
     const seqs: number[] = [];
     const collect = (seq: number) => void seqs.push(seq);
     const lost = opts.codec.scan(buf.subarray(from), opts.maxRecordBytes, collect);
-    if (lost.validAfterBad) opts.codec.scan(buf.subarray(from + lost.validAfterBad.offset), opts.maxRecordBytes, collect);
+    if (lost.validAfterBad)
+      opts.codec.scan(buf.subarray(from + lost.validAfterBad.offset), opts.maxRecordBytes, collect);
     recordsLost += seqs.length;
     for (const s of seqs) seqsLost = { from: Math.min(seqsLost?.from ?? s, s), to: Math.max(seqsLost?.to ?? s, s) };
     if (i === 0) {

@@ -18,10 +18,18 @@ export interface ReferenceConfig {
   slowCheckpointMs?: number;
 }
 
-const oneOf = (...allowed: string[]): FieldCheck => (v) => (allowed.includes(v as string) ? undefined : `expected one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(v)}`);
-const positiveInt: FieldCheck = (v) => (Number.isSafeInteger(v) && (v as number) > 0 ? undefined : `expected a positive integer, got ${JSON.stringify(v)}`);
-const finite: FieldCheck = (v) => (typeof v === "number" && Number.isFinite(v) ? undefined : `expected a number, got ${JSON.stringify(v)}`);
-const boolean: FieldCheck = (v) => (typeof v === "boolean" ? undefined : `expected a boolean, got ${JSON.stringify(v)}`);
+const oneOf =
+  (...allowed: string[]): FieldCheck =>
+  (v) =>
+    allowed.includes(v as string)
+      ? undefined
+      : `expected one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(v)}`;
+const positiveInt: FieldCheck = (v) =>
+  Number.isSafeInteger(v) && (v as number) > 0 ? undefined : `expected a positive integer, got ${JSON.stringify(v)}`;
+const finite: FieldCheck = (v) =>
+  typeof v === "number" && Number.isFinite(v) ? undefined : `expected a number, got ${JSON.stringify(v)}`;
+const boolean: FieldCheck = (v) =>
+  typeof v === "boolean" ? undefined : `expected a boolean, got ${JSON.stringify(v)}`;
 
 /** Check a config, failing with WAL_CONFIG naming every bad field. */
 export const parseReferenceConfig = configParser<ReferenceConfig>("reference WAL", {

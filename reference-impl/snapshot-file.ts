@@ -28,12 +28,20 @@ export function snapshotSeqOf(file: string): number | undefined {
 }
 
 function checksum(seq: number, ts: number, body: Buffer): string {
-  return crc32cContinue(crc32c(Buffer.from(`${seq} ${ts}`)), body).toString(16).padStart(8, "0");
+  return crc32cContinue(crc32c(Buffer.from(`${seq} ${ts}`)), body)
+    .toString(16)
+    .padStart(8, "0");
 }
 
 export function encodeSnapshot(snap: SnapshotData): Buffer {
   const body = Buffer.from(JSON.stringify({ idempotency: [...snap.idempotency], state: [...snap.state] }), "utf8");
-  const header = JSON.stringify({ bytes: body.length, crc: checksum(snap.seq, snap.ts, body), format: FORMAT, seq: snap.seq, ts: snap.ts });
+  const header = JSON.stringify({
+    bytes: body.length,
+    crc: checksum(snap.seq, snap.ts, body),
+    format: FORMAT,
+    seq: snap.seq,
+    ts: snap.ts,
+  });
   return Buffer.concat([Buffer.from(`${header}\n`, "utf8"), body]);
 }
 
@@ -49,13 +57,19 @@ export function decodeSnapshot(buf: Buffer): SnapshotData | string {
   }
   if (header.format !== FORMAT) return `unknown format ${JSON.stringify(header.format)}`;
   const { seq, ts, bytes } = header;
-  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(ts) || !Number.isSafeInteger(bytes)) return "bad header fields";
+  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(ts) || !Number.isSafeInteger(bytes))
+    return "bad header fields";
   const body = buf.subarray(nl + 1);
   if (body.length !== bytes) return `body is ${body.length} bytes, header says ${bytes as number}`;
   if (checksum(seq as number, ts as number, body) !== header.crc) return "checksum mismatch";
   try {
     const parsed = JSON.parse(body.toString("utf8")) as { idempotency: [string, number][]; state: [string, string][] };
-    return { seq: seq as number, ts: ts as number, state: new Map(parsed.state), idempotency: new Map(parsed.idempotency) };
+    return {
+      seq: seq as number,
+      ts: ts as number,
+      state: new Map(parsed.state),
+      idempotency: new Map(parsed.idempotency),
+    };
   } catch {
     return "body is not JSON";
   }

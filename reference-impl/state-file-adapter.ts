@@ -28,7 +28,8 @@ export interface StateDocument {
 export const STATE_FILE_NAME = "state.json";
 
 const parseConfig = configParser<StateFileAdapterConfig>("state-file", {
-  history: (v) => (Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `expected an integer >= 0, got ${JSON.stringify(v)}`),
+  history: (v) =>
+    Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : `expected an integer >= 0, got ${JSON.stringify(v)}`,
 });
 
 /** The open state file and the document its last write made durable. */
@@ -41,7 +42,8 @@ interface OpenState {
 export function parseStateDocument(data: unknown): StateDocument | string {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return "the data is not a {seq, state} object";
   const doc = data as Record<string, unknown>;
-  if (Object.keys(doc).sort().join(",") !== "seq,state") return `the data has fields ${JSON.stringify(Object.keys(doc).sort())}, not seq and state`;
+  if (Object.keys(doc).sort().join(",") !== "seq,state")
+    return `the data has fields ${JSON.stringify(Object.keys(doc).sort())}, not seq and state`;
   const { seq, state } = doc;
   if (!Number.isSafeInteger(seq) || (seq as number) < 0) return `seq is not an integer >= 0: ${JSON.stringify(seq)}`;
   if (typeof state !== "object" || state === null || Array.isArray(state)) return "state is not an object";
@@ -71,8 +73,12 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
     const data = await sf.read();
     if (data === undefined) return { seq: 0, state: {} };
     const doc = parseStateDocument(data);
-    if (typeof doc === "string") throw new WalError("WAL_CORRUPT", `${sf.file}: ${doc}`, { details: { file: sf.file } });
-    if (doc.seq !== sf.version) throw new WalError("WAL_CORRUPT", `${sf.file}: document seq ${doc.seq} at file version ${sf.version}`, { details: { file: sf.file } });
+    if (typeof doc === "string")
+      throw new WalError("WAL_CORRUPT", `${sf.file}: ${doc}`, { details: { file: sf.file } });
+    if (doc.seq !== sf.version)
+      throw new WalError("WAL_CORRUPT", `${sf.file}: document seq ${doc.seq} at file version ${sf.version}`, {
+        details: { file: sf.file },
+      });
     return doc;
   };
 
@@ -112,7 +118,8 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
 
     append: (ops) =>
       store.run(async (open) => {
-        if (!Array.isArray(ops) || ops.length === 0) throw new TypeError(`append needs at least one op, got ${JSON.stringify(ops)}`);
+        if (!Array.isArray(ops) || ops.length === 0)
+          throw new TypeError(`append needs at least one op, got ${JSON.stringify(ops)}`);
         // No prototype: a key like "__proto__" is data, not a setter.
         const state: Record<string, string> = Object.assign(Object.create(null), open.current.state);
         for (const op of ops) {
@@ -138,10 +145,12 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
         try {
           buf = fs.readFileSync(sf.file);
         } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== "ENOENT") problems.push(`${sf.file}: cannot read: ${(error as Error).message}`);
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT")
+            problems.push(`${sf.file}: cannot read: ${(error as Error).message}`);
         }
         if (buf === undefined) {
-          if (current.seq > 0 && problems.length === 0) problems.push(`${sf.file}: missing, but ${current.seq} batches were acknowledged`);
+          if (current.seq > 0 && problems.length === 0)
+            problems.push(`${sf.file}: missing, but ${current.seq} batches were acknowledged`);
         } else {
           try {
             const { data, version } = decodeStateRecord(buf, sf.file); // checksum, version, canonical bytes
@@ -149,7 +158,10 @@ export function createStateFileAdapter(defaults: StateFileAdapterConfig = {}): W
             if (typeof doc === "string") problems.push(`${sf.file}: ${doc}`);
             else {
               if (doc.seq !== version) problems.push(`${sf.file}: document seq ${doc.seq} at file version ${version}`);
-              if (doc.seq !== current.seq) problems.push(`${sf.file}: holds seq ${doc.seq}, but the last acknowledged batch is seq ${current.seq}`);
+              if (doc.seq !== current.seq)
+                problems.push(
+                  `${sf.file}: holds seq ${doc.seq}, but the last acknowledged batch is seq ${current.seq}`,
+                );
             }
           } catch (error) {
             problems.push((error as Error).message);

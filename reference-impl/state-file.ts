@@ -77,14 +77,16 @@ export function encodeStateRecord(data: JsonValue, version: number): Buffer {
 
 /** Parses and verifies state-file bytes; any damage throws WAL_CORRUPT naming `file`. */
 export function decodeStateRecord(buf: Buffer, file: string): StateVersion {
-  const bad = (reason: string) => new WalError("WAL_CORRUPT", `${file}: corrupt state file: ${reason}`, { details: { file } });
+  const bad = (reason: string) =>
+    new WalError("WAL_CORRUPT", `${file}: corrupt state file: ${reason}`, { details: { file } });
   let parsed: unknown;
   try {
     parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(buf));
   } catch (error) {
     throw bad(`not valid UTF-8 JSON (${(error as Error).message})`);
   }
-  if (!isRecord(parsed) || Object.keys(parsed).sort().join(",") !== "crc,data,version") throw bad("not a {crc, data, version} record");
+  if (!isRecord(parsed) || Object.keys(parsed).sort().join(",") !== "crc,data,version")
+    throw bad("not a {crc, data, version} record");
   const { crc, data, version } = parsed;
   if (typeof crc !== "string" || !CRC_RE.test(crc)) throw bad("bad crc field");
   if (typeof version !== "number" || !Number.isSafeInteger(version) || version < 1) throw bad("bad version");
@@ -107,7 +109,8 @@ function decodeWal(buf: Buffer): Buffer | string {
   }
   if (!isRecord(intent) || intent.kind !== "intent") return "first record is not an intent";
   const { bytes, crc } = intent;
-  if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0 || typeof crc !== "string") return "bad intent record";
+  if (typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0 || typeof crc !== "string")
+    return "bad intent record";
   const body = buf.subarray(nl + 1);
   if (body.length !== bytes) return `data is ${body.length} bytes, intent says ${bytes}`;
   if (crcHex(body) !== crc) return "data checksum mismatch";
@@ -248,7 +251,10 @@ export class StateFile {
     }
     const version = this.currentVersion + 1;
     const record = encodeStateRecord(data, version);
-    const intent = Buffer.from(`${stableStringify({ bytes: record.length, crc: crcHex(record), kind: "intent" })}\n`, "utf8");
+    const intent = Buffer.from(
+      `${stableStringify({ bytes: record.length, crc: crcHex(record), kind: "intent" })}\n`,
+      "utf8",
+    );
     try {
       crashpoint("state.intent");
       const fd = fs.openSync(this.walFile, "w");
@@ -290,7 +296,9 @@ export class StateFile {
 
   /** The previous versions kept in `<dir>/checkpoints/`, oldest first, each verified. */
   async readHistory(): Promise<StateVersion[]> {
-    return this.historyVersions().map((version) => decodeStateRecord(fs.readFileSync(this.historyPath(version)), this.historyPath(version)));
+    return this.historyVersions().map((version) =>
+      decodeStateRecord(fs.readFileSync(this.historyPath(version)), this.historyPath(version)),
+    );
   }
 
   private historyPath(version: number): string {
@@ -326,11 +334,13 @@ export class StateFile {
       fs.linkSync(this.file, tmp);
       fs.renameSync(tmp, target);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EXDEV" && (error as NodeJS.ErrnoException).code !== "EPERM") throw error;
+      if ((error as NodeJS.ErrnoException).code !== "EXDEV" && (error as NodeJS.ErrnoException).code !== "EPERM")
+        throw error;
       writeFileAtomic(target, fs.readFileSync(this.file));
     }
     const versions = this.historyVersions();
-    for (const old of versions.slice(0, Math.max(0, versions.length - this.historyLimit))) unlinkIfExists(this.historyPath(old));
+    for (const old of versions.slice(0, Math.max(0, versions.length - this.historyLimit)))
+      unlinkIfExists(this.historyPath(old));
     fsyncDir(this.historyDir);
   }
 }

@@ -39,7 +39,8 @@ export class Transaction {
 
   set(key: string, value: string): this {
     this.assertOpen();
-    if (typeof key !== "string" || key.length === 0) throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(key)}`);
+    if (typeof key !== "string" || key.length === 0)
+      throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(key)}`);
     if (typeof value !== "string") throw new TypeError(`value must be a string, got ${JSON.stringify(value)}`);
     this.top().set(key, value);
     return this;
@@ -47,7 +48,8 @@ export class Transaction {
 
   delete(key: string): this {
     this.assertOpen();
-    if (typeof key !== "string" || key.length === 0) throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(key)}`);
+    if (typeof key !== "string" || key.length === 0)
+      throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(key)}`);
     this.top().set(key, null);
     return this;
   }
@@ -118,6 +120,7 @@ export class Transaction {
 
   private assertScope(sp: Savepoint): void {
     this.assertOpen();
-    if (sp.depth < 1 || sp.depth >= this.scopes.length) throw new TypeError(`savepoint is not open, got depth ${sp.depth}`);
+    if (sp.depth < 1 || sp.depth >= this.scopes.length)
+      throw new TypeError(`savepoint is not open, got depth ${sp.depth}`);
   }
 }

@@ -149,7 +149,8 @@ export class Wal {
       lock.release();
       throw error;
     }
-    if (this.recovery.salvage) this.logger().error({ salvage: this.recovery.salvage }, "wal salvaged a damaged log: data was lost");
+    if (this.recovery.salvage)
+      this.logger().error({ salvage: this.recovery.salvage }, "wal salvaged a damaged log: data was lost");
   }
 
   /**
@@ -163,7 +164,10 @@ export class Wal {
     try {
       ensureDir(abs);
     } catch (error) {
-      throw new WalError("WAL_IO", `cannot create ${abs}: ${(error as Error).message}`, { cause: error, details: { file: abs } });
+      throw new WalError("WAL_IO", `cannot create ${abs}: ${(error as Error).message}`, {
+        cause: error,
+        details: { file: abs },
+      });
     }
     const lock = DirLock.acquire(abs);
     return new Wal(abs, resolved, lock, options);
@@ -234,7 +238,12 @@ export class Wal {
     }
     const payload = this.codec.encodeBatch(ops, key);
     if (payload.length > this.options.maxRecordBytes) {
-      return Promise.reject(new WalError("WAL_INVALID", `batch of ${payload.length} bytes is over maxRecordBytes (${this.options.maxRecordBytes})`));
+      return Promise.reject(
+        new WalError(
+          "WAL_INVALID",
+          `batch of ${payload.length} bytes is over maxRecordBytes (${this.options.maxRecordBytes})`,
+        ),
+      );
     }
     const promise = new Promise<AppendResult>((resolve, reject) => {
       this.queue.push({ ops, payload, idempotencyKey: key, enqueuedAt: this.options.now(), resolve, reject });
@@ -295,7 +304,9 @@ export class Wal {
     }
     const ts = this.options.clock();
     const firstSeq = this.lastSeqValue + 1;
-    const frames = group.map((p, i) => this.codec.encode({ seq: firstSeq + i, ts, type: RECORD_TYPE_BATCH, payload: p.payload }));
+    const frames = group.map((p, i) =>
+      this.codec.encode({ seq: firstSeq + i, ts, type: RECORD_TYPE_BATCH, payload: p.payload }),
+    );
     const buf = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
 
     let active = this.segments[this.segments.length - 1]!;
@@ -321,7 +332,9 @@ export class Wal {
       } catch {
         this.fail(error, "write failed and the partial frame could not be removed");
       }
-      const failure = new WalError("WAL_IO", `write to ${active.file} failed: ${(error as Error).message}`, { cause: error });
+      const failure = new WalError("WAL_IO", `write to ${active.file} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
       for (const p of group) p.reject(failure);
       return;
     }
@@ -361,15 +374,20 @@ export class Wal {
 
   private rememberKey(key: string, seq: number): void {
     this.idempotency.set(key, seq);
-    if (this.idempotency.size > this.options.idempotencyWindow) this.idempotency.delete(this.idempotency.keys().next().value as string);
+    if (this.idempotency.size > this.options.idempotencyWindow)
+      this.idempotency.delete(this.idempotency.keys().next().value as string);
   }
 
   private fail(error: unknown, what: string): void {
     if (this.failure) return;
-    this.failure = new WalError("WAL_FAILED", `${what}: ${(error as Error).message}; appends are refused until the WAL is reopened`, {
-      cause: error,
-      details: { errno: errnoCode(error) },
-    });
+    this.failure = new WalError(
+      "WAL_FAILED",
+      `${what}: ${(error as Error).message}; appends are refused until the WAL is reopened`,
+      {
+        cause: error,
+        details: { errno: errnoCode(error) },
+      },
+    );
     this.logger().error({ err: error, dir: this.dir }, `wal ${what}`);
     for (const p of this.queue.splice(0)) p.reject(this.failure);
   }
@@ -427,8 +445,17 @@ export class Wal {
 
     this.point("checkpoint.before-snapshot");
     if (cutPoint.state && cutPoint.idempotency) {
-      writeSnapshot(this.dir, { seq: cutPoint.seq, ts: this.options.clock(), state: cutPoint.state, idempotency: cutPoint.idempotency }, (step) =>
-        this.point(step === "half-written" ? "checkpoint.snapshot-half-written" : step === "synced" ? "checkpoint.snapshot-synced" : "checkpoint.after-rename"),
+      writeSnapshot(
+        this.dir,
+        { seq: cutPoint.seq, ts: this.options.clock(), state: cutPoint.state, idempotency: cutPoint.idempotency },
+        (step) =>
+          this.point(
+            step === "half-written"
+              ? "checkpoint.snapshot-half-written"
+              : step === "synced"
+                ? "checkpoint.snapshot-synced"
+                : "checkpoint.after-rename",
+          ),
       );
       this.snapshotSeq = cutPoint.seq;
       // The new snapshot is durable (renamed, directory synced): older ones are garbage.
@@ -453,7 +480,14 @@ export class Wal {
     const elapsedMs = this.options.now() - t0;
     this.checkpointLatency.record(elapsedMs);
     // Every frame in the log at the cut is folded into the snapshot (the writer was paused).
-    return { mode, busy: 0, logFrames: cutPoint.logFrames, checkpointedFrames: cutPoint.logFrames, elapsedMs, seq: cutPoint.seq };
+    return {
+      mode,
+      busy: 0,
+      logFrames: cutPoint.logFrames,
+      checkpointedFrames: cutPoint.logFrames,
+      elapsedMs,
+      seq: cutPoint.seq,
+    };
   }
 
   /**
@@ -463,7 +497,11 @@ export class Wal {
   async check(): Promise<string[]> {
     if (this.closing) throw new WalError("WAL_CLOSED", `the WAL in ${this.dir} is closed`);
     return this.writer.run(() =>
-      integrityCheck(this.dir, { codec: this.codec, maxRecordBytes: this.options.maxRecordBytes, lastSeq: this.lastSeqValue }),
+      integrityCheck(this.dir, {
+        codec: this.codec,
+        maxRecordBytes: this.options.maxRecordBytes,
+        lastSeq: this.lastSeqValue,
+      }),
     );
   }
 
@@ -515,7 +553,11 @@ export class Wal {
     while (this.flushing || this.queue.length > 0) await this.writer.run(() => {});
     await this.checkpointChain;
     const finalCheckpoint = options.checkpoint ?? (loop ? "truncate" : "none");
-    if (aggregate) this.logger().info({ n: aggregate.n, p50: aggregate.p50, p95: aggregate.p95, max: aggregate.max }, "wal checkpoint aggregate");
+    if (aggregate)
+      this.logger().info(
+        { n: aggregate.n, p50: aggregate.p50, p95: aggregate.p95, max: aggregate.max },
+        "wal checkpoint aggregate",
+      );
     if (finalCheckpoint === "truncate" && !this.failure) {
       try {
         logCheckpoint(this.logger(), await this.runCheckpoint("truncate"), this.options.slowCheckpointMs);
@@ -533,9 +575,11 @@ export class Wal {
 
 function resolveOptions(options: WalOptions): Resolved {
   const sync: SyncMode = options.sync ?? DEFAULTS.sync;
-  if (!["always", "batch", "none"].includes(sync)) throw new TypeError(`sync must be "always", "batch" or "none", got ${JSON.stringify(sync)}`);
+  if (!["always", "batch", "none"].includes(sync))
+    throw new TypeError(`sync must be "always", "batch" or "none", got ${JSON.stringify(sync)}`);
   const codec = options.codec ?? DEFAULTS.codec;
-  if (codec !== "binary" && codec !== "jsonl") throw new TypeError(`codec must be "binary" or "jsonl", got ${JSON.stringify(codec)}`);
+  if (codec !== "binary" && codec !== "jsonl")
+    throw new TypeError(`codec must be "binary" or "jsonl", got ${JSON.stringify(codec)}`);
   const positive = (name: string, v: number) => {
     if (!Number.isSafeInteger(v) || v <= 0) throw new TypeError(`${name} must be a positive integer, got ${v}`);
     return v;

@@ -20,7 +20,14 @@ export function compareTask(baseline: BenchTask, current: BenchTask, thresholdPe
   const changePercent = old.mean > 0 ? (diff / old.mean) * 100 : diff > 0 ? Infinity : 0;
   const beyond = Math.abs(diff) > marginMs && Math.abs(changePercent) > thresholdPercent;
   const verdict = !beyond ? "unchanged" : diff > 0 ? "regression" : "improvement";
-  return { id: current.id, baseline: figure(baseline), current: figure(current), changePercent: Number.isFinite(changePercent) ? changePercent : 1e9, marginMs, verdict };
+  return {
+    id: current.id,
+    baseline: figure(baseline),
+    current: figure(current),
+    changePercent: Number.isFinite(changePercent) ? changePercent : 1e9,
+    marginMs,
+    verdict,
+  };
 }
 
 /** What differs between the machines and software of two runs: cpu, cores, file systems, Node. */
@@ -37,18 +44,26 @@ export function environmentDifferences(baseline: Environment, current: Environme
   for (const [name, get] of fields) {
     const a = get(baseline);
     const b = get(current);
-    if (a !== undefined && b !== undefined && a !== b) out.push(`${name}: ${String(a)} (baseline) vs ${String(b)} (current)`);
+    if (a !== undefined && b !== undefined && a !== b)
+      out.push(`${name}: ${String(a)} (baseline) vs ${String(b)} (current)`);
   }
   return out;
 }
 
 /** Compare every task of `current` with the task of the same id in `baseline`. */
-export function compareBench(current: BenchReport, baseline: BenchReport, o: { baselinePath: string; thresholdPercent: number }): BenchComparison {
+export function compareBench(
+  current: BenchReport,
+  baseline: BenchReport,
+  o: { baselinePath: string; thresholdPercent: number },
+): BenchComparison {
   const old = new Map(baseline.tasks.map((t) => [t.id, t]));
   const ids = new Set(current.tasks.map((t) => t.id));
-  const deltas = current.tasks.filter((t) => old.has(t.id)).map((t) => compareTask(old.get(t.id)!, t, o.thresholdPercent));
+  const deltas = current.tasks
+    .filter((t) => old.has(t.id))
+    .map((t) => compareTask(old.get(t.id)!, t, o.thresholdPercent));
   // Worst first: the table a person reads starts with the biggest slowdown.
-  const by = (v: BenchDelta["verdict"]) => deltas.filter((d) => d.verdict === v).sort((a, b) => Math.abs(b.changePercent) - Math.abs(a.changePercent));
+  const by = (v: BenchDelta["verdict"]) =>
+    deltas.filter((d) => d.verdict === v).sort((a, b) => Math.abs(b.changePercent) - Math.abs(a.changePercent));
   return {
     baseline: o.baselinePath,
     baselineStartedAt: baseline.environment.startedAt,

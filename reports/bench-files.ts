@@ -34,7 +34,11 @@ export interface BenchFiles {
  * read back and checked against the schema; append the Markdown to $GITHUB_STEP_SUMMARY when set.
  */
 export function writeBenchFiles(dir: string, report: BenchReport, env: NodeJS.ProcessEnv = process.env): BenchFiles {
-  const out = { json: path.join(dir, "bench.json"), markdown: path.join(dir, "bench.md"), html: path.join(dir, "bench.html") };
+  const out = {
+    json: path.join(dir, "bench.json"),
+    markdown: path.join(dir, "bench.md"),
+    html: path.join(dir, "bench.html"),
+  };
   writeJsonAtomic(out.json, report);
   const written = readBenchReport(out.json);
   const md = renderBenchMarkdown(written);

@@ -1,6 +1,15 @@
 import { fmtBytes, fmtChange, fmtMs, fmtOps, fmtRatio, fmtRme } from "./bench-format.js";
 import type { BenchDelta, BenchReport, BenchTask } from "./bench-schema.js";
-import { appendRows, comparisonVerdict, extraNumber, headline, powerRows, ratioText, reportedP50, suiteTasks } from "./bench-view.js";
+import {
+  appendRows,
+  comparisonVerdict,
+  extraNumber,
+  headline,
+  powerRows,
+  ratioText,
+  reportedP50,
+  suiteTasks,
+} from "./bench-view.js";
 import { xmlText } from "./escape.js";
 import { htmlPage } from "./html-page.js";
 import { environmentParts } from "./report-schema.js";
@@ -32,18 +41,29 @@ const num = (v: string) => `<td class="num">${h(v)}</td>`;
 const td = (v: string) => `<td>${h(v)}</td>`;
 const table = (head: string[], rows: string[][]) =>
   `<table><thead><tr>${head.map((x) => `<th>${h(x)}</th>`).join("")}</tr></thead><tbody>\n${rows.map((r) => `<tr>${r.join("")}</tr>`).join("\n")}\n</tbody></table>`;
-const figure = (caption: string, svg: string, series?: string[]) => `<figure><figcaption>${h(caption)}</figcaption>${series ? chartLegend(series) : ""}${svg}</figure>`;
-const section = (id: string, title: string, body: string) => `<section id="${id}">\n<h2>${h(title)}</h2>\n${body}\n</section>`;
+const figure = (caption: string, svg: string, series?: string[]) =>
+  `<figure><figcaption>${h(caption)}</figcaption>${series ? chartLegend(series) : ""}${svg}</figure>`;
+const section = (id: string, title: string, body: string) =>
+  `<section id="${id}">\n<h2>${h(title)}</h2>\n${body}\n</section>`;
 
 /** p50 and p99 of each task, grouped by statistic, one bar (colour) per subject. */
 function latencyChart(tasks: BenchTask[], ariaLabel: string): string {
-  const groups = (["p50", "p99"] as const).map((stat) => ({ label: stat, bars: tasks.map((t) => ({ series: t.subject, value: t.latency[stat], title: `${t.subject} ${stat}: ${fmtMs(t.latency[stat])} ms` })) }));
+  const groups = (["p50", "p99"] as const).map((stat) => ({
+    label: stat,
+    bars: tasks.map((t) => ({
+      series: t.subject,
+      value: t.latency[stat],
+      title: `${t.subject} ${stat}: ${fmtMs(t.latency[stat])} ms`,
+    })),
+  }));
   return barChart({ groups, series: tasks.map((t) => t.subject), unit: "ms", ariaLabel, log: true });
 }
 
 function subjectsSection(r: BenchReport): string {
   const rows = r.subjects.map((s) => {
-    const hello = s.hello ? `${s.hello.name} (durability ${s.hello.durability}; features ${s.hello.features.join(", ") || "none"})` : "—";
+    const hello = s.hello
+      ? `${s.hello.name} (durability ${s.hello.durability}; features ${s.hello.features.join(", ") || "none"})`
+      : "—";
     return [td(s.id), td(s.label), td(s.description), td(hello)];
   });
   const walFs = (r.environment as { walFsType?: unknown }).walFsType;
@@ -59,30 +79,74 @@ function appendSection(r: BenchReport): string {
     label: `b${x.batch} c${x.concurrency}`,
     bars: subjects.flatMap((s) => {
       const t = x.bySubject.get(s);
-      return t ? [{ series: s, value: t.opsPerSec, title: `${s}, batch ${x.batch}, ${x.concurrency} in flight: ${fmtOps(t.opsPerSec)} appends/s` }] : [];
+      return t
+        ? [
+            {
+              series: s,
+              value: t.opsPerSec,
+              title: `${s}, batch ${x.batch}, ${x.concurrency} in flight: ${fmtOps(t.opsPerSec)} appends/s`,
+            },
+          ]
+        : [];
     }),
   }));
-  const chart = figure("Append throughput by batch size (b) and appends in flight (c)", barChart({ groups, series: subjects, unit: "appends/s", ariaLabel: "appends per second by batch size and concurrency, per subject", log: true }), subjects);
+  const chart = figure(
+    "Append throughput by batch size (b) and appends in flight (c)",
+    barChart({
+      groups,
+      series: subjects,
+      unit: "appends/s",
+      ariaLabel: "appends per second by batch size and concurrency, per subject",
+      log: true,
+    }),
+    subjects,
+  );
   // Latency at the first row of the grid (batch 1, one in flight by default), per subject.
   const first = rows[0]!;
   const firstSubjects = subjects.filter((s) => first.bySubject.has(s));
   const latency = figure(
     `Append latency per iteration, batch ${first.batch}, ${first.concurrency} in flight`,
-    latencyChart(firstSubjects.map((s) => first.bySubject.get(s)!), "append latency p50 and p99 per subject"),
+    latencyChart(
+      firstSubjects.map((s) => first.bySubject.get(s)!),
+      "append latency p50 and p99 per subject",
+    ),
     firstSubjects,
   );
-  const cell = (t: BenchTask | undefined) => num(t ? `${fmtOps(t.opsPerSec)} (${fmtMs(t.latency.p50)} / ${fmtMs(t.latency.p99)} ms)` : "—");
-  const grid = table(["batch", "in flight", ...subjects], rows.map((x) => [num(String(x.batch)), num(String(x.concurrency)), ...subjects.map((s) => cell(x.bySubject.get(s)))]));
-  return section("append", "Append", `${chart}\n${latency}\n<p class="note">appends/s (p50 / p99 ms per iteration); an iteration is c appends in flight at once.</p>\n${grid}`);
+  const cell = (t: BenchTask | undefined) =>
+    num(t ? `${fmtOps(t.opsPerSec)} (${fmtMs(t.latency.p50)} / ${fmtMs(t.latency.p99)} ms)` : "—");
+  const grid = table(
+    ["batch", "in flight", ...subjects],
+    rows.map((x) => [
+      num(String(x.batch)),
+      num(String(x.concurrency)),
+      ...subjects.map((s) => cell(x.bySubject.get(s))),
+    ]),
+  );
+  return section(
+    "append",
+    "Append",
+    `${chart}\n${latency}\n<p class="note">appends/s (p50 / p99 ms per iteration); an iteration is c appends in flight at once.</p>\n${grid}`,
+  );
 }
 
 function checkpointSection(r: BenchReport): string {
   const tasks = suiteTasks(r, "checkpoint");
   if (tasks.length === 0) return "";
-  const chart = figure("Truncate checkpoint latency", latencyChart(tasks, "checkpoint latency p50 and p99 per subject"), tasks.map((t) => t.subject));
+  const chart = figure(
+    "Truncate checkpoint latency",
+    latencyChart(tasks, "checkpoint latency p50 and p99 per subject"),
+    tasks.map((t) => t.subject),
+  );
   const rows = tasks.map((t) => {
     const own = reportedP50(t, "adapterCheckpointMs");
-    return [td(t.subject), num(fmtOps(t.opsPerSec)), num(fmtMs(t.latency.p50)), num(fmtMs(t.latency.p99)), num(fmtRme(t.latency.rme)), num(own === undefined ? "—" : fmtMs(own))];
+    return [
+      td(t.subject),
+      num(fmtOps(t.opsPerSec)),
+      num(fmtMs(t.latency.p50)),
+      num(fmtMs(t.latency.p99)),
+      num(fmtRme(t.latency.rme)),
+      num(own === undefined ? "—" : fmtMs(own)),
+    ];
   });
   return section(
     "checkpoint",
@@ -97,31 +161,88 @@ function recoverySection(r: BenchReport): string {
   const subjects = [...new Set(tasks.map((t) => t.subject))];
   const series = subjects.map((s) => ({
     name: s,
-    points: tasks.filter((t) => t.subject === s).map((t) => ({ x: t.params.batches ?? 0, y: t.latency.p50, title: `${s}: ${t.params.batches} batches, open p50 ${fmtMs(t.latency.p50)} ms` })),
+    points: tasks
+      .filter((t) => t.subject === s)
+      .map((t) => ({
+        x: t.params.batches ?? 0,
+        y: t.latency.p50,
+        title: `${s}: ${t.params.batches} batches, open p50 ${fmtMs(t.latency.p50)} ms`,
+      })),
   }));
-  const chart = figure("Recovery: open p50 after a crash, by WAL size", xyChart({ series, xLabel: "WAL size (acknowledged batches)", yLabel: "open p50 (ms)", ariaLabel: "recovery time by WAL size, per subject", lines: true }), subjects);
+  const chart = figure(
+    "Recovery: open p50 after a crash, by WAL size",
+    xyChart({
+      series,
+      xLabel: "WAL size (acknowledged batches)",
+      yLabel: "open p50 (ms)",
+      ariaLabel: "recovery time by WAL size, per subject",
+      lines: true,
+    }),
+    subjects,
+  );
   const rows = tasks.map((t) => {
     const bytes = extraNumber(t, "walBytes");
     const own = reportedP50(t, "adapterRecoveryMs");
-    return [td(t.subject), num(String(t.params.batches ?? "?")), num(bytes === undefined ? "—" : fmtBytes(bytes)), num(fmtMs(t.latency.p50)), num(fmtMs(t.latency.p99)), num(fmtRme(t.latency.rme)), num(own === undefined ? "—" : fmtMs(own))];
+    return [
+      td(t.subject),
+      num(String(t.params.batches ?? "?")),
+      num(bytes === undefined ? "—" : fmtBytes(bytes)),
+      num(fmtMs(t.latency.p50)),
+      num(fmtMs(t.latency.p99)),
+      num(fmtRme(t.latency.rme)),
+      num(own === undefined ? "—" : fmtMs(own)),
+    ];
   });
-  return section("recovery", "Recovery", `${chart}\n${table(["subject", "batches", "WAL bytes", "open p50 ms", "p99 ms", "rme %", "reported recovery p50 ms"], rows)}`);
+  return section(
+    "recovery",
+    "Recovery",
+    `${chart}\n${table(["subject", "batches", "WAL bytes", "open p50 ms", "p99 ms", "rme %", "reported recovery p50 ms"], rows)}`,
+  );
 }
 
 function powerSection(r: BenchReport): string {
   const rows = powerRows(r);
   if (rows.length === 0) return "";
   const subjects = [...new Set(rows.map((x) => x.task.subject))];
-  const groups = [0, 1].filter((fresh) => rows.some((x) => (x.task.params.fresh ?? 0) === fresh)).map((fresh) => ({
-    label: fresh ? "a process per state" : "recover op",
-    bars: rows.filter((x) => (x.task.params.fresh ?? 0) === fresh).map((x) => ({ series: x.task.subject, value: x.task.opsPerSec, title: `${x.task.subject}, ${x.mode}: ${fmtOps(x.task.opsPerSec)} states/s` })),
-  }));
-  const chart = figure("Power-loss states checked per second", barChart({ groups, series: subjects, unit: "states/s", ariaLabel: "power-loss states checked per second, per recovery mode and subject" }), subjects);
+  const groups = [0, 1]
+    .filter((fresh) => rows.some((x) => (x.task.params.fresh ?? 0) === fresh))
+    .map((fresh) => ({
+      label: fresh ? "a process per state" : "recover op",
+      bars: rows
+        .filter((x) => (x.task.params.fresh ?? 0) === fresh)
+        .map((x) => ({
+          series: x.task.subject,
+          value: x.task.opsPerSec,
+          title: `${x.task.subject}, ${x.mode}: ${fmtOps(x.task.opsPerSec)} states/s`,
+        })),
+    }));
+  const chart = figure(
+    "Power-loss states checked per second",
+    barChart({
+      groups,
+      series: subjects,
+      unit: "states/s",
+      ariaLabel: "power-loss states checked per second, per recovery mode and subject",
+    }),
+    subjects,
+  );
   const table_ = table(
     ["subject", "recovered by", "states", "directories", "states/s", "s per life", "rme %"],
-    rows.map((x) => [td(x.task.subject), td(x.mode), num(String(x.states ?? "—")), num(String(x.directories ?? "—")), num(fmtOps(x.task.opsPerSec)), num(x.secondsPerLife.toFixed(2)), num(fmtRme(x.task.latency.rme))]),
+    rows.map((x) => [
+      td(x.task.subject),
+      td(x.mode),
+      num(String(x.states ?? "—")),
+      num(String(x.directories ?? "—")),
+      num(fmtOps(x.task.opsPerSec)),
+      num(x.secondsPerLife.toFixed(2)),
+      num(fmtRme(x.task.latency.rme)),
+    ]),
   );
-  return section("power", `Power loss: every crash state of a ${r.config.powerSteps ?? "?"}-step life`, `${chart}\n${table_}`);
+  return section(
+    "power",
+    `Power loss: every crash state of a ${r.config.powerSteps ?? "?"}-step life`,
+    `${chart}\n${table_}`,
+  );
 }
 
 function ratioSection(r: BenchReport): string {
@@ -135,7 +256,11 @@ function ratioSection(r: BenchReport): string {
   return section("ratios", "Ratios (append ops/s)", table(["ratio", "value", "of", "over"], rows));
 }
 
-const VERDICT_CLASS: Record<BenchDelta["verdict"], string> = { regression: "regression", improvement: "improvement", unchanged: "unchanged" };
+const VERDICT_CLASS: Record<BenchDelta["verdict"], string> = {
+  regression: "regression",
+  improvement: "improvement",
+  unchanged: "unchanged",
+};
 
 function comparisonSection(r: BenchReport): string {
   const c = r.comparison;
@@ -149,7 +274,10 @@ function comparisonSection(r: BenchReport): string {
     num(fmtMs(d.marginMs)),
     `<td class="${VERDICT_CLASS[d.verdict]}">${h(d.verdict)}</td>`,
   ]);
-  const extra = [...c.missing.map((m) => `only in the ${m.onlyIn === "baseline" ? "baseline" : "current run"}: ${m.id}`), ...c.environmentDifferences.map((e) => `environments differ: ${e}`)];
+  const extra = [
+    ...c.missing.map((m) => `only in the ${m.onlyIn === "baseline" ? "baseline" : "current run"}: ${m.id}`),
+    ...c.environmentDifferences.map((e) => `environments differ: ${e}`),
+  ];
   const list = extra.length > 0 ? `<ul>${extra.map((x) => `<li>${h(x)}</li>`).join("")}</ul>` : "";
   return section(
     "comparison",
@@ -161,21 +289,55 @@ function comparisonSection(r: BenchReport): string {
 function tasksSection(r: BenchReport): string {
   const rows = r.tasks.map((t) => {
     const l = t.latency;
-    return [td(t.id), num(fmtOps(t.opsPerSec)), num(fmtMs(l.mean)), num(fmtMs(l.p50)), num(fmtMs(l.p75)), num(fmtMs(l.p99)), num(fmtMs(l.p999)), num(fmtRme(l.rme)), num(String(l.samplesCount))];
+    return [
+      td(t.id),
+      num(fmtOps(t.opsPerSec)),
+      num(fmtMs(l.mean)),
+      num(fmtMs(l.p50)),
+      num(fmtMs(l.p75)),
+      num(fmtMs(l.p99)),
+      num(fmtMs(l.p999)),
+      num(fmtRme(l.rme)),
+      num(String(l.samplesCount)),
+    ];
   });
-  return section("tasks", "All tasks", table(["task", "ops/s", "mean ms", "p50", "p75", "p99", "p999", "rme %", "samples"], rows));
+  return section(
+    "tasks",
+    "All tasks",
+    table(["task", "ops/s", "mean ms", "p50", "p75", "p99", "p999", "rme %", "samples"], rows),
+  );
 }
 
 function notesSection(r: BenchReport): string {
   const skipped = r.skipped.map((s) => `${s.subject} ${s.suite} skipped: ${s.reason}`);
-  return section("notes", "How it was measured", `<ul>${[...skipped, ...r.notes].map((n) => `<li>${h(n)}</li>`).join("")}</ul>`);
+  return section(
+    "notes",
+    "How it was measured",
+    `<ul>${[...skipped, ...r.notes].map((n) => `<li>${h(n)}</li>`).join("")}</ul>`,
+  );
 }
 
 /** bench.html: one self-contained page; every string from the report is escaped where it lands. */
 export function renderBenchHtml(report: BenchReport): string {
   const title = `walcheck bench: ${headline(report)}`;
   const c = report.comparison;
-  const verdict = c ? `<div class="verdict ${c.regressions.length > 0 ? "v-regression" : "v-ok"}">${h(comparisonVerdict(c))}</div>` : "";
-  const sections = [subjectsSection(report), comparisonSection(report), appendSection(report), checkpointSection(report), recoverySection(report), powerSection(report), ratioSection(report), tasksSection(report), notesSection(report)];
-  return htmlPage({ title, css: `${CSS}${CHART_CSS}`, body: [`<h1>${h(title)}</h1>`, verdict, ...sections].filter(Boolean).join("\n") });
+  const verdict = c
+    ? `<div class="verdict ${c.regressions.length > 0 ? "v-regression" : "v-ok"}">${h(comparisonVerdict(c))}</div>`
+    : "";
+  const sections = [
+    subjectsSection(report),
+    comparisonSection(report),
+    appendSection(report),
+    checkpointSection(report),
+    recoverySection(report),
+    powerSection(report),
+    ratioSection(report),
+    tasksSection(report),
+    notesSection(report),
+  ];
+  return htmlPage({
+    title,
+    css: `${CSS}${CHART_CSS}`,
+    body: [`<h1>${h(title)}</h1>`, verdict, ...sections].filter(Boolean).join("\n"),
+  });
 }

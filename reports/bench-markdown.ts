@@ -1,6 +1,15 @@
 import { fmtBytes, fmtChange, fmtMs, fmtOps, fmtRatio, fmtRme } from "./bench-format.js";
 import type { BenchComparison, BenchDelta, BenchReport, BenchTask } from "./bench-schema.js";
-import { appendRows, comparisonVerdict, extraNumber, headline, powerRows, ratioText, reportedP50, suiteTasks } from "./bench-view.js";
+import {
+  appendRows,
+  comparisonVerdict,
+  extraNumber,
+  headline,
+  powerRows,
+  ratioText,
+  reportedP50,
+  suiteTasks,
+} from "./bench-view.js";
 import { mdText } from "./escape.js";
 import { environmentParts } from "./report-schema.js";
 
@@ -14,10 +23,16 @@ const opt = (v: number | undefined) => (v === undefined ? "—" : fmtMs(v));
 
 function header(r: BenchReport): string[] {
   const lines = [`### walcheck bench: ${headline(r)}`, ""];
-  if (r.comparison) lines.push(`**${r.comparison.regressions.length > 0 ? "❌ " : "✅ "}${mdText(comparisonVerdict(r.comparison))}** (baseline ${mdText(r.comparison.baseline)})`, "");
+  if (r.comparison)
+    lines.push(
+      `**${r.comparison.regressions.length > 0 ? "❌ " : "✅ "}${mdText(comparisonVerdict(r.comparison))}** (baseline ${mdText(r.comparison.baseline)})`,
+      "",
+    );
   lines.push(row(["subject", "what", "hello"]), rule(["---", "---", "---"]));
   for (const s of r.subjects) {
-    const hello = s.hello ? `${mdText(s.hello.name)}, durability ${mdText(s.hello.durability)}, features ${mdText(s.hello.features.join(", ") || "none")}` : "—";
+    const hello = s.hello
+      ? `${mdText(s.hello.name)}, durability ${mdText(s.hello.durability)}, features ${mdText(s.hello.features.join(", ") || "none")}`
+      : "—";
     lines.push(row([`${mdText(s.id)}: ${mdText(s.label)}`, mdText(s.description), hello]));
   }
   lines.push("", `- environment: ${environmentParts(r.environment).map(mdText).join(" · ")}`);
@@ -30,7 +45,8 @@ function appendSection(r: BenchReport): string[] {
   const rows = appendRows(r);
   if (rows.length === 0) return [];
   const subjects = r.subjects.filter((s) => rows.some((x) => x.bySubject.has(s.id))).map((s) => s.id);
-  const cell = (t: BenchTask | undefined) => (t ? `${fmtOps(t.opsPerSec)} (${fmtMs(t.latency.p50)} / ${fmtMs(t.latency.p99)})` : "—");
+  const cell = (t: BenchTask | undefined) =>
+    t ? `${fmtOps(t.opsPerSec)} (${fmtMs(t.latency.p50)} / ${fmtMs(t.latency.p99)})` : "—";
   return [
     "",
     "#### Append: appends/s (p50 / p99 ms per iteration)",
@@ -50,7 +66,16 @@ function checkpointSection(r: BenchReport): string[] {
     "",
     row(["subject", "checkpoints/s", "p50 ms", "p99 ms", "rme %", "the WAL's own p50 ms"]),
     rule(["---", "--:", "--:", "--:", "--:", "--:"]),
-    ...tasks.map((t) => row([mdText(t.subject), fmtOps(t.opsPerSec), fmtMs(t.latency.p50), fmtMs(t.latency.p99), fmtRme(t.latency.rme), opt(reportedP50(t, "adapterCheckpointMs"))])),
+    ...tasks.map((t) =>
+      row([
+        mdText(t.subject),
+        fmtOps(t.opsPerSec),
+        fmtMs(t.latency.p50),
+        fmtMs(t.latency.p99),
+        fmtRme(t.latency.rme),
+        opt(reportedP50(t, "adapterCheckpointMs")),
+      ]),
+    ),
   ];
 }
 
@@ -65,7 +90,15 @@ function recoverySection(r: BenchReport): string[] {
     rule(["---", "--:", "--:", "--:", "--:", "--:", "--:"]),
     ...tasks.map((t) => {
       const bytes = extraNumber(t, "walBytes");
-      return row([mdText(t.subject), String(t.params.batches ?? "?"), bytes === undefined ? "—" : fmtBytes(bytes), fmtMs(t.latency.p50), fmtMs(t.latency.p99), fmtRme(t.latency.rme), opt(reportedP50(t, "adapterRecoveryMs"))]);
+      return row([
+        mdText(t.subject),
+        String(t.params.batches ?? "?"),
+        bytes === undefined ? "—" : fmtBytes(bytes),
+        fmtMs(t.latency.p50),
+        fmtMs(t.latency.p99),
+        fmtRme(t.latency.rme),
+        opt(reportedP50(t, "adapterRecoveryMs")),
+      ]);
     }),
   ];
 }
@@ -79,7 +112,17 @@ function powerSection(r: BenchReport): string[] {
     "",
     row(["subject", "recovered by", "states", "directories", "states/s", "s per life", "rme %"]),
     rule(["---", "---", "--:", "--:", "--:", "--:", "--:"]),
-    ...rows.map((x) => row([mdText(x.task.subject), x.mode, String(x.states ?? "—"), String(x.directories ?? "—"), fmtOps(x.task.opsPerSec), x.secondsPerLife.toFixed(2), fmtRme(x.task.latency.rme)])),
+    ...rows.map((x) =>
+      row([
+        mdText(x.task.subject),
+        x.mode,
+        String(x.states ?? "—"),
+        String(x.directories ?? "—"),
+        fmtOps(x.task.opsPerSec),
+        x.secondsPerLife.toFixed(2),
+        fmtRme(x.task.latency.rme),
+      ]),
+    ),
   ];
 }
 
@@ -91,22 +134,51 @@ function ratioSection(r: BenchReport): string[] {
     "",
     row(["ratio", "value", "of", "over"]),
     rule(["---", "--:", "---", "---"]),
-    ...r.ratios.map((x) => row([mdText(ratioText(x)), fmtRatio(x.ratio), `${fmtOps(x.numeratorOpsPerSec)} (${mdText(x.numerator)})`, `${fmtOps(x.denominatorOpsPerSec)} (${mdText(x.denominator)})`])),
+    ...r.ratios.map((x) =>
+      row([
+        mdText(ratioText(x)),
+        fmtRatio(x.ratio),
+        `${fmtOps(x.numeratorOpsPerSec)} (${mdText(x.numerator)})`,
+        `${fmtOps(x.denominatorOpsPerSec)} (${mdText(x.denominator)})`,
+      ]),
+    ),
   ];
 }
 
 const deltaRow = (d: BenchDelta) =>
-  row([mdText(d.id), `${fmtMs(d.baseline.mean)} ${fmtRme(d.baseline.rme)}%`, `${fmtMs(d.current.mean)} ${fmtRme(d.current.rme)}%`, fmtChange(d.changePercent), fmtMs(d.marginMs), d.verdict]);
+  row([
+    mdText(d.id),
+    `${fmtMs(d.baseline.mean)} ${fmtRme(d.baseline.rme)}%`,
+    `${fmtMs(d.current.mean)} ${fmtRme(d.current.rme)}%`,
+    fmtChange(d.changePercent),
+    fmtMs(d.marginMs),
+    d.verdict,
+  ]);
 
 /** The comparison with a baseline: verdict, the regressions and improvements with both figures, what is missing on either side. */
 export function comparisonMarkdown(c: BenchComparison): string[] {
-  const lines = ["", `#### Compared with ${mdText(c.baseline)} (mean latency, threshold ${c.thresholdPercent}%)`, "", `**${mdText(comparisonVerdict(c))}**`];
+  const lines = [
+    "",
+    `#### Compared with ${mdText(c.baseline)} (mean latency, threshold ${c.thresholdPercent}%)`,
+    "",
+    `**${mdText(comparisonVerdict(c))}**`,
+  ];
   const changed = [...c.regressions, ...c.improvements];
   if (changed.length > 0) {
-    lines.push("", row(["task", "baseline mean ms", "current mean ms", "change", "margin ms", "verdict"]), rule(["---", "--:", "--:", "--:", "--:", "---"]), ...changed.map(deltaRow));
+    lines.push(
+      "",
+      row(["task", "baseline mean ms", "current mean ms", "change", "margin ms", "verdict"]),
+      rule(["---", "--:", "--:", "--:", "--:", "---"]),
+      ...changed.map(deltaRow),
+    );
   }
-  if (c.unchanged.length > 0) lines.push("", `- unchanged (within ${c.thresholdPercent}% or the margin of error): ${c.unchanged.map((d) => `${mdText(d.id)} ${fmtChange(d.changePercent)}`).join(", ")}`);
-  for (const m of c.missing) lines.push(`- only in the ${m.onlyIn === "baseline" ? "baseline" : "current run"}: ${mdText(m.id)}`);
+  if (c.unchanged.length > 0)
+    lines.push(
+      "",
+      `- unchanged (within ${c.thresholdPercent}% or the margin of error): ${c.unchanged.map((d) => `${mdText(d.id)} ${fmtChange(d.changePercent)}`).join(", ")}`,
+    );
+  for (const m of c.missing)
+    lines.push(`- only in the ${m.onlyIn === "baseline" ? "baseline" : "current run"}: ${mdText(m.id)}`);
   for (const e of c.environmentDifferences) lines.push(`- ⚠️ environments differ: ${mdText(e)}`);
   return lines;
 }
@@ -120,14 +192,29 @@ function allTasks(r: BenchReport): string[] {
     rule(["---", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]),
     ...r.tasks.map((t) => {
       const l = t.latency;
-      return row([mdText(t.id), fmtOps(t.opsPerSec), fmtMs(l.mean), fmtMs(l.p50), fmtMs(l.p75), fmtMs(l.p99), fmtRme(l.rme), String(l.samplesCount)]);
+      return row([
+        mdText(t.id),
+        fmtOps(t.opsPerSec),
+        fmtMs(l.mean),
+        fmtMs(l.p50),
+        fmtMs(l.p75),
+        fmtMs(l.p99),
+        fmtRme(l.rme),
+        String(l.samplesCount),
+      ]);
     }),
   ];
 }
 
 function footer(r: BenchReport): string[] {
   const lines: string[] = [];
-  if (r.skipped.length > 0) lines.push("", "#### Skipped", "", ...r.skipped.map((s) => `- ${mdText(s.subject)} ${s.suite}: ${mdText(s.reason)}`));
+  if (r.skipped.length > 0)
+    lines.push(
+      "",
+      "#### Skipped",
+      "",
+      ...r.skipped.map((s) => `- ${mdText(s.subject)} ${s.suite}: ${mdText(s.reason)}`),
+    );
   lines.push("", "#### How it was measured", "", ...r.notes.map((n) => `- ${mdText(n)}`));
   return lines;
 }

@@ -152,9 +152,19 @@ export const BenchReportSchema = z
     const subjects = new Set(r.subjects.map((s) => s.id));
     const seen = new Set<string>();
     r.tasks.forEach((t, i) => {
-      if (seen.has(t.id)) ctx.addIssue({ code: "custom", path: ["tasks", i, "id"], message: `task id ${JSON.stringify(t.id)} appears twice` });
+      if (seen.has(t.id))
+        ctx.addIssue({
+          code: "custom",
+          path: ["tasks", i, "id"],
+          message: `task id ${JSON.stringify(t.id)} appears twice`,
+        });
       seen.add(t.id);
-      if (!subjects.has(t.subject)) ctx.addIssue({ code: "custom", path: ["tasks", i, "subject"], message: `no subject ${JSON.stringify(t.subject)} in subjects` });
+      if (!subjects.has(t.subject))
+        ctx.addIssue({
+          code: "custom",
+          path: ["tasks", i, "subject"],
+          message: `no subject ${JSON.stringify(t.subject)} in subjects`,
+        });
     });
   });
 
@@ -177,6 +187,7 @@ export function parseBenchReport(json: unknown, source = "bench report"): BenchR
     kind: "walcheck-bench",
     version: BENCH_VERSION,
     wrongKind: (kind) => `this is a "${kind}" report, not the JSON of walcheck bench ("walcheck-bench")`,
-    wrongVersion: (version) => `this is a version ${version} bench report; this walcheck reads version ${BENCH_VERSION} (run walcheck bench again to get one)`,
+    wrongVersion: (version) =>
+      `this is a version ${version} bench report; this walcheck reads version ${BENCH_VERSION} (run walcheck bench again to get one)`,
   });
 }

@@ -24,7 +24,8 @@ export function appendRows(report: BenchReport): AppendRow[] {
   return [...rows.values()].sort((a, b) => a.batch - b.batch || a.concurrency - b.concurrency);
 }
 
-export const suiteTasks = (report: BenchReport, suite: BenchTask["suite"]) => report.tasks.filter((t) => t.suite === suite);
+export const suiteTasks = (report: BenchReport, suite: BenchTask["suite"]) =>
+  report.tasks.filter((t) => t.suite === suite);
 
 /** A WAL's own timing from a task's extra (adapterRecoveryMs, adapterCheckpointMs): its p50, if it reported one. */
 export function reportedP50(task: BenchTask, field: "adapterRecoveryMs" | "adapterCheckpointMs"): number | undefined {
@@ -34,7 +35,15 @@ export function reportedP50(task: BenchTask, field: "adapterRecoveryMs" | "adapt
 
 /** A number from a task's extra, if it is one. */
 /** The power suite's rows: one per subject and mode, with the states and directories an iteration checked. */
-export function powerRows(report: BenchReport): { task: BenchTask; mode: string; states: number | undefined; directories: number | undefined; secondsPerLife: number }[] {
+export function powerRows(
+  report: BenchReport,
+): {
+  task: BenchTask;
+  mode: string;
+  states: number | undefined;
+  directories: number | undefined;
+  secondsPerLife: number;
+}[] {
   return suiteTasks(report, "power").map((task) => ({
     task,
     mode: task.params.fresh ? "a process per state" : "recover op (1 in 16 cross-checked fresh)",
@@ -59,7 +68,8 @@ export function headline(report: BenchReport): string {
 /** "REGRESSION: 1 of 6 tasks slower by more than 10% and their margin of error" or "no regression". */
 export function comparisonVerdict(c: BenchComparison): string {
   const compared = c.regressions.length + c.improvements.length + c.unchanged.length;
-  if (c.regressions.length === 0) return `no regression: ${compared} task${compared === 1 ? "" : "s"} compared, none slower by more than ${c.thresholdPercent}% and the margin of error`;
+  if (c.regressions.length === 0)
+    return `no regression: ${compared} task${compared === 1 ? "" : "s"} compared, none slower by more than ${c.thresholdPercent}% and the margin of error`;
   return `REGRESSION: ${c.regressions.length} of ${compared} tasks slower by more than ${c.thresholdPercent}% and their margin of error`;
 }
 

@@ -60,7 +60,12 @@ export function fileSystemType(dir: string): string {
 /** `git rev-parse HEAD` in `cwd`, or undefined (not a checkout, no commit yet, no git, too slow). */
 export async function gitCommit(cwd: string): Promise<string | undefined> {
   try {
-    const r = await execa("git", ["rev-parse", "HEAD"], { cwd, reject: false, timeout: GIT_TIMEOUT_MS, stdin: "ignore" });
+    const r = await execa("git", ["rev-parse", "HEAD"], {
+      cwd,
+      reject: false,
+      timeout: GIT_TIMEOUT_MS,
+      stdin: "ignore",
+    });
     const out = typeof r.stdout === "string" ? r.stdout.trim() : "";
     return r.exitCode === 0 && /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(out) ? out : undefined;
   } catch {
@@ -73,7 +78,10 @@ export function walcheckVersion(): string | undefined {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 5; i++) {
     try {
-      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as { name?: unknown; version?: unknown };
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as {
+        name?: unknown;
+        version?: unknown;
+      };
       if (pkg.name === "walcheck" && typeof pkg.version === "string") return pkg.version;
     } catch {
       // none here: look further up
@@ -99,7 +107,11 @@ function tryLearn<T>(learn: () => T): T | undefined {
  * system, the git commit of the working directory, walcheck's version and the start time.
  * Never throws: a field it cannot learn is absent.
  */
-export async function collectEnvironment(opts: { reportDir: string; startedAt?: Date; cwd?: string }): Promise<Environment> {
+export async function collectEnvironment(opts: {
+  reportDir: string;
+  startedAt?: Date;
+  cwd?: string;
+}): Promise<Environment> {
   const commit = await gitCommit(opts.cwd ?? process.cwd());
   const cpus = tryLearn(() => os.cpus()) ?? [];
   const platform = tryLearn(() => os.platform());
@@ -110,7 +122,9 @@ export async function collectEnvironment(opts: { reportDir: string; startedAt?: 
     startedAt: (opts.startedAt ?? new Date()).toISOString(),
     node: process.version,
     ...(platform ? { os: { platform, ...(release ? { release } : {}), arch: process.arch } } : {}),
-    ...(cpus.length > 0 ? { cpu: { ...(cpus[0]?.model ? { model: cpus[0].model.trim() } : {}), count: cpus.length } } : {}),
+    ...(cpus.length > 0
+      ? { cpu: { ...(cpus[0]?.model ? { model: cpus[0].model.trim() } : {}), count: cpus.length } }
+      : {}),
     ...(memory ? { memoryBytes: memory } : {}),
     fsType: fileSystemType(opts.reportDir),
     ...(commit ? { gitCommit: commit } : {}),

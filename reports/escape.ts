@@ -3,7 +3,8 @@
 // it lands; none is trusted to be plain text.
 
 /** Control characters XML 1.0 does not allow (all C0 but tab, LF and CR; U+FFFE, U+FFFF) and lone surrogates. */
-const XML_INVALID = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const XML_INVALID =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** XML text content: & < > " ' as entities; characters XML 1.0 forbids become U+FFFD. */
 export function xmlText(s: string): string {
@@ -22,7 +23,8 @@ export function xmlAttr(s: string): string {
 }
 
 /** C0 controls (but tab), DEL, lone surrogates: never printed raw in Markdown either. */
-const MD_CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+const MD_CONTROL =
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 /** One line: line breaks (and U+2028/2029) shown as ↵, tabs as spaces, controls as U+FFFD. */
 function oneLine(s: string): string {

@@ -2,7 +2,14 @@ import { xmlText } from "./escape.js";
 import { htmlPage } from "./html-page.js";
 import { barChart, byteLabel, shortNumber, CHART_CSS, chartLegend, fitText, xyChart } from "./svg-chart.js";
 import { coverageLines, diffLines, formatDuration, replayCommand } from "./markdown.js";
-import { environmentParts, type Environment, type ErrorCase, type FailedCase, type RunReport, type ScenarioReport } from "./report-schema.js";
+import {
+  environmentParts,
+  type Environment,
+  type ErrorCase,
+  type FailedCase,
+  type RunReport,
+  type ScenarioReport,
+} from "./report-schema.js";
 
 // The run report as one self-contained HTML page: no network at all (a Content-Security-Policy
 // of default-src 'none' says so to the browser too), CSS in a <style>, no script, charts as
@@ -27,8 +34,23 @@ const msLabel = (x: number): string => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.to
 
 const plural = (k: number, one: string, many = `${one}s`) => `${k} ${k === 1 ? one : many}`;
 
-const VERDICT_CLASS: Record<RunReport["status"], string> = { passed: "passed", failed: "failed", error: "error", interrupted: "interrupted", running: "running" };
-const STATUS_CLASSES = new Set(["passed", "failed", "error", "skipped", "interrupted", "running", "pending", "not-run"]);
+const VERDICT_CLASS: Record<RunReport["status"], string> = {
+  passed: "passed",
+  failed: "failed",
+  error: "error",
+  interrupted: "interrupted",
+  running: "running",
+};
+const STATUS_CLASSES = new Set([
+  "passed",
+  "failed",
+  "error",
+  "skipped",
+  "interrupted",
+  "running",
+  "pending",
+  "not-run",
+]);
 /** A class for a status: only ever one of the schema's constants. */
 const statusClass = (s: string) => (STATUS_CLASSES.has(s) ? `st-${s}` : "st-unknown");
 
@@ -74,10 +96,16 @@ function environmentLine(e: Environment): string {
 
 function verdict(r: RunReport): string {
   const c = r.cases;
-  const hello = r.hello ? `${h(r.hello.name)} (durability ${h(r.hello.durability)}, features ${h(r.hello.features.join(", ") || "none")})` : "(no hello)";
+  const hello = r.hello
+    ? `${h(r.hello.name)} (durability ${h(r.hello.durability)}, features ${h(r.hello.features.join(", ") || "none")})`
+    : "(no hello)";
   const notes = [
-    r.status === "running" ? `<p class="note">This report was written while the run was going: the numbers are partial.</p>` : "",
-    r.status === "interrupted" ? `<p class="note">The run was interrupted: the numbers are those of the cases that finished.</p>` : "",
+    r.status === "running"
+      ? `<p class="note">This report was written while the run was going: the numbers are partial.</p>`
+      : "",
+    r.status === "interrupted"
+      ? `<p class="note">The run was interrupted: the numbers are those of the cases that finished.</p>`
+      : "",
   ].join("");
   return `<section id="verdict">
 <h2>Verdict</h2>
@@ -94,7 +122,9 @@ function scenarioTable(r: RunReport): string {
   const rows = r.scenarios.map((s) => {
     const c = s.cases;
     const skipped = s.status === "skipped";
-    const cases = skipped ? "—" : `${c.run}/${c.planned}${c.failed ? `, ${c.failed} failed` : ""}${c.errors ? `, ${plural(c.errors, "error")}` : ""}`;
+    const cases = skipped
+      ? "—"
+      : `${c.run}/${c.planned}${c.failed ? `, ${c.failed} failed` : ""}${c.errors ? `, ${plural(c.errors, "error")}` : ""}`;
     const f = s.faults;
     const faults = f.lives > 0 ? `${f.lives} lives; refused ${f.refusedOpens} opens, ${f.refusedAppends} appends` : "—";
     return `<tr class="scenario-row"><td>${h(s.name)}</td><td class="${statusClass(s.status)}">${h(s.status)}</td><td class="num">${h(cases)}</td><td class="num">${skipped ? "—" : h(s.cycles)}</td><td>${h(faults)}</td><td>${s.reason !== undefined ? h(s.reason) : skipped ? "(no reason given)" : ""}</td></tr>`;
@@ -126,7 +156,13 @@ const LEFT = 44;
  * lines. A level far above the data (over 3× its max) would flatten the bars: it is named
  * under the chart instead of drawn.
  */
-function opPanel(s: ScenarioReport, index: number, op: (typeof LATENCY_OPS)[number], level: { target: number; critical: number } | undefined, marks: string[]): string {
+function opPanel(
+  s: ScenarioReport,
+  index: number,
+  op: (typeof LATENCY_OPS)[number],
+  level: { target: number; critical: number } | undefined,
+  marks: string[],
+): string {
   const stats = s.latency[op]!;
   const dataTop = Math.max(...STATS.map((st) => stats[st]));
   const shown = (v: number) => v <= Math.max(dataTop * 3, 1e-9);
@@ -141,11 +177,14 @@ function opPanel(s: ScenarioReport, index: number, op: (typeof LATENCY_OPS)[numb
   const parts: string[] = [];
   parts.push(`<line class="axis" x1="${LEFT}" y1="${TOP + CHART_H}" x2="${width - 4}" y2="${TOP + CHART_H}"/>`);
   parts.push(`<line class="axis" x1="${LEFT}" y1="${TOP}" x2="${LEFT}" y2="${TOP + CHART_H}"/>`);
-  parts.push(`<text x="${LEFT - 4}" y="${TOP + 4}" text-anchor="end">${h(msLabel(scale))}</text><text x="${LEFT - 4}" y="${TOP + CHART_H}" text-anchor="end">0</text>`);
+  parts.push(
+    `<text x="${LEFT - 4}" y="${TOP + 4}" text-anchor="end">${h(msLabel(scale))}</text><text x="${LEFT - 4}" y="${TOP + CHART_H}" text-anchor="end">0</text>`,
+  );
   STATS.forEach((st, i) => {
     const v = stats[st];
     const over = level && v > level.critical ? " over-critical" : level && v > level.target ? " over-target" : "";
-    if (over) marks.push(`${op} ${st} ${msLabel(v)} ms is over the ${over.includes("critical") ? "critical" : "target"} level`);
+    if (over)
+      marks.push(`${op} ${st} ${msLabel(v)} ms is over the ${over.includes("critical") ? "critical" : "target"} level`);
     const x = LEFT + 8 + i * (bw + gap);
     parts.push(
       `<rect class="bar b-${st}${over}" data-scenario="${index}" data-op="${op}" data-stat="${st}" x="${n(x)}" y="${n(y(v))}" width="${bw}" height="${n((v / scale) * CHART_H)}" data-value="${n(v)}"><title>${h(`${op} ${st}: ${msLabel(v)} ms (n=${stats.n})`)}</title></rect>`,
@@ -155,12 +194,17 @@ function opPanel(s: ScenarioReport, index: number, op: (typeof LATENCY_OPS)[numb
   parts.push(`<text x="${n((LEFT + width) / 2)}" y="${TOP + CHART_H + 26}" text-anchor="middle">${op} (ms)</text>`);
   const offScale: string[] = [];
   if (level) {
-    for (const [cls, v] of [["target", level.target], ["critical", level.critical]] as const) {
+    for (const [cls, v] of [
+      ["target", level.target],
+      ["critical", level.critical],
+    ] as const) {
       if (!shown(v)) {
         offScale.push(`${cls} ${msLabel(v)} ms`);
         continue;
       }
-      parts.push(`<line class="${cls}" data-op="${op}" x1="${LEFT}" x2="${width - 4}" y1="${n(y(v))}" y2="${n(y(v))}"><title>${h(`${op} p95 ${cls} ${msLabel(v)} ms`)}</title></line>`);
+      parts.push(
+        `<line class="${cls}" data-op="${op}" x1="${LEFT}" x2="${width - 4}" y1="${n(y(v))}" y2="${n(y(v))}"><title>${h(`${op} p95 ${cls} ${msLabel(v)} ms`)}</title></line>`,
+      );
     }
   }
   const svg = `<svg role="img" width="${n(width)}" height="${height}" viewBox="0 0 ${n(width)} ${height}">${parts.join("")}</svg>`;
@@ -171,7 +215,16 @@ function opPanel(s: ScenarioReport, index: number, op: (typeof LATENCY_OPS)[numb
 function histogramPanel(s: ScenarioReport, op: string): string {
   const hist = s.histograms?.[op];
   if (!hist || hist.counts.length === 0) return "";
-  const groups = hist.counts.map((count, i) => ({ label: shortNumber(hist.edgesMs[i]!), bars: [{ series: op, value: count, title: `${op}: ${count} samples in ${msLabel(hist.edgesMs[i]!)}–${msLabel(hist.edgesMs[i + 1]!)} ms` }] }));
+  const groups = hist.counts.map((count, i) => ({
+    label: shortNumber(hist.edgesMs[i]!),
+    bars: [
+      {
+        series: op,
+        value: count,
+        title: `${op}: ${count} samples in ${msLabel(hist.edgesMs[i]!)}–${msLabel(hist.edgesMs[i + 1]!)} ms`,
+      },
+    ],
+  }));
   return `<div class="op-panel histogram" data-op="${LATENCY_OPS.find((o) => o === op) ?? "op"}">${barChart({ groups, series: [op], unit: `${op} (ms): samples`, ariaLabel: `${op} latency histogram`, height: 170 })}</div>`;
 }
 
@@ -189,7 +242,10 @@ function latencyChart(s: ScenarioReport, index: number): string | undefined {
       return `<tr><td>${op}</td><td class="num">${st.n}</td>${STATS.map((k) => `<td class="num">${h(msLabel(st[k]))}</td>`).join("")}</tr>`;
     })
     .join("");
-  const verdicts = s.thresholds.map((t) => `<li class="${t.status === "ok" ? "st-passed" : t.status === "warning" ? "st-error" : "st-failed"}">${h(`${t.op} p95 ${msLabel(t.valueMs)} ms (target ${msLabel(t.targetMs)}, critical ${msLabel(t.criticalMs)}): ${t.status}${"reason" in t && t.reason ? ` (${t.reason})` : ""}`)}</li>`);
+  const verdicts = s.thresholds.map(
+    (t) =>
+      `<li class="${t.status === "ok" ? "st-passed" : t.status === "warning" ? "st-error" : "st-failed"}">${h(`${t.op} p95 ${msLabel(t.valueMs)} ms (target ${msLabel(t.targetMs)}, critical ${msLabel(t.criticalMs)}): ${t.status}${"reason" in t && t.reason ? ` (${t.reason})` : ""}`)}</li>`,
+  );
   return `<figure class="latency-chart">
 <figcaption>${h(s.name)}</figcaption>
 <div class="panels">${panels.join("")}</div>
@@ -199,7 +255,8 @@ ${verdicts.length > 0 ? `<ul>${verdicts.join("")}</ul>` : ""}${marks.length > 0 
 </figure>`;
 }
 
-const legend = (items: [string, string][]) => `<p class="legend">${items.map(([cls, label]) => `<span><svg width="10" height="10" class="sw"><rect class="${cls}" width="10" height="10"/></svg>${label}</span>`).join("")}</p>`;
+const legend = (items: [string, string][]) =>
+  `<p class="legend">${items.map(([cls, label]) => `<span><svg width="10" height="10" class="sw"><rect class="${cls}" width="10" height="10"/></svg>${label}</span>`).join("")}</p>`;
 
 function latencySection(r: RunReport): string {
   const charts = r.scenarios.map((s, i) => latencyChart(s, i)).filter((c): c is string => c !== undefined);
@@ -210,7 +267,12 @@ function latencySection(r: RunReport): string {
   ];
   return `<section id="latency">
 <h2>Latency</h2>
-${legend([["b-p50", "p50"], ["b-p95", "p95"], ["b-p99", "p99"], ["b-max", "max"]])}
+${legend([
+  ["b-p50", "p50"],
+  ["b-p95", "p95"],
+  ["b-p99", "p99"],
+  ["b-max", "max"],
+])}
 <p class="legend"><span>dashed amber line: target (p95)</span><span>dotted red line: critical (p95)</span><span>amber / red outline: over target / over critical</span></p>
 ${charts.length > 0 ? `<div class="charts">${charts.join("\n")}</div>` : `<p>No scenario recorded latency samples.</p>`}
 ${crossed.length > 0 ? `<h3>Latency levels crossed</h3><ul>${crossed.join("")}</ul>` : ""}
@@ -220,12 +282,27 @@ ${crossed.length > 0 ? `<h3>Latency levels crossed</h3><ul>${crossed.join("")}</
 /** Recovery time against the WAL size it started from: a scatter per scenario, size buckets, the linear fit. */
 function recoveryBySizePart(r: RunReport): string {
   const all = r.recoveryBySize;
-  if (!all) return `<p class="note">This report was written by a walcheck that did not record WAL sizes, so recovery time against WAL size cannot be drawn.</p>`;
+  if (!all)
+    return `<p class="note">This report was written by a walcheck that did not record WAL sizes, so recovery time against WAL size cannot be drawn.</p>`;
   if (all.n === 0) return `<p>No recovery was measured against a WAL size.</p>`;
-  const series = r.scenarios.filter((s) => (s.recoveryBySize?.points.length ?? 0) > 0).map((s) => ({ name: s.name, points: s.recoveryBySize!.points.map((p) => ({ x: p.walBytes, y: p.ms, title: `${s.name}: ${byteLabel(p.walBytes)}, ${msLabel(p.ms)} ms` })) }));
+  const series = r.scenarios
+    .filter((s) => (s.recoveryBySize?.points.length ?? 0) > 0)
+    .map((s) => ({
+      name: s.name,
+      points: s.recoveryBySize!.points.map((p) => ({
+        x: p.walBytes,
+        y: p.ms,
+        title: `${s.name}: ${byteLabel(p.walBytes)}, ${msLabel(p.ms)} ms`,
+      })),
+    }));
   const shown = series.reduce((a, s) => a + s.points.length, 0);
-  const fit = all.fit ? `Least-squares fit over all ${all.n}: ${h(fitText(all))}.` : `Too few recoveries, or all at one size, for a fit.`;
-  const rows = all.buckets.map((b) => `<tr><td>${h(byteLabel(b.fromBytes))} – ${h(byteLabel(b.toBytes))}</td><td class="num">${b.n}</td><td class="num">${h(msLabel(b.p50))}</td><td class="num">${h(msLabel(b.p95))}</td><td class="num">${h(msLabel(b.max))}</td></tr>`);
+  const fit = all.fit
+    ? `Least-squares fit over all ${all.n}: ${h(fitText(all))}.`
+    : `Too few recoveries, or all at one size, for a fit.`;
+  const rows = all.buckets.map(
+    (b) =>
+      `<tr><td>${h(byteLabel(b.fromBytes))} – ${h(byteLabel(b.toBytes))}</td><td class="num">${b.n}</td><td class="num">${h(msLabel(b.p50))}</td><td class="num">${h(msLabel(b.p95))}</td><td class="num">${h(msLabel(b.max))}</td></tr>`,
+  );
   return `<h3>Against WAL size</h3>
 <p>${h(plural(all.n, "recovery", "recoveries"))} with the bytes of the WAL directory each started from${shown < all.n ? ` (${shown} drawn: spread over the sizes, and the slowest)` : ""}. ${fit}</p>
 ${chartLegend(series.map((s) => s.name))}
@@ -237,7 +314,8 @@ function recoverySection(r: RunReport): string {
   const rows = r.scenarios.map((s, i) => ({ s, i, st: s.latency.recovery })).filter((x) => x.st && x.st.n > 0);
   const bySize = recoveryBySizePart(r);
   const total = `<p>Whole run: ${h(plural(r.recoveryMs.n, "recovery", "recoveries"))}, p50 ${h(msLabel(r.recoveryMs.p50))} ms, p95 ${h(msLabel(r.recoveryMs.p95))} ms, max ${h(msLabel(r.recoveryMs.max))} ms.</p>`;
-  if (rows.length === 0) return `<section id="recovery">\n<h2>Recovery time</h2>\n${total}<p>No scenario recorded recovery times.</p>\n${bySize}\n</section>`;
+  if (rows.length === 0)
+    return `<section id="recovery">\n<h2>Recovery time</h2>\n${total}<p>No scenario recorded recovery times.</p>\n${bySize}\n</section>`;
   const stats = ["p50", "p95", "max"] as const;
   const labelW = 170;
   const barH = 9;
@@ -251,22 +329,32 @@ function recoverySection(r: RunReport): string {
   rows.forEach(({ s, i, st }, ri) => {
     const y0 = 6 + ri * rowH;
     const name = s.name.length > 26 ? `${s.name.slice(0, 25)}…` : s.name;
-    parts.push(`<text x="${labelW - 6}" y="${n(y0 + rowH / 2)}" text-anchor="end"><title>${h(s.name)}</title>${h(name)}</text>`);
+    parts.push(
+      `<text x="${labelW - 6}" y="${n(y0 + rowH / 2)}" text-anchor="end"><title>${h(s.name)}</title>${h(name)}</text>`,
+    );
     stats.forEach((k, j) => {
       const v = st![k];
       const w = (v / scale) * plotW;
       const y = y0 + j * (barH + 2);
-      parts.push(`<rect class="bar b-${k}" data-scenario="${i}" data-op="recovery" data-stat="${k}" x="${labelW}" y="${n(y)}" width="${n(w)}" height="${barH}" data-value="${n(v)}"><title>${h(`${s.name} recovery ${k}: ${msLabel(v)} ms`)}</title></rect>`);
+      parts.push(
+        `<rect class="bar b-${k}" data-scenario="${i}" data-op="recovery" data-stat="${k}" x="${labelW}" y="${n(y)}" width="${n(w)}" height="${barH}" data-value="${n(v)}"><title>${h(`${s.name} recovery ${k}: ${msLabel(v)} ms`)}</title></rect>`,
+      );
       parts.push(`<text x="${n(labelW + w + 4)}" y="${n(y + barH - 1)}">${k} ${h(msLabel(v))} ms</text>`);
     });
   });
   parts.push(`<line class="axis" x1="${labelW}" y1="2" x2="${labelW}" y2="${height - 20}"/>`);
-  parts.push(`<text x="${labelW}" y="${height - 6}">0</text><text x="${labelW + plotW}" y="${height - 6}" text-anchor="end">${h(msLabel(scale))} ms</text>`);
+  parts.push(
+    `<text x="${labelW}" y="${height - 6}">0</text><text x="${labelW + plotW}" y="${height - 6}" text-anchor="end">${h(msLabel(scale))} ms</text>`,
+  );
   return `<section id="recovery">
 <h2>Recovery time</h2>
 ${total}
 <h3>By scenario</h3>
-${legend([["b-p50", "p50"], ["b-p95", "p95"], ["b-max", "max"]])}
+${legend([
+  ["b-p50", "p50"],
+  ["b-p95", "p95"],
+  ["b-max", "max"],
+])}
 <figure class="recovery-chart"><svg role="img" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${parts.join("")}</svg></figure>
 ${bySize}
 </section>`;
@@ -290,7 +378,8 @@ function countBars(items: [string, number, string][]): string {
   return `<svg role="img" class="coverage-chart" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${parts.join("")}</svg>`;
 }
 
-const sortedEntries = (rec: Record<string, number>) => Object.entries(rec).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+const sortedEntries = (rec: Record<string, number>) =>
+  Object.entries(rec).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
 
 function coverageSection(r: RunReport): string {
   const named = sortedEntries(r.crashes.named);
@@ -307,13 +396,19 @@ function coverageSection(r: RunReport): string {
     return e.length === 0 ? "—" : e.map(([k, v]) => `${h(k)} ×${v}`).join("<br>");
   };
   const rows = r.scenarios.map(
-    (s) => `<tr><td>${h(s.name)}</td><td>${list(s.crashes.named)}</td><td>${list(s.crashes.fs)}</td><td class="num">${s.crashes.signal}</td><td class="num">${s.armsNotReached}</td></tr>`,
+    (s) =>
+      `<tr><td>${h(s.name)}</td><td>${list(s.crashes.named)}</td><td>${list(s.crashes.fs)}</td><td class="num">${s.crashes.signal}</td><td class="num">${s.armsNotReached}</td></tr>`,
   );
   return `<section id="coverage">
 <h2>Crash-point coverage</h2>
 <p>${h(plural(named.length, "named crash point"))} hit, ${h(plural(fsCalls.length, "fs-call crash point"))}, ${h(plural(r.crashes.signal, "SIGKILL"))}, ${h(String(r.armsNotReached))} armed but not reached.</p>
 ${reach.map((line) => `<p class="reach">${h(line)}</p>`).join("\n")}
-${legend([["b-named", "named point"], ["b-fs", "fs call"], ["b-signal", "SIGKILL"], ["b-arms", "armed, not reached"]])}
+${legend([
+  ["b-named", "named point"],
+  ["b-fs", "fs call"],
+  ["b-signal", "SIGKILL"],
+  ["b-arms", "armed, not reached"],
+])}
 ${countBars(bars)}
 <table class="coverage"><thead><tr><th>scenario</th><th>named points hit</th><th>fs-call crashes</th><th>SIGKILLs</th><th>armed but not reached</th></tr></thead>
 <tbody>
@@ -345,11 +440,16 @@ ${step("Replay", `<pre class="replay">${h(replayCommand(r, f))}</pre>`)}
 </article>`;
 }
 
-const adapterError = (e: ErrorCase) => `<li>${h(e.scenario)} case ${e.index} (case seed ${e.seed}): <code>${h(e.error.code)}</code>: ${h(e.error.message)}</li>`;
+const adapterError = (e: ErrorCase) =>
+  `<li>${h(e.scenario)} case ${e.index} (case seed ${e.seed}): <code>${h(e.error.code)}</code>: ${h(e.error.message)}</li>`;
 
 function violationsSection(r: RunReport): string {
-  const errors = r.errors.length > 0 ? `<h3>Adapter errors (${r.errors.length})</h3><ul>${r.errors.map(adapterError).join("")}</ul>` : "";
-  const body = r.failures.length > 0 ? r.failures.map((f, i) => violation(r, f, i + 1)).join("\n") : "<p>No violations.</p>";
+  const errors =
+    r.errors.length > 0
+      ? `<h3>Adapter errors (${r.errors.length})</h3><ul>${r.errors.map(adapterError).join("")}</ul>`
+      : "";
+  const body =
+    r.failures.length > 0 ? r.failures.map((f, i) => violation(r, f, i + 1)).join("\n") : "<p>No violations.</p>";
   return `<section id="violations">
 <h2>Violations (${r.failures.length})</h2>
 ${body}

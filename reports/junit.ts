@@ -48,7 +48,11 @@ function skipReason(s: ScenarioReport): string | undefined {
 /** The test cases of one scenario, with its violations, latency failures and adapter errors placed on them. */
 function testCases(report: RunReport, s: ScenarioReport): TestCase[] {
   const texts = SCENARIOS.find((sc) => sc.name === s.name)?.invariants ?? [];
-  const cases: (TestCase & { text: string })[] = texts.map((text) => ({ name: invariantName(text), text, failures: [] }));
+  const cases: (TestCase & { text: string })[] = texts.map((text) => ({
+    name: invariantName(text),
+    text,
+    failures: [],
+  }));
   if (cases.length === 0) cases.push({ name: s.name, text: "", failures: [] });
   const caseFor = (name: string, pick = (c: TestCase & { text: string }) => c.name === name) => {
     let found = cases.find(pick);
@@ -57,19 +61,38 @@ function testCases(report: RunReport, s: ScenarioReport): TestCase[] {
   };
 
   const skipped = skipReason(s);
-  if (skipped !== undefined && s.failures.length === 0 && s.errors.length === 0) return cases.map((c) => ({ ...c, skipped }));
+  if (skipped !== undefined && s.failures.length === 0 && s.errors.length === 0)
+    return cases.map((c) => ({ ...c, skipped }));
 
   for (const f of s.failures) {
     const v = f.violation;
-    const body = [v.description, `input: ${f.commands}`, `kept: ${f.keptDir}`, `replay: ${replayCommand(report, f)}`].join("\n");
+    const body = [
+      v.description,
+      `input: ${f.commands}`,
+      `kept: ${f.keptDir}`,
+      `replay: ${replayCommand(report, f)}`,
+    ].join("\n");
     caseFor(v.invariant).failures.push({ message: v.message, type: "invariant", body });
   }
   const latency = report.latencyFailures.filter((l) => l.startsWith(`${s.name}: `));
   if (latency.length > 0) {
-    caseFor("latency", (c) => c.name === "latency" || /latency/i.test(c.text)).failures.push({ message: latency.join("; "), type: "latency", body: latency.join("\n") });
+    caseFor("latency", (c) => c.name === "latency" || /latency/i.test(c.text)).failures.push({
+      message: latency.join("; "),
+      type: "latency",
+      body: latency.join("\n"),
+    });
   }
   for (const e of s.errors) {
-    cases.push({ name: `adapter error in case ${e.index}`, text: "", failures: [], error: { message: `${e.error.code}: ${e.error.message}`, type: e.error.code, body: `case ${e.index} (case seed ${e.seed}): ${e.error.code}: ${e.error.message}` } });
+    cases.push({
+      name: `adapter error in case ${e.index}`,
+      text: "",
+      failures: [],
+      error: {
+        message: `${e.error.code}: ${e.error.message}`,
+        type: e.error.code,
+        body: `case ${e.index} (case seed ${e.seed}): ${e.error.code}: ${e.error.message}`,
+      },
+    });
   }
   return cases;
 }
@@ -92,7 +115,13 @@ function caseXml(c: TestCase, classname: string, timeMs: number): string {
   if (c.failures.length > 0) {
     // One <failure> per test case (the JUnit schema's rule); several violations of one invariant share it.
     const [first] = c.failures;
-    inner.push(problemXml("failure", { message: first!.message, type: first!.type, body: c.failures.map((f) => f.body).join("\n\n") }));
+    inner.push(
+      problemXml("failure", {
+        message: first!.message,
+        type: first!.type,
+        body: c.failures.map((f) => f.body).join("\n\n"),
+      }),
+    );
   }
   if (c.error) inner.push(problemXml("error", c.error));
   return inner.length === 0 ? `${open}/>` : [`${open}>`, ...inner, "    </testcase>"].join("\n");
@@ -136,7 +165,12 @@ export function renderJUnit(report: RunReport): string {
     const classname = `walcheck.${s.name}`;
     const timeMs = s.caseTimeMs ?? 0;
     const share = cases.length > 0 ? timeMs / cases.length : 0;
-    return [`  <testsuite${attrs({ name: s.name, ...n, time: seconds(timeMs), timestamp })}>`, ...properties(report), ...cases.map((c) => caseXml(c, classname, share)), "  </testsuite>"].join("\n");
+    return [
+      `  <testsuite${attrs({ name: s.name, ...n, time: seconds(timeMs), timestamp })}>`,
+      ...properties(report),
+      ...cases.map((c) => caseXml(c, classname, share)),
+      "  </testsuite>",
+    ].join("\n");
   });
   const root = `<testsuites${attrs({ name: "walcheck run", ...total, time: seconds(report.elapsedMs) })}>`;
   return ['<?xml version="1.0" encoding="UTF-8"?>', root, ...suites, "</testsuites>", ""].join("\n");

@@ -1,6 +1,12 @@
 import { mdCode, mdCodeBlock, mdText } from "./escape.js";
 import { byteLabel, fitText } from "./svg-chart.js";
-import { environmentParts, type Environment, type FailedCase, type RunReport, type ScenarioReport } from "./report-schema.js";
+import {
+  environmentParts,
+  type Environment,
+  type FailedCase,
+  type RunReport,
+  type ScenarioReport,
+} from "./report-schema.js";
 
 // The run report as Markdown that fits a CI job summary ($GITHUB_STEP_SUMMARY): the
 // verdict, one table row per scenario, what was skipped and why, latency levels crossed,
@@ -37,12 +43,23 @@ function environmentLine(e: Environment): string {
 
 function header(r: RunReport): string[] {
   const h = r.hello;
-  const adapter = h ? `${mdText(r.adapter)} (${mdText(h.name)}, durability ${mdText(h.durability)}, features ${mdText(h.features.join(", ") || "none")})` : mdText(r.adapter);
-  const lines = [`### walcheck run: ${VERDICT[r.status]}`, "", verdictLine(r), "", `- adapter: ${adapter}`, `- crash kinds: ${mdText(r.crash.join(", ") || "none")}; shard ${mdText(r.shard)}`];
+  const adapter = h
+    ? `${mdText(r.adapter)} (${mdText(h.name)}, durability ${mdText(h.durability)}, features ${mdText(h.features.join(", ") || "none")})`
+    : mdText(r.adapter);
+  const lines = [
+    `### walcheck run: ${VERDICT[r.status]}`,
+    "",
+    verdictLine(r),
+    "",
+    `- adapter: ${adapter}`,
+    `- crash kinds: ${mdText(r.crash.join(", ") || "none")}; shard ${mdText(r.shard)}`,
+  ];
   lines.push(`- environment: ${environmentLine(r.environment)}`);
   for (const c of coverageLines(r)) lines.push(`- crash coverage: ${mdText(c)}`);
-  if (r.status === "running") lines.push("", "_This report was written while the run was going: the numbers are partial._");
-  if (r.status === "interrupted") lines.push("", "_The run was interrupted: the numbers are those of the cases that finished._");
+  if (r.status === "running")
+    lines.push("", "_This report was written while the run was going: the numbers are partial._");
+  if (r.status === "interrupted")
+    lines.push("", "_The run was interrupted: the numbers are those of the cases that finished._");
   return lines;
 }
 
@@ -54,10 +71,20 @@ const latencyCell = (s: ScenarioReport, op: string) => {
 function scenarioTable(r: RunReport): string[] {
   const rows = r.scenarios.map((s) => {
     const c = s.cases;
-    const cases = s.status === "skipped" ? "—" : `${c.run}/${c.planned}${c.failed ? `, ${c.failed} failed` : ""}${c.errors ? `, ${plural(c.errors, "error")}` : ""}`;
+    const cases =
+      s.status === "skipped"
+        ? "—"
+        : `${c.run}/${c.planned}${c.failed ? `, ${c.failed} failed` : ""}${c.errors ? `, ${plural(c.errors, "error")}` : ""}`;
     const f = s.faults;
     const faults = f.lives > 0 ? `${f.lives} lives; refused ${f.refusedOpens} opens, ${f.refusedAppends} appends` : "—";
-    const cells = [mdText(s.name), mdText(s.status), cases, s.status === "skipped" ? "—" : String(s.cycles), faults, ...LATENCY_OPS.map((op) => latencyCell(s, op))];
+    const cells = [
+      mdText(s.name),
+      mdText(s.status),
+      cases,
+      s.status === "skipped" ? "—" : String(s.cycles),
+      faults,
+      ...LATENCY_OPS.map((op) => latencyCell(s, op)),
+    ];
     return `| ${cells.join(" | ")} |`;
   });
   return [
@@ -70,7 +97,12 @@ function scenarioTable(r: RunReport): string[] {
 function skippedSection(r: RunReport): string[] {
   const skipped = r.scenarios.filter((s) => s.status === "skipped");
   if (skipped.length === 0) return [];
-  return ["", "#### Skipped scenarios", "", ...skipped.map((s) => `- ${mdText(s.name)}: ${mdText(s.reason ?? "(no reason given)")}`)];
+  return [
+    "",
+    "#### Skipped scenarios",
+    "",
+    ...skipped.map((s) => `- ${mdText(s.name)}: ${mdText(s.reason ?? "(no reason given)")}`),
+  ];
 }
 
 function latencySection(r: RunReport): string[] {
@@ -78,7 +110,9 @@ function latencySection(r: RunReport): string[] {
   for (const f of r.latencyFailures) lines.push(`- **over a critical level (fails the run)**: ${mdText(f)}`);
   for (const w of r.latencyWarnings) lines.push(`- warning: ${mdText(w)}`);
   if (r.latencyObserved.length > 0) {
-    lines.push(`- measured beside crash cycles or provoked on purpose (reported, never failing): ${plural(r.latencyObserved.length, "level")} crossed`);
+    lines.push(
+      `- measured beside crash cycles or provoked on purpose (reported, never failing): ${plural(r.latencyObserved.length, "level")} crossed`,
+    );
     for (const o of r.latencyObserved) lines.push(`  - ${mdText(o)}`);
   }
   return lines.length > 0 ? ["", "#### Latency levels crossed", "", ...lines] : [];
@@ -93,8 +127,14 @@ export function coverageLines(r: RunReport): string[] {
   const neverHit = declared.filter((p) => !Object.hasOwn(r.crashes.named, p));
   const fsIndices = new Set(Object.keys(r.crashes.fs).map((k) => k.split(" ")[0]));
   const lines: string[] = [];
-  if (declared.length > 0) lines.push(`${declared.length - neverHit.length} of the adapter's ${declared.length} named crash points fired${neverHit.length > 0 ? `; never fired: ${neverHit.join(", ")}` : ""}.`);
-  if (r.fsCallsPerLife !== undefined) lines.push(`${fsIndices.size} distinct fs-call indices fired, of about ${r.fsCallsPerLife} mutating fs calls in a typical life.`);
+  if (declared.length > 0)
+    lines.push(
+      `${declared.length - neverHit.length} of the adapter's ${declared.length} named crash points fired${neverHit.length > 0 ? `; never fired: ${neverHit.join(", ")}` : ""}.`,
+    );
+  if (r.fsCallsPerLife !== undefined)
+    lines.push(
+      `${fsIndices.size} distinct fs-call indices fired, of about ${r.fsCallsPerLife} mutating fs calls in a typical life.`,
+    );
   return lines;
 }
 
@@ -110,16 +150,30 @@ function recoverySection(r: RunReport): string[] {
     "",
     "| WAL size | recoveries | p50 ms | p95 ms | max ms |",
     "|---|--:|--:|--:|--:|",
-    ...all.buckets.map((b) => `| ${byteLabel(b.fromBytes)} – ${byteLabel(b.toBytes)} | ${b.n} | ${b.p50.toFixed(2)} | ${b.p95.toFixed(2)} | ${b.max.toFixed(2)} |`),
+    ...all.buckets.map(
+      (b) =>
+        `| ${byteLabel(b.fromBytes)} – ${byteLabel(b.toBytes)} | ${b.n} | ${b.p50.toFixed(2)} | ${b.p95.toFixed(2)} | ${b.max.toFixed(2)} |`,
+    ),
   ];
 }
 
 /** The key-level differences and the ledger's last batches, as violation.description lists them. */
 export function diffLines(description: string): { keys: string[]; ledger: string[] } {
   const lines = description.split("\n");
-  const keys = lines.filter((l) => /^\s*key /.test(l) || /^\s*\(\+\d+ more keys? differ\)/.test(l)).map((l) => l.trim());
+  const keys = lines
+    .filter((l) => /^\s*key /.test(l) || /^\s*\(\+\d+ more keys? differ\)/.test(l))
+    .map((l) => l.trim());
   const at = lines.findIndex((l) => l.trim() === "ledger tail:");
-  return { keys, ledger: at === -1 ? [] : lines.slice(at + 1).map((l) => l.trim()).filter(Boolean) };
+  return {
+    keys,
+    ledger:
+      at === -1
+        ? []
+        : lines
+            .slice(at + 1)
+            .map((l) => l.trim())
+            .filter(Boolean),
+  };
 }
 
 /** The command that runs a failing case again, as the terminal summary prints it. */
@@ -131,7 +185,10 @@ function violation(r: RunReport, f: FailedCase, n: number): string[] {
   const v = f.violation;
   const message = v.message.startsWith(`${v.invariant}: `) ? v.message.slice(v.invariant.length + 2) : v.message;
   const { keys, ledger } = diffLines(v.description);
-  const block = [...(keys.length > 0 ? ["key differences:", ...keys.map((k) => `  ${k}`)] : ["key differences: none recorded"]), ...(ledger.length > 0 ? ["ledger tail:", ...ledger.map((l) => `  ${l}`)] : [])];
+  const block = [
+    ...(keys.length > 0 ? ["key differences:", ...keys.map((k) => `  ${k}`)] : ["key differences: none recorded"]),
+    ...(ledger.length > 0 ? ["ledger tail:", ...ledger.map((l) => `  ${l}`)] : []),
+  ];
   return [
     "",
     `##### ${n}. ${mdText(f.scenario)} case ${f.index}: ${mdText(v.invariant)}`,
@@ -159,7 +216,10 @@ function problems(r: RunReport): string[] {
   }
   if (r.errors.length > 0) {
     out.push("", `#### Adapter errors (${r.errors.length})`, "");
-    for (const e of r.errors) out.push(`- ${mdText(e.scenario)} case ${e.index} (case seed ${e.seed}): ${mdText(e.error.code)}: ${mdText(e.error.message)}`);
+    for (const e of r.errors)
+      out.push(
+        `- ${mdText(e.scenario)} case ${e.index} (case seed ${e.seed}): ${mdText(e.error.code)}: ${mdText(e.error.message)}`,
+      );
   }
   return out;
 }

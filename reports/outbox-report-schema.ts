@@ -21,7 +21,13 @@ export const OutboxScenarioReportSchema = z.looseObject({
   status: Status,
   reason: z.string().optional(),
   violation: z
-    .looseObject({ invariant: z.string().min(1), message: z.string().min(1), where: z.string().optional(), also: z.array(z.string()).optional(), kept: z.string().optional() })
+    .looseObject({
+      invariant: z.string().min(1),
+      message: z.string().min(1),
+      where: z.string().optional(),
+      also: z.array(z.string()).optional(),
+      kept: z.string().optional(),
+    })
     .optional(),
   error: z.looseObject({ code: z.string().min(1), message: z.string() }).optional(),
   ops: z.looseObject({ sent: count, accepted: count, refused: count }),

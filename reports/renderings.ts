@@ -30,7 +30,11 @@ export function writeRenderings(reportFile: string, env: NodeJS.ProcessEnv = pro
   const report = readRunReport(reportFile);
   const dir = path.dirname(reportFile);
   const md = renderMarkdown(report);
-  const out: Renderings = { markdown: path.join(dir, "report.md"), junit: path.join(dir, "report.junit.xml"), html: path.join(dir, "report.html") };
+  const out: Renderings = {
+    markdown: path.join(dir, "report.md"),
+    junit: path.join(dir, "report.junit.xml"),
+    html: path.join(dir, "report.html"),
+  };
   writeTextAtomic(out.markdown, md);
   writeTextAtomic(out.junit, renderJUnit(report));
   writeTextAtomic(out.html, renderHtml(report));

@@ -11,7 +11,9 @@ export function readReportText(file: string): string {
     return fs.readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new UsageError(`${file}: ${code === "ENOENT" ? "no such file" : `cannot read it: ${(error as Error).message}`}`);
+    throw new UsageError(
+      `${file}: ${code === "ENOENT" ? "no such file" : `cannot read it: ${(error as Error).message}`}`,
+    );
   }
 }
 
@@ -37,7 +39,12 @@ export interface ReportIdentity {
  * another kind or version (said plainly, before any field) and a value the schema refuses
  * are UsageErrors naming `source` and the first bad field by its path.
  */
-export function parseReportJson<S extends z.ZodType>(schema: S, json: unknown, source: string, identity: ReportIdentity): z.infer<S> {
+export function parseReportJson<S extends z.ZodType>(
+  schema: S,
+  json: unknown,
+  source: string,
+  identity: ReportIdentity,
+): z.infer<S> {
   let value = json;
   if (typeof json === "string") {
     try {
@@ -47,8 +54,10 @@ export function parseReportJson<S extends z.ZodType>(schema: S, json: unknown, s
     }
   }
   const { kind, version } = (value && typeof value === "object" ? value : {}) as { kind?: unknown; version?: unknown };
-  if (typeof kind === "string" && kind !== identity.kind) throw new UsageError(`${source}: kind: ${identity.wrongKind(kind)}`);
-  if (kind === identity.kind && typeof version === "number" && version !== identity.version) throw new UsageError(`${source}: version: ${identity.wrongVersion(version)}`);
+  if (typeof kind === "string" && kind !== identity.kind)
+    throw new UsageError(`${source}: kind: ${identity.wrongKind(kind)}`);
+  if (kind === identity.kind && typeof version === "number" && version !== identity.version)
+    throw new UsageError(`${source}: version: ${identity.wrongVersion(version)}`);
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const [first, ...rest] = parsed.error.issues;
@@ -57,7 +66,10 @@ export function parseReportJson<S extends z.ZodType>(schema: S, json: unknown, s
 }
 
 /** Append Markdown to $GITHUB_STEP_SUMMARY when it is set: the file appended to, or why it could not be. */
-export function appendStepSummary(md: string, env: NodeJS.ProcessEnv = process.env): { stepSummary?: string; stepSummaryError?: string } {
+export function appendStepSummary(
+  md: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { stepSummary?: string; stepSummaryError?: string } {
   const summary = env.GITHUB_STEP_SUMMARY;
   if (!summary) return {};
   try {

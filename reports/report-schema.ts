@@ -62,7 +62,12 @@ const caseBase = { scenario: z.string(), index: count, seed: count, stats: Sessi
 export const FailedCaseSchema = z.looseObject({
   ...caseBase,
   status: z.literal("failed"),
-  violation: z.looseObject({ invariant: z.string(), message: z.string(), description: z.string(), crash: z.string().optional() }),
+  violation: z.looseObject({
+    invariant: z.string(),
+    message: z.string(),
+    description: z.string(),
+    crash: z.string().optional(),
+  }),
   commands: z.string(),
   shrinks: count,
   replayToken: z.string().min(1),
@@ -108,7 +113,9 @@ export const EnvironmentSchema = z.looseObject({
   startedAt: z.iso.datetime(),
   /** process.version, e.g. "v20.20.2". */
   node: z.string().min(1),
-  os: z.looseObject({ platform: z.string().min(1), release: z.string().optional(), arch: z.string().optional() }).optional(),
+  os: z
+    .looseObject({ platform: z.string().min(1), release: z.string().optional(), arch: z.string().optional() })
+    .optional(),
   cpu: z.looseObject({ model: z.string().optional(), count: count.optional() }).optional(),
   memoryBytes: count.optional(),
   /** The file system type of the report directory ("ext4", "tmpfs", "overlay"...; "unknown" where it cannot be read). */
@@ -171,8 +178,10 @@ export function parseRunReport(json: unknown, source = "report"): RunReport {
   return parseReportJson(RunReportSchema, json, source, {
     kind: "walcheck-run",
     version: REPORT_VERSION,
-    wrongKind: (kind) => `this is a "${kind}" report; walcheck report reads the reports of walcheck run ("walcheck-run")`,
-    wrongVersion: (version) => `this is a version ${version} report; this walcheck reads version ${REPORT_VERSION} (run the scenarios again to get one)`,
+    wrongKind: (kind) =>
+      `this is a "${kind}" report; walcheck report reads the reports of walcheck run ("walcheck-run")`,
+    wrongVersion: (version) =>
+      `this is a version ${version} report; this walcheck reads version ${REPORT_VERSION} (run the scenarios again to get one)`,
   });
 }
 

@@ -103,7 +103,15 @@ const svgOpen = (width: number, height: number, label: string, kind: string) =>
  * it (a subject). A bar missing from a group leaves its slot empty. `log` draws the value
  * axis in decades, for values that span orders of magnitude (ops/s of fsync vs no fsync).
  */
-export function barChart(o: { groups: BarGroup[]; series: string[]; unit: string; ariaLabel: string; log?: boolean; width?: number; height?: number }): string {
+export function barChart(o: {
+  groups: BarGroup[];
+  series: string[];
+  unit: string;
+  ariaLabel: string;
+  log?: boolean;
+  width?: number;
+  height?: number;
+}): string {
   const left = 56;
   const top = 12;
   const bottom = 42;
@@ -116,12 +124,20 @@ export function barChart(o: { groups: BarGroup[]; series: string[]; unit: string
   const values = o.groups.flatMap((g) => g.bars.map((b) => b.value)).filter((v) => Number.isFinite(v) && v > 0);
   const max = values.length > 0 ? Math.max(...values) : 1;
   const [lo, hi] = o.log ? decades(Math.min(...(values.length > 0 ? values : [1])), max) : [0, niceTop(max)];
-  const frac = (v: number) => (o.log ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) : v / hi);
+  const frac = (v: number) =>
+    o.log ? (Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo)) : v / hi;
   const y = (v: number) => top + plotH - Math.min(1, Math.max(0, frac(v))) * plotH;
   const parts: string[] = [svgOpen(width, height, o.ariaLabel, "bar-chart")];
-  const ticks = o.log ? Array.from({ length: Math.round(Math.log10(hi / lo)) + 1 }, (_, i) => lo * 10 ** i) : [0, hi / 2, hi];
-  for (const t of ticks) parts.push(`<line class="grid" x1="${left}" x2="${n(width - 4)}" y1="${n(y(t))}" y2="${n(y(t))}"/><text x="${left - 4}" y="${n(y(t) + 4)}" text-anchor="end">${h(shortNumber(t))}</text>`);
-  parts.push(`<line class="axis" x1="${left}" y1="${top + plotH}" x2="${n(width - 4)}" y2="${top + plotH}"/><line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}"/>`);
+  const ticks = o.log
+    ? Array.from({ length: Math.round(Math.log10(hi / lo)) + 1 }, (_, i) => lo * 10 ** i)
+    : [0, hi / 2, hi];
+  for (const t of ticks)
+    parts.push(
+      `<line class="grid" x1="${left}" x2="${n(width - 4)}" y1="${n(y(t))}" y2="${n(y(t))}"/><text x="${left - 4}" y="${n(y(t) + 4)}" text-anchor="end">${h(shortNumber(t))}</text>`,
+    );
+  parts.push(
+    `<line class="axis" x1="${left}" y1="${top + plotH}" x2="${n(width - 4)}" y2="${top + plotH}"/><line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}"/>`,
+  );
   o.groups.forEach((g, gi) => {
     const x0 = left + 8 + gi * groupW;
     for (const b of g.bars) {
@@ -130,12 +146,18 @@ export function barChart(o: { groups: BarGroup[]; series: string[]; unit: string
       const x = x0 + si * slot;
       const yy = y(b.value);
       const title = b.title ?? `${g.label} ${b.series}: ${shortNumber(b.value)} ${o.unit}`;
-      parts.push(`<rect class="mark ${seriesClass(si)}" data-value="${n(b.value)}" x="${n(x)}" y="${n(yy)}" width="${slot - 3}" height="${n(Math.max(top + plotH - yy, b.value > 0 ? 1 : 0))}"><title>${h(title)}</title></rect>`);
+      parts.push(
+        `<rect class="mark ${seriesClass(si)}" data-value="${n(b.value)}" x="${n(x)}" y="${n(yy)}" width="${slot - 3}" height="${n(Math.max(top + plotH - yy, b.value > 0 ? 1 : 0))}"><title>${h(title)}</title></rect>`,
+      );
     }
     const label = g.label.length > 14 ? `${g.label.slice(0, 13)}…` : g.label;
-    parts.push(`<text x="${n(x0 + (o.series.length * slot) / 2)}" y="${top + plotH + 14}" text-anchor="middle"><title>${h(g.label)}</title>${h(label)}</text>`);
+    parts.push(
+      `<text x="${n(x0 + (o.series.length * slot) / 2)}" y="${top + plotH + 14}" text-anchor="middle"><title>${h(g.label)}</title>${h(label)}</text>`,
+    );
   });
-  parts.push(`<text x="${n((left + width) / 2)}" y="${height - 6}" text-anchor="middle">${h(o.unit)}${o.log ? " (log scale)" : ""}</text></svg>`);
+  parts.push(
+    `<text x="${n((left + width) / 2)}" y="${height - 6}" text-anchor="middle">${h(o.unit)}${o.log ? " (log scale)" : ""}</text></svg>`,
+  );
   return parts.join("");
 }
 
@@ -171,10 +193,16 @@ export function xyChart(o: {
   const Y = (v: number) => top + plotH - (Math.max(0, v) / yTop) * plotH;
   const parts: string[] = [svgOpen(width, height, o.ariaLabel, "xy-chart")];
   for (const f of [0, 0.5, 1]) {
-    parts.push(`<line class="grid" x1="${left}" x2="${n(left + plotW)}" y1="${n(Y(yTop * f))}" y2="${n(Y(yTop * f))}"/><text x="${left - 4}" y="${n(Y(yTop * f) + 4)}" text-anchor="end">${h(shortNumber(yTop * f))}</text>`);
-    parts.push(`<text x="${n(X(xTop * f))}" y="${top + plotH + 14}" text-anchor="${f === 0 ? "start" : f === 1 ? "end" : "middle"}">${h(fx(xTop * f))}</text>`);
+    parts.push(
+      `<line class="grid" x1="${left}" x2="${n(left + plotW)}" y1="${n(Y(yTop * f))}" y2="${n(Y(yTop * f))}"/><text x="${left - 4}" y="${n(Y(yTop * f) + 4)}" text-anchor="end">${h(shortNumber(yTop * f))}</text>`,
+    );
+    parts.push(
+      `<text x="${n(X(xTop * f))}" y="${top + plotH + 14}" text-anchor="${f === 0 ? "start" : f === 1 ? "end" : "middle"}">${h(fx(xTop * f))}</text>`,
+    );
   }
-  parts.push(`<line class="axis" x1="${left}" y1="${top + plotH}" x2="${n(left + plotW)}" y2="${top + plotH}"/><line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}"/>`);
+  parts.push(
+    `<line class="axis" x1="${left}" y1="${top + plotH}" x2="${n(left + plotW)}" y2="${top + plotH}"/><line class="axis" x1="${left}" y1="${top}" x2="${left}" y2="${top + plotH}"/>`,
+  );
   o.series.forEach((s, si) => {
     const pts = s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y));
     const cls = seriesClass(si);
@@ -184,11 +212,15 @@ export function xyChart(o: {
     }
     for (const p of pts) {
       const title = p.title ?? `${s.name}: ${fx(p.x)} → ${shortNumber(p.y)}`;
-      parts.push(`<circle class="mark ${cls}" data-value="${n(p.y)}" data-x="${n(p.x)}" cx="${n(X(p.x))}" cy="${n(Y(p.y))}" r="3.5"><title>${h(title)}</title></circle>`);
+      parts.push(
+        `<circle class="mark ${cls}" data-value="${n(p.y)}" data-x="${n(p.x)}" cx="${n(X(p.x))}" cy="${n(Y(p.y))}" r="3.5"><title>${h(title)}</title></circle>`,
+      );
     }
   });
   parts.push(`<text x="${n(left + plotW / 2)}" y="${height - 6}" text-anchor="middle">${h(o.xLabel)}</text>`);
-  parts.push(`<text transform="translate(12 ${n(top + plotH / 2)}) rotate(-90)" text-anchor="middle">${h(o.yLabel)}</text></svg>`);
+  parts.push(
+    `<text transform="translate(12 ${n(top + plotH / 2)}) rotate(-90)" text-anchor="middle">${h(o.yLabel)}</text></svg>`,
+  );
   return parts.join("");
 }
 
@@ -196,7 +228,11 @@ export function xyChart(o: {
  * A recovery fit as a person reads it, in the unit of the sizes it was fitted over (per KiB
  * under 1 MiB: a slope per MiB from a few KiB of WAL would be an extrapolation), with that range.
  */
-export function fitText(r: { fit?: { msPerMiB: number; interceptMs: number }; points: { walBytes: number }[]; buckets: { fromBytes: number; toBytes: number }[] }): string {
+export function fitText(r: {
+  fit?: { msPerMiB: number; interceptMs: number };
+  points: { walBytes: number }[];
+  buckets: { fromBytes: number; toBytes: number }[];
+}): string {
   if (!r.fit) return "";
   const sizes = r.points.map((p) => p.walBytes);
   const lo = Math.min(...sizes);

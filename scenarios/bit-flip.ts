@@ -19,11 +19,23 @@ interface Input {
 }
 
 /** Flip one bit of the directory, outside `exclude` (the last append's bytes, which a torn tail may legally lose). */
-function flipBit(dir: string, files: Map<string, Buffer>, exclude: { file: string; start: number; end: number } | undefined, byte: number, bit: number): string | undefined {
+function flipBit(
+  dir: string,
+  files: Map<string, Buffer>,
+  exclude: { file: string; start: number; end: number } | undefined,
+  byte: number,
+  bit: number,
+): string | undefined {
   const eligible: { file: string; ranges: [number, number][] }[] = [];
   let total = 0;
   for (const [file, bytes] of [...files].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const ranges: [number, number][] = exclude?.file === file ? [[0, exclude.start], [exclude.end, bytes.length]] : [[0, bytes.length]];
+    const ranges: [number, number][] =
+      exclude?.file === file
+        ? [
+            [0, exclude.start],
+            [exclude.end, bytes.length],
+          ]
+        : [[0, bytes.length]];
     const kept = ranges.filter(([a, b]) => b > a);
     total += kept.reduce((n, [a, b]) => n + b - a, 0);
     if (kept.length > 0) eligible.push({ file, ranges: kept });
@@ -47,10 +59,13 @@ function flipBit(dir: string, files: Map<string, Buffer>, exclude: { file: strin
 
 export const bitFlip: Scenario<Input> = {
   name: "bit-flip",
-  summary: "one flipped bit in a closed segment or snapshot: open or check reports it; acked data is never silently replaced",
+  summary:
+    "one flipped bit in a closed segment or snapshot: open or check reports it; acked data is never silently replaced",
   description:
     "Storage rots: a sector comes back with one bit changed. walcheck writes batches (with a checkpoint, so there is a snapshot), kills the adapter, flips one seeded bit anywhere in the directory except in the bytes of the last record (damage there is indistinguishable from a torn write, which torn-tail covers), and reopens. The adapter may refuse to open (the right answer for a corrupt middle), or open and report the damage in `check`; what it may never do is open, say ok, and serve a state that differs from what was acknowledged. Only adapters that claim checksums (`checksums` in hello.features) are held to it.",
-  needs: [{ kind: "feature", feature: "checksums", why: "a format without checksums cannot tell a flipped bit from data" }],
+  needs: [
+    { kind: "feature", feature: "checksums", why: "a format without checksums cannot tell a flipped bit from data" },
+  ],
   workload: "2-8 single-batch appends with a checkpoint among them, one last append, SIGKILL",
   faults: "one flipped bit at a seeded offset of a seeded file",
   invariants: [
@@ -70,7 +85,8 @@ export const bitFlip: Scenario<Input> = {
     await session.start();
     for (const [i, b] of input.batches.entries()) {
       await session.appendBurst([b]);
-      if (i === input.checkpointAfter % input.batches.length && session.features.includes("checkpoint")) await session.checkpoint("passive");
+      if (i === input.checkpointAfter % input.batches.length && session.features.includes("checkpoint"))
+        await session.checkpoint("passive");
     }
     const before = snapshotDir(session.dirPath);
     await session.appendBurst([input.last]);
@@ -80,13 +96,21 @@ export const bitFlip: Scenario<Input> = {
     if (!flipped) return;
     session.tampered({ kind: "fault", at: flipped });
     const opened = await session.openRaw();
-    if ("broken" in opened) return session.fail("corruption-detected", `opening the directory after the flip, the adapter did not refuse it: ${opened.broken}`);
+    if ("broken" in opened)
+      return session.fail(
+        "corruption-detected",
+        `opening the directory after the flip, the adapter did not refuse it: ${opened.broken}`,
+      );
     if (!opened.reply.ok) return; // refused: the corruption was reported
     let read;
     try {
       read = await session.send("read", {});
     } catch (error) {
-      if (error instanceof AdapterError && error.code === "ADAPTER_PROTOCOL") return session.fail("corruption-detected", `after ${flipped}, open succeeded and read answered with an invalid message: ${error.message}`);
+      if (error instanceof AdapterError && error.code === "ADAPTER_PROTOCOL")
+        return session.fail(
+          "corruption-detected",
+          `after ${flipped}, open succeeded and read answered with an invalid message: ${error.message}`,
+        );
       throw error;
     }
     if (!read.ok) return; // reads refused: reported too

@@ -41,18 +41,31 @@ export const SCENARIOS: readonly Scenario[] = [
 
 /** `crash-*` → a RegExp matching whole names. */
 function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+  return new RegExp(
+    `^${glob
+      .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+      .replace(/\*/g, ".*")
+      .replace(/\?/g, ".")}$`,
+  );
 }
 
 /** The scenarios `--scenarios a,b,crash-*` names, in catalogue order; a pattern matching nothing is a usage error. */
-export function selectScenarios(patterns: string | readonly string[] | undefined, catalogue: readonly Scenario[] = SCENARIOS): Scenario[] {
-  const list = (typeof patterns === "string" ? patterns.split(",") : (patterns ?? ["*"])).map((p) => p.trim()).filter(Boolean);
+export function selectScenarios(
+  patterns: string | readonly string[] | undefined,
+  catalogue: readonly Scenario[] = SCENARIOS,
+): Scenario[] {
+  const list = (typeof patterns === "string" ? patterns.split(",") : (patterns ?? ["*"]))
+    .map((p) => p.trim())
+    .filter(Boolean);
   if (list.length === 0) return [...catalogue];
   const picked = new Set<Scenario>();
   for (const pattern of list) {
     const re = globToRegExp(pattern);
     const matches = catalogue.filter((s) => re.test(s.name));
-    if (matches.length === 0) throw new UsageError(`--scenarios: ${JSON.stringify(pattern)} matches no scenario (walcheck list shows them: ${catalogue.map((s) => s.name).join(", ")})`);
+    if (matches.length === 0)
+      throw new UsageError(
+        `--scenarios: ${JSON.stringify(pattern)} matches no scenario (walcheck list shows them: ${catalogue.map((s) => s.name).join(", ")})`,
+      );
     for (const m of matches) picked.add(m);
   }
   return catalogue.filter((s) => picked.has(s));

@@ -1,7 +1,8 @@
 import { crashScenario } from "./crash-campaign.js";
 
 /** Named points on the append path: writing, syncing, committing a batch (not checkpoints or rotation). */
-export const appendPoint = (p: string) => /append|commit|write|sync|flush/i.test(p) && !/checkpoint|snapshot|truncate|compact|rotat|segment/i.test(p);
+export const appendPoint = (p: string) =>
+  /append|commit|write|sync|flush/i.test(p) && !/checkpoint|snapshot|truncate|compact|rotat|segment/i.test(p);
 
 export const crashAppend = crashScenario({
   name: "crash-append",

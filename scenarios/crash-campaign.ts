@@ -18,13 +18,16 @@ export const PROTOCOL_INVARIANTS = [
   "durability: every acknowledged batch survives (the recovered state is the state after some prefix k >= the last ack)",
   "atomicity: no batch is partly applied",
   "sequence: lastSeq is the seq of batch k; seqs never repeat",
-  "integrity: check answers [\"ok\"] (where the adapter has check)",
+  'integrity: check answers ["ok"] (where the adapter has check)',
   "recovery: open succeeds on every directory a crash leaves, within the recovery threshold",
 ] as const;
 
 /** A crash scenario: the command workload, aimed at one path by `aim`. */
 export function crashScenario(
-  spec: Omit<Scenario<Commands>, "arbitrary" | "execute" | "invariants"> & { aim?: Aim; invariants?: readonly string[] },
+  spec: Omit<Scenario<Commands>, "arbitrary" | "execute" | "invariants"> & {
+    aim?: Aim;
+    invariants?: readonly string[];
+  },
 ): Scenario<Commands> {
   const { aim, invariants, ...rest } = spec;
   return {

@@ -15,11 +15,13 @@ interface Input {
 
 export const diskFull: Scenario<Input> = {
   name: "disk-full",
-  summary: "ENOSPC after N bytes: the failing append is never acked, state stays consistent, the WAL works once space is back",
+  summary:
+    "ENOSPC after N bytes: the failing append is never acked, state stays consistent, the WAL works once space is back",
   description:
     "The disk fills up in the middle of an append: the write that crosses the limit is cut short and fails with ENOSPC, and every later write fails too. The adapter must answer that append with an error (never an ack), and, per the protocol's fail-stop rule, walcheck then recovers the directory in a fresh process on a disk with space again: every acknowledged batch must be there, the half-written record must be discarded, and the WAL must take and keep new appends. The classic bug catches the error and acknowledges anyway.",
   needs: [{ kind: "fs-faults" }],
-  workload: "appends on a healthy disk, close; appends under the fault until one fails; recovery; appends with space back",
+  workload:
+    "appends on a healthy disk, close; appends under the fault until one fails; recovery; appends with space back",
   faults: "ENOSPC after 0-4 KiB of writes (the crossing write writes the prefix that fits)",
   invariants: [
     "an append whose write failed is never acknowledged (every ack survives recovery)",
@@ -47,7 +49,8 @@ export const diskFull: Scenario<Input> = {
         const before = refused();
         for (const b of input.during) if (refused() === before) await session.appendBurst([b]);
         // Fill the disk for sure: 8 batches of 4 KiB values are more than the space there is.
-        for (let i = 0; i < 8 && refused() === before; i++) await session.appendBurst([[{ key: "fill", value: "x".repeat(4096) }]]);
+        for (let i = 0; i < 8 && refused() === before; i++)
+          await session.appendBurst([[{ key: "fill", value: "x".repeat(4096) }]]);
       },
     });
   },

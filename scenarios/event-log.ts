@@ -39,7 +39,14 @@ export function lifecycleEvents(input: Pick<Input, "runId" | "tasks" | "schedule
     const type = path[next[t]!]!;
     next[t]! += 1;
     const seq = events.length + 1;
-    events.push({ run_id: input.runId, seq, ts: 1_790_000_000_000 + seq * 5, type, task_id: `task-${t + 1}`, ...(type === "result.applied" ? { result: `ok é 日 ${seq}` } : {}) });
+    events.push({
+      run_id: input.runId,
+      seq,
+      ts: 1_790_000_000_000 + seq * 5,
+      type,
+      task_id: `task-${t + 1}`,
+      ...(type === "result.applied" ? { result: `ok é 日 ${seq}` } : {}),
+    });
   };
   const pending = (t: number) => next[t]! < LIFECYCLES[input.tasks[t]! % LIFECYCLES.length]!.length;
   for (const pick of input.schedule) {
@@ -59,7 +66,12 @@ export function eventBatch(event: LifecycleEvent): BatchOp[] {
   ];
 }
 
-async function writeAll(client: AdapterClient, dir: string, config: Record<string, unknown>, batches: BatchOp[][]): Promise<void> {
+async function writeAll(
+  client: AdapterClient,
+  dir: string,
+  config: Record<string, unknown>,
+  batches: BatchOp[][],
+): Promise<void> {
   await client.request("hello", {});
   const open = await client.request("open", { dir, config });
   if (!open.ok) throw new Error(`open ${dir}: ${open.error.code}: ${open.error.message}`);
@@ -87,7 +99,13 @@ export const eventLog: Scenario<Input> = {
       runId: fc.constantFrom("run-0001", "run-é7", "run_2026-11-22"),
       tasks: fc.array(fc.nat({ max: LIFECYCLES.length - 1 }), { minLength: 1, maxLength: 4 }),
       schedule: fc.array(fc.nat(), { minLength: 2, maxLength: 16 }),
-      bursts: fc.array(fc.record({ size: fc.integer({ min: 1, max: 6 }), killMs: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined, freq: 2 }) }), { minLength: 1, maxLength: 6 }),
+      bursts: fc.array(
+        fc.record({
+          size: fc.integer({ min: 1, max: 6 }),
+          killMs: fc.option(fc.integer({ min: 0, max: 4 }), { nil: undefined, freq: 2 }),
+        }),
+        { minLength: 1, maxLength: 6 },
+      ),
     }),
   async execute(input, session) {
     const events = lifecycleEvents(input);
@@ -99,9 +117,18 @@ export const eventLog: Scenario<Input> = {
       const records = log.map((l) => (typeof l === "string" ? JSON.parse(l) : l) as { seq?: unknown; ts?: unknown });
       for (let i = 1; i < records.length; i++) {
         const [p, c] = [records[i - 1]!, records[i]!];
-        if (typeof p.seq !== "number" || typeof c.seq !== "number" || typeof p.ts !== "number" || typeof c.ts !== "number") continue;
+        if (
+          typeof p.seq !== "number" ||
+          typeof c.seq !== "number" ||
+          typeof p.ts !== "number" ||
+          typeof c.ts !== "number"
+        )
+          continue;
         if (p.seq > c.seq || (p.seq === c.seq && p.ts > c.ts)) {
-          session.fail("event-order", `the adapter's replay (read.log) is not ordered by (seq, ts): record ${i} (seq ${p.seq}, ts ${p.ts}) comes before record ${i + 1} (seq ${c.seq}, ts ${c.ts})`);
+          session.fail(
+            "event-order",
+            `the adapter's replay (read.log) is not ordered by (seq, ts): record ${i} (seq ${p.seq}, ts ${p.ts}) comes before record ${i + 1} (seq ${c.seq}, ts ${c.ts})`,
+          );
         }
       }
     };
@@ -112,7 +139,10 @@ export const eventLog: Scenario<Input> = {
       const chunk = batches.slice(at, at + burst.size);
       at += chunk.length;
       session.step = `events ${at - chunk.length + 1}-${at}${burst.killMs === undefined ? "" : ` then SIGKILL after ${burst.killMs} ms`}`;
-      await session.appendBurst(chunk, burst.killMs === undefined ? undefined : { after: chunk.length - 1, delayMs: burst.killMs });
+      await session.appendBurst(
+        chunk,
+        burst.killMs === undefined ? undefined : { after: chunk.length - 1, delayMs: burst.killMs },
+      );
       // Events lost in a crash are emitted again, as an orchestrator retries: same seq, same bytes.
       at = Math.min(at, session.model.lastAcked);
     }
@@ -126,7 +156,11 @@ export const eventLog: Scenario<Input> = {
       await writeAll(session.spawnExtra(), b, session.openConfig, batches);
       // A lock file holds its owner's pid: not part of the log's bytes.
       const diff = walChanges(snapshotDir(a), snapshotDir(b));
-      if (diff.length > 0) session.fail("deterministic-bytes", `the same ${batches.length} events written twice gave different files: ${diff.join("; ")}`);
+      if (diff.length > 0)
+        session.fail(
+          "deterministic-bytes",
+          `the same ${batches.length} events written twice gave different files: ${diff.join("; ")}`,
+        );
     }
   },
 };

@@ -10,9 +10,14 @@ export async function openUnderFault(session: CaseSession, spec: string, what: s
   const arm: FaultArm = { kind: "fault", spec };
   session.tampered({ kind: "fault", at: what });
   const opened = await session.openRaw(arm);
-  if ("broken" in opened) return session.fail("clean-refusal", `opening the WAL under ${what}, the adapter did not answer with an error: ${opened.broken}`);
+  if ("broken" in opened)
+    return session.fail(
+      "clean-refusal",
+      `opening the WAL under ${what}, the adapter did not answer with an error: ${opened.broken}`,
+    );
   if (!opened.reply.ok) {
-    if (opened.reply.error.message.trim() === "") session.fail("clean-refusal", `open under ${what} answered ${opened.reply.error.code} with an empty message`);
+    if (opened.reply.error.message.trim() === "")
+      session.fail("clean-refusal", `open under ${what} answered ${opened.reply.error.code} with an empty message`);
     await session.crash({ kind: "fault", at: what });
     return false;
   }

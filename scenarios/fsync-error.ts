@@ -41,7 +41,8 @@ export const fsyncError: Scenario<Input> = {
       what: `fsync #${input.nth} failing with EIO`,
       after: input.after,
       during: async () => {
-        for (const burst of input.bursts) await session.appendBurst(burst, undefined, { noAckAfterFailure: "its fsync failed with EIO" });
+        for (const burst of input.bursts)
+          await session.appendBurst(burst, undefined, { noAckAfterFailure: "its fsync failed with EIO" });
       },
     });
   },

@@ -1,4 +1,14 @@
 export { SCENARIOS, selectScenarios, scenarioByName } from "./catalogue.js";
 export { SAMPLED_STATES, EXHAUSTIVE_STEPS } from "./power-loss.js";
-export { applicability, describeRequirement, DEFAULT_THRESHOLDS, type Scenario, type ScenarioEnv, type Requirement, type Thresholds, type Level, type LatencyOp } from "../harness/engine/scenario.js";
+export {
+  applicability,
+  describeRequirement,
+  DEFAULT_THRESHOLDS,
+  type Scenario,
+  type ScenarioEnv,
+  type Requirement,
+  type Thresholds,
+  type Level,
+  type LatencyOp,
+} from "../harness/engine/scenario.js";
 export { crashScenario, runCommands, PROTOCOL_INVARIANTS } from "./crash-campaign.js";

@@ -17,11 +17,15 @@ export const latency: Scenario<Input> = {
   needs: [],
   workload: `${ROUNDS} rounds of ${APPENDS_PER_ROUND} sequential single-batch appends and a truncating checkpoint (where the adapter has one) in one process; then ${ROUNDS} appends each followed by a close and reopen`,
   faults: "none: a calm run, alone on the machine",
-  invariants: ["p95 of append, truncate and recovery latency under the critical levels (over the target: a warning)", "every acknowledged batch survives each reopen"],
+  invariants: [
+    "p95 of append, truncate and recovery latency under the critical levels (over the target: a warning)",
+    "every acknowledged batch survives each reopen",
+  ],
   defaultCases: 1,
   solo: true,
   gatesLatency: true,
-  arbitrary: () => fc.record({ batches: fc.array(batchOf(), { minLength: APPENDS_PER_ROUND, maxLength: APPENDS_PER_ROUND }) }),
+  arbitrary: () =>
+    fc.record({ batches: fc.array(batchOf(), { minLength: APPENDS_PER_ROUND, maxLength: APPENDS_PER_ROUND }) }),
   async execute(input, session) {
     await session.start();
     const truncate = session.features.includes("checkpoint.truncate");

@@ -33,8 +33,10 @@ function stepOf(features: readonly string[]): fc.Arbitrary<PowerStep> {
   // Values up to 300 characters: records that cross 512-byte sectors, so torn writes have somewhere to tear.
   const append = batchOf(300, "large").map((ops): PowerStep => ({ kind: "append", ops }));
   const options: fc.WeightedArbitrary<PowerStep>[] = [{ arbitrary: append, weight: 6 }];
-  if (features.includes("checkpoint")) options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "passive" }), weight: 1 });
-  if (features.includes("checkpoint.truncate")) options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "truncate" }), weight: 1 });
+  if (features.includes("checkpoint"))
+    options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "passive" }), weight: 1 });
+  if (features.includes("checkpoint.truncate"))
+    options.push({ arbitrary: fc.constant<PowerStep>({ kind: "checkpoint", mode: "truncate" }), weight: 1 });
   return fc.oneof(...options);
 }
 
@@ -44,7 +46,12 @@ export function powerWorkload(features: readonly string[], steps: number, seed: 
 }
 
 /** The state a replay token names, if this trace has the same op at its cut (and the variant exists there). */
-function exactState(initial: InitialState, trace: TraceOp[], ref: { cut: number; variant: string; op: string }, seed: number): CrashState | undefined {
+function exactState(
+  initial: InitialState,
+  trace: TraceOp[],
+  ref: { cut: number; variant: string; op: string },
+  seed: number,
+): CrashState | undefined {
   if (ref.cut > trace.length) return undefined;
   try {
     const state = stateFor(initial, trace, ref.cut, ref.variant, seed);
@@ -71,15 +78,14 @@ function* sampled(initial: InitialState, trace: TraceOp[], seed: number, count: 
 
 export const powerLoss: Scenario<Input> = {
   name: "power-loss",
-  summary: "power cut at every point of a recorded life: unsynced writes lost, reordered or torn, unsynced directory entries lost",
+  summary:
+    "power cut at every point of a recorded life: unsynced writes lost, reordered or torn, unsynced directory entries lost",
   description:
-    "A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. Only adapters whose hello promises durability \"power\" are held to it.",
-  needs: [
-    { kind: "durability", level: "power" },
-    { kind: "power-recorder" },
-  ],
+    'A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. Only adapters whose hello promises durability "power" are held to it.',
+  needs: [{ kind: "durability", level: "power" }, { kind: "power-recorder" }],
   workload: "one recorded life: open an empty directory, appends and checkpoints one at a time, close",
-  faults: "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
+  faults:
+    "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
   invariants: ["durability", "atomicity", "sequence", "integrity", "recovery (open succeeds on every state)"],
   defaultCases: 4,
   // Every state of a 20-step workload is hundreds to thousands of directories (SQLite's: about 1,100),
@@ -87,7 +93,12 @@ export const powerLoss: Scenario<Input> = {
   caseTimeoutMs: (env) => (env.power?.exhaustive ? 30 * 60_000 : 120_000),
   arbitrary: (env) =>
     fc.record({
-      steps: fc.array(stepOf(env.hello.features), env.power?.exhaustive ? { minLength: EXHAUSTIVE_STEPS, maxLength: EXHAUSTIVE_STEPS } : { minLength: 3, maxLength: 12 }),
+      steps: fc.array(
+        stepOf(env.hello.features),
+        env.power?.exhaustive
+          ? { minLength: EXHAUSTIVE_STEPS, maxLength: EXHAUSTIVE_STEPS }
+          : { minLength: 3, maxLength: 12 },
+      ),
       sampleSeed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
     }),
   async execute(input, session, env: ScenarioEnv) {
@@ -101,28 +112,46 @@ export const powerLoss: Scenario<Input> = {
     let rec;
     const recordingStarted = performance.now();
     try {
-      rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder)), { dir, traceFile, openConfig: session.openConfig, steps: input.steps });
+      rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder)), {
+        dir,
+        traceFile,
+        openConfig: session.openConfig,
+        steps: input.steps,
+      });
     } catch (error) {
-      if (error instanceof OpenRefused) session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
+      if (error instanceof OpenRefused)
+        session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
       throw error;
     }
     session.stats.timeMs.workload += performance.now() - recordingStarted;
     const unsupported = rec.trace.find((op) => op.op === "unsupported");
-    if (unsupported) throw new Error(`power-loss: the recorded life did something the model cannot replay: ${"what" in unsupported ? unsupported.what : "?"} (trace line ${unsupported.i})`);
+    if (unsupported)
+      throw new Error(
+        `power-loss: the recorded life did something the model cannot replay: ${"what" in unsupported ? unsupported.what : "?"} (trace line ${unsupported.i})`,
+      );
     session.stats.batchesSent += rec.batches.length;
     session.stats.batchesAcked += rec.ackedAt.filter((a) => a !== undefined).length;
     session.step = "power-loss states";
     // A replay names the failing state: check it alone when the replayed life's trace has the
     // same op at that cut; otherwise (a different trace) check the case's states as the run did.
     const only = power.only ? exactState(rec.initial, rec.trace, power.only, input.sampleSeed) : undefined;
-    const states = only ? [only] : power.exhaustive ? allStates(rec.initial, rec.trace, input.sampleSeed) : sampled(rec.initial, rec.trace, input.sampleSeed, power.states);
+    const states = only
+      ? [only]
+      : power.exhaustive
+        ? allStates(rec.initial, rec.trace, input.sampleSeed)
+        : sampled(rec.initial, rec.trace, input.sampleSeed, power.states);
     // With the recover op, a few long-lived processes recover the states (one in
     // CROSS_CHECK_EVERY, and every failure, again in a fresh process); without it, or with
     // --fresh-recovery, every directory gets a process of its own.
     // (The hello of the run: this session never starts its own main process.)
     const features = env.hello.features;
     const reuse = features.includes("recover") && power.freshRecovery !== true;
-    const pool = new RecoveryPool(() => session.spawnExtra(), { mode: reuse ? "reuse" : "fresh", ahead: 2, openConfig: session.openConfig, check: features.includes("check") });
+    const pool = new RecoveryPool(() => session.spawnExtra(), {
+      mode: reuse ? "reuse" : "fresh",
+      ahead: 2,
+      openConfig: session.openConfig,
+      check: features.includes("check"),
+    });
     const stateDir = path.join(work, "states");
     let result;
     try {
@@ -146,6 +175,10 @@ export const powerLoss: Scenario<Input> = {
     const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}`;
     session.simulatedCrash(`power loss: ${at}`);
     session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
-    session.fail(failure.verdict.invariant, `${failure.verdict.message} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`, failure.verdict.diff);
+    session.fail(
+      failure.verdict.invariant,
+      `${failure.verdict.message} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
+      failure.verdict.diff,
+    );
   },
 };

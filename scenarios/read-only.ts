@@ -55,7 +55,11 @@ export const readOnly: Scenario<Input> = {
     } else {
       // Files added, removed or changed are the partial work of a refused open (a lock file's new pid is not).
       const changes = walChanges(before, snapshotDir(session.dirPath));
-      if (changes.length > 0) session.fail("no-partial-files", `open under ${WHAT[input.variant]} was refused but changed the directory: ${changes.join("; ")}`);
+      if (changes.length > 0)
+        session.fail(
+          "no-partial-files",
+          `open under ${WHAT[input.variant]} was refused but changed the directory: ${changes.join("; ")}`,
+        );
     }
     await session.start();
     await session.appendBurst([input.attempt]);

@@ -42,7 +42,10 @@ export const secondOpener: Scenario<Input> = {
     const [, opened] = await Promise.all([session.appendBurst(input.burst), openSecond()]);
     const shared = session.features.includes("shared");
     if (opened.ok && !shared) {
-      session.fail("exclusive-open", `a second process opened the WAL (lastSeq ${"lastSeq" in opened ? opened.lastSeq : "?"}) while the first had it open and was writing; without the "shared" feature it must be refused`);
+      session.fail(
+        "exclusive-open",
+        `a second process opened the WAL (lastSeq ${"lastSeq" in opened ? opened.lastSeq : "?"}) while the first had it open and was writing; without the "shared" feature it must be refused`,
+      );
     }
     if (opened.ok && shared) {
       for (const [i, ops] of input.alternating.entries()) {
@@ -52,8 +55,16 @@ export const secondOpener: Scenario<Input> = {
         }
         const seq = session.model.send(ops);
         const reply = await second.request("append", { ops });
-        if (!reply.ok) return session.fail("exclusive-open", `the second (shared) process's append was refused: ${reply.error.code}: ${reply.error.message}`);
-        if (reply.seq !== seq) session.fail("sequence", `the second process acknowledged seq ${reply.seq}, expected ${seq}: the two processes do not share one sequence`);
+        if (!reply.ok)
+          return session.fail(
+            "exclusive-open",
+            `the second (shared) process's append was refused: ${reply.error.code}: ${reply.error.message}`,
+          );
+        if (reply.seq !== seq)
+          session.fail(
+            "sequence",
+            `the second process acknowledged seq ${reply.seq}, expected ${seq}: the two processes do not share one sequence`,
+          );
         session.model.ack(seq);
       }
       await second.request("close", {});

@@ -36,7 +36,10 @@ export const slowStorage: Scenario<Input> = {
     }),
   async execute(input, session) {
     if (!(await openUnderFault(session, `slow-fsync:${SLOW_FSYNC_MS}`, `fsyncs slowed to ${SLOW_FSYNC_MS} ms`))) {
-      session.fail("recovery", `open was refused on a slow (but working) disk: ${session.lastOpen && !session.lastOpen.ok ? session.lastOpen.error.message : ""}`);
+      session.fail(
+        "recovery",
+        `open was refused on a slow (but working) disk: ${session.lastOpen && !session.lastOpen.ok ? session.lastOpen.error.message : ""}`,
+      );
     }
     const power = session.hello?.durability === "power";
     const floor = SLOW_FSYNC_MS / 2;
@@ -45,7 +48,10 @@ export const slowStorage: Scenario<Input> = {
     for (const burst of input.bursts) await session.appendBurst(burst);
     const fast = (latency.append ?? []).slice(appendsBefore).filter((ms) => ms < floor);
     if (power && fast.length > 0) {
-      session.fail("ack-after-fsync", `${fast.length} batch(es) acknowledged in ${Math.min(...fast).toFixed(2)} ms while every fsync takes ${SLOW_FSYNC_MS} ms: the ack did not wait for an fsync (durability "power" promised)`);
+      session.fail(
+        "ack-after-fsync",
+        `${fast.length} batch(es) acknowledged in ${Math.min(...fast).toFixed(2)} ms while every fsync takes ${SLOW_FSYNC_MS} ms: the ack did not wait for an fsync (durability "power" promised)`,
+      );
     }
     const truncate = session.features.includes("checkpoint.truncate");
     if (input.checkpoint && session.features.includes("checkpoint")) {
@@ -54,7 +60,10 @@ export const slowStorage: Scenario<Input> = {
       await session.checkpoint(truncate ? "truncate" : "passive");
       const took = (latency.truncate ?? []).slice(before);
       if (power && truncate && took.length > 0 && took[0]! < floor) {
-        session.fail("ack-after-fsync", `a truncating checkpoint finished in ${took[0]!.toFixed(2)} ms while every fsync takes ${SLOW_FSYNC_MS} ms: its snapshot was not synced before the log was truncated`);
+        session.fail(
+          "ack-after-fsync",
+          `a truncating checkpoint finished in ${took[0]!.toFixed(2)} ms while every fsync takes ${SLOW_FSYNC_MS} ms: its snapshot was not synced before the log was truncated`,
+        );
       }
     }
     await session.finish();

@@ -31,8 +31,10 @@ export const stateFile: Scenario<Input> = {
   description:
     "Design B: a checklist tool's state file (YAML or JSON) rewritten whole on every change, protected by a WAL: write the intent and the new data to the WAL, sync it, write the file, sync it, delete the WAL. walcheck writes whole documents (every field replaced, plus a sha256 of the document) and crashes the adapter at each of its named points in turn and at seeded fs calls (a write cut in half, a rename not made). After every crash the recovered document must be the old one or the new one, whole: its fields must hash to the checksum it carries. Writing the file in place, without the WAL, fails here.",
   needs: [],
-  workload: "whole-document writes (6 fields and a checksum); each named crash point armed in turn; fs-call crashes; close and reopen",
-  faults: "every named crash point (the steps of the write protocol), fs-call crashes before, after and halfway through writes",
+  workload:
+    "whole-document writes (6 fields and a checksum); each named crash point armed in turn; fs-call crashes; close and reopen",
+  faults:
+    "every named crash point (the steps of the write protocol), fs-call crashes before, after and halfway through writes",
   invariants: [
     "the recovered document hashes to the checksum it carries (never a mix of two versions, never a torn file)",
     "it is the last acknowledged document or the one being written (durability, atomicity, sequence)",
@@ -44,7 +46,13 @@ export const stateFile: Scenario<Input> = {
       docs: fc.array(doc, { minLength: 2, maxLength: 4 }),
       nth: fc.integer({ min: 1, max: 2 }),
       fsArms: env.crash.includes("fs")
-        ? fc.array(fc.record({ call: fc.integer({ min: 1, max: Math.max(1, env.fsCallsPerLife ?? 20) }), when: fc.constantFrom<"before" | "after" | "mid">("before", "after", "mid") }), { maxLength: 4 })
+        ? fc.array(
+            fc.record({
+              call: fc.integer({ min: 1, max: Math.max(1, env.fsCallsPerLife ?? 20) }),
+              when: fc.constantFrom<"before" | "after" | "mid">("before", "after", "mid"),
+            }),
+            { maxLength: 4 },
+          )
         : fc.constant([]),
     }),
   async execute(input, session, env) {
@@ -53,7 +61,10 @@ export const stateFile: Scenario<Input> = {
       const sum = read.state[SUM];
       if (sum === undefined && values.every((v) => v === undefined)) return; // nothing written yet
       if (values.some((v) => v === undefined) || sum !== docSum(values as string[])) {
-        session.fail("whole-file", `the recovered document does not match its checksum: a mix of versions or a torn file (fields ${JSON.stringify(values)}, sha256 ${sum})`);
+        session.fail(
+          "whole-file",
+          `the recovered document does not match its checksum: a mix of versions or a torn file (fields ${JSON.stringify(values)}, sha256 ${sum})`,
+        );
       }
     };
     const batches = input.docs.map(documentBatch);
@@ -62,11 +73,19 @@ export const stateFile: Scenario<Input> = {
     const points = env.crash.includes("named") ? (env.hello.points ?? []) : [];
     for (const [i, point] of points.entries()) {
       session.step = `crash at ${point}:${input.nth}`;
-      await session.arm({ kind: "named", point, nth: input.nth }, [batches[(i + 1) % batches.length]!, batches[(i + 2) % batches.length]!], undefined);
+      await session.arm(
+        { kind: "named", point, nth: input.nth },
+        [batches[(i + 1) % batches.length]!, batches[(i + 2) % batches.length]!],
+        undefined,
+      );
     }
     for (const [i, arm] of input.fsArms.entries()) {
       session.step = `crash at fs call #${arm.call} ${arm.when}`;
-      await session.arm({ kind: "fs", ...arm }, [batches[i % batches.length]!, batches[(i + 1) % batches.length]!], undefined);
+      await session.arm(
+        { kind: "fs", ...arm },
+        [batches[i % batches.length]!, batches[(i + 1) % batches.length]!],
+        undefined,
+      );
     }
     session.step = "final close and reopen";
     await session.finish();

@@ -18,7 +18,13 @@ interface Input {
 }
 
 /** Cut, or put junk after, the bytes the last acknowledged append wrote; returns what was done. */
-function tearTail(dir: string, before: Map<string, Buffer>, after: Map<string, Buffer>, input: Input, region: Region): { what: string; junkBytes: number; torn: boolean } {
+function tearTail(
+  dir: string,
+  before: Map<string, Buffer>,
+  after: Map<string, Buffer>,
+  input: Input,
+  region: Region,
+): { what: string; junkBytes: number; torn: boolean } {
   const file = path.join(dir, region.file);
   const now = after.get(region.file)!;
   const len = region.end - region.start;
@@ -26,14 +32,33 @@ function tearTail(dir: string, before: Map<string, Buffer>, after: Map<string, B
     const keep = Math.floor((len * input.keepPerMille) / 1000);
     const old = before.get(region.file) ?? Buffer.alloc(0);
     // Appended at the end: cut it. Written in place (preallocated space): put the old bytes back after the cut.
-    const content = region.end === now.length ? now.subarray(0, region.start + keep) : Buffer.concat([now.subarray(0, region.start + keep), old.subarray(region.start + keep, region.end), now.subarray(region.end)]);
+    const content =
+      region.end === now.length
+        ? now.subarray(0, region.start + keep)
+        : Buffer.concat([
+            now.subarray(0, region.start + keep),
+            old.subarray(region.start + keep, region.end),
+            now.subarray(region.end),
+          ]);
     fs.writeFileSync(file, content);
-    return { what: `torn tail: ${region.file} keeps ${keep} of the ${len} bytes the last acknowledged append wrote`, junkBytes: keep, torn: true };
+    return {
+      what: `torn tail: ${region.file} keeps ${keep} of the ${len} bytes the last acknowledged append wrote`,
+      junkBytes: keep,
+      torn: true,
+    };
   }
   const junk = input.tear === "zeros" ? Buffer.alloc(input.junk.length) : Buffer.from(input.junk);
-  const content = Buffer.concat([now.subarray(0, region.end), junk, now.subarray(Math.min(now.length, region.end + junk.length))]);
+  const content = Buffer.concat([
+    now.subarray(0, region.end),
+    junk,
+    now.subarray(Math.min(now.length, region.end + junk.length)),
+  ]);
   fs.writeFileSync(file, content);
-  return { what: `torn tail: ${junk.length} bytes of ${input.tear} after the last record of ${region.file}`, junkBytes: junk.length, torn: false };
+  return {
+    what: `torn tail: ${junk.length} bytes of ${input.tear} after the last record of ${region.file}`,
+    junkBytes: junk.length,
+    torn: false,
+  };
 }
 
 export const tornTail: Scenario<Input> = {
@@ -69,10 +94,12 @@ export const tornTail: Scenario<Input> = {
     if (session.model.lastAcked !== lastSeq) return session.finish(); // the append was refused: nothing to tear
     const after = snapshotDir(session.dirPath);
     const region = changedRegion(before, after);
-    if (!region) return session.fail("durability", `batch ${lastSeq} was acknowledged but no file in the WAL directory changed`);
+    if (!region)
+      return session.fail("durability", `batch ${lastSeq} was acknowledged but no file in the WAL directory changed`);
     // A file replaced whole by rename (a state file, design B) was written elsewhere and
     // synced before it took the name: no crash leaves it torn, so there is no tail to tear.
-    const replaced = inodes.has(region.file) && inodesOf(session.dirPath, [region.file]).get(region.file) !== inodes.get(region.file);
+    const replaced =
+      inodes.has(region.file) && inodesOf(session.dirPath, [region.file]).get(region.file) !== inodes.get(region.file);
     if (replaced) return session.finish();
     await session.crash();
     const torn = tearTail(session.dirPath, before, after, input, region);
@@ -80,8 +107,16 @@ export const tornTail: Scenario<Input> = {
     if (torn.torn) session.model.retract(lastSeq);
     await session.start();
     const open = session.lastOpen;
-    if (torn.junkBytes > 0 && session.features.includes("recovery-stats") && open?.ok && (open.recovery?.bytesDiscarded ?? 0) === 0) {
-      session.fail("torn-tail-reported", `recovery discarded a ${torn.junkBytes}-byte torn tail but reported bytesDiscarded ${open.recovery?.bytesDiscarded ?? "(no recovery info)"}`);
+    if (
+      torn.junkBytes > 0 &&
+      session.features.includes("recovery-stats") &&
+      open?.ok &&
+      (open.recovery?.bytesDiscarded ?? 0) === 0
+    ) {
+      session.fail(
+        "torn-tail-reported",
+        `recovery discarded a ${torn.junkBytes}-byte torn tail but reported bytesDiscarded ${open.recovery?.bytesDiscarded ?? "(no recovery info)"}`,
+      );
     }
     await session.appendBurst([input.after]);
     await session.finish();

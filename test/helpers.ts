@@ -19,7 +19,11 @@ export async function tempDir(): Promise<string> {
 }
 
 /** A pino logger whose lines are collected as parsed objects. */
-export function captureLogger(): { logger: Logger; lines: Record<string, unknown>[]; waitFor: (pred: (l: Record<string, unknown>[]) => boolean) => Promise<void> } {
+export function captureLogger(): {
+  logger: Logger;
+  lines: Record<string, unknown>[];
+  waitFor: (pred: (l: Record<string, unknown>[]) => boolean) => Promise<void>;
+} {
   const lines: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>[]) => boolean; resolve: () => void }[] = [];
   const stream = new Writable({
@@ -91,7 +95,8 @@ export function processesMarked(mark: string): number[] {
   const found: number[] = [];
   for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
-      if (fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`WALCHECK_TEST_MARK=${mark}`)) found.push(Number(pid));
+      if (fs.readFileSync(`/proc/${pid}/environ`, "latin1").includes(`WALCHECK_TEST_MARK=${mark}`))
+        found.push(Number(pid));
     } catch {
       // gone, or not ours to read
     }

@@ -27,15 +27,22 @@ export async function loadAdapter(spec: string, config: Record<string, unknown> 
 
 /** `loadAdapter`, as a factory: what `walcheck serve` needs to offer `recover`. */
 export async function adapterSource(spec: string, config: Record<string, unknown> = {}): Promise<AdapterSource> {
-  const builtin = (create: (config: Record<string, unknown>) => WalAdapter): AdapterSource => ({ make: async () => create(config), fresh: true });
+  const builtin = (create: (config: Record<string, unknown>) => WalAdapter): AdapterSource => ({
+    make: async () => create(config),
+    fresh: true,
+  });
   if (spec === "reference") return builtin((c) => createReferenceAdapter(c as ReferenceConfig));
   if (spec === "sqlite") return builtin((await import("./sqlite-adapter.js")).createSqliteAdapter);
   // The design A and B reference implementations, loaded only when asked for.
-  if (spec === "state-file") return builtin((await import("../../reference-impl/state-file-adapter.js")).createStateFileAdapter);
-  if (spec === "event-log") return builtin((await import("../../reference-impl/event-log-adapter.js")).createEventLogAdapter);
+  if (spec === "state-file")
+    return builtin((await import("../../reference-impl/state-file-adapter.js")).createStateFileAdapter);
+  if (spec === "event-log")
+    return builtin((await import("../../reference-impl/event-log-adapter.js")).createEventLogAdapter);
   const file = path.resolve(spec);
   if (/\.[cm]?tsx?$/.test(file)) {
-    throw new UsageError(`--adapter ${spec}: walcheck loads JavaScript; compile the TypeScript module first (tsc) and pass the .js file`);
+    throw new UsageError(
+      `--adapter ${spec}: walcheck loads JavaScript; compile the TypeScript module first (tsc) and pass the .js file`,
+    );
   }
   let mod: Record<string, unknown>;
   try {

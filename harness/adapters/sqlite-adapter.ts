@@ -19,12 +19,22 @@ export interface SqliteConfig {
 }
 
 /** Named crash points of the SQLite adapter, around its commits and checkpoints. */
-export const SQLITE_POINTS = ["sqlite.before-commit", "sqlite.after-commit", "sqlite.before-checkpoint", "sqlite.after-checkpoint"] as const;
+export const SQLITE_POINTS = [
+  "sqlite.before-commit",
+  "sqlite.after-commit",
+  "sqlite.before-checkpoint",
+  "sqlite.after-checkpoint",
+] as const;
 
 function parseConfig(raw: Record<string, unknown>): Required<SqliteConfig> {
-  for (const key of Object.keys(raw)) if (key !== "synchronous") throw new WalError("WAL_CONFIG", `invalid sqlite config: ${key}: unknown field`);
+  for (const key of Object.keys(raw))
+    if (key !== "synchronous") throw new WalError("WAL_CONFIG", `invalid sqlite config: ${key}: unknown field`);
   const synchronous = raw.synchronous ?? "FULL";
-  if (synchronous !== "FULL" && synchronous !== "NORMAL") throw new WalError("WAL_CONFIG", `invalid sqlite config: synchronous: expected "FULL" or "NORMAL", got ${JSON.stringify(synchronous)}`);
+  if (synchronous !== "FULL" && synchronous !== "NORMAL")
+    throw new WalError(
+      "WAL_CONFIG",
+      `invalid sqlite config: synchronous: expected "FULL" or "NORMAL", got ${JSON.stringify(synchronous)}`,
+    );
   return { synchronous };
 }
 
@@ -89,15 +99,21 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
       try {
         db.pragma("journal_mode = WAL");
         db.pragma(`synchronous = ${cfg.synchronous}`);
-        db.exec("create table if not exists kv (key text primary key, value text not null); create table if not exists meta (name text primary key, seq integer not null)");
+        db.exec(
+          "create table if not exists kv (key text primary key, value text not null); create table if not exists meta (name text primary key, seq integer not null)",
+        );
       } catch (error) {
         db.close();
         throw error;
       }
-      const upsert = db.prepare("insert into kv (key, value) values (?, ?) on conflict(key) do update set value = excluded.value");
+      const upsert = db.prepare(
+        "insert into kv (key, value) values (?, ?) on conflict(key) do update set value = excluded.value",
+      );
       const remove = db.prepare("delete from kv where key = ?");
       const getSeq = db.prepare("select seq from meta where name = 'seq'").pluck();
-      const setSeq = db.prepare("insert into meta (name, seq) values ('seq', ?) on conflict(name) do update set seq = excluded.seq");
+      const setSeq = db.prepare(
+        "insert into meta (name, seq) values ('seq', ?) on conflict(name) do update set seq = excluded.seq",
+      );
       const allRows = db.prepare("select key, value from kv");
       const readSeq = () => (getSeq.get() as number | undefined) ?? 0;
       const applyOp = (op: { key: string; value: string | null }) => {
@@ -119,7 +135,10 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
         state: Object.fromEntries((allRows.all() as { key: string; value: string }[]).map((r) => [r.key, r.value])),
       }));
       current = { db, writeBatch: (apply) => write.immediate(apply), snapshot: () => read.deferred(), applyOp };
-      return { lastSeq: readSeq(), recovery: { elapsedMs: performance.now() - t0, recordsReplayed: 0, bytesDiscarded: 0 } };
+      return {
+        lastSeq: readSeq(),
+        recovery: { elapsedMs: performance.now() - t0, recordsReplayed: 0, bytesDiscarded: 0 },
+      };
     },
 
     async append(ops) {
@@ -160,9 +179,20 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
     async checkpoint(mode) {
       const t0 = performance.now();
       crashpoint("sqlite.before-checkpoint");
-      const [row] = opened().db.pragma(`wal_checkpoint(${mode === "truncate" ? "TRUNCATE" : "PASSIVE"})`) as { busy: number; log: number; checkpointed: number }[];
+      const [row] = opened().db.pragma(`wal_checkpoint(${mode === "truncate" ? "TRUNCATE" : "PASSIVE"})`) as {
+        busy: number;
+        log: number;
+        checkpointed: number;
+      }[];
       crashpoint("sqlite.after-checkpoint");
-      return { stats: { logFrames: Math.max(0, row?.log ?? 0), checkpointedFrames: Math.max(0, row?.checkpointed ?? 0), elapsedMs: performance.now() - t0, busy: row?.busy ?? 0 } };
+      return {
+        stats: {
+          logFrames: Math.max(0, row?.log ?? 0),
+          checkpointedFrames: Math.max(0, row?.checkpointed ?? 0),
+          elapsedMs: performance.now() - t0,
+          busy: row?.busy ?? 0,
+        },
+      };
     },
 
     async read() {

@@ -17,7 +17,14 @@ export function percentile(sorted: readonly number[], p: number): number {
 
 export function latencyStats(samples: readonly number[]): LatencyStats {
   const sorted = [...samples].sort((a, b) => a - b);
-  return { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), p99: percentile(sorted, 0.99), p999: percentile(sorted, 0.999), max: sorted.at(-1) ?? 0 };
+  return {
+    n: sorted.length,
+    p50: percentile(sorted, 0.5),
+    p95: percentile(sorted, 0.95),
+    p99: percentile(sorted, 0.99),
+    p999: percentile(sorted, 0.999),
+    max: sorted.at(-1) ?? 0,
+  };
 }
 
 /** One op's latency against its levels. */
@@ -37,11 +44,30 @@ export const MIN_SAMPLES_TO_FAIL = 20;
 export function judgeLatency(op: LatencyOp, samples: readonly number[], level: Level): ThresholdVerdict | undefined {
   if (samples.length === 0) return undefined;
   const s = latencyStats(samples);
-  const base = { op, stat: "p95" as const, valueMs: s.p95, n: s.n, targetMs: level.targetMs, criticalMs: level.criticalMs };
-  if (s.p95 > level.criticalMs && s.n >= MIN_SAMPLES_TO_FAIL) return { ...base, status: "critical", reason: `${op} p95 ${s.p95.toFixed(2)} ms is over the critical level ${level.criticalMs} ms (${s.n} samples)` };
+  const base = {
+    op,
+    stat: "p95" as const,
+    valueMs: s.p95,
+    n: s.n,
+    targetMs: level.targetMs,
+    criticalMs: level.criticalMs,
+  };
+  if (s.p95 > level.criticalMs && s.n >= MIN_SAMPLES_TO_FAIL)
+    return {
+      ...base,
+      status: "critical",
+      reason: `${op} p95 ${s.p95.toFixed(2)} ms is over the critical level ${level.criticalMs} ms (${s.n} samples)`,
+    };
   if (s.p95 > level.targetMs) {
-    const few = s.p95 > level.criticalMs ? ` and over the critical ${level.criticalMs} ms, but ${s.n} samples are too few to fail the run` : "";
-    return { ...base, status: "warning", reason: `${op} p95 ${s.p95.toFixed(2)} ms is over the target ${level.targetMs} ms${few}` };
+    const few =
+      s.p95 > level.criticalMs
+        ? ` and over the critical ${level.criticalMs} ms, but ${s.n} samples are too few to fail the run`
+        : "";
+    return {
+      ...base,
+      status: "warning",
+      reason: `${op} p95 ${s.p95.toFixed(2)} ms is over the target ${level.targetMs} ms${few}`,
+    };
   }
   return { ...base, status: "ok" };
 }

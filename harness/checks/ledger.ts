@@ -28,7 +28,10 @@ export class Ledger {
   /** The last `n` entries, as lines a person can read in a violation. */
   tail(n = 10): string[] {
     return this.entries.slice(-n).map((e) => {
-      const ops = e.ops.map((o) => `${o.key}=${o.value === null ? "∅" : JSON.stringify(o.value.length > 12 ? `${o.value.slice(0, 12)}…` : o.value)}`);
+      const ops = e.ops.map(
+        (o) =>
+          `${o.key}=${o.value === null ? "∅" : JSON.stringify(o.value.length > 12 ? `${o.value.slice(0, 12)}…` : o.value)}`,
+      );
       return `seq ${e.seq} [life ${e.life}] ${e.status}: ${ops.slice(0, 4).join(" ")}${ops.length > 4 ? ` (+${ops.length - 4} ops)` : ""}`;
     });
   }

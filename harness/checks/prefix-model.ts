@@ -47,7 +47,8 @@ export class PrefixModel {
 
   /** The state after the first k batches. */
   stateAt(k: number): Map<string, string> {
-    if (k < this.baseSeq || k > this.lastSent) throw new RangeError(`no model state at seq ${k} (base ${this.baseSeq}, sent ${this.lastSent})`);
+    if (k < this.baseSeq || k > this.lastSent)
+      throw new RangeError(`no model state at seq ${k} (base ${this.baseSeq}, sent ${this.lastSent})`);
     const state = new Map(this.base);
     for (const ops of this.sent.slice(0, k - this.baseSeq)) {
       for (const op of ops) {
@@ -71,14 +72,24 @@ export class PrefixModel {
       };
     }
     if (lastSeq > this.lastSent) {
-      return { status: "violation", invariant: "sequence", message: `recovered lastSeq ${lastSeq} but only ${this.lastSent} batches were sent`, diff: [] };
+      return {
+        status: "violation",
+        invariant: "sequence",
+        message: `recovered lastSeq ${lastSeq} but only ${this.lastSent} batches were sent`,
+        diff: [],
+      };
     }
     const expected = this.stateAt(lastSeq);
     const diff = diffStates(expected, recovered);
     if (diff.length === 0) return { status: "ok", k: lastSeq };
     for (let k = this.ackedSeq; k <= this.lastSent; k++) {
       if (k !== lastSeq && diffStates(this.stateAt(k), recovered).length === 0) {
-        return { status: "violation", invariant: "sequence", message: `state is the state after ${k} batches but lastSeq says ${lastSeq}`, diff };
+        return {
+          status: "violation",
+          invariant: "sequence",
+          message: `state is the state after ${k} batches but lastSeq says ${lastSeq}`,
+          diff,
+        };
       }
     }
     return {

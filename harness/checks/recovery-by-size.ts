@@ -64,5 +64,10 @@ export function recoveryBySize(samples: readonly RecoverySample[]): RecoveryBySi
       return { fromBytes: bucketStart(i), toBytes: bucketStart(i + 1), n: st.n, p50: st.p50, p95: st.p95, max: st.max };
     });
   const fit = leastSquares(bySize);
-  return { n: bySize.length, points: points.map((s) => ({ walBytes: s.walBytes, ms: s.ms })), buckets, ...(fit ? { fit } : {}) };
+  return {
+    n: bySize.length,
+    points: points.map((s) => ({ walBytes: s.walBytes, ms: s.ms })),
+    buckets,
+    ...(fit ? { fit } : {}),
+  };
 }

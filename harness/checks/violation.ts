@@ -48,7 +48,10 @@ export class InvariantViolation extends Error {
   describe(): string {
     const lines = [`invariant ${this.invariant} violated: ${this.message.slice(this.invariant.length + 2)}`];
     lines.push(`  after crash: ${this.crash ? `${this.crash.kind} at ${this.crash.at}` : "none (clean run)"}`);
-    for (const d of this.diff.slice(0, 12)) lines.push(`  key ${JSON.stringify(d.key)}: expected ${JSON.stringify(d.expected)}, recovered ${JSON.stringify(d.recovered)}`);
+    for (const d of this.diff.slice(0, 12))
+      lines.push(
+        `  key ${JSON.stringify(d.key)}: expected ${JSON.stringify(d.expected)}, recovered ${JSON.stringify(d.recovered)}`,
+      );
     if (this.diff.length > 12) lines.push(`  (+${this.diff.length - 12} more keys differ)`);
     if (this.ledgerTail.length > 0) lines.push("  ledger tail:", ...this.ledgerTail.map((l) => `    ${l}`));
     return lines.join("\n");

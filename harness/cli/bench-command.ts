@@ -3,13 +3,30 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { dir as tmpDir } from "tmp-promise";
-import { BENCH_NOTES, BenchInterrupted, BenchTaskError, computeRatios, runBench, type BenchPlan, type PlannedSubject } from "../../bench/bench-run.js";
+import {
+  BENCH_NOTES,
+  BenchInterrupted,
+  BenchTaskError,
+  computeRatios,
+  runBench,
+  type BenchPlan,
+  type PlannedSubject,
+} from "../../bench/bench-run.js";
 import { KEY_SPACE, VALUE_BYTES } from "../../bench/bench-util.js";
 import { ClientPool } from "../../bench/protocol-suites.js";
 import { compareBench, DEFAULT_THRESHOLD_PERCENT } from "../../reports/bench-compare.js";
 import { readBenchReport, writeBenchFiles } from "../../reports/bench-files.js";
 import { comparisonMarkdown, renderBenchSummary } from "../../reports/bench-markdown.js";
-import { BENCH_SUITES, DEFAULT_BENCH_SUITES, BENCH_VERSION, COMPARE_SUBJECTS, type BenchComparison, type BenchReport, type BenchSuite, type CompareSubject } from "../../reports/bench-schema.js";
+import {
+  BENCH_SUITES,
+  DEFAULT_BENCH_SUITES,
+  BENCH_VERSION,
+  COMPARE_SUBJECTS,
+  type BenchComparison,
+  type BenchReport,
+  type BenchSuite,
+  type CompareSubject,
+} from "../../reports/bench-schema.js";
 import { collectEnvironment, fileSystemType } from "../../reports/environment.js";
 import { resolveAdapter } from "../engine/adapter-launch.js";
 import { createLogger } from "./logger.js";
@@ -50,7 +67,8 @@ const COMPARED: Record<CompareSubject, PlannedSubject> = {
     id: "raw",
     kind: "raw",
     label: "raw write + fdatasync",
-    description: "writeSync + fdatasyncSync on one O_APPEND file, in walcheck's process: the disk's limit for one synchronous writer",
+    description:
+      "writeSync + fdatasyncSync on one O_APPEND file, in walcheck's process: the disk's limit for one synchronous writer",
   },
   "reference-inproc": {
     id: "reference-inproc",
@@ -76,9 +94,14 @@ const COMPARED: Record<CompareSubject, PlannedSubject> = {
 
 /** Comma-separated names, each one of `allowed`, no repeats. */
 function parseChoices<T extends string>(flag: string, raw: string, allowed: readonly T[]): T[] {
-  const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`${flag} is empty`);
-  for (const item of items) if (!allowed.includes(item as T)) throw new UsageError(`${flag}: unknown ${JSON.stringify(item)} (one of ${allowed.join(", ")})`);
+  for (const item of items)
+    if (!allowed.includes(item as T))
+      throw new UsageError(`${flag}: unknown ${JSON.stringify(item)} (one of ${allowed.join(", ")})`);
   if (new Set(items).size !== items.length) throw new UsageError(`${flag}: ${raw} names one twice`);
   return items as T[];
 }
@@ -86,11 +109,15 @@ function parseChoices<T extends string>(flag: string, raw: string, allowed: read
 /** Comma-separated integers in [1, max], no repeats, in the order given. */
 function parseSizes(flag: string, raw: string | undefined, fallback: readonly number[], max: number): number[] {
   if (raw === undefined) return [...fallback];
-  const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new UsageError(`${flag} is empty`);
   const out = items.map((s) => {
     const n = Number(s);
-    if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n < 1 || n > max) throw new UsageError(`${flag}: each must be an integer from 1 to ${max}, got ${JSON.stringify(s)}`);
+    if (!/^\d+$/.test(s) || !Number.isSafeInteger(n) || n < 1 || n > max)
+      throw new UsageError(`${flag}: each must be an integer from 1 to ${max}, got ${JSON.stringify(s)}`);
     return n;
   });
   if (new Set(out).size !== out.length) throw new UsageError(`${flag}: ${raw} names one twice`);
@@ -99,15 +126,38 @@ function parseSizes(flag: string, raw: string | undefined, fallback: readonly nu
 
 /** The subjects, suites and sizes the flags ask for; a UsageError for anything wrong. */
 export function benchPlan(flags: BenchFlags): BenchPlan {
-  const compare = flags.compare === false ? [] : parseChoices("--compare", flags.compare ?? COMPARE_SUBJECTS.join(","), COMPARE_SUBJECTS);
-  const user = flags.adapter !== undefined || flags.adapterCmd !== undefined ? resolveAdapter({ adapter: flags.adapter, adapterCmd: flags.adapterCmd }) : undefined;
+  const compare =
+    flags.compare === false
+      ? []
+      : parseChoices("--compare", flags.compare ?? COMPARE_SUBJECTS.join(","), COMPARE_SUBJECTS);
+  const user =
+    flags.adapter !== undefined || flags.adapterCmd !== undefined
+      ? resolveAdapter({ adapter: flags.adapter, adapterCmd: flags.adapterCmd })
+      : undefined;
   // `--adapter reference` (or sqlite) is also a default comparison: measure it once, as the adapter.
   const twin = user && (flags.adapter === "reference" || flags.adapter === "sqlite") ? flags.adapter : undefined;
-  const subjects: PlannedSubject[] = COMPARE_SUBJECTS.filter((c) => compare.includes(c) && c !== twin).map((id) => COMPARED[id]);
-  if (user) subjects.push({ id: "adapter", kind: "protocol", label: user.label, description: "the adapter under test, over adapter protocol v1", launch: user });
-  if (subjects.length === 0) throw new UsageError("nothing to benchmark: give --adapter or --adapter-cmd, or leave out --no-compare");
-  const suites = flags.suites === undefined ? [...DEFAULT_BENCH_SUITES] : parseChoices<BenchSuite>("--suites", flags.suites, BENCH_SUITES);
-  const referenceId = subjects.some((s) => s.id === "reference") ? "reference" : twin === "reference" ? "adapter" : undefined;
+  const subjects: PlannedSubject[] = COMPARE_SUBJECTS.filter((c) => compare.includes(c) && c !== twin).map(
+    (id) => COMPARED[id],
+  );
+  if (user)
+    subjects.push({
+      id: "adapter",
+      kind: "protocol",
+      label: user.label,
+      description: "the adapter under test, over adapter protocol v1",
+      launch: user,
+    });
+  if (subjects.length === 0)
+    throw new UsageError("nothing to benchmark: give --adapter or --adapter-cmd, or leave out --no-compare");
+  const suites =
+    flags.suites === undefined
+      ? [...DEFAULT_BENCH_SUITES]
+      : parseChoices<BenchSuite>("--suites", flags.suites, BENCH_SUITES);
+  const referenceId = subjects.some((s) => s.id === "reference")
+    ? "reference"
+    : twin === "reference"
+      ? "adapter"
+      : undefined;
   return {
     subjects,
     suites,
@@ -131,7 +181,8 @@ function tinybenchVersion(): string | undefined {
     let dir = path.dirname(new URL(main).pathname);
     for (let i = 0; i < 4; i++, dir = path.dirname(dir)) {
       const file = path.join(dir, "package.json");
-      if (fs.existsSync(file)) return (JSON.parse(fs.readFileSync(file, "utf8")) as { name?: string; version?: string }).version;
+      if (fs.existsSync(file))
+        return (JSON.parse(fs.readFileSync(file, "utf8")) as { name?: string; version?: string }).version;
     }
   } catch {
     // not found: left out
@@ -141,7 +192,8 @@ function tinybenchVersion(): string | undefined {
 
 /** The environment differences and the regressions, said on stderr as warnings (the tables go to stdout). */
 function warnComparison(c: BenchComparison, warn: (m: string) => void): void {
-  for (const e of c.environmentDifferences) warn(`walcheck bench: the baseline ran elsewhere: ${e}; the comparison may not mean much`);
+  for (const e of c.environmentDifferences)
+    warn(`walcheck bench: the baseline ran elsewhere: ${e}; the comparison may not mean much`);
 }
 
 /** `walcheck bench`: run the suites, write bench.json then bench.md and bench.html, compare with --baseline. Exit 0, 1 (regression), 2, 130. */
@@ -152,9 +204,18 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   const baseline = flags.baseline !== undefined ? readBenchReport(flags.baseline) : undefined;
   const logger = createLogger();
   const startedAt = new Date();
-  const outDir = path.resolve(flags.out ?? path.join("walcheck-reports", `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}`));
+  const outDir = path.resolve(
+    flags.out ?? path.join("walcheck-reports", `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}`),
+  );
   logger.info(
-    { subjects: plan.subjects.map((s) => s.id), suites: plan.suites, batchSizes: plan.batchSizes, concurrency: plan.concurrency, recoverySizes: plan.recoverySizes, timeMs: plan.timeMs },
+    {
+      subjects: plan.subjects.map((s) => s.id),
+      suites: plan.suites,
+      batchSizes: plan.batchSizes,
+      concurrency: plan.concurrency,
+      recoverySizes: plan.recoverySizes,
+      timeMs: plan.timeMs,
+    },
     `walcheck bench: ${plan.subjects.map((s) => s.id).join(", ")}; ${plan.timeMs} ms per task`,
   );
 
@@ -175,10 +236,18 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   const walFsType = fileSystemType(work.path);
   let result;
   try {
-    result = await runBench(plan, { root: work.path, log: (m) => logger.info(m), walLogger: logger.child({ subject: "reference-inproc" }, { level: "warn" }), signal: controller.signal, pool });
+    result = await runBench(plan, {
+      root: work.path,
+      log: (m) => logger.info(m),
+      walLogger: logger.child({ subject: "reference-inproc" }, { level: "warn" }),
+      signal: controller.signal,
+      pool,
+    });
   } catch (error) {
     if (error instanceof BenchInterrupted) {
-      process.stderr.write("walcheck bench: interrupted; every adapter process was stopped and the temp directories removed, no report written\n");
+      process.stderr.write(
+        "walcheck bench: interrupted; every adapter process was stopped and the temp directories removed, no report written\n",
+      );
       return 130;
     }
     if (error instanceof BenchTaskError) {
@@ -194,7 +263,11 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   }
 
   const tinybench = tinybenchVersion();
-  const environment = { ...(await collectEnvironment({ reportDir: outDir, startedAt })), walFsType, ...(tinybench ? { tinybench } : {}) };
+  const environment = {
+    ...(await collectEnvironment({ reportDir: outDir, startedAt })),
+    walFsType,
+    ...(tinybench ? { tinybench } : {}),
+  };
   const report: BenchReport = {
     kind: "walcheck-bench",
     version: BENCH_VERSION,
@@ -220,11 +293,14 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
     ratios: computeRatios(result.tasks, plan),
     notes: BENCH_NOTES(plan),
   };
-  if (baseline) report.comparison = compareBench(report, baseline, { baselinePath: flags.baseline!, thresholdPercent: threshold });
+  if (baseline)
+    report.comparison = compareBench(report, baseline, { baselinePath: flags.baseline!, thresholdPercent: threshold });
   const files = writeBenchFiles(outDir, report);
   if (report.comparison) warnComparison(report.comparison, (m) => logger.warn(m));
   process.stdout.write(renderBenchSummary(report));
-  process.stdout.write(`\n  report (json): ${files.json}\n  report (markdown): ${files.markdown}\n  report (html): ${files.html}\n`);
+  process.stdout.write(
+    `\n  report (json): ${files.json}\n  report (markdown): ${files.markdown}\n  report (html): ${files.html}\n`,
+  );
   if (files.stepSummary) process.stdout.write(`  job summary: appended to ${files.stepSummary}\n`);
   if (files.stepSummaryError) process.stderr.write(`walcheck: ${files.stepSummaryError}\n`);
   return report.comparison && report.comparison.regressions.length > 0 ? 1 : 0;
@@ -234,9 +310,11 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
 export function benchCompareCommand(file: string, flags: { baseline: string; threshold?: number }): number {
   const current = readBenchReport(file);
   const baseline = readBenchReport(flags.baseline);
-  const comparison = compareBench(current, baseline, { baselinePath: flags.baseline, thresholdPercent: flags.threshold ?? DEFAULT_THRESHOLD_PERCENT });
+  const comparison = compareBench(current, baseline, {
+    baselinePath: flags.baseline,
+    thresholdPercent: flags.threshold ?? DEFAULT_THRESHOLD_PERCENT,
+  });
   warnComparison(comparison, (m) => process.stderr.write(`${m}\n`));
   process.stdout.write(`${[`walcheck bench compare: ${file}`, ...comparisonMarkdown(comparison)].join("\n")}\n`);
   return comparison.regressions.length > 0 ? 1 : 0;
 }
-

@@ -30,7 +30,9 @@ export async function listCommand(flags: ListFlags): Promise<number> {
   let against = "";
   if (flags.adapter || flags.adapterCmd) {
     const launch = resolveAdapter({ adapter: flags.adapter, adapterCmd: flags.adapterCmd });
-    const { hello, fsCalls: calls } = launch.node ? await probeWithFsCalls(launch, 10_000, {}) : { hello: await probeAdapter(launch, 10_000), fsCalls: 0 };
+    const { hello, fsCalls: calls } = launch.node
+      ? await probeWithFsCalls(launch, 10_000, {})
+      : { hello: await probeAdapter(launch, 10_000), fsCalls: 0 };
     const fsFaults = fsFaultSupport(launch, calls);
     judge = (i) => {
       const v = applicability(SCENARIOS[i]!, hello, fsFaults);
@@ -51,7 +53,13 @@ export async function listCommand(flags: ListFlags): Promise<number> {
   }));
   const out = (line = "") => process.stdout.write(`${line}\n`);
   if (flags.json) {
-    out(JSON.stringify({ kind: "walcheck-scenarios", version: 1, ...(against ? { adapter: against } : {}), scenarios: rows }, null, 2));
+    out(
+      JSON.stringify(
+        { kind: "walcheck-scenarios", version: 1, ...(against ? { adapter: against } : {}), scenarios: rows },
+        null,
+        2,
+      ),
+    );
     return 0;
   }
   out(`walcheck scenarios${against ? ` for ${against}` : ""} (${rows.length}; pick with --scenarios <names or globs>)`);

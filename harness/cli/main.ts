@@ -11,7 +11,9 @@ import { UsageError } from "../protocol/usage-error.js";
 // cycle, and must not pay for the smoke runner's execa or the pretty logger.
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const packageJson = JSON.parse(fs.readFileSync(path.join(here, "..", "..", "..", "package.json"), "utf8")) as { version: string };
+const packageJson = JSON.parse(fs.readFileSync(path.join(here, "..", "..", "..", "package.json"), "utf8")) as {
+  version: string;
+};
 /** The compiled CLI itself: children (adapters served by walcheck) start from it. */
 export const CLI_PATH = fileURLToPath(import.meta.url);
 
@@ -28,7 +30,8 @@ const cmdr = (): typeof import("commander") => {
 function intArg(name: string, min: number) {
   return (raw: string) => {
     const n = Number(raw);
-    if (!Number.isSafeInteger(n) || n < min) throw new (cmdr().InvalidArgumentError)(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
+    if (!Number.isSafeInteger(n) || n < min)
+      throw new (cmdr().InvalidArgumentError)(`${name} must be an integer >= ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
 }
@@ -36,7 +39,8 @@ function intArg(name: string, min: number) {
 function numberArg(name: string, min: number) {
   return (raw: string) => {
     const n = Number(raw);
-    if (raw.trim() === "" || !Number.isFinite(n) || n < min) throw new (cmdr().InvalidArgumentError)(`${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
+    if (raw.trim() === "" || !Number.isFinite(n) || n < min)
+      throw new (cmdr().InvalidArgumentError)(`${name} must be a number >= ${min}, got ${JSON.stringify(raw)}`);
     return n;
   };
 }
@@ -49,7 +53,8 @@ function parseJsonObject(raw: string): Record<string, unknown> {
   } catch (error) {
     throw new Error(`--config must be a JSON object: ${(error as Error).message}`);
   }
-  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`--config must be a JSON object, got ${raw}`);
+  if (!parsed || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new Error(`--config must be a JSON object, got ${raw}`);
   return parsed as Record<string, unknown>;
 }
 
@@ -109,8 +114,14 @@ export async function buildProgram(): Promise<Command> {
 
   program
     .command("serve")
-    .description("speak adapter protocol v1 on stdin/stdout for a WAL (the reference WAL, or a module exporting a WalAdapter)")
-    .option("--adapter <spec>", "reference, sqlite, state-file, event-log, or the path of a JavaScript module exporting a WalAdapter", "reference")
+    .description(
+      "speak adapter protocol v1 on stdin/stdout for a WAL (the reference WAL, or a module exporting a WalAdapter)",
+    )
+    .option(
+      "--adapter <spec>",
+      "reference, sqlite, state-file, event-log, or the path of a JavaScript module exporting a WalAdapter",
+      "reference",
+    )
     .option("--config <json>", "adapter config (JSON object); the open request's config is merged over it", jsonArg, {})
     .action(async (opts: { adapter: string; config: Record<string, unknown> }) => {
       const { serveSpec } = await import("../protocol/serve.js");
@@ -122,73 +133,128 @@ export async function buildProgram(): Promise<Command> {
 
   program
     .command("smoke")
-    .description("crash smoke run: SIGKILL the reference WAL (or an adapter module) at seeded moments and verify every acked batch after recovery")
+    .description(
+      "crash smoke run: SIGKILL the reference WAL (or an adapter module) at seeded moments and verify every acked batch after recovery",
+    )
     .option("--adapter <spec>", "reference, or the path of a JavaScript module exporting a WalAdapter", "reference")
     .option("--config <json>", "adapter config (JSON object) sent with every open", jsonArg)
     .option("--seed <n>", "seed for every choice (default: random, printed)", intArg("--seed", 0))
     .option("--cycles <n>", "crash cycles to run", intArg("--cycles", 1), 40)
-    .option("--recovery-threshold <ms>", "a recovery slower than this is a violation", intArg("--recovery-threshold", 1), 100)
+    .option(
+      "--recovery-threshold <ms>",
+      "a recovery slower than this is a violation",
+      intArg("--recovery-threshold", 1),
+      100,
+    )
     .option("--timeout <ms>", "per-request timeout", intArg("--timeout", 1), 10_000)
     .option("--report-dir <dir>", "where the JSON report (and a failing cycle's directory) go", "walcheck-reports")
-    .action(async (opts: { adapter: string; config?: Record<string, unknown>; seed?: number; cycles: number; recoveryThreshold: number; timeout: number; reportDir: string }) => {
-      if (opts.adapter !== "reference" && !fs.existsSync(opts.adapter)) throw new UsageError(`--adapter ${opts.adapter}: no such file`);
-      const [{ runSmoke }, { createLogger }, { writeJsonAtomic }] = await Promise.all([
-        import("../engine/smoke.js"),
-        import("./logger.js"),
-        import("../../reports/json-file.js"),
-      ]);
-      const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-      const logger = createLogger();
-      const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-      const reportDir = path.resolve(opts.reportDir, `smoke-${stamp}-seed${seed}`);
-      const controller = new AbortController();
-      const onSigint = () => controller.abort();
-      // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other
-      // listener is left, which would kill walcheck before it removed its temp directories.
-      process.on("SIGINT", onSigint);
-      process.on("SIGTERM", onSigint);
-      logger.info({ seed, cycles: opts.cycles, adapter: opts.adapter }, "walcheck smoke: starting");
-      const result = await runSmoke({
-        seed,
-        cycles: opts.cycles,
-        adapter: { file: process.execPath, args: [CLI_PATH, "serve", "--adapter", opts.adapter === "reference" ? "reference" : path.resolve(opts.adapter)] },
-        ...(opts.config ? { config: opts.config } : {}),
-        recoveryThresholdMs: opts.recoveryThreshold,
-        timeoutMs: opts.timeout,
-        reportDir,
-        log: (line) => logger.debug(line),
-        signal: controller.signal,
-      });
-      process.off("SIGINT", onSigint);
-      process.off("SIGTERM", onSigint);
-      const file = path.join(reportDir, "report.json");
-      writeJsonAtomic(file, { kind: "walcheck-smoke", version: 1, adapter: opts.adapter, ...result });
-      printSmoke(result, file, opts);
-      process.exitCode = result.status === "passed" ? EXIT.pass : result.status === "failed" ? EXIT.violation : result.status === "interrupted" ? EXIT.interrupted : EXIT.usage;
-      forceExitSoon();
-    });
+    .action(
+      async (opts: {
+        adapter: string;
+        config?: Record<string, unknown>;
+        seed?: number;
+        cycles: number;
+        recoveryThreshold: number;
+        timeout: number;
+        reportDir: string;
+      }) => {
+        if (opts.adapter !== "reference" && !fs.existsSync(opts.adapter))
+          throw new UsageError(`--adapter ${opts.adapter}: no such file`);
+        const [{ runSmoke }, { createLogger }, { writeJsonAtomic }] = await Promise.all([
+          import("../engine/smoke.js"),
+          import("./logger.js"),
+          import("../../reports/json-file.js"),
+        ]);
+        const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+        const logger = createLogger();
+        const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+        const reportDir = path.resolve(opts.reportDir, `smoke-${stamp}-seed${seed}`);
+        const controller = new AbortController();
+        const onSigint = () => controller.abort();
+        // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other
+        // listener is left, which would kill walcheck before it removed its temp directories.
+        process.on("SIGINT", onSigint);
+        process.on("SIGTERM", onSigint);
+        logger.info({ seed, cycles: opts.cycles, adapter: opts.adapter }, "walcheck smoke: starting");
+        const result = await runSmoke({
+          seed,
+          cycles: opts.cycles,
+          adapter: {
+            file: process.execPath,
+            args: [
+              CLI_PATH,
+              "serve",
+              "--adapter",
+              opts.adapter === "reference" ? "reference" : path.resolve(opts.adapter),
+            ],
+          },
+          ...(opts.config ? { config: opts.config } : {}),
+          recoveryThresholdMs: opts.recoveryThreshold,
+          timeoutMs: opts.timeout,
+          reportDir,
+          log: (line) => logger.debug(line),
+          signal: controller.signal,
+        });
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigint);
+        const file = path.join(reportDir, "report.json");
+        writeJsonAtomic(file, { kind: "walcheck-smoke", version: 1, adapter: opts.adapter, ...result });
+        printSmoke(result, file, opts);
+        process.exitCode =
+          result.status === "passed"
+            ? EXIT.pass
+            : result.status === "failed"
+              ? EXIT.violation
+              : result.status === "interrupted"
+                ? EXIT.interrupted
+                : EXIT.usage;
+        forceExitSoon();
+      },
+    );
 
   program
     .command("run")
-    .description("the chaos suite: every scenario of the catalogue (crashes, torn tails, bit flips, full disks, fsync errors, ...) against a WAL, with shrinking and replay")
+    .description(
+      "the chaos suite: every scenario of the catalogue (crashes, torn tails, bit flips, full disks, fsync errors, ...) against a WAL, with shrinking and replay",
+    )
     .option("--adapter <spec>", "reference (default), or the path of a JavaScript module exporting a WalAdapter")
     .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
     .option("--config <file>", "walcheck.config.{mjs,js,json,ts} (defineConfig); flags win over it")
     .option("--seed <n>", "campaign seed (default: random, printed)", intArg("--seed", 0))
     .option("--runs <n>", "cases per scenario (default: each scenario's own, 3-16)", intArg("--runs", 1))
     .option("--budget <duration>", "stop starting cases after this long, e.g. 60s or 5m")
-    .addOption(new Option("--crash <kind>", "crash kinds to inject (default all); power: the power-loss scenario alone (simulated power cuts over a recorded life)").choices(["named", "fs", "signal", "power", "all"]))
-    .option("--exhaustive", "every crash point of a bounded workload: every fs-call crash point, or with --crash power every power-loss state")
-    .option("--fresh-recovery", "recover every power-loss state in a new adapter process, even when the adapter offers the recover op")
+    .addOption(
+      new Option(
+        "--crash <kind>",
+        "crash kinds to inject (default all); power: the power-loss scenario alone (simulated power cuts over a recorded life)",
+      ).choices(["named", "fs", "signal", "power", "all"]),
+    )
+    .option(
+      "--exhaustive",
+      "every crash point of a bounded workload: every fs-call crash point, or with --crash power every power-loss state",
+    )
+    .option(
+      "--fresh-recovery",
+      "recover every power-loss state in a new adapter process, even when the adapter offers the recover op",
+    )
     .option("--workers <n>", "cases run at once (default: the cores)", intArg("--workers", 1))
     .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
     .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")
     .option("--replay <token>", "run exactly the case a failure printed")
-    .option("--recovery-threshold <ms>", "a single recovery slower than this is a violation (default 200, the recovery critical level)", intArg("--recovery-threshold", 1))
+    .option(
+      "--recovery-threshold <ms>",
+      "a single recovery slower than this is a violation (default 200, the recovery critical level)",
+      intArg("--recovery-threshold", 1),
+    )
     .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
     .option("--max-commands <n>", "longest command list per case (default 25)", intArg("--max-commands", 1))
     .option("--scenarios <list>", "scenario names or globs, comma-separated (default all; walcheck list shows them)")
-    .addOption(new Option("--latency <mode>", "latency over a critical level: gate fails the run (default), warn only reports it").choices(["gate", "warn"]))
+    .addOption(
+      new Option(
+        "--latency <mode>",
+        "latency over a critical level: gate fails the run (default), warn only reports it",
+      ).choices(["gate", "warn"]),
+    )
     .option("--bail", "stop the whole run at the first failing case (default: only its scenario stops)")
     .action(async (opts: import("./run-command.js").RunFlags) => {
       const { runCommand } = await import("./run-command.js");
@@ -212,9 +278,15 @@ export async function buildProgram(): Promise<Command> {
 
   program
     .command("report")
-    .description("render a run's report.json as Markdown (a CI job summary), JUnit XML, an HTML page or the checked JSON (a bench.json too, but for JUnit)")
+    .description(
+      "render a run's report.json as Markdown (a CI job summary), JUnit XML, an HTML page or the checked JSON (a bench.json too, but for JUnit)",
+    )
     .argument("<report.json>", "the report.json a walcheck run wrote, or a walcheck bench bench.json")
-    .addOption(new Option("--format <format>", "md, junit, json or html (one self-contained page)").choices(["md", "junit", "json", "html"]).default("md"))
+    .addOption(
+      new Option("--format <format>", "md, junit, json or html (one self-contained page)")
+        .choices(["md", "junit", "json", "html"])
+        .default("md"),
+    )
     .option("--out <file>", "write it to this file instead of standard output")
     .action(async (file: string, opts: { format: "md" | "junit" | "json" | "html"; out?: string }) => {
       const { reportCommand } = await import("./report-command.js");
@@ -223,13 +295,24 @@ export async function buildProgram(): Promise<Command> {
 
   const bench = program
     .command("bench")
-    .description("benchmark WALs side by side (the raw fdatasync limit, the reference WAL, SQLite, your adapter): append latency and throughput by batch size and concurrency, checkpoint and recovery time; --baseline fails on a regression")
+    .description(
+      "benchmark WALs side by side (the raw fdatasync limit, the reference WAL, SQLite, your adapter): append latency and throughput by batch size and concurrency, checkpoint and recovery time; --baseline fails on a regression",
+    )
     .enablePositionalOptions()
-    .option("--adapter <spec>", "the adapter to benchmark: sqlite, reference, or the path of a JavaScript module exporting a WalAdapter")
+    .option(
+      "--adapter <spec>",
+      "the adapter to benchmark: sqlite, reference, or the path of a JavaScript module exporting a WalAdapter",
+    )
     .option("--adapter-cmd <command>", "the adapter to benchmark, in any language, started as this command")
-    .option("--compare <list>", "subjects beside the adapter, comma-separated: raw, reference-inproc, reference, sqlite (default all four)")
+    .option(
+      "--compare <list>",
+      "subjects beside the adapter, comma-separated: raw, reference-inproc, reference, sqlite (default all four)",
+    )
     .option("--no-compare", "benchmark the adapter alone")
-    .option("--suites <list>", "append, checkpoint, recovery, power (default append,checkpoint,recovery; power checks every power-loss state of one recorded life, a minute or more per subject)")
+    .option(
+      "--suites <list>",
+      "append, checkpoint, recovery, power (default append,checkpoint,recovery; power checks every power-loss state of one recorded life, a minute or more per subject)",
+    )
     .option("--batch-sizes <list>", "ops per append (default 1,16,64)")
     .option("--concurrency <list>", "appends in flight at once (default 1,8)")
     .option("--recovery-sizes <list>", "WAL sizes to recover, in acknowledged batches (default 1000,10000)")
@@ -239,7 +322,11 @@ export async function buildProgram(): Promise<Command> {
     .option("--seed <n>", "workload seed: which keys each append writes (default 1)", intArg("--seed", 0))
     .option("--out <dir>", "where bench.json, bench.md and bench.html go (default walcheck-reports/bench-<time>)")
     .option("--baseline <bench.json>", "compare with an earlier run's bench.json: exit 1 on a regression")
-    .option("--threshold <percent>", "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)", numberArg("--threshold", 0))
+    .option(
+      "--threshold <percent>",
+      "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)",
+      numberArg("--threshold", 0),
+    )
     .action(async (opts: import("./bench-command.js").BenchFlags) => {
       const { benchCommand } = await import("./bench-command.js");
       process.exitCode = await benchCommand(opts);
@@ -251,7 +338,11 @@ export async function buildProgram(): Promise<Command> {
     .description("compare a bench.json with an earlier one, running nothing: exit 1 on a regression, 2 on a bad file")
     .argument("<bench.json>", "the newer run's bench.json")
     .option("--baseline <bench.json>", "the earlier run's bench.json (required)")
-    .option("--threshold <percent>", "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)", numberArg("--threshold", 0))
+    .option(
+      "--threshold <percent>",
+      "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)",
+      numberArg("--threshold", 0),
+    )
     .action(async (file: string, opts: { baseline: string; threshold?: number }, cmd: Command) => {
       requireFlag(cmd, opts.baseline, "--baseline <bench.json>");
       const { benchCompareCommand } = await import("./bench-command.js");
@@ -260,21 +351,33 @@ export async function buildProgram(): Promise<Command> {
 
   const outbox = program
     .command("outbox")
-    .description("the durable outbox in front of a database: status, sync and compact an outbox directory, serve the outbox protocol, chaos-test an outbox");
+    .description(
+      "the durable outbox in front of a database: status, sync and compact an outbox directory, serve the outbox protocol, chaos-test an outbox",
+    );
   const outboxDirCommand = (name: "status" | "sync" | "compact", description: string) =>
     outbox
       .command(name)
       .description(description)
       .option("--dir <dir>", "the outbox directory (its WAL) (required)")
-      .option("--sink <sink>", "the database: sqlite:<path> or postgres://user@host:port/database (default sqlite:<dir>/outbox.sqlite)")
+      .option(
+        "--sink <sink>",
+        "the database: sqlite:<path> or postgres://user@host:port/database (default sqlite:<dir>/outbox.sqlite)",
+      )
       .option("--json", "print JSON");
-  const runOutbox = (name: "status" | "sync" | "compact") => async (opts: import("./outbox-command.js").OutboxFlags, cmd: Command) => {
-    requireFlag(cmd, opts.dir, "--dir <dir>");
-    const { outboxCommand } = await import("./outbox-command.js");
-    await exitNow(await outboxCommand(name, opts));
-  };
-  outboxDirCommand("status", "pending count, oldest pending age, failures, circuit, halted, corrupt entries skipped (never contacts the database)").action(runOutbox("status"));
-  outboxDirCommand("sync", "sync pending entries to the database until the queue is empty (exit 1, saying why, while entries remain)").action(runOutbox("sync"));
+  const runOutbox =
+    (name: "status" | "sync" | "compact") => async (opts: import("./outbox-command.js").OutboxFlags, cmd: Command) => {
+      requireFlag(cmd, opts.dir, "--dir <dir>");
+      const { outboxCommand } = await import("./outbox-command.js");
+      await exitNow(await outboxCommand(name, opts));
+    };
+  outboxDirCommand(
+    "status",
+    "pending count, oldest pending age, failures, circuit, halted, corrupt entries skipped (never contacts the database)",
+  ).action(runOutbox("status"));
+  outboxDirCommand(
+    "sync",
+    "sync pending entries to the database until the queue is empty (exit 1, saying why, while entries remain)",
+  ).action(runOutbox("sync"));
   outboxDirCommand("compact", "remove COMPLETED entries past their retention and fold the WAL")
     .option("--retention <duration>", "how long COMPLETED entries are kept, e.g. 168h, 30m, 0s (default 168h)")
     .action(runOutbox("compact"));
@@ -288,13 +391,29 @@ export async function buildProgram(): Promise<Command> {
     });
   outbox
     .command("chaos")
-    .description("the outbox chaos scenarios (sink-outage, crash-mid-sync, wal-full) against an outbox process: exactly once, in order, nothing accepted without durability")
-    .option("--outbox-cmd <command>", "the outbox under test, in any language, started as this command (default: walcheck outbox serve, the reference outbox)")
-    .option("--sink <sink>", "sqlite (default: a fresh file per outbox directory) or postgres://user@host:port/database (a fresh schema per directory)")
-    .option("--ops <n>", "operations per scenario; sink-outage writes this many during the outage (default 200)", intArg("--ops", 1))
+    .description(
+      "the outbox chaos scenarios (sink-outage, crash-mid-sync, wal-full) against an outbox process: exactly once, in order, nothing accepted without durability",
+    )
+    .option(
+      "--outbox-cmd <command>",
+      "the outbox under test, in any language, started as this command (default: walcheck outbox serve, the reference outbox)",
+    )
+    .option(
+      "--sink <sink>",
+      "sqlite (default: a fresh file per outbox directory) or postgres://user@host:port/database (a fresh schema per directory)",
+    )
+    .option(
+      "--ops <n>",
+      "operations per scenario; sink-outage writes this many during the outage (default 200)",
+      intArg("--ops", 1),
+    )
     .option("--seed <n>", "seed of the operations and crash cases (default: random, printed)", intArg("--seed", 0))
     .option("--scenario <names>", "sink-outage, crash-mid-sync, wal-full, comma-separated (default all)")
-    .option("--timeout <ms>", "per-request timeout; a sync gets it per 1,000 queued entries (default 10000)", intArg("--timeout", 1))
+    .option(
+      "--timeout <ms>",
+      "per-request timeout; a sync gets it per 1,000 queued entries (default 10000)",
+      intArg("--timeout", 1),
+    )
     .option("--report-dir <dir>", "where report.json goes (default walcheck-reports)")
     .action(async (opts: import("./outbox-chaos-command.js").ChaosFlags) => {
       const { outboxChaosCommand } = await import("./outbox-chaos-command.js");
@@ -306,15 +425,27 @@ export async function buildProgram(): Promise<Command> {
 
 function printSmoke(result: SmokeResult, file: string, opts: { adapter: string; cycles: number }): void {
   const out = process.stdout;
-  const named = Object.entries(result.crashes.named).map(([p, n]) => `${p} x${n}`).join(", ") || "none";
+  const named =
+    Object.entries(result.crashes.named)
+      .map(([p, n]) => `${p} x${n}`)
+      .join(", ") || "none";
   out.write(`walcheck smoke — ${result.status.toUpperCase()} (seed ${result.seed})\n`);
-  out.write(`  cycles ${result.cyclesRun}, batches acked ${result.batchesAcked}/${result.batchesSent}, checkpoints ${result.checkpoints}\n`);
-  out.write(`  crashes: SIGKILL ${result.crashes.signal}, named ${Object.values(result.crashes.named).reduce((a, b) => a + b, 0)} (${named}), clean closes ${result.crashes.cleanCloses}\n`);
-  out.write(`  recovery ms: p50 ${result.recoveryMs.p50.toFixed(2)}, p95 ${result.recoveryMs.p95.toFixed(2)}, max ${result.recoveryMs.max.toFixed(2)}; torn bytes discarded ${result.bytesDiscarded}\n`);
+  out.write(
+    `  cycles ${result.cyclesRun}, batches acked ${result.batchesAcked}/${result.batchesSent}, checkpoints ${result.checkpoints}\n`,
+  );
+  out.write(
+    `  crashes: SIGKILL ${result.crashes.signal}, named ${Object.values(result.crashes.named).reduce((a, b) => a + b, 0)} (${named}), clean closes ${result.crashes.cleanCloses}\n`,
+  );
+  out.write(
+    `  recovery ms: p50 ${result.recoveryMs.p50.toFixed(2)}, p95 ${result.recoveryMs.p95.toFixed(2)}, max ${result.recoveryMs.max.toFixed(2)}; torn bytes discarded ${result.bytesDiscarded}\n`,
+  );
   if (result.status === "failed") {
     const v = result.violation;
     out.write(`  VIOLATION ${v.invariant} in cycle ${v.cycle}: ${v.message}\n`);
-    for (const d of v.diff.slice(0, 10)) out.write(`    key ${JSON.stringify(d.key)}: expected ${JSON.stringify(d.expected)}, recovered ${JSON.stringify(d.recovered)}\n`);
+    for (const d of v.diff.slice(0, 10))
+      out.write(
+        `    key ${JSON.stringify(d.key)}: expected ${JSON.stringify(d.expected)}, recovered ${JSON.stringify(d.recovered)}\n`,
+      );
     if (v.keptDir) out.write(`  kept: ${v.keptDir}\n`);
     out.write(`  replay: npx walcheck smoke --adapter ${opts.adapter} --seed ${result.seed} --cycles ${opts.cycles}\n`);
   }
@@ -347,7 +478,12 @@ async function fastServe(argv: string[]): Promise<boolean> {
   if (argv[2] !== "serve") return false;
   let parsed;
   try {
-    parsed = parseArgs({ args: argv.slice(3), options: { adapter: { type: "string" }, config: { type: "string" } }, strict: true, allowPositionals: false });
+    parsed = parseArgs({
+      args: argv.slice(3),
+      options: { adapter: { type: "string" }, config: { type: "string" } },
+      strict: true,
+      allowPositionals: false,
+    });
   } catch {
     return false;
   }

@@ -5,10 +5,21 @@ import { performance } from "node:perf_hooks";
 import { parseCommandString } from "execa";
 import { dir as tmpDir } from "tmp-promise";
 import { writeJsonAtomic } from "../../reports/json-file.js";
-import { OUTBOX_REPORT_VERSION, OutboxChaosReportSchema, type OutboxChaosReport } from "../../reports/outbox-report-schema.js";
+import {
+  OUTBOX_REPORT_VERSION,
+  OutboxChaosReportSchema,
+  type OutboxChaosReport,
+} from "../../reports/outbox-report-schema.js";
 import { OUTBOX_SCENARIOS, type OutboxScenario } from "../../scenarios/outbox/index.js";
 import { UsageError } from "../protocol/usage-error.js";
-import { ChaosOutboxError, ChaosViolation, newRecord, type ChaosContext, type OutboxLaunch, type ScenarioRecord } from "../outbox/chaos-kit.js";
+import {
+  ChaosOutboxError,
+  ChaosViolation,
+  newRecord,
+  type ChaosContext,
+  type OutboxLaunch,
+  type ScenarioRecord,
+} from "../outbox/chaos-kit.js";
 import { postgresTarget, sqliteTarget, type SinkTarget } from "../outbox/chaos-sink.js";
 import { OutboxFault } from "../protocol/outbox-client.js";
 import { OutboxClient, OutboxRefusal } from "../protocol/outbox-client.js";
@@ -39,10 +50,17 @@ export const CHAOS_DEFAULTS = { ops: 200, timeoutMs: 10_000, reportDir: "walchec
 const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.js");
 
 function resolveLaunch(outboxCmd: string | undefined): OutboxLaunch {
-  if (outboxCmd === undefined) return { label: "reference", flags: [], file: process.execPath, args: [CLI_JS, "outbox", "serve"], node: true };
+  if (outboxCmd === undefined)
+    return { label: "reference", flags: [], file: process.execPath, args: [CLI_JS, "outbox", "serve"], node: true };
   const [file, ...args] = parseCommandString(outboxCmd);
   if (!file) throw new UsageError("--outbox-cmd is empty");
-  return { label: outboxCmd, flags: ["--outbox-cmd", JSON.stringify(outboxCmd)], file, args, node: path.basename(file).startsWith("node") };
+  return {
+    label: outboxCmd,
+    flags: ["--outbox-cmd", JSON.stringify(outboxCmd)],
+    file,
+    args,
+    node: path.basename(file).startsWith("node"),
+  };
 }
 
 function resolveSink(raw: string | undefined): SinkTarget {
@@ -60,15 +78,22 @@ function resolveSink(raw: string | undefined): SinkTarget {
 
 function selectScenarios(raw: string | undefined): OutboxScenario[] {
   if (raw === undefined) return [...OUTBOX_SCENARIOS];
-  const names = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const names = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !OUTBOX_SCENARIOS.some((s) => s.name === n));
-  if (names.length === 0 || unknown.length > 0) throw new UsageError(`--scenario ${JSON.stringify(raw)}: no such scenario ${unknown.join(", ")} (there are ${OUTBOX_SCENARIOS.map((s) => s.name).join(", ")})`);
+  if (names.length === 0 || unknown.length > 0)
+    throw new UsageError(
+      `--scenario ${JSON.stringify(raw)}: no such scenario ${unknown.join(", ")} (there are ${OUTBOX_SCENARIOS.map((s) => s.name).join(", ")})`,
+    );
   return OUTBOX_SCENARIOS.filter((s) => names.includes(s.name));
 }
 
 function positiveInt(name: string, value: number | undefined, fallback: number, min: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || value < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(value) || value < min)
+    throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -96,7 +121,11 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   const started = new Date();
   const t0 = performance.now();
   const stamp = started.toISOString().replace(/[:.]/g, "-");
-  const reportFile = path.resolve(flags.reportDir ?? CHAOS_DEFAULTS.reportDir, `outbox-chaos-${stamp}-seed${seed}`, "report.json");
+  const reportFile = path.resolve(
+    flags.reportDir ?? CHAOS_DEFAULTS.reportDir,
+    `outbox-chaos-${stamp}-seed${seed}`,
+    "report.json",
+  );
   const controller = new AbortController();
   const everyone = new Set<OutboxClient>();
   const onSignal = () => {
@@ -107,14 +136,16 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   const root = await tmpDir({ prefix: "walcheck-outbox-", unsafeCleanup: true });
-  const start = (owned: Set<OutboxClient>) => (env: Record<string, string | undefined> = {}) => {
-    const client = OutboxClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
-    everyone.add(client);
-    owned.add(client);
-    void client.exited.then(() => everyone.delete(client));
-    if (controller.signal.aborted) void client.kill();
-    return client;
-  };
+  const start =
+    (owned: Set<OutboxClient>) =>
+    (env: Record<string, string | undefined> = {}) => {
+      const client = OutboxClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
+      everyone.add(client);
+      owned.add(client);
+      void client.exited.then(() => everyone.delete(client));
+      if (controller.signal.aborted) void client.kill();
+      return client;
+    };
 
   let hello: OutboxHello | null = null;
   let runError: { code: string; message: string } | undefined;
@@ -131,7 +162,9 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
       await probe.kill();
     }
     if (hello) {
-      process.stderr.write(`walcheck outbox chaos: ${hello.name} (${launch.label}), sink ${sink.label}, ${ops} ops, seed ${seed}, scenarios ${scenarios.map((s) => s.name).join(", ")}\n`);
+      process.stderr.write(
+        `walcheck outbox chaos: ${hello.name} (${launch.label}), sink ${sink.label}, ${ops} ops, seed ${seed}, scenarios ${scenarios.map((s) => s.name).join(", ")}\n`,
+      );
       for (const scenario of scenarios) {
         if (controller.signal.aborted) break;
         const rec = newRecord(scenario.name);
@@ -178,7 +211,13 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
     await root.cleanup().catch((error: unknown) => ERR(`could not remove ${root.path}: ${(error as Error).message}`));
   }
 
-  const status = controller.signal.aborted ? "interrupted" : records.some((r) => r.status === "failed") ? "failed" : runError || records.some((r) => r.status === "error") ? "error" : "passed";
+  const status = controller.signal.aborted
+    ? "interrupted"
+    : records.some((r) => r.status === "failed")
+      ? "failed"
+      : runError || records.some((r) => r.status === "error")
+        ? "error"
+        : "passed";
   const failing = records.find((r) => r.status === "failed");
   const replay = failing ? replayLine(launch, sink, ops, seed, failing.name) : undefined;
   const outage = records.find((r) => r.name === "sink-outage" && r.figures);
@@ -204,7 +243,9 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   writeJsonAtomic(reportFile, report);
   printSummary(report, reportFile, (name) => replayLine(launch, sink, ops, seed, name));
   if (!checked.success) {
-    ERR(`the report does not match its schema (a walcheck bug): ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    ERR(
+      `the report does not match its schema (a walcheck bug): ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
     return 2;
   }
   return status === "passed" ? 0 : status === "failed" ? 1 : status === "interrupted" ? 130 : 2;
@@ -215,15 +256,40 @@ function classify(error: unknown, signal: AbortSignal): Pick<ScenarioRecord, "st
   if (signal.aborted) return { status: "interrupted" };
   if (error instanceof ChaosViolation) {
     const v = error;
-    return { status: "failed", violation: { invariant: v.invariant, message: v.message, ...(v.where ? { where: v.where } : {}), ...(v.also.length > 0 ? { also: v.also } : {}), ...(v.kept ? { kept: v.kept } : {}) } };
+    return {
+      status: "failed",
+      violation: {
+        invariant: v.invariant,
+        message: v.message,
+        ...(v.where ? { where: v.where } : {}),
+        ...(v.also.length > 0 ? { also: v.also } : {}),
+        ...(v.kept ? { kept: v.kept } : {}),
+      },
+    };
   }
-  if (error instanceof ChaosOutboxError || error instanceof OutboxFault) return { status: "error", error: { code: error.code, message: error.message } };
-  if (error instanceof OutboxRefusal) return { status: "error", error: { code: `OUTBOX_REFUSED_${error.code}`, message: error.message } };
-  return { status: "error", error: { code: "EINTERNAL", message: error instanceof Error ? (error.stack ?? error.message) : String(error) } };
+  if (error instanceof ChaosOutboxError || error instanceof OutboxFault)
+    return { status: "error", error: { code: error.code, message: error.message } };
+  if (error instanceof OutboxRefusal)
+    return { status: "error", error: { code: `OUTBOX_REFUSED_${error.code}`, message: error.message } };
+  return {
+    status: "error",
+    error: { code: "EINTERNAL", message: error instanceof Error ? (error.stack ?? error.message) : String(error) },
+  };
 }
 
 function replayLine(launch: OutboxLaunch, sink: SinkTarget, ops: number, seed: number, scenario: string): string {
-  return ["npx walcheck outbox chaos", ...launch.flags, "--sink", sink.kind === "sqlite" ? "sqlite" : JSON.stringify(sink.label), "--ops", String(ops), "--seed", String(seed), "--scenario", scenario].join(" ");
+  return [
+    "npx walcheck outbox chaos",
+    ...launch.flags,
+    "--sink",
+    sink.kind === "sqlite" ? "sqlite" : JSON.stringify(sink.label),
+    "--ops",
+    String(ops),
+    "--seed",
+    String(seed),
+    "--scenario",
+    scenario,
+  ].join(" ");
 }
 
 function describe(r: ScenarioRecord): string {
@@ -233,7 +299,9 @@ function describe(r: ScenarioRecord): string {
     `writes ${r.ops.sent}: accepted ${r.ops.accepted}, refused ${r.ops.refused}`,
     `applied ${r.applied}`,
     `duplicates detected on replay ${r.duplicatesOnReplay}`,
-    ...(crashes.length > 0 ? [`SIGKILLs ${crashes.reduce((a, [, n]) => a + n, 0)} (${crashes.map(([p, n]) => `${p} x${n}`).join(", ")})`] : []),
+    ...(crashes.length > 0
+      ? [`SIGKILLs ${crashes.reduce((a, [, n]) => a + n, 0)} (${crashes.map(([p, n]) => `${p} x${n}`).join(", ")})`]
+      : []),
     ...(r.armsNotReached > 0 ? [`crash arms not reached ${r.armsNotReached}`] : []),
     `sync passes ${r.passes}`,
     `${((r.timingsMs.total ?? 0) / 1000).toFixed(1)} s`,
@@ -243,12 +311,19 @@ function describe(r: ScenarioRecord): string {
 
 function printSummary(report: OutboxChaosReport, file: string, replayFor: (scenario: string) => string): void {
   const out = (line = "") => process.stdout.write(`${line}\n`);
-  out(`walcheck outbox chaos — ${report.status.toUpperCase()} (seed ${report.seed}, ${report.ops} ops, sink ${report.sink.label}, outbox ${report.hello?.name ?? "?"} (${report.outbox}))`);
-  for (const r of report.scenarios) out(`  ${r.status.toUpperCase().padEnd(11)} ${r.name.padEnd(15)} ${describe(r as ScenarioRecord)}`);
+  out(
+    `walcheck outbox chaos — ${report.status.toUpperCase()} (seed ${report.seed}, ${report.ops} ops, sink ${report.sink.label}, outbox ${report.hello?.name ?? "?"} (${report.outbox}))`,
+  );
+  for (const r of report.scenarios)
+    out(`  ${r.status.toUpperCase().padEnd(11)} ${r.name.padEnd(15)} ${describe(r as ScenarioRecord)}`);
   const f = report.figures;
   if (f) {
-    out(`  sync throughput (database up): ${f.syncThroughput.opsPerSec} ops/s (${f.syncThroughput.ops} ops applied by one sync pass in ${f.syncThroughput.ms} ms)`);
-    out(`  catch-up after the outage: ${f.catchUp.queuedOps} queued ops drained in ${(f.catchUp.ms / 1000).toFixed(2)} s (${f.catchUp.opsPerSec} ops/s)`);
+    out(
+      `  sync throughput (database up): ${f.syncThroughput.opsPerSec} ops/s (${f.syncThroughput.ops} ops applied by one sync pass in ${f.syncThroughput.ms} ms)`,
+    );
+    out(
+      `  catch-up after the outage: ${f.catchUp.queuedOps} queued ops drained in ${(f.catchUp.ms / 1000).toFixed(2)} s (${f.catchUp.opsPerSec} ops/s)`,
+    );
   }
   for (const r of report.scenarios) {
     if (r.violation) {
@@ -256,7 +331,10 @@ function printSummary(report: OutboxChaosReport, file: string, replayFor: (scena
       out(`VIOLATION in ${r.name}${r.violation.where ? ` (${r.violation.where})` : ""}: ${r.violation.invariant}`);
       out(`  ${r.violation.message}`);
       for (const more of r.violation.also ?? []) out(`  also: ${more}`);
-      if (r.violation.kept) out(`  kept: ${r.violation.kept}${report.sink.kind === "postgres" ? " (the WAL; the PostgreSQL schema was dropped)" : ""}`);
+      if (r.violation.kept)
+        out(
+          `  kept: ${r.violation.kept}${report.sink.kind === "postgres" ? " (the WAL; the PostgreSQL schema was dropped)" : ""}`,
+        );
       out(`  seed ${report.seed}`);
       out(`  replay: ${replayFor(r.name)}`);
     }

@@ -56,9 +56,11 @@ export function parseRetention(raw: string): number {
  */
 export async function outboxCommand(sub: OutboxSubcommand, flags: OutboxFlags, out: Out = processOut): Promise<number> {
   try {
-    if (!(sub in FLAGS)) throw new UsageError(`unknown outbox subcommand ${JSON.stringify(sub)}: status, sync, compact or serve`);
+    if (!(sub in FLAGS))
+      throw new UsageError(`unknown outbox subcommand ${JSON.stringify(sub)}: status, sync, compact or serve`);
     for (const [key, value] of Object.entries(flags)) {
-      if (value !== undefined && !FLAGS[sub].includes(key as keyof OutboxFlags)) throw new UsageError(`walcheck outbox ${sub} has no ${flagName(key)} flag`);
+      if (value !== undefined && !FLAGS[sub].includes(key as keyof OutboxFlags))
+        throw new UsageError(`walcheck outbox ${sub} has no ${flagName(key)} flag`);
     }
     if (sub === "serve") {
       await serveOutboxStdio();
@@ -87,7 +89,9 @@ function target(sub: OutboxSubcommand, flags: OutboxFlags): Target {
   if (!fs.statSync(dir).isDirectory()) throw new UsageError(`--dir ${flags.dir}: not a directory`);
   const names = fs.readdirSync(dir);
   if (listSegments(dir, names).length === 0 && !names.some((n) => snapshotSeqOf(n) !== undefined)) {
-    throw new UsageError(`--dir ${flags.dir}: no outbox WAL there (no seg-* or snapshot files); walcheck outbox ${sub} never creates one`);
+    throw new UsageError(
+      `--dir ${flags.dir}: no outbox WAL there (no seg-* or snapshot files); walcheck outbox ${sub} never creates one`,
+    );
   }
   let spec: SinkSpec;
   try {
@@ -95,7 +99,8 @@ function target(sub: OutboxSubcommand, flags: OutboxFlags): Target {
   } catch (error) {
     throw new UsageError(`--sink: ${(error as Error).message}`);
   }
-  if (spec.kind === "sqlite" && !fs.existsSync(path.dirname(spec.file))) throw new UsageError(`--sink ${flags.sink}: directory ${path.dirname(spec.file)} does not exist`);
+  if (spec.kind === "sqlite" && !fs.existsSync(path.dirname(spec.file)))
+    throw new UsageError(`--sink ${flags.sink}: directory ${path.dirname(spec.file)} does not exist`);
   return { dir, spec, label: spec.kind === "sqlite" ? `sqlite ${spec.file}` : redactUrl(spec.url) };
 }
 
@@ -141,14 +146,23 @@ class CliSink implements OutboxSink {
 
 async function operate(sub: Exclude<OutboxSubcommand, "serve">, flags: OutboxFlags, out: Out): Promise<number> {
   const t = target(sub, flags);
-  const retentionMs = sub === "compact" && flags.retention !== undefined ? parseRetention(flags.retention) : OUTBOX_DEFAULTS.retentionMs;
+  const retentionMs =
+    sub === "compact" && flags.retention !== undefined ? parseRetention(flags.retention) : OUTBOX_DEFAULTS.retentionMs;
   const sink = new CliSink(t.spec);
   let outbox: Outbox;
   try {
-    outbox = await Outbox.open(t.dir, { sink, ownsSink: true, retentionMs, logger: createLogger(process.env.WALCHECK_LOG_LEVEL ?? "error") });
+    outbox = await Outbox.open(t.dir, {
+      sink,
+      ownsSink: true,
+      retentionMs,
+      logger: createLogger(process.env.WALCHECK_LOG_LEVEL ?? "error"),
+    });
   } catch (error) {
     if (!(error instanceof WalError)) throw error;
-    const what = error.code === "WAL_CORRUPT" ? `the outbox WAL is corrupt: ${error.message}; nothing was changed (a person must look at ${String(error.details.file ?? t.dir)})` : `cannot open the outbox in ${t.dir}: ${error.code}: ${error.message}`;
+    const what =
+      error.code === "WAL_CORRUPT"
+        ? `the outbox WAL is corrupt: ${error.message}; nothing was changed (a person must look at ${String(error.details.file ?? t.dir)})`
+        : `cannot open the outbox in ${t.dir}: ${error.code}: ${error.message}`;
     throw new UsageError(what);
   }
   try {
@@ -164,7 +178,12 @@ function formatAge(ms: number): string {
   if (ms <= 0) return "-";
   const s = Math.floor(ms / 1000);
   if (s < 60) return `${(ms / 1000).toFixed(1)} s`;
-  const parts = [Math.floor(s / 86_400) && `${Math.floor(s / 86_400)}d`, Math.floor((s % 86_400) / 3600) && `${Math.floor((s % 86_400) / 3600)}h`, `${Math.floor((s % 3600) / 60)}m`, `${String(s % 60).padStart(2, "0")}s`];
+  const parts = [
+    Math.floor(s / 86_400) && `${Math.floor(s / 86_400)}d`,
+    Math.floor((s % 86_400) / 3600) && `${Math.floor((s % 86_400) / 3600)}h`,
+    `${Math.floor((s % 3600) / 60)}m`,
+    `${String(s % 60).padStart(2, "0")}s`,
+  ];
   return parts.filter(Boolean).join(" ");
 }
 
@@ -185,8 +204,14 @@ function status(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out): number
       ["pending", `${s.pending + s.syncing} (PENDING ${s.pending}, SYNCING ${s.syncing})`],
       ["oldest pending age", formatAge(s.oldestPendingAgeMs)],
       ["completed", s.completed],
-      ["failed", `${s.failed}${s.failed > 0 ? " (refused by the database past their retries: a person must resolve them)" : ""}`],
-      ["corrupt skipped", `${s.corruptSkipped}${s.corruptSkipped > 0 ? " (entries failing their checksum: never synced)" : ""}`],
+      [
+        "failed",
+        `${s.failed}${s.failed > 0 ? " (refused by the database past their retries: a person must resolve them)" : ""}`,
+      ],
+      [
+        "corrupt skipped",
+        `${s.corruptSkipped}${s.corruptSkipped > 0 ? " (entries failing their checksum: never synced)" : ""}`,
+      ],
       ["halted", s.halted ? "yes: the WAL cannot be written, no operation is accepted" : "no"],
       ["circuit", `${s.circuit} (this process)`],
       ["sink failures", `${s.totalFailures} (this process)`],
@@ -202,8 +227,17 @@ async function compact(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out, 
     out.stdout(`${JSON.stringify({ dir: t.dir, removed, retentionMs, ...s }, null, 2)}\n`);
     return 0;
   }
-  out.stdout(`outbox ${t.dir}: removed ${removed} COMPLETED entr${removed === 1 ? "y" : "ies"} older than ${flags.retention ?? "168h"} and folded the WAL\n`);
-  out.stdout(table([["kept", `${s.completed} completed, ${s.pending + s.syncing} pending, ${s.failed} failed, ${s.corruptSkipped} corrupt`]]));
+  out.stdout(
+    `outbox ${t.dir}: removed ${removed} COMPLETED entr${removed === 1 ? "y" : "ies"} older than ${flags.retention ?? "168h"} and folded the WAL\n`,
+  );
+  out.stdout(
+    table([
+      [
+        "kept",
+        `${s.completed} completed, ${s.pending + s.syncing} pending, ${s.failed} failed, ${s.corruptSkipped} corrupt`,
+      ],
+    ]),
+  );
   return 0;
 }
 
@@ -238,10 +272,13 @@ async function sync(outbox: Outbox, sink: CliSink, t: Target, flags: OutboxFlags
   }
   const s = outbox.stats();
   const remaining = s.pending + s.syncing;
-  if (!why && totals.failed > 0) why = `${totals.failed} entr${totals.failed === 1 ? "y was" : "ies were"} refused by the database past their retries and marked FAILED (walcheck outbox status counts them)`;
+  if (!why && totals.failed > 0)
+    why = `${totals.failed} entr${totals.failed === 1 ? "y was" : "ies were"} refused by the database past their retries and marked FAILED (walcheck outbox status counts them)`;
   const seconds = (performance.now() - started) / 1000;
   if (flags.json) {
-    out.stdout(`${JSON.stringify({ dir: t.dir, sinkTarget: t.label, ...totals, remaining, reason: why ?? null, seconds, stats: s }, null, 2)}\n`);
+    out.stdout(
+      `${JSON.stringify({ dir: t.dir, sinkTarget: t.label, ...totals, remaining, reason: why ?? null, seconds, stats: s }, null, 2)}\n`,
+    );
   } else {
     out.stdout(`outbox ${t.dir} → ${t.label}\n`);
     out.stdout(
@@ -253,7 +290,8 @@ async function sync(outbox: Outbox, sink: CliSink, t: Target, flags: OutboxFlags
         ["passes", `${totals.passes} in ${seconds.toFixed(2)} s`],
       ]),
     );
-    if (remaining > 0) out.stdout(`walcheck outbox sync: ${remaining} entr${remaining === 1 ? "y remains" : "ies remain"}: ${why}\n`);
+    if (remaining > 0)
+      out.stdout(`walcheck outbox sync: ${remaining} entr${remaining === 1 ? "y remains" : "ies remain"}: ${why}\n`);
     else if (why) out.stdout(`walcheck outbox sync: the queue is empty, but ${why}\n`);
     else out.stdout("the queue is empty\n");
   }

@@ -14,14 +14,21 @@ export interface ReportFlags {
 
 /** A bench.json (kind "walcheck-bench") as Markdown, HTML or the checked JSON; JUnit is for run reports. */
 async function renderBench(file: string, format: ReportFlags["format"]): Promise<string> {
-  if (format === "junit") throw new UsageError(`${file}: --format junit is for the reports of walcheck run; a bench report renders as md, html or json`);
+  if (format === "junit")
+    throw new UsageError(
+      `${file}: --format junit is for the reports of walcheck run; a bench report renders as md, html or json`,
+    );
   const [{ readBenchReport }, { renderBenchMarkdown }, { renderBenchHtml }] = await Promise.all([
     import("../../reports/bench-files.js"),
     import("../../reports/bench-markdown.js"),
     import("../../reports/bench-html.js"),
   ]);
   const report = readBenchReport(file);
-  return format === "md" ? renderBenchMarkdown(report) : format === "html" ? renderBenchHtml(report) : `${JSON.stringify(report, null, 2)}\n`;
+  return format === "md"
+    ? renderBenchMarkdown(report)
+    : format === "html"
+      ? renderBenchHtml(report)
+      : `${JSON.stringify(report, null, 2)}\n`;
 }
 
 /**
@@ -37,7 +44,14 @@ export async function reportCommand(file: string, flags: ReportFlags): Promise<n
     text = await renderBench(file, flags.format);
   } else {
     const report = readRunReport(file);
-    text = flags.format === "md" ? renderMarkdown(report) : flags.format === "junit" ? renderJUnit(report) : flags.format === "html" ? renderHtml(report) : `${JSON.stringify(report, null, 2)}\n`;
+    text =
+      flags.format === "md"
+        ? renderMarkdown(report)
+        : flags.format === "junit"
+          ? renderJUnit(report)
+          : flags.format === "html"
+            ? renderHtml(report)
+            : `${JSON.stringify(report, null, 2)}\n`;
   }
   if (flags.out) {
     writeTextAtomic(path.resolve(flags.out), text);

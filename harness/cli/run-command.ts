@@ -8,8 +8,23 @@ import { writeRenderings } from "../../reports/renderings.js";
 import { REPORT_VERSION } from "../../reports/report-schema.js";
 import { AdapterClient } from "../protocol/adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "../engine/adapter-launch.js";
-import { applicability, DEFAULT_THRESHOLDS, SAMPLED_STATES, SCENARIOS, scenarioByName, selectScenarios, type Scenario, type Thresholds } from "../../scenarios/index.js";
-import { defaultWorkers, probeAdapter, runCampaign, type PlannedScenario, type RunSummary } from "../engine/campaign.js";
+import {
+  applicability,
+  DEFAULT_THRESHOLDS,
+  SAMPLED_STATES,
+  SCENARIOS,
+  scenarioByName,
+  selectScenarios,
+  type Scenario,
+  type Thresholds,
+} from "../../scenarios/index.js";
+import {
+  defaultWorkers,
+  probeAdapter,
+  runCampaign,
+  type PlannedScenario,
+  type RunSummary,
+} from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger } from "./logger.js";
@@ -52,14 +67,22 @@ function parseShard(raw: string | undefined): { index: number; count: number } {
   const m = /^(\d+)\/(\d+)$/.exec(raw);
   const index = m ? Number(m[1]) : NaN;
   const count = m ? Number(m[2]) : NaN;
-  if (!m || count < 1 || index < 1 || index > count) throw new UsageError(`--shard must be i/n with 1 <= i <= n, got ${JSON.stringify(raw)}`);
+  if (!m || count < 1 || index < 1 || index > count)
+    throw new UsageError(`--shard must be i/n with 1 <= i <= n, got ${JSON.stringify(raw)}`);
   return { index: index - 1, count };
 }
 
-function crashKinds(choice: "named" | "fs" | "signal" | "power" | "all", launch: AdapterLaunch, log: (m: string) => void): CrashKinds {
+function crashKinds(
+  choice: "named" | "fs" | "signal" | "power" | "all",
+  launch: AdapterLaunch,
+  log: (m: string) => void,
+): CrashKinds {
   // Power loss is its own scenario (power-loss); the crash kinds of the others do not apply.
   if (choice === "power") return ["signal"];
-  if (choice === "fs" && !launch.node) throw new UsageError("--crash fs needs a Node.js adapter (the preload counts Node's fs calls); this adapter is not started with node");
+  if (choice === "fs" && !launch.node)
+    throw new UsageError(
+      "--crash fs needs a Node.js adapter (the preload counts Node's fs calls); this adapter is not started with node",
+    );
   if (choice !== "all") return [choice];
   if (!launch.node) log("fs-call crash points skipped: the adapter is not a Node.js process");
   return launch.node ? ["named", "signal", "fs"] : ["named", "signal"];
@@ -70,19 +93,33 @@ function crashKinds(choice: "named" | "fs" | "signal" | "power" | "all", launch:
  * typical life (open, appends, checkpoints) counted from the preload's trace, so that fs crash
  * points are drawn where calls really happen.
  */
-export async function probeWithFsCalls(launch: AdapterLaunch, timeoutMs: number, openConfig: Record<string, unknown>): Promise<{ hello: Hello; fsCalls: number }> {
+export async function probeWithFsCalls(
+  launch: AdapterLaunch,
+  timeoutMs: number,
+  openConfig: Record<string, unknown>,
+): Promise<{ hello: Hello; fsCalls: number }> {
   const work = await tmpDir({ prefix: "walcheck-count-", unsafeCleanup: true });
   const trace = path.join(work.path, "trace.jsonl");
-  const env = { ...launch.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(), WALCHECK_FS_TRACE: trace };
+  const env = {
+    ...launch.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
+    WALCHECK_FS_TRACE: trace,
+  };
   const client = AdapterClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
   try {
     const hello = await client.hello();
     await client.request("open", { dir: path.join(work.path, "wal"), config: openConfig });
     for (let i = 0; i < 6; i++) await client.request("append", { ops: [{ key: "k", value: String(i) }] });
-    if (hello.features.includes("checkpoint")) await client.request("checkpoint", { mode: hello.features.includes("checkpoint.truncate") ? "truncate" : "passive" });
+    if (hello.features.includes("checkpoint"))
+      await client.request("checkpoint", {
+        mode: hello.features.includes("checkpoint.truncate") ? "truncate" : "passive",
+      });
     await client.request("close", {});
     await client.waitExit();
-    return { hello, fsCalls: fs.existsSync(trace) ? fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).length : 0 };
+    return {
+      hello,
+      fsCalls: fs.existsSync(trace) ? fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).length : 0,
+    };
   } finally {
     await client.kill();
     await work.cleanup();
@@ -102,7 +139,10 @@ export async function recorderSupport(): Promise<{ ok: true; path: string; why: 
 export function fsFaultSupport(launch: AdapterLaunch, fsCallsPerLife: number): { ok: boolean; why: string } {
   if (!launch.node) return { ok: false, why: "the adapter is not a Node.js process" };
   if (fsCallsPerLife >= MIN_FS_CALLS) return { ok: true, why: "" };
-  return { ok: false, why: `the adapter made ${fsCallsPerLife} fs calls the preload could see in a typical life (its I/O is not Node's fs, as for SQLite's own VFS, or it is not started directly by node)` };
+  return {
+    ok: false,
+    why: `the adapter made ${fsCallsPerLife} fs calls the preload could see in a typical life (its I/O is not Node's fs, as for SQLite's own VFS, or it is not started directly by node)`,
+  };
 }
 
 export interface RunOutcome {
@@ -127,33 +167,60 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const workers = flags.workers ?? config.workers ?? defaultWorkers();
   const shard = parseShard(flags.shard);
   const timeoutMs = flags.timeout ?? config.timeoutMs ?? 10_000;
-  const recoveryThresholdMs = flags.recoveryThreshold ?? config.recoveryThresholdMs ?? DEFAULT_THRESHOLDS.recovery.criticalMs;
+  const recoveryThresholdMs =
+    flags.recoveryThreshold ?? config.recoveryThresholdMs ?? DEFAULT_THRESHOLDS.recovery.criticalMs;
   const maxCommands = flags.maxCommands ?? config.maxCommands ?? 25;
   const crashChoice = flags.crash ?? config.crash ?? "all";
   let crash = replay ? replay.crash : crashKinds(crashChoice, launch, log);
-  if (replay?.crash.includes("fs") && !launch.node) throw new UsageError("this replay token uses fs crash points, which need a Node.js adapter");
+  if (replay?.crash.includes("fs") && !launch.node)
+    throw new UsageError("this replay token uses fs crash points, which need a Node.js adapter");
   for (const name of Object.keys(config.scenarioOptions ?? {})) {
-    if (!SCENARIOS.some((sc) => sc.name === name)) throw new UsageError(`--config ${flags.config}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
+    if (!SCENARIOS.some((sc) => sc.name === name))
+      throw new UsageError(
+        `--config ${flags.config}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`,
+      );
   }
   const powerRun = crashChoice === "power" || replay?.power !== undefined;
   const powerExhaustive = replay ? replay.power === "exhaustive" : powerRun && flags.exhaustive === true;
-  const selected: Scenario[] = replay ? [scenarioByName(replay.scenario ?? "crash-mixed")] : selectScenarios(flags.scenarios ?? config.scenarios ?? (powerRun ? "power-loss" : undefined));
-  if (powerRun && !selected.some((sc) => sc.name === "power-loss")) throw new UsageError("--crash power runs the power-loss scenario; --scenarios does not select it");
+  const selected: Scenario[] = replay
+    ? [scenarioByName(replay.scenario ?? "crash-mixed")]
+    : selectScenarios(flags.scenarios ?? config.scenarios ?? (powerRun ? "power-loss" : undefined));
+  if (powerRun && !selected.some((sc) => sc.name === "power-loss"))
+    throw new UsageError("--crash power runs the power-loss scenario; --scenarios does not select it");
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const reportDir = path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports", `run-${stamp}-seed${seed}`);
   const reportFile = path.join(reportDir, "report.json");
 
   const fsExhaustive = (flags.exhaustive && !powerRun) || replay?.exhaustive !== undefined;
-  if (fsExhaustive && !launch.node) throw new UsageError("--exhaustive enumerates fs-call crash points, which need a Node.js adapter (or give --crash power --exhaustive for every power-loss state)");
+  if (fsExhaustive && !launch.node)
+    throw new UsageError(
+      "--exhaustive enumerates fs-call crash points, which need a Node.js adapter (or give --crash power --exhaustive for every power-loss state)",
+    );
   // One start of the adapter learns its hello and, when fs crash points or fs faults may be
   // drawn, counts the fs calls of a typical life under the preload.
-  const needFsCount = launch.node && !fsExhaustive && (crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults")));
-  const { hello, fsCalls: fsCallsPerLife } = needFsCount ? await probeWithFsCalls(launch, timeoutMs, openConfig) : { hello: await probeAdapter(launch, timeoutMs), fsCalls: 0 };
+  const needFsCount =
+    launch.node &&
+    !fsExhaustive &&
+    (crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults")));
+  const { hello, fsCalls: fsCallsPerLife } = needFsCount
+    ? await probeWithFsCalls(launch, timeoutMs, openConfig)
+    : { hello: await probeAdapter(launch, timeoutMs), fsCalls: 0 };
   if (fsExhaustive) {
-    return runExhaustiveCommand({ launch, hello, seed, workers, timeoutMs, recoveryThresholdMs, openConfig, reportDir, reportFile, ...(replay?.exhaustive ? { only: replay.exhaustive } : {}) });
+    return runExhaustiveCommand({
+      launch,
+      hello,
+      seed,
+      workers,
+      timeoutMs,
+      recoveryThresholdMs,
+      openConfig,
+      reportDir,
+      reportFile,
+      ...(replay?.exhaustive ? { only: replay.exhaustive } : {}),
+    });
   }
-  if (crash.includes("named") && !(hello.points?.length) && !replay) {
+  if (crash.includes("named") && !hello.points?.length && !replay) {
     log("named crash points skipped: the adapter lists no points in hello");
     crash = crash.filter((k) => k !== "named");
     if (crash.length === 0) throw new UsageError("--crash named: the adapter lists no crash points in hello.points");
@@ -171,8 +238,18 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     }
   }
 
-  const recorder = selected.some((sc) => sc.needs.some((n) => n.kind === "power-recorder")) ? await recorderSupport() : undefined;
-  const power = recorder?.ok ? { recorder: recorder.path, exhaustive: powerExhaustive, states: SAMPLED_STATES, freshRecovery: flags.freshRecovery === true, only: replay?.powerState } : undefined;
+  const recorder = selected.some((sc) => sc.needs.some((n) => n.kind === "power-recorder"))
+    ? await recorderSupport()
+    : undefined;
+  const power = recorder?.ok
+    ? {
+        recorder: recorder.path,
+        exhaustive: powerExhaustive,
+        states: SAMPLED_STATES,
+        freshRecovery: flags.freshRecovery === true,
+        only: replay?.powerState,
+      }
+    : undefined;
   const plans: PlannedScenario[] = [];
   const skipped: { name: string; reason: string }[] = [];
   for (const scenario of selected) {
@@ -192,7 +269,10 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     });
   }
   for (const s of skipped) log(`scenario ${s.name} skipped: ${s.reason}`);
-  if (plans.length === 0) throw new UsageError(`no selected scenario applies to ${hello.name}: ${skipped.map((s) => `${s.name} (${s.reason})`).join("; ")}`);
+  if (plans.length === 0)
+    throw new UsageError(
+      `no selected scenario applies to ${hello.name}: ${skipped.map((s) => `${s.name} (${s.reason})`).join("; ")}`,
+    );
   const planned = plans.reduce((n, p) => n + (replay ? 1 : Math.ceil((p.cases - shard.index) / shard.count)), 0);
   log(
     `walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? `replaying one ${plans[0]!.scenario.name} case` : `${plans.length} scenarios, ${planned} cases`}, crash ${powerRun ? (powerExhaustive ? "power (every state)" : "power (sampled states)") : crash.join("+") || "none"}, ${workers} workers${fsFaults.ok ? `, ~${fsCallsPerLife} fs calls per life` : ""}`,
@@ -207,14 +287,25 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const tty = process.stderr.isTTY === true;
   const bar = tty
     ? new cliProgress.SingleBar(
-        { format: "cases {bar} {value}/{total} | cycles {cycles} ({rate}/min) | violations {violations}", hideCursor: true, stream: process.stderr },
+        {
+          format: "cases {bar} {value}/{total} | cycles {cycles} ({rate}/min) | violations {violations}",
+          hideCursor: true,
+          stream: process.stderr,
+        },
         cliProgress.Presets.shades_classic,
       )
     : undefined;
   bar?.start(planned, 0, { cycles: 0, rate: 0, violations: 0 });
   // The environment goes in from the first write, so an interrupted run's report has it too.
   const environment = await collectEnvironment({ reportDir });
-  const base = { kind: "walcheck-run", version: REPORT_VERSION, adapter: launch.label, flags: launch.flags, environment, ...(fsFaults.ok ? { fsCallsPerLife } : {}) };
+  const base = {
+    kind: "walcheck-run",
+    version: REPORT_VERSION,
+    adapter: launch.label,
+    flags: launch.flags,
+    environment,
+    ...(fsFaults.ok ? { fsCallsPerLife } : {}),
+  };
   let summary: RunSummary;
   try {
     summary = await runCampaign(
@@ -239,8 +330,16 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         onCase: (result, s) => {
           // Written as the run goes: an interrupted run still leaves a valid report.
           writeJsonAtomic(reportFile, { ...base, ...s });
-          if (bar) bar.update(s.cases.run, { cycles: s.cycles, rate: Math.round(s.cyclesPerMinute), violations: s.cases.failed });
-          else process.stderr.write(`case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`);
+          if (bar)
+            bar.update(s.cases.run, {
+              cycles: s.cycles,
+              rate: Math.round(s.cyclesPerMinute),
+              violations: s.cases.failed,
+            });
+          else
+            process.stderr.write(
+              `case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`,
+            );
         },
       },
       hello,
@@ -256,13 +355,16 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   // does not match is walcheck's own bug: said, but the run's verdict stands).
   try {
     const written = writeRenderings(reportFile);
-    process.stdout.write(`  report (markdown): ${written.markdown}\n  report (junit): ${written.junit}\n  report (html): ${written.html}\n`);
+    process.stdout.write(
+      `  report (markdown): ${written.markdown}\n  report (junit): ${written.junit}\n  report (html): ${written.html}\n`,
+    );
     if (written.stepSummary) process.stdout.write(`  job summary: appended to ${written.stepSummary}\n`);
     if (written.stepSummaryError) process.stderr.write(`walcheck: ${written.stepSummaryError}\n`);
   } catch (error) {
     process.stderr.write(`walcheck: could not render the report: ${(error as Error).message}\n`);
   }
-  const exitCode = summary.status === "passed" ? 0 : summary.status === "failed" ? 1 : summary.status === "interrupted" ? 130 : 2;
+  const exitCode =
+    summary.status === "passed" ? 0 : summary.status === "failed" ? 1 : summary.status === "interrupted" ? 130 : 2;
   return { exitCode, summary, reportFile };
 }
 
@@ -312,9 +414,17 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-  writeJsonAtomic(o.reportFile, { kind: "walcheck-run-exhaustive", version: 1, adapter: o.launch.label, hello: o.hello, ...result });
+  writeJsonAtomic(o.reportFile, {
+    kind: "walcheck-run-exhaustive",
+    version: 1,
+    adapter: o.launch.label,
+    hello: o.hello,
+    ...result,
+  });
   const out = (line = "") => process.stdout.write(`${line}\n`);
-  out(`walcheck run --exhaustive — ${result.status.toUpperCase()} (seed ${result.seed}: ${result.calls} fs calls, ${result.points} crash points, ${result.checked} checked, ${result.fired} fired, ${result.pointsPerSecond.toFixed(1)} points/s)`);
+  out(
+    `walcheck run --exhaustive — ${result.status.toUpperCase()} (seed ${result.seed}: ${result.calls} fs calls, ${result.points} crash points, ${result.checked} checked, ${result.fired} fired, ${result.pointsPerSecond.toFixed(1)} points/s)`,
+  );
   out(`  workload: ${result.workload.join(", ")}`);
   for (const f of result.failures) {
     out();
@@ -323,15 +433,20 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
     out(`  kept: ${f.keptDir}`);
     out(`  replay: npx walcheck run ${o.launch.flags.join(" ")} --replay ${f.replayToken}`);
   }
-  for (const e of result.errors) out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
+  for (const e of result.errors)
+    out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
   out(`  report: ${o.reportFile}`);
-  const exitCode = result.status === "passed" ? 0 : result.status === "failed" ? 1 : result.status === "interrupted" ? 130 : 2;
+  const exitCode =
+    result.status === "passed" ? 0 : result.status === "failed" ? 1 : result.status === "interrupted" ? 130 : 2;
   return { exitCode, reportFile: o.reportFile };
 }
 
-function mergeThresholds(...layers: (Partial<Record<keyof Thresholds, Partial<Thresholds[keyof Thresholds]>>> | undefined)[]): Thresholds {
+function mergeThresholds(
+  ...layers: (Partial<Record<keyof Thresholds, Partial<Thresholds[keyof Thresholds]>>> | undefined)[]
+): Thresholds {
   const out = structuredClone(DEFAULT_THRESHOLDS);
-  for (const layer of layers) for (const [op, level] of Object.entries(layer ?? {})) Object.assign(out[op as keyof Thresholds], level);
+  for (const layer of layers)
+    for (const [op, level] of Object.entries(layer ?? {})) Object.assign(out[op as keyof Thresholds], level);
   return out;
 }
 
@@ -342,27 +457,46 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
   const t = s.timeMs;
   const total = t.startup + t.recovery + t.workload + t.verify || 1;
   const pct = (v: number) => `${Math.round((v / total) * 100)}%`;
-  out(`walcheck run — ${s.status.toUpperCase()} (seed ${s.seed}, ${s.cases.run}/${s.cases.planned} cases, ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min)`);
-  out(`  adapter: ${launch.label} (${s.hello?.name}, durability ${s.hello?.durability}, features ${s.hello?.features.join(", ") || "none"})`);
+  out(
+    `walcheck run — ${s.status.toUpperCase()} (seed ${s.seed}, ${s.cases.run}/${s.cases.planned} cases, ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min)`,
+  );
+  out(
+    `  adapter: ${launch.label} (${s.hello?.name}, durability ${s.hello?.durability}, features ${s.hello?.features.join(", ") || "none"})`,
+  );
   for (const sc of s.scenarios) {
     const lat = ["append", "recovery", "truncate"]
       .filter((op) => sc.latency[op])
       .map((op) => `${op} p50 ${sc.latency[op]!.p50.toFixed(1)}/p99 ${sc.latency[op]!.p99.toFixed(1)} ms`)
       .join(", ");
     const f = sc.faults;
-    const faults = f.lives > 0 ? `, ${f.lives} fault lives (refused: ${f.refusedOpens} opens, ${f.refusedAppends} appends)` : "";
+    const faults =
+      f.lives > 0 ? `, ${f.lives} fault lives (refused: ${f.refusedOpens} opens, ${f.refusedAppends} appends)` : "";
     const p = sc.powerStates;
-    const power = p && p.checked > 0 ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case)` : "";
-    const detail = sc.status === "skipped" ? sc.reason : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${power}${lat ? `; ${lat}` : ""}`;
+    const power =
+      p && p.checked > 0
+        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case)`
+        : "";
+    const detail =
+      sc.status === "skipped"
+        ? sc.reason
+        : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${power}${lat ? `; ${lat}` : ""}`;
     out(`  ${sc.status.toUpperCase().padEnd(8)} ${sc.name.padEnd(17)} ${detail}`);
   }
-  out(`  crashes: SIGKILL ${s.crashes.signal}, named ${named.reduce((a, [, n]) => a + n, 0)}${named.length ? ` (${named.map(([p, n]) => `${p} x${n}`).join(", ")})` : ""}, fs calls ${fsHits}; armed but not reached ${s.armsNotReached}`);
-  out(`  batches acked ${s.batches.acked}/${s.batches.sent}, checkpoints ${s.checkpoints}; recovery ms p50 ${s.recoveryMs.p50.toFixed(1)}, p95 ${s.recoveryMs.p95.toFixed(1)}, max ${s.recoveryMs.max.toFixed(1)}`);
-  out(`  time: start-up ${pct(t.startup)}, recovery ${pct(t.recovery)}, workload ${pct(t.workload)}, verification ${pct(t.verify)} (summed over workers)`);
+  out(
+    `  crashes: SIGKILL ${s.crashes.signal}, named ${named.reduce((a, [, n]) => a + n, 0)}${named.length ? ` (${named.map(([p, n]) => `${p} x${n}`).join(", ")})` : ""}, fs calls ${fsHits}; armed but not reached ${s.armsNotReached}`,
+  );
+  out(
+    `  batches acked ${s.batches.acked}/${s.batches.sent}, checkpoints ${s.checkpoints}; recovery ms p50 ${s.recoveryMs.p50.toFixed(1)}, p95 ${s.recoveryMs.p95.toFixed(1)}, max ${s.recoveryMs.max.toFixed(1)}`,
+  );
+  out(
+    `  time: start-up ${pct(t.startup)}, recovery ${pct(t.recovery)}, workload ${pct(t.workload)}, verification ${pct(t.verify)} (summed over workers)`,
+  );
   for (const w of s.latencyWarnings) out(`  latency warning: ${w}`);
   if (s.latencyObserved.length > 0) {
     const names = new Set(s.latencyObserved.map((l) => l.split(":")[0]));
-    out(`  latency beside crash cycles (reported, not gated): over a level in ${names.size} scenario(s); see latencyObserved in the report`);
+    out(
+      `  latency beside crash cycles (reported, not gated): over a level in ${names.size} scenario(s); see latencyObserved in the report`,
+    );
   }
   for (const f of s.latencyFailures) out(`  LATENCY FAILURE: ${f}`);
   for (const f of s.failures) {

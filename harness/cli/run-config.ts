@@ -7,8 +7,15 @@ import { UsageError } from "../protocol/usage-error.js";
 export { parseDuration } from "./duration.js";
 
 /** `walcheck.config.{ts,js,mjs,json}`: every field optional; flags on the command line win. */
-const LevelSchema = z.strictObject({ targetMs: z.number().positive().optional(), criticalMs: z.number().positive().optional() });
-const ThresholdsSchema = z.strictObject({ append: LevelSchema.optional(), recovery: LevelSchema.optional(), truncate: LevelSchema.optional() });
+const LevelSchema = z.strictObject({
+  targetMs: z.number().positive().optional(),
+  criticalMs: z.number().positive().optional(),
+});
+const ThresholdsSchema = z.strictObject({
+  append: LevelSchema.optional(),
+  recovery: LevelSchema.optional(),
+  truncate: LevelSchema.optional(),
+});
 
 export const RunConfigSchema = z.strictObject({
   adapter: z.string().min(1).optional(),
@@ -18,7 +25,12 @@ export const RunConfigSchema = z.strictObject({
   seed: z.number().int().nonnegative().optional(),
   runs: z.number().int().positive().optional(),
   /** Stop starting cases after this long: "90s", "5m", "2h", or milliseconds. */
-  budget: z.union([z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like "60s", "5m", "2h" or "500ms"'), z.number().int().positive()]).optional(),
+  budget: z
+    .union([
+      z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like "60s", "5m", "2h" or "500ms"'),
+      z.number().int().positive(),
+    ])
+    .optional(),
   crash: z.enum(["named", "fs", "signal", "power", "all"]).optional(),
   workers: z.number().int().positive().optional(),
   reportDir: z.string().min(1).optional(),
@@ -68,7 +80,10 @@ async function importConfigModule(file: string): Promise<unknown> {
     );
   }
   // ModuleKind.ESNext = 99, ScriptTarget.ES2022 = 9 (numbers, so no types from a given TypeScript version are needed).
-  const out = ts.transpileModule(fs.readFileSync(file, "utf8"), { compilerOptions: { module: 99, target: 9 }, fileName: file });
+  const out = ts.transpileModule(fs.readFileSync(file, "utf8"), {
+    compilerOptions: { module: 99, target: 9 },
+    fileName: file,
+  });
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.mjs`);
   fs.writeFileSync(tmp, out.outputText);
   try {
@@ -91,7 +106,9 @@ export async function loadRunConfig(file: string): Promise<RunConfig> {
   }
   const parsed = RunConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join(".") : "(config)"}: ${i.message}`).join("; ");
+    const issues = parsed.error.issues
+      .map((i) => `${i.path.length ? i.path.join(".") : "(config)"}: ${i.message}`)
+      .join("; ");
     throw new UsageError(`--config ${file}: ${issues}`);
   }
   return parsed.data;

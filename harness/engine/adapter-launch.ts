@@ -28,12 +28,23 @@ export const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), ".
  * language; split like a shell would, without a shell, so SIGKILL reaches the adapter
  * itself and not a shell around it). No adapter means the reference WAL.
  */
-export function resolveAdapter(opts: { adapter?: string | undefined; adapterCmd?: string | undefined; config?: Record<string, unknown> }): AdapterLaunch {
+export function resolveAdapter(opts: {
+  adapter?: string | undefined;
+  adapterCmd?: string | undefined;
+  config?: Record<string, unknown>;
+}): AdapterLaunch {
   if (opts.adapter && opts.adapterCmd) throw new UsageError("give --adapter or --adapter-cmd, not both");
   if (opts.adapterCmd !== undefined) {
     const [file, ...args] = parseCommandString(opts.adapterCmd);
     if (!file) throw new UsageError("--adapter-cmd is empty");
-    return { label: opts.adapterCmd, flags: ["--adapter-cmd", JSON.stringify(opts.adapterCmd)], file, args, env: {}, node: path.basename(file).startsWith("node") };
+    return {
+      label: opts.adapterCmd,
+      flags: ["--adapter-cmd", JSON.stringify(opts.adapterCmd)],
+      file,
+      args,
+      env: {},
+      node: path.basename(file).startsWith("node"),
+    };
   }
   const spec = opts.adapter ?? "reference";
   const builtIn = BUILT_IN_ADAPTERS.includes(spec);

@@ -7,7 +7,14 @@ import { AdapterError } from "../protocol/adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { mergeStats, runCase, type CaseResult } from "./case-runner.js";
 import { emptyStats, type SessionStats } from "./case-session.js";
-import { judgeLatency, latencyHistogram, latencyStats, type LatencyHistogram, type LatencyStats, type ThresholdVerdict } from "../checks/latency-stats.js";
+import {
+  judgeLatency,
+  latencyHistogram,
+  latencyStats,
+  type LatencyHistogram,
+  type LatencyStats,
+  type ThresholdVerdict,
+} from "../checks/latency-stats.js";
 import { recoveryBySize, type RecoveryBySize } from "../checks/recovery-by-size.js";
 import type { Hello } from "../protocol/messages.js";
 import type { ReplayToken } from "./replay-token.js";
@@ -139,7 +146,10 @@ export async function probeAdapter(launch: AdapterLaunch, timeoutMs: number): Pr
   }
 }
 
-const cyclesOf = (s: SessionStats) => s.crashes.signal + Object.values(s.crashes.named).reduce((a, b) => a + b, 0) + Object.values(s.crashes.fs).reduce((a, b) => a + b, 0);
+const cyclesOf = (s: SessionStats) =>
+  s.crashes.signal +
+  Object.values(s.crashes.named).reduce((a, b) => a + b, 0) +
+  Object.values(s.crashes.fs).reduce((a, b) => a + b, 0);
 const LATENCY_OPS: readonly LatencyOp[] = ["append", "recovery", "truncate"];
 const emptyTally = (planned: number): Tally => ({ planned, run: 0, passed: 0, failed: 0, errors: 0 });
 
@@ -160,7 +170,9 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
 
   const jobs: { plan: PlannedScenario; index: number }[] = [];
   for (const plan of opts.scenarios) {
-    const indices = opts.replay ? [0] : Array.from({ length: plan.cases }, (_, i) => i).filter((i) => i % opts.shard.count === opts.shard.index);
+    const indices = opts.replay
+      ? [0]
+      : Array.from({ length: plan.cases }, (_, i) => i).filter((i) => i % opts.shard.count === opts.shard.index);
     for (const index of indices) jobs.push({ plan, index });
     perScenario.set(plan.scenario.name, emptyStats());
     stops.set(plan.scenario.name, new AbortController());
@@ -170,7 +182,8 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       latencyGated: plan.gatesLatency ?? plan.scenario.gatesLatency === true,
     });
   }
-  for (const skip of opts.skipped ?? []) summaries.set(skip.name, { ...blankScenario(skip.name, "skipped", 0), reason: skip.reason });
+  for (const skip of opts.skipped ?? [])
+    summaries.set(skip.name, { ...blankScenario(skip.name, "skipped", 0), reason: skip.reason });
 
   const summary: RunSummary = {
     status: "running",
@@ -221,7 +234,9 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       s.checkpoints = stats.checkpoints;
       s.recoveryBySize = recoveryBySize(stats.recoveries);
       s.powerStates = stats.powerStates;
-      s.histograms = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyHistogram(samples)]));
+      s.histograms = Object.fromEntries(
+        Object.entries(stats.latency).map(([op, samples]) => [op, latencyHistogram(samples)]),
+      );
       s.latency = Object.fromEntries(Object.entries(stats.latency).map(([op, samples]) => [op, latencyStats(samples)]));
       s.thresholds = LATENCY_OPS.flatMap((op) => judgeLatency(op, stats.latency[op] ?? [], plan.thresholds[op]) ?? []);
       for (const t of s.thresholds) {
@@ -269,7 +284,9 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
           signal: stop.signal,
           ...(opts.shrinkBudgetMs !== undefined ? { shrinkBudgetMs: opts.shrinkBudgetMs } : {}),
         },
-        opts.replay ? { path: opts.replay.path, ...(opts.replay.replayPath ? { replayPath: opts.replay.replayPath } : {}) } : undefined,
+        opts.replay
+          ? { path: opts.replay.path, ...(opts.replay.replayPath ? { replayPath: opts.replay.replayPath } : {}) }
+          : undefined,
       );
       s.caseTimeMs += performance.now() - caseStarted;
       mergeStats(total, result.stats);
@@ -313,15 +330,37 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
   refresh();
   for (const s of summaries.values()) {
     if (s.status === "skipped") continue;
-    const critical = s.latencyGated && !s.latencyExpected && opts.latencyGate !== "warn" && !opts.signal?.aborted && s.thresholds.some((t) => t.status === "critical");
+    const critical =
+      s.latencyGated &&
+      !s.latencyExpected &&
+      opts.latencyGate !== "warn" &&
+      !opts.signal?.aborted &&
+      s.thresholds.some((t) => t.status === "critical");
     const unfinished = s.cases.run < s.cases.planned;
     s.status =
-      s.failures.length > 0 || critical ? "failed" : s.errors.length > 0 ? "error" : unfinished && opts.signal?.aborted ? "interrupted" : s.cases.run === 0 && s.cases.planned > 0 ? "not-run" : "passed";
+      s.failures.length > 0 || critical
+        ? "failed"
+        : s.errors.length > 0
+          ? "error"
+          : unfinished && opts.signal?.aborted
+            ? "interrupted"
+            : s.cases.run === 0 && s.cases.planned > 0
+              ? "not-run"
+              : "passed";
   }
   summary.scenarios = ordered();
   // Latency levels judge a whole run: an interrupted one only reports them.
   const interrupted = opts.signal?.aborted === true;
-  summary.status = summary.failures.length > 0 ? "failed" : summary.errors.length > 0 ? "error" : interrupted ? "interrupted" : summary.latencyFailures.length > 0 ? "failed" : "passed";
+  summary.status =
+    summary.failures.length > 0
+      ? "failed"
+      : summary.errors.length > 0
+        ? "error"
+        : interrupted
+          ? "interrupted"
+          : summary.latencyFailures.length > 0
+            ? "failed"
+            : "passed";
   return summary;
 }
 

@@ -41,7 +41,15 @@ export type CaseResult =
       replayToken: string;
       keptDir: string;
     }
-  | { status: "error"; scenario: string; index: number; seed: number; stats: SessionStats; executions: number; error: { code: string; message: string } }
+  | {
+      status: "error";
+      scenario: string;
+      index: number;
+      seed: number;
+      stats: SessionStats;
+      executions: number;
+      error: { code: string; message: string };
+    }
   | { status: "interrupted"; scenario: string; index: number; seed: number; stats: SessionStats; executions: number };
 
 export function mergeStats(into: SessionStats, from: SessionStats): void {
@@ -75,7 +83,12 @@ function show(input: unknown): string {
  * shrunk to the smallest input that still shows it. The directory of the smallest failing
  * run is kept under the report folder.
  */
-export async function runCase(index: number, seed: number, opts: CaseOptions, replay?: { path: string; replayPath?: string }): Promise<CaseResult> {
+export async function runCase(
+  index: number,
+  seed: number,
+  opts: CaseOptions,
+  replay?: { path: string; replayPath?: string },
+): Promise<CaseResult> {
   const stats = emptyStats();
   const scenario = opts.scenario.name;
   let executions = 0;
@@ -107,7 +120,10 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     const onAbort = () => void session.dispose("interrupted");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     const caseTimeoutMs = opts.caseTimeoutMs ?? opts.scenario.caseTimeoutMs?.(opts.env) ?? 120_000;
-    const watchdog = setTimeout(() => void session.dispose(`CASE_TIMEOUT: the case ran over ${caseTimeoutMs} ms, stuck in ${session.step}`), caseTimeoutMs);
+    const watchdog = setTimeout(
+      () => void session.dispose(`CASE_TIMEOUT: the case ran over ${caseTimeoutMs} ms, stuck in ${session.step}`),
+      caseTimeoutMs,
+    );
     try {
       await opts.scenario.execute(input, session, env);
     } catch (error) {
@@ -149,7 +165,12 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
       seed,
       stats,
       executions,
-      violation: { invariant: error.invariant, message: error.message, description: error.describe(), crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined },
+      violation: {
+        invariant: error.invariant,
+        message: error.message,
+        description: error.describe(),
+        crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined,
+      },
       commands: commandsText.replace(/\/\*replayPath=.*?\*\//, "").trim(),
       shrinks: details.numShrinks,
       replayToken: encodeReplayToken({
@@ -166,5 +187,13 @@ export async function runCase(index: number, seed: number, opts: CaseOptions, re
     };
   }
   const fault = adapterFault ?? abandoned ?? (error instanceof Error ? error : new Error(String(error)));
-  return { status: "error", scenario, index, seed, stats, executions, error: { code: (fault as { code?: string }).code ?? "EINTERNAL", message: fault.message } };
+  return {
+    status: "error",
+    scenario,
+    index,
+    seed,
+    stats,
+    executions,
+    error: { code: (fault as { code?: string }).code ?? "EINTERNAL", message: fault.message },
+  };
 }

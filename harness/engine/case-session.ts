@@ -13,7 +13,8 @@ import { netOps } from "../protocol/transaction-steps.js";
 import { InvariantViolation, type CrashInfo, type Invariant } from "../checks/violation.js";
 
 /** A crash to arm in the next process: the adapter kills itself there. */
-export type CrashArm = { kind: "named"; point: string; nth: number } | { kind: "fs"; call: number; when: "before" | "after" | "mid" };
+export type CrashArm =
+  { kind: "named"; point: string; nth: number } | { kind: "fs"; call: number; when: "before" | "after" | "mid" };
 
 /** A file-system fault for the next process (`WALCHECK_FS_FAULT`, see fs-preload.ts): it goes on living. */
 export interface FaultArm {
@@ -88,7 +89,9 @@ export class CrashHappened extends Error {
 }
 
 const describeArm = (arm: CrashArm): CrashInfo =>
-  arm.kind === "named" ? { kind: "named", at: `${arm.point}:${arm.nth}` } : { kind: "fs", at: `#${arm.call} ${arm.when}` };
+  arm.kind === "named"
+    ? { kind: "named", at: `${arm.point}:${arm.nth}` }
+    : { kind: "fs", at: `#${arm.call} ${arm.when}` };
 
 /**
  * The real system a case drives: one adapter process at a time on one directory. After
@@ -103,7 +106,8 @@ export class CaseSession {
   /** The last `open` answer (a scenario may hold it to more than the protocol's invariants). */
   lastOpen: Reply<"open"> | undefined;
   /** Called with every state read (after recovery and live), before the prefix model judges it: a scenario's own invariants. */
-  onRecovered: ((read: { lastSeq: number; state: Record<string, string> } & Record<string, unknown>) => void) | undefined;
+  onRecovered:
+    ((read: { lastSeq: number; state: Record<string, string> } & Record<string, unknown>) => void) | undefined;
   /** What the case is doing now (the command running), for a timed-out case's report. */
   step = "start";
   /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
@@ -175,7 +179,10 @@ export class CaseSession {
       (this.stats.latency.recovery ??= []).push(recoveryMs);
       if (open.ok) this.stats.recoveries.push({ walBytes, ms: recoveryMs });
       if (recoveryMs > this.opts.recoveryThresholdMs) {
-        this.violation("recovery-time", `recovery took ${recoveryMs.toFixed(1)} ms, over the ${this.opts.recoveryThresholdMs} ms threshold`);
+        this.violation(
+          "recovery-time",
+          `recovery took ${recoveryMs.toFixed(1)} ms, over the ${this.opts.recoveryThresholdMs} ms threshold`,
+        );
       }
       t = performance.now();
       await this.verify(open.lastSeq);
@@ -210,13 +217,15 @@ export class CaseSession {
   /** Compare the recovered WAL with the prefix model, run `check`, and settle the model. */
   private async verify(openedSeq?: number): Promise<void> {
     const read = this.must("read", await this.request("read", {}));
-    if (openedSeq !== undefined && read.lastSeq !== openedSeq) this.violation("sequence", `open said lastSeq ${openedSeq}, read says ${read.lastSeq}`);
+    if (openedSeq !== undefined && read.lastSeq !== openedSeq)
+      this.violation("sequence", `open said lastSeq ${openedSeq}, read says ${read.lastSeq}`);
     this.onRecovered?.(read);
     const verdict = this.model.judge(read.lastSeq, read.state);
     if (verdict.status === "violation") this.violation(verdict.invariant, verdict.message, verdict.diff);
     if (this.features.includes("check")) {
       const check = this.must("check", await this.request("check", {}));
-      if (check.result.length !== 1 || check.result[0] !== "ok") this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+      if (check.result.length !== 1 || check.result[0] !== "ok")
+        this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
     }
     this.model.settle(read.lastSeq);
   }
@@ -227,8 +236,13 @@ export class CaseSession {
       const read = this.must("read", await this.request("read", {}));
       this.onRecovered?.(read);
       const verdict = this.model.judge(read.lastSeq, read.state);
-      if (verdict.status === "violation") this.violation(verdict.invariant, `live read: ${verdict.message}`, verdict.diff);
-      if (read.lastSeq !== this.model.lastAcked) this.violation("sequence", `live read says lastSeq ${read.lastSeq}, ${this.model.lastAcked} batches were acknowledged`);
+      if (verdict.status === "violation")
+        this.violation(verdict.invariant, `live read: ${verdict.message}`, verdict.diff);
+      if (read.lastSeq !== this.model.lastAcked)
+        this.violation(
+          "sequence",
+          `live read says lastSeq ${read.lastSeq}, ${this.model.lastAcked} batches were acknowledged`,
+        );
     });
   }
 
@@ -236,7 +250,8 @@ export class CaseSession {
     if (!this.features.includes("check")) return;
     await this.guard(async () => {
       const check = this.must("check", await this.request("check", {}));
-      if (check.result.length !== 1 || check.result[0] !== "ok") this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+      if (check.result.length !== 1 || check.result[0] !== "ok")
+        this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
     });
   }
 
@@ -251,7 +266,11 @@ export class CaseSession {
 
   /** A checkpoint of `mode`, with a SIGKILL `delayMs` after it was sent (or when it is answered, if sooner). */
   async checkpointKill(mode: "passive" | "truncate", delayMs: number): Promise<void> {
-    if (!this.features.includes("checkpoint") || (mode === "truncate" && !this.features.includes("checkpoint.truncate"))) return;
+    if (
+      !this.features.includes("checkpoint") ||
+      (mode === "truncate" && !this.features.includes("checkpoint.truncate"))
+    )
+      return;
     await this.guard(async () => {
       this.stats.checkpoints += 1;
       const client = this.client!;
@@ -275,7 +294,11 @@ export class CaseSession {
    * number `kill.after` was answered, with the requests after it in flight: the external
    * crash for black-box adapters.
    */
-  async appendBurst(batches: BatchOp[][], kill?: { after: number; delayMs: number }, opts: { noAckAfterFailure?: string } = {}): Promise<void> {
+  async appendBurst(
+    batches: BatchOp[][],
+    kill?: { after: number; delayMs: number },
+    opts: { noAckAfterFailure?: string } = {},
+  ): Promise<void> {
     await this.guard(async () => {
       if (this.stopped) return;
       const t = performance.now();
@@ -286,7 +309,10 @@ export class CaseSession {
       let lastAcked = 0;
       const strict = (failed: number, acked: number) => {
         if (opts.noAckAfterFailure && acked > failed) {
-          this.violation("no-ack-after-fsync-error", `batch ${acked} was acknowledged after batch ${failed} failed (${opts.noAckAfterFailure}): a later ack can only be honest after recovery`);
+          this.violation(
+            "no-ack-after-fsync-error",
+            `batch ${acked} was acknowledged after batch ${failed} failed (${opts.noAckAfterFailure}): a later ack can only be honest after recovery`,
+          );
         }
       };
       for (const [i, ops] of batches.entries()) {
@@ -322,7 +348,8 @@ export class CaseSession {
           const client = this.client!;
           void pending.at(-1)!.then(
             () => {
-              if (!this.stopped) timer = setTimeout(() => ((this.killing = true), void client.kill("SIGKILL")), kill.delayMs);
+              if (!this.stopped)
+                timer = setTimeout(() => ((this.killing = true), void client.kill("SIGKILL")), kill.delayMs);
             },
             () => undefined,
           );
@@ -354,7 +381,10 @@ export class CaseSession {
   async transaction(steps: TransactionStep[], kill?: { delayMs: number }): Promise<void> {
     if (!this.features.includes("transaction")) return;
     const ops = netOps(steps);
-    if ("error" in ops || ops.length === 0) throw new TypeError(`walcheck generated an invalid transaction: ${"error" in ops ? ops.error : "no surviving write"}`);
+    if ("error" in ops || ops.length === 0)
+      throw new TypeError(
+        `walcheck generated an invalid transaction: ${"error" in ops ? ops.error : "no surviving write"}`,
+      );
     await this.guard(async () => {
       if (this.stopped) return;
       const client = this.client!;
@@ -406,7 +436,11 @@ export class CaseSession {
       await this.appendBurst([ops]);
       if (!this.armed) return;
     }
-    if (mode && this.features.includes("checkpoint") && (mode === "passive" || this.features.includes("checkpoint.truncate"))) {
+    if (
+      mode &&
+      this.features.includes("checkpoint") &&
+      (mode === "passive" || this.features.includes("checkpoint.truncate"))
+    ) {
       const rounds = arm.kind === "named" ? arm.nth : 2;
       for (let i = 0; i < rounds && this.armed; i++) {
         await this.appendBurst([batches[i % batches.length]!]);
@@ -421,7 +455,12 @@ export class CaseSession {
     const crashed = await this.guard(async () => {
       this.must("close", await this.request("close", {}));
       const exit = await this.client!.waitExit();
-      if (exit.exitCode !== 0) throw new AdapterError("ADAPTER_EXITED", `the adapter exited with ${exit.signal ?? exit.exitCode} after close`, { ...exit, stderrTail: this.stderrTail });
+      if (exit.exitCode !== 0)
+        throw new AdapterError(
+          "ADAPTER_EXITED",
+          `the adapter exited with ${exit.signal ?? exit.exitCode} after close`,
+          { ...exit, stderrTail: this.stderrTail },
+        );
     });
     if (crashed) return;
     if (this.armed) this.stats.armsNotReached += 1;
@@ -447,7 +486,11 @@ export class CaseSession {
     this.killing = true;
     const spare = this.spare;
     this.spare = undefined;
-    await Promise.all([this.client?.kill("SIGKILL"), spare?.kill("SIGKILL"), ...this.extras.map((c) => c.kill("SIGKILL"))]);
+    await Promise.all([
+      this.client?.kill("SIGKILL"),
+      spare?.kill("SIGKILL"),
+      ...this.extras.map((c) => c.kill("SIGKILL")),
+    ]);
   }
 
   // --- for scenarios that drive processes by hand (faults, tampering, a second opener) ---
@@ -471,7 +514,12 @@ export class CaseSession {
     const crashed = await this.guard(async () => {
       this.must("close", await this.request("close", {}));
       const exit = await this.client!.waitExit();
-      if (exit.exitCode !== 0) throw new AdapterError("ADAPTER_EXITED", `the adapter exited with ${exit.signal ?? exit.exitCode} after close`, { ...exit, stderrTail: this.stderrTail });
+      if (exit.exitCode !== 0)
+        throw new AdapterError(
+          "ADAPTER_EXITED",
+          `the adapter exited with ${exit.signal ?? exit.exitCode} after close`,
+          { ...exit, stderrTail: this.stderrTail },
+        );
     });
     if (crashed) return this.closeClean();
     this.client = undefined;
@@ -508,7 +556,8 @@ export class CaseSession {
       else this.stats.refused.open += 1;
       return { reply };
     } catch (error) {
-      if (!(error instanceof AdapterError) || (error.code !== "ADAPTER_EXITED" && error.code !== "ADAPTER_PROTOCOL")) throw error;
+      if (!(error instanceof AdapterError) || (error.code !== "ADAPTER_EXITED" && error.code !== "ADAPTER_PROTOCOL"))
+        throw error;
       if (error.code === "ADAPTER_PROTOCOL") {
         await this.crash({ kind: "fault", at: this.faultNote ?? "open" });
         return { broken: `it answered with an invalid message: ${error.message}` };
@@ -552,7 +601,12 @@ export class CaseSession {
   }
 
   private spawn(env: Record<string, string>): AdapterClient {
-    return AdapterClient.start({ file: this.opts.launch.file, args: this.opts.launch.args, env, timeoutMs: this.opts.timeoutMs });
+    return AdapterClient.start({
+      file: this.opts.launch.file,
+      args: this.opts.launch.args,
+      env,
+      timeoutMs: this.opts.timeoutMs,
+    });
   }
 
   private async endLife(): Promise<void> {
@@ -607,7 +661,10 @@ export class CaseSession {
         const expected = this.killing || this.armed !== undefined;
         if (exit.signal === "SIGKILL" && expected) throw new CrashHappened();
         if (op === "open" && this.lastCrash) {
-          this.violation("recovery", `the adapter died while recovering (${exit.signal ?? `exit code ${exit.exitCode}`})\n${error.details.stderrTail.trim()}`);
+          this.violation(
+            "recovery",
+            `the adapter died while recovering (${exit.signal ?? `exit code ${exit.exitCode}`})\n${error.details.stderrTail.trim()}`,
+          );
         }
       }
       throw error;
@@ -616,19 +673,29 @@ export class CaseSession {
 
   private must<O extends Op>(op: O, reply: Reply<O>): Extract<Reply<O>, { ok: true }> {
     if (!reply.ok) {
-      throw new AdapterError("ADAPTER_PROTOCOL", `${op} answered ${reply.error.code}: ${reply.error.message}`, { op, stderrTail: this.stderrTail });
+      throw new AdapterError("ADAPTER_PROTOCOL", `${op} answered ${reply.error.code}: ${reply.error.message}`, {
+        op,
+        stderrTail: this.stderrTail,
+      });
     }
     return reply as Extract<Reply<O>, { ok: true }>;
   }
 
   private violation(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
-    const crash = this.lastCrash ?? (this.faultNote ? { kind: "fault" as const, at: `${this.faultNote} (in an earlier life of this case; then a clean close)` } : undefined);
+    const crash =
+      this.lastCrash ??
+      (this.faultNote
+        ? { kind: "fault" as const, at: `${this.faultNote} (in an earlier life of this case; then a clean close)` }
+        : undefined);
     throw new InvariantViolation(invariant, message, crash, diff, this.ledger.tail());
   }
 }
 
 /** A session on a fresh temporary directory; `cleanup` stops its processes and removes the directory. */
-export async function sessionInTempDir(prefix: string, opts: Omit<SessionOptions, "dir">): Promise<{ session: CaseSession; cleanup: () => Promise<void> }> {
+export async function sessionInTempDir(
+  prefix: string,
+  opts: Omit<SessionOptions, "dir">,
+): Promise<{ session: CaseSession; cleanup: () => Promise<void> }> {
   const work = await tmpDir({ prefix, unsafeCleanup: true });
   const session = new CaseSession({ ...opts, dir: path.join(work.path, "wal") });
   return {

@@ -18,7 +18,11 @@ export async function dirBytes(dir: string): Promise<number> {
   for (const e of entries) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) total += await dirBytes(p);
-    else if (e.isFile()) total += await fs.stat(p).then((s) => s.size, () => 0);
+    else if (e.isFile())
+      total += await fs.stat(p).then(
+        (s) => s.size,
+        () => 0,
+      );
   }
   return total;
 }

@@ -71,21 +71,34 @@ export function exhaustiveWorkload(seed: number, hello: Hello): ExhaustiveStep[]
   const [appends] = fc.sample(fc.array(append, { minLength: 6, maxLength: 6 }), { seed, numRuns: 1 });
   const steps: ExhaustiveStep[] = [...appends!.slice(0, 3)];
   const features = new Set(hello.features);
-  if (features.has("checkpoint")) steps.push({ kind: "checkpoint", mode: features.has("checkpoint.truncate") ? "truncate" : "passive" });
+  if (features.has("checkpoint"))
+    steps.push({ kind: "checkpoint", mode: features.has("checkpoint.truncate") ? "truncate" : "passive" });
   steps.push(...appends!.slice(3, 5));
   if (features.has("checkpoint")) steps.push({ kind: "checkpoint", mode: "passive" });
   steps.push(appends![5]!);
   return steps;
 }
 
-const describeStep = (s: ExhaustiveStep) => (s.kind === "append" ? `append(${s.ops.map((o) => `${o.key}${o.value === null ? "-" : "="}`).join(",")})` : `checkpoint(${s.mode})`);
+const describeStep = (s: ExhaustiveStep) =>
+  s.kind === "append"
+    ? `append(${s.ops.map((o) => `${o.key}${o.value === null ? "-" : "="}`).join(",")})`
+    : `checkpoint(${s.mode})`;
 
 /** Run the workload once with the preload's trace on, and return the calls it made. */
 async function traceCalls(opts: ExhaustiveOptions, steps: ExhaustiveStep[]): Promise<{ call: string }[]> {
   const work = await tmpDir({ prefix: "walcheck-trace-", unsafeCleanup: true });
   const trace = path.join(work.path, "trace.jsonl");
-  const env = { ...opts.launch.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${opts.fsPreload}`.trim(), WALCHECK_FS_TRACE: trace };
-  const client = AdapterClient.start({ file: opts.launch.file, args: opts.launch.args, env, timeoutMs: opts.timeoutMs });
+  const env = {
+    ...opts.launch.env,
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${opts.fsPreload}`.trim(),
+    WALCHECK_FS_TRACE: trace,
+  };
+  const client = AdapterClient.start({
+    file: opts.launch.file,
+    args: opts.launch.args,
+    env,
+    timeoutMs: opts.timeoutMs,
+  });
   try {
     await client.request("hello", {});
     await client.request("open", { dir: path.join(work.path, "wal"), config: opts.openConfig });
@@ -95,7 +108,11 @@ async function traceCalls(opts: ExhaustiveOptions, steps: ExhaustiveStep[]): Pro
     }
     await client.request("close", {});
     await client.waitExit();
-    return fs.readFileSync(trace, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { call: string });
+    return fs
+      .readFileSync(trace, "utf8")
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { call: string });
   } finally {
     await client.kill();
     await work.cleanup();
@@ -137,7 +154,12 @@ export async function runExhaustive(opts: ExhaustiveOptions): Promise<Exhaustive
 
   let next = 0;
   const worker = async () => {
-    while (next < points.length && result.failures.length === 0 && result.errors.length === 0 && !opts.signal?.aborted) {
+    while (
+      next < points.length &&
+      result.failures.length === 0 &&
+      result.errors.length === 0 &&
+      !opts.signal?.aborted
+    ) {
       const point = points[next++]!;
       const { session, cleanup } = await sessionInTempDir("walcheck-exhaustive-", {
         launch: opts.launch,
@@ -164,13 +186,28 @@ export async function runExhaustive(opts: ExhaustiveOptions): Promise<Exhaustive
           keepFailure(session, keptDir, error);
           result.failures.push({
             point,
-            violation: { invariant: error.invariant, message: error.message, description: error.describe(), crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined },
+            violation: {
+              invariant: error.invariant,
+              message: error.message,
+              description: error.describe(),
+              crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined,
+            },
             keptDir,
-            replayToken: encodeReplayToken({ seed: opts.seed, path: "", crash: ["fs"], maxCommands: 0, exhaustive: point }),
+            replayToken: encodeReplayToken({
+              seed: opts.seed,
+              path: "",
+              crash: ["fs"],
+              maxCommands: 0,
+              exhaustive: point,
+            }),
           });
         } else {
           const e = error as Error & { code?: string };
-          result.errors.push({ point, code: error instanceof AdapterError ? error.code : e.code ?? "EINTERNAL", message: e.message });
+          result.errors.push({
+            point,
+            code: error instanceof AdapterError ? error.code : (e.code ?? "EINTERNAL"),
+            message: e.message,
+          });
         }
       } finally {
         opts.signal?.removeEventListener("abort", onAbort);
@@ -184,6 +221,12 @@ export async function runExhaustive(opts: ExhaustiveOptions): Promise<Exhaustive
   result.fired = Object.values(stats.crashes.fs).reduce((a, b) => a + b, 0);
   result.elapsedMs = performance.now() - started;
   result.pointsPerSecond = (result.checked * 1000) / result.elapsedMs;
-  result.status = result.failures.length ? "failed" : result.errors.length ? "error" : opts.signal?.aborted ? "interrupted" : "passed";
+  result.status = result.failures.length
+    ? "failed"
+    : result.errors.length
+      ? "error"
+      : opts.signal?.aborted
+        ? "interrupted"
+        : "passed";
   return result;
 }

@@ -39,10 +39,22 @@ export function decodeReplayToken(raw: string): ReplayToken {
   } catch {
     throw new UsageError(`--replay: not a walcheck replay token: ${raw.slice(0, 40)}`);
   }
-  const exhaustiveOk = parsed.exhaustive === undefined || (Number.isInteger(parsed.exhaustive.call) && ["before", "after", "mid"].includes(parsed.exhaustive.when));
+  const exhaustiveOk =
+    parsed.exhaustive === undefined ||
+    (Number.isInteger(parsed.exhaustive.call) && ["before", "after", "mid"].includes(parsed.exhaustive.when));
   const p = parsed.powerState;
-  const powerOk = p === undefined || (Number.isInteger(p.cut) && p.cut >= 0 && typeof p.variant === "string" && typeof p.op === "string");
-  if (parsed.v !== 1 || !Number.isInteger(parsed.seed) || typeof parsed.path !== "string" || !Array.isArray(parsed.crash) || !Number.isInteger(parsed.maxCommands) || !exhaustiveOk || !powerOk) {
+  const powerOk =
+    p === undefined ||
+    (Number.isInteger(p.cut) && p.cut >= 0 && typeof p.variant === "string" && typeof p.op === "string");
+  if (
+    parsed.v !== 1 ||
+    !Number.isInteger(parsed.seed) ||
+    typeof parsed.path !== "string" ||
+    !Array.isArray(parsed.crash) ||
+    !Number.isInteger(parsed.maxCommands) ||
+    !exhaustiveOk ||
+    !powerOk
+  ) {
     throw new UsageError(`--replay: the token is damaged or from another walcheck version`);
   }
   return parsed as ReplayToken;

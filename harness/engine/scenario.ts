@@ -38,7 +38,16 @@ export interface ScenarioEnv {
   /** Mutating fs calls the preload saw in a typical life (undefined: fs faults do not apply). */
   fsCallsPerLife?: number | undefined;
   /** Power-loss simulation: the recorder library, and whether to enumerate every state or sample. */
-  power?: { recorder: string; exhaustive: boolean; states: number; freshRecovery?: boolean; only?: PowerStateRef | undefined; onProgress?: (checked: number) => void } | undefined;
+  power?:
+    | {
+        recorder: string;
+        exhaustive: boolean;
+        states: number;
+        freshRecovery?: boolean;
+        only?: PowerStateRef | undefined;
+        onProgress?: (checked: number) => void;
+      }
+    | undefined;
   /** fast-check's replay path of a shrunk command list (from a replay token). */
   replayPath?: string | undefined;
 }
@@ -80,23 +89,39 @@ export interface Scenario<T = unknown> {
 }
 
 /** Whether a scenario applies to an adapter: the first unmet requirement is the reason it is skipped. */
-export function applicability(scenario: Scenario, hello: Hello, fsFaults: { ok: boolean; why: string }, recorder: { ok: boolean; why: string } = { ok: false, why: "its support was not checked" }): { applies: true } | { applies: false; reason: string } {
+export function applicability(
+  scenario: Scenario,
+  hello: Hello,
+  fsFaults: { ok: boolean; why: string },
+  recorder: { ok: boolean; why: string } = { ok: false, why: "its support was not checked" },
+): { applies: true } | { applies: false; reason: string } {
   for (const need of scenario.needs) {
     switch (need.kind) {
       case "feature":
-        if (!hello.features.includes(need.feature)) return { applies: false, reason: `the adapter does not list "${need.feature}" in hello.features (${need.why})` };
+        if (!hello.features.includes(need.feature))
+          return {
+            applies: false,
+            reason: `the adapter does not list "${need.feature}" in hello.features (${need.why})`,
+          };
         break;
       case "points":
-        if (!(hello.points ?? []).some((p) => need.match.test(p))) return { applies: false, reason: `the adapter announces no ${need.what} crash points in hello.points` };
+        if (!(hello.points ?? []).some((p) => need.match.test(p)))
+          return { applies: false, reason: `the adapter announces no ${need.what} crash points in hello.points` };
         break;
       case "fs-faults":
-        if (!fsFaults.ok) return { applies: false, reason: `file-system faults are injected through Node's fs, and ${fsFaults.why}` };
+        if (!fsFaults.ok)
+          return { applies: false, reason: `file-system faults are injected through Node's fs, and ${fsFaults.why}` };
         break;
       case "durability":
-        if (hello.durability !== need.level) return { applies: false, reason: `the adapter promises durability "${hello.durability}", and this scenario holds adapters to "${need.level}"` };
+        if (hello.durability !== need.level)
+          return {
+            applies: false,
+            reason: `the adapter promises durability "${hello.durability}", and this scenario holds adapters to "${need.level}"`,
+          };
         break;
       case "power-recorder":
-        if (!recorder.ok) return { applies: false, reason: `the power-loss recorder is not available: ${recorder.why}` };
+        if (!recorder.ok)
+          return { applies: false, reason: `the power-loss recorder is not available: ${recorder.why}` };
         break;
     }
   }

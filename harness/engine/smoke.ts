@@ -25,7 +25,8 @@ export interface SmokeOptions {
   signal?: AbortSignal;
 }
 
-export type CrashPlan = { kind: "named"; point: string; nth: number } | { kind: "signal"; afterAcks: number } | { kind: "clean-close" };
+export type CrashPlan =
+  { kind: "named"; point: string; nth: number } | { kind: "signal"; afterAcks: number } | { kind: "clean-close" };
 
 export interface Violation {
   invariant: "durability" | "sequence" | "atomicity" | "integrity" | "recovery" | "recovery-time";
@@ -56,7 +57,7 @@ export type SmokeResult =
 
 const KEYS = Array.from({ length: 16 }, (_, i) => `k${i}`);
 // Multi-byte and astral characters too: adapters must not assume ASCII.
-const VALUE_ALPHABET = ["a", "b", "z", "0", "9", "é", "ß", "日", "😀", " ", "\"", "\\"];
+const VALUE_ALPHABET = ["a", "b", "z", "0", "9", "é", "ß", "日", "😀", " ", '"', "\\"];
 
 function randomBatch(rng: Prng): BatchOp[] {
   return Array.from({ length: rng.int(1, 6) }, () => ({
@@ -71,7 +72,10 @@ function percentile(sorted: number[], p: number): number {
 
 /** Unwrap a reply that must be ok; an `ok:false` here is the adapter failing the run. */
 function must<O extends Op>(op: O, reply: Reply<O>): Extract<Reply<O>, { ok: true }> {
-  if (!reply.ok) throw Object.assign(new Error(`${op} answered ${reply.error.code}: ${reply.error.message}`), { code: reply.error.code });
+  if (!reply.ok)
+    throw Object.assign(new Error(`${op} answered ${reply.error.code}: ${reply.error.message}`), {
+      code: reply.error.code,
+    });
   return reply as Extract<Reply<O>, { ok: true }>;
 }
 
@@ -99,7 +103,12 @@ export async function runSmoke(opts: SmokeOptions): Promise<SmokeResult> {
   };
   const finish = <R extends SmokeResult>(result: R): R => {
     const sorted = [...recoveries].sort((a, b) => a - b);
-    result.recoveryMs = { n: sorted.length, p50: percentile(sorted, 0.5), p95: percentile(sorted, 0.95), max: sorted.at(-1) ?? 0 };
+    result.recoveryMs = {
+      n: sorted.length,
+      p50: percentile(sorted, 0.5),
+      p95: percentile(sorted, 0.95),
+      max: sorted.at(-1) ?? 0,
+    };
     result.elapsedMs = performance.now() - started;
     return result;
   };
@@ -125,13 +134,19 @@ export async function runSmoke(opts: SmokeOptions): Promise<SmokeResult> {
       currentCrash = crash;
       const env: Record<string, string> = { ...opts.adapter.env };
       if (crash?.kind === "named") env.WALCHECK_CRASH_AT = `${crash.point}:${crash.nth}`;
-      const client = AdapterClient.start({ file: opts.adapter.file, args: opts.adapter.args, env, timeoutMs: opts.timeoutMs ?? 10_000 });
+      const client = AdapterClient.start({
+        file: opts.adapter.file,
+        args: opts.adapter.args,
+        env,
+        timeoutMs: opts.timeoutMs ?? 10_000,
+      });
       const onAbort = () => void client.kill();
       opts.signal?.addEventListener("abort", onAbort, { once: true });
       try {
         const outcome = await runCycle({ client, rng, model, crash, cycle, last, walDir, opts, stats, recoveries });
         if (outcome.points) points = outcome.points;
-        if (outcome.violation) return finish({ status: "failed", violation: keep(outcome.violation, client.stderrTail), ...stats });
+        if (outcome.violation)
+          return finish({ status: "failed", violation: keep(outcome.violation, client.stderrTail), ...stats });
       } catch (error) {
         const exit = await client.kill();
         const crashed = error instanceof AdapterError && error.code === "ADAPTER_EXITED" && exit.signal === "SIGKILL";
@@ -149,11 +164,17 @@ export async function runSmoke(opts: SmokeOptions): Promise<SmokeResult> {
         await client.kill();
       }
       stats.cyclesRun = cycle + 1;
-      log(`cycle ${cycle + 1}/${opts.cycles + 1}: ${describeCrash(crash)}; acked ${stats.batchesAcked}/${stats.batchesSent}`);
+      log(
+        `cycle ${cycle + 1}/${opts.cycles + 1}: ${describeCrash(crash)}; acked ${stats.batchesAcked}/${stats.batchesSent}`,
+      );
     }
     return finish({ status: "passed", ...stats });
   } catch (error) {
-    return finish({ status: "error", error: { code: "EINTERNAL", message: `${(error as Error).message} (during ${describeCrash(currentCrash)})` }, ...stats });
+    return finish({
+      status: "error",
+      error: { code: "EINTERNAL", message: `${(error as Error).message} (during ${describeCrash(currentCrash)})` },
+      ...stats,
+    });
   } finally {
     await work.cleanup();
   }
@@ -189,27 +210,38 @@ interface CycleContext {
 
 async function runCycle(ctx: CycleContext): Promise<{ points?: string[]; violation?: Omit<Violation, "keptDir"> }> {
   const { client, rng, model, crash, cycle, stats } = ctx;
-  const violation = (invariant: Violation["invariant"], message: string, diff: KeyDiff[] = []) => ({ violation: { invariant, message, cycle, crash, diff } });
+  const violation = (invariant: Violation["invariant"], message: string, diff: KeyDiff[] = []) => ({
+    violation: { invariant, message, cycle, crash, diff },
+  });
 
   const hello = must("hello", await client.request("hello", {}));
-  const config = { sync: rng.pick(["always", "batch"]), maxSegmentBytes: rng.pick([2048, 16384, 1 << 20]), ...ctx.opts.config };
+  const config = {
+    sync: rng.pick(["always", "batch"]),
+    maxSegmentBytes: rng.pick([2048, 16384, 1 << 20]),
+    ...ctx.opts.config,
+  };
   const open = await client.request("open", { dir: ctx.walDir, config });
   if (!open.ok) return violation("recovery", `open failed after a crash: ${open.error.code}: ${open.error.message}`);
   const recoveryMs = open.recovery?.elapsedMs ?? 0;
   ctx.recoveries.push(recoveryMs);
   stats.bytesDiscarded += open.recovery?.bytesDiscarded ?? 0;
   if (recoveryMs > ctx.opts.recoveryThresholdMs) {
-    return violation("recovery-time", `recovery took ${recoveryMs.toFixed(1)} ms, over the ${ctx.opts.recoveryThresholdMs} ms threshold`);
+    return violation(
+      "recovery-time",
+      `recovery took ${recoveryMs.toFixed(1)} ms, over the ${ctx.opts.recoveryThresholdMs} ms threshold`,
+    );
   }
 
   const read = must("read", await client.request("read", {}));
-  if (read.lastSeq !== open.lastSeq) return violation("sequence", `open said lastSeq ${open.lastSeq}, read says ${read.lastSeq}`);
+  if (read.lastSeq !== open.lastSeq)
+    return violation("sequence", `open said lastSeq ${open.lastSeq}, read says ${read.lastSeq}`);
   const verdict = model.judge(read.lastSeq, read.state);
   if (verdict.status === "violation") return violation(verdict.invariant, verdict.message, verdict.diff);
   model.settle(verdict.k);
   if (hello.features.includes("check")) {
     const check = must("check", await client.request("check", {}));
-    if (check.result.length !== 1 || check.result[0] !== "ok") return violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+    if (check.result.length !== 1 || check.result[0] !== "ok")
+      return violation("integrity", `check answered ${JSON.stringify(check.result)}`);
   }
   const points = hello.points ?? [];
   if (ctx.last) {
@@ -236,7 +268,8 @@ async function runCycle(ctx: CycleContext): Promise<{ points?: string[]; violati
       stats.batchesSent += 1;
       task = client.request("append", { ops }).then((r) => {
         const ok = must("append", r);
-        if (ok.seq !== seq) failure ??= violation("sequence", `append acknowledged seq ${ok.seq}, expected ${seq}`).violation;
+        if (ok.seq !== seq)
+          failure ??= violation("sequence", `append acknowledged seq ${ok.seq}, expected ${seq}`).violation;
         model.ack(seq);
         stats.batchesAcked += 1;
         acks += 1;

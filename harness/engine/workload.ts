@@ -35,20 +35,22 @@ export interface Aim {
   transactions?: boolean;
 }
 
-
 type Model = Record<string, never>;
 type WalCommand = fc.AsyncCommand<Model, CaseSession>;
 
 // A small key space so that batches collide on keys, and values that are not ASCII-only.
 const KEYS = ["a", "b", "c", "d", "e", "f", "g", "h"];
 const unit = fc.constantFrom("x", "y", "z", "0", "9", "é", "日", "😀", " ", '"', "\\", "\n");
-const valueOf = (maxLength: number, size?: fc.SizeForArbitrary) => fc.string({ unit, minLength: 0, maxLength, ...(size ? { size } : {}) });
-const opOf = (maxLength: number, size?: fc.SizeForArbitrary): fc.Arbitrary<BatchOp> => fc.record({ key: fc.constantFrom(...KEYS), value: fc.option(valueOf(maxLength, size), { freq: 5, nil: null }) });
+const valueOf = (maxLength: number, size?: fc.SizeForArbitrary) =>
+  fc.string({ unit, minLength: 0, maxLength, ...(size ? { size } : {}) });
+const opOf = (maxLength: number, size?: fc.SizeForArbitrary): fc.Arbitrary<BatchOp> =>
+  fc.record({ key: fc.constantFrom(...KEYS), value: fc.option(valueOf(maxLength, size), { freq: 5, nil: null }) });
 /**
  * A batch of 1 to 20 ops on a small key space (values up to `maxLength` characters). `size`
  * is fast-check's length bias (default "small": most values short; "large": often near the maximum).
  */
-export const batchOf = (maxLength = 24, size?: fc.SizeForArbitrary) => fc.array(opOf(maxLength, size), { minLength: 1, maxLength: 20 });
+export const batchOf = (maxLength = 24, size?: fc.SizeForArbitrary) =>
+  fc.array(opOf(maxLength, size), { minLength: 1, maxLength: 20 });
 
 /** The prefix of every value written inside a scope that is rolled back: it must never be seen again. */
 export const ROLLED_BACK = "rb:";
@@ -81,10 +83,22 @@ const scopeArb: fc.Arbitrary<Scope> = fc.letrec<{ scope: Scope }>((tie) => ({
 })).scope;
 
 /** Transaction steps: nested savepoints released or rolled back (their values marked), ending in a write that survives. */
-export const transactionSteps: fc.Arbitrary<TransactionStep[]> = fc.tuple(scopeArb, opOf(24)).map(([scope, last]) => flatten([...scope, { put: last }], false, []));
+export const transactionSteps: fc.Arbitrary<TransactionStep[]> = fc
+  .tuple(scopeArb, opOf(24))
+  .map(([scope, last]) => flatten([...scope, { put: last }], false, []));
 
 const showSteps = (steps: TransactionStep[]) =>
-  steps.map((s) => ("put" in s ? `${s.put.key}${s.put.value === null ? "-" : s.put.value.startsWith(ROLLED_BACK) ? "=rb" : "="}` : "savepoint" in s ? "sp{" : "rollback" in s ? "}rb" : "}rel")).join(" ");
+  steps
+    .map((s) =>
+      "put" in s
+        ? `${s.put.key}${s.put.value === null ? "-" : s.put.value.startsWith(ROLLED_BACK) ? "=rb" : "="}`
+        : "savepoint" in s
+          ? "sp{"
+          : "rollback" in s
+            ? "}rb"
+            : "}rel",
+    )
+    .join(" ");
 
 class Transaction implements WalCommand {
   constructor(
@@ -92,11 +106,16 @@ class Transaction implements WalCommand {
     readonly killMs: number | undefined,
   ) {}
   check = () => true;
-  run = (_m: Model, s: CaseSession) => ((s.step = this.toString()), s.transaction(this.steps, this.killMs === undefined ? undefined : { delayMs: this.killMs }));
-  toString = () => `${this.killMs === undefined ? "" : `sigkill(${this.killMs}ms into) `}transaction(${showSteps(this.steps)})`;
+  run = (_m: Model, s: CaseSession) => (
+    (s.step = this.toString()),
+    s.transaction(this.steps, this.killMs === undefined ? undefined : { delayMs: this.killMs })
+  );
+  toString = () =>
+    `${this.killMs === undefined ? "" : `sigkill(${this.killMs}ms into) `}transaction(${showSteps(this.steps)})`;
 }
 
-const short = (batches: BatchOp[][]) => batches.map((b) => b.map((o) => `${o.key}${o.value === null ? "-" : "="}`).join(",")).join(" | ");
+const short = (batches: BatchOp[][]) =>
+  batches.map((b) => b.map((o) => `${o.key}${o.value === null ? "-" : "="}`).join(",")).join(" | ");
 
 class AppendBurst implements WalCommand {
   constructor(readonly batches: BatchOp[][]) {}
@@ -112,8 +131,12 @@ class SignalCrash implements WalCommand {
     readonly delayMs: number,
   ) {}
   check = () => true;
-  run = (_m: Model, s: CaseSession) => ((s.step = this.toString()), s.appendBurst(this.batches, { after: Math.min(this.after, this.batches.length - 1), delayMs: this.delayMs }));
-  toString = () => `sigkill(${this.delayMs}ms after the answer to request ${Math.min(this.after, this.batches.length - 1) + 1} of ${short(this.batches)})`;
+  run = (_m: Model, s: CaseSession) => (
+    (s.step = this.toString()),
+    s.appendBurst(this.batches, { after: Math.min(this.after, this.batches.length - 1), delayMs: this.delayMs })
+  );
+  toString = () =>
+    `sigkill(${this.delayMs}ms after the answer to request ${Math.min(this.after, this.batches.length - 1) + 1} of ${short(this.batches)})`;
 }
 
 class CheckpointKill implements WalCommand {
@@ -189,7 +212,9 @@ export function workloadCommands(opts: WorkloadOptions): fc.Arbitrary<Iterable<W
   ];
   if (features.has("check")) arbs.push(fc.constant(new Check()));
   if (aim.transactions && features.has("transaction")) {
-    const kill = opts.crash.includes("signal") ? fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined, freq: 3 }) : fc.constant(undefined);
+    const kill = opts.crash.includes("signal")
+      ? fc.option(fc.integer({ min: 0, max: 3 }), { nil: undefined, freq: 3 })
+      : fc.constant(undefined);
     arbs.push(fc.tuple(transactionSteps, kill).map(([steps, ms]) => new Transaction(steps, ms)));
     arbs.push(fc.tuple(transactionSteps, kill).map(([steps, ms]) => new Transaction(steps, ms)));
   }
@@ -201,13 +226,22 @@ export function workloadCommands(opts: WorkloadOptions): fc.Arbitrary<Iterable<W
         .map(([b, after, delay]) => new SignalCrash(b, after, delay)),
     );
     const killModes = (aim.killDuring ?? []).filter(has);
-    if (killModes.length > 0) arbs.push(fc.tuple(fc.constantFrom(...killModes), fc.integer({ min: 0, max: 3 })).map(([m, delay]) => new CheckpointKill(m, delay)));
+    if (killModes.length > 0)
+      arbs.push(
+        fc
+          .tuple(fc.constantFrom(...killModes), fc.integer({ min: 0, max: 3 }))
+          .map(([m, delay]) => new CheckpointKill(m, delay)),
+      );
   }
   const points = (opts.hello.points ?? []).filter(aim.points ?? (() => true));
   if (opts.crash.includes("named") && points.length > 0) {
     arbs.push(
       fc
-        .tuple(fc.constantFrom(...points), fc.integer({ min: 1, max: 4 }), fc.array(batch, { minLength: 1, maxLength: 6 }))
+        .tuple(
+          fc.constantFrom(...points),
+          fc.integer({ min: 1, max: 4 }),
+          fc.array(batch, { minLength: 1, maxLength: 6 }),
+        )
         .map(([point, nth, batches]) => new Arm({ kind: "named", point, nth }, batches, modeFor(point))),
     );
   }
@@ -225,5 +259,9 @@ export function workloadCommands(opts: WorkloadOptions): fc.Arbitrary<Iterable<W
         .map(([call, when, batches, mode]) => new Arm({ kind: "fs", call, when }, batches, mode)),
     );
   }
-  return fc.commands(arbs, { maxCommands: opts.maxCommands, size: "max", ...(opts.replayPath ? { replayPath: opts.replayPath } : {}) });
+  return fc.commands(arbs, {
+    maxCommands: opts.maxCommands,
+    size: "max",
+    ...(opts.replayPath ? { replayPath: opts.replayPath } : {}),
+  });
 }

@@ -187,18 +187,53 @@ type FunctionTable = Record<string, AnyFunction>;
 
 /** The calls that are counted, by the name of their callback form. */
 const CALLS = [
-  "write", "writev", "writeFile", "appendFile", "fsync", "fdatasync", "rename", "truncate", "ftruncate",
-  "unlink", "rm", "rmdir", "mkdir", "open", "close", "copyFile", "link", "symlink",
+  "write",
+  "writev",
+  "writeFile",
+  "appendFile",
+  "fsync",
+  "fdatasync",
+  "rename",
+  "truncate",
+  "ftruncate",
+  "unlink",
+  "rm",
+  "rmdir",
+  "mkdir",
+  "open",
+  "close",
+  "copyFile",
+  "link",
+  "symlink",
 ] as const;
 type CallName = (typeof CALLS)[number];
 
 /** The calls fs/promises has: it has no fd-based functions, FileHandle methods stand in for them. */
-const PROMISE_CALLS: readonly CallName[] = ["writeFile", "appendFile", "rename", "truncate", "unlink", "rm", "rmdir", "mkdir", "open", "copyFile", "link", "symlink"];
+const PROMISE_CALLS: readonly CallName[] = [
+  "writeFile",
+  "appendFile",
+  "rename",
+  "truncate",
+  "unlink",
+  "rm",
+  "rmdir",
+  "mkdir",
+  "open",
+  "copyFile",
+  "link",
+  "symlink",
+];
 
 /** FileHandle methods and the call each is, with the handle's fd as first argument. */
 const HANDLE_METHODS: Readonly<Record<string, CallName>> = {
-  write: "write", writev: "writev", sync: "fsync", datasync: "fdatasync", truncate: "ftruncate",
-  writeFile: "writeFile", appendFile: "appendFile", close: "close",
+  write: "write",
+  writev: "writev",
+  sync: "fsync",
+  datasync: "fdatasync",
+  truncate: "ftruncate",
+  writeFile: "writeFile",
+  appendFile: "appendFile",
+  close: "close",
 };
 
 const TWO_PATH_CALLS: readonly CallName[] = ["rename", "link", "symlink", "copyFile"];
@@ -289,12 +324,15 @@ function wrapCallback(name: CallName): AnyFunction {
     const callback = args.at(-1);
     // fs.close(fd) may omit its callback; elsewhere Node throws, after we counted the call (a
     // fault is thrown instead).
-    if (typeof callback !== "function") return count({ label: name, name, args, form: "sync" }, () => callbackForm.apply(this, args));
+    if (typeof callback !== "function")
+      return count({ label: name, name, args, form: "sync" }, () => callbackForm.apply(this, args));
     // The caller's callback runs in the caller's async context, outside the counted call,
     // so that the calls it makes are counted.
     const bound = AsyncResource.bind(callback as AnyFunction);
     const syncArgs = args.slice(0, -1);
-    return count({ label: name, name, args: syncArgs, form: "callback", callback: bound }, () => callbackForm.apply(this, [...syncArgs, bound]));
+    return count({ label: name, name, args: syncArgs, form: "callback", callback: bound }, () =>
+      callbackForm.apply(this, [...syncArgs, bound]),
+    );
   };
 }
 
@@ -303,7 +341,9 @@ function wrapPromise(name: CallName, promiseForm: AnyFunction): AnyFunction {
     if (insideCall.getStore()) return promiseForm.apply(this, args);
     // writeFile/appendFile accept a FileHandle where the sync form takes its fd.
     const syncArgs = args.map((arg, i) => (i === 0 && isFileHandle(arg) ? arg.fd : arg));
-    return count({ label: `promises.${name}`, name, args: syncArgs, form: "promise" }, () => promiseForm.apply(this, args));
+    return count({ label: `promises.${name}`, name, args: syncArgs, form: "promise" }, () =>
+      promiseForm.apply(this, args),
+    );
   };
 }
 
@@ -323,7 +363,10 @@ function patchHandlePrototype(proto: object): void {
   for (const method of Object.keys(HANDLE_METHODS)) {
     const descriptor = Object.getOwnPropertyDescriptor(proto, method);
     if (typeof descriptor?.value !== "function") continue; // close: an own field of each handle
-    const wrapped = likeOriginal(wrapHandleMethod(method, descriptor.value as AnyFunction), descriptor.value as AnyFunction);
+    const wrapped = likeOriginal(
+      wrapHandleMethod(method, descriptor.value as AnyFunction),
+      descriptor.value as AnyFunction,
+    );
     Object.defineProperty(proto, method, { ...descriptor, value: wrapped });
   }
 }
@@ -497,7 +540,8 @@ function changesEntries(call: Call): boolean {
 function writesExistingFile(call: Call): boolean {
   const first = call.args[0];
   // Every counted open opensForWriting.
-  const byPath = call.name === "open" || call.name === "truncate" || call.name === "writeFile" || call.name === "appendFile";
+  const byPath =
+    call.name === "open" || call.name === "truncate" || call.name === "writeFile" || call.name === "appendFile";
   return byPath && typeof first !== "number" && statOf(first)?.isFile() === true;
 }
 
@@ -559,7 +603,12 @@ function fsError(code: FaultCode, call: Call): NodeJS.ErrnoException {
   let message = `${code}: ${util.getSystemErrorMap().get(errno)?.[1] ?? code}, ${syscall}`;
   if (file !== undefined) message += ` '${file}'`;
   if (dest !== undefined) message += ` -> '${dest}'`;
-  return Object.assign(new Error(message), { errno, code, syscall }, file === undefined ? {} : { path: file }, dest === undefined ? {} : { dest });
+  return Object.assign(
+    new Error(message),
+    { errno, code, syscall },
+    file === undefined ? {} : { path: file },
+    dest === undefined ? {} : { dest },
+  );
 }
 
 /** The system call Node names: writeFile, appendFile and truncate of a path open it first. */
@@ -657,7 +706,12 @@ function pathOf(arg: unknown): string | undefined {
 }
 
 function isFileHandle(arg: unknown): arg is FileHandleLike {
-  return typeof arg === "object" && arg !== null && !ArrayBuffer.isView(arg) && typeof (arg as { fd?: unknown }).fd === "number";
+  return (
+    typeof arg === "object" &&
+    arg !== null &&
+    !ArrayBuffer.isView(arg) &&
+    typeof (arg as { fd?: unknown }).fd === "number"
+  );
 }
 
 function bytesOf(view: ArrayBufferView): Uint8Array {
@@ -679,13 +733,19 @@ function positionOf(position: unknown): number | null {
 function trace(i: number, call: Call, mode: FsCrashMode | undefined, injected: Injected | undefined): void {
   if (traceFd === undefined) return;
   const faultName = injected && ("error" in injected ? injected.error.code : "slow-fsync");
-  const entry = { i, call: call.label, ...describe(call), ...(mode ? { crash: mode } : {}), ...(faultName ? { fault: faultName } : {}) };
+  const entry = {
+    i,
+    call: call.label,
+    ...describe(call),
+    ...(mode ? { crash: mode } : {}),
+    ...(faultName ? { fault: faultName } : {}),
+  };
   writeAllSync(traceFd, Buffer.from(`${JSON.stringify(entry)}\n`), null);
 }
 
 /** Writes all of `bytes` with the unpatched writeSync (it may write less than asked). */
 function writeAllSync(fd: number, bytes: Uint8Array, position: number | null): void {
-  for (let done = 0; done < bytes.length; ) {
+  for (let done = 0; done < bytes.length;) {
     const written = writeSyncOriginal(fd, bytes, done, bytes.length - done, position === null ? null : position + done);
     if (written <= 0) return;
     done += written;

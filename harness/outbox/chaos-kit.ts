@@ -65,7 +65,18 @@ export type Figures = {
 };
 
 export function newRecord(name: string): ScenarioRecord {
-  return { name, status: "passed", ops: { sent: 0, accepted: 0, refused: 0 }, applied: 0, duplicatesOnReplay: 0, crashes: {}, armsNotReached: 0, passes: 0, timingsMs: {}, details: {} };
+  return {
+    name,
+    status: "passed",
+    ops: { sent: 0, accepted: 0, refused: 0 },
+    applied: 0,
+    duplicatesOnReplay: 0,
+    crashes: {},
+    armsNotReached: 0,
+    passes: 0,
+    timingsMs: {},
+    details: {},
+  };
 }
 
 /** An invariant the outbox broke: the scenario fails (exit 1). */
@@ -89,7 +100,12 @@ export class ChaosViolation extends Error {
  * be made unreachable). On a violation the directory is kept (report directory) for a person to
  * look at; the database is disposed of either way.
  */
-export async function inFreshDir<T>(ctx: ChaosContext, name: string, options: { outage?: boolean }, fn: (dir: string, sink: ChaosSink) => Promise<T>): Promise<T> {
+export async function inFreshDir<T>(
+  ctx: ChaosContext,
+  name: string,
+  options: { outage?: boolean },
+  fn: (dir: string, sink: ChaosSink) => Promise<T>,
+): Promise<T> {
   const dir = await ctx.tempDir(name);
   const sink = await ctx.sink.fresh(dir, options);
   try {
@@ -114,20 +130,35 @@ export class ChaosOutboxError extends Error {
 }
 
 /** `open` the outbox directory `dir` on `sink`; a refusal is an outbox error. */
-export async function openOutbox(client: OutboxClient, dir: string, sink: { spec: string; config: OpenConfig }, config: OpenConfig = {}): Promise<OutboxStatsAnswer> {
+export async function openOutbox(
+  client: OutboxClient,
+  dir: string,
+  sink: { spec: string; config: OpenConfig },
+  config: OpenConfig = {},
+): Promise<OutboxStatsAnswer> {
   const reply = await client.request("open", { dir, sink: sink.spec, config: { ...config, ...sink.config } });
-  if (!reply.ok) throw new ChaosOutboxError(`OUTBOX_${reply.error.code}`, `the outbox refused to open ${dir}: ${reply.error.code}: ${reply.error.message}`);
+  if (!reply.ok)
+    throw new ChaosOutboxError(
+      `OUTBOX_${reply.error.code}`,
+      `the outbox refused to open ${dir}: ${reply.error.code}: ${reply.error.message}`,
+    );
   const { ok: _ok, ...stats } = reply;
   return stats;
 }
 
-export type WriteOutcome = { accepted: true; n: number; key: string } | { accepted: false; code: string; message: string };
+export type WriteOutcome =
+  { accepted: true; n: number; key: string } | { accepted: false; code: string; message: string };
 
 /**
  * Write `op` and note the answer in the ledger. A new operation answered `duplicate: true`, or
  * with a key another operation already has, is a violation: the outbox would drop it.
  */
-export async function writeOp(client: OutboxClient, op: ChaosOp, ledger: Ledger, rec: ScenarioRecord): Promise<WriteOutcome> {
+export async function writeOp(
+  client: OutboxClient,
+  op: ChaosOp,
+  ledger: Ledger,
+  rec: ScenarioRecord,
+): Promise<WriteOutcome> {
   rec.ops.sent += 1;
   let reply;
   try {
@@ -141,7 +172,11 @@ export async function writeOp(client: OutboxClient, op: ChaosOp, ledger: Ledger,
     ledger.refused.push({ op, code: reply.error.code, message: reply.error.message });
     return { accepted: false, code: reply.error.code, message: reply.error.message };
   }
-  if (reply.status !== "accepted") throw new ChaosViolation("accepted-critical", `a critical write (${op.type}) was answered ${JSON.stringify(reply.status)}, not "accepted": it never went through the WAL`);
+  if (reply.status !== "accepted")
+    throw new ChaosViolation(
+      "accepted-critical",
+      `a critical write (${op.type}) was answered ${JSON.stringify(reply.status)}, not "accepted": it never went through the WAL`,
+    );
   const earlier = ledger.acknowledged.get(reply.idempotencyKey);
   if (reply.duplicate || earlier) {
     throw new ChaosViolation(
@@ -155,7 +190,13 @@ export async function writeOp(client: OutboxClient, op: ChaosOp, ledger: Ledger,
 }
 
 /** Write `ops` with up to `window` writes in flight (they share the WAL's group commits); the outcomes in order. */
-export async function writeMany(client: OutboxClient, ops: ChaosOp[], ledger: Ledger, rec: ScenarioRecord, window = 32): Promise<WriteOutcome[]> {
+export async function writeMany(
+  client: OutboxClient,
+  ops: ChaosOp[],
+  ledger: Ledger,
+  rec: ScenarioRecord,
+  window = 32,
+): Promise<WriteOutcome[]> {
   const outcomes: WriteOutcome[] = [];
   for (let i = 0; i < ops.length; i += window) {
     outcomes.push(...(await Promise.all(ops.slice(i, i + window).map((op) => writeOp(client, op, ledger, rec)))));
@@ -172,13 +213,21 @@ export function syncTimeout(ctx: ChaosContext, queued: number): number {
  * `sync` until stats show nothing PENDING or SYNCING, at most `maxPasses` passes (an outage's
  * first pass may still meet a dead connection). Still queued after that: nothing-stuck fails.
  */
-export async function syncUntilEmpty(ctx: ChaosContext, client: OutboxClient, rec: ScenarioRecord, maxPasses = 10): Promise<{ applied: number; duplicates: number; passes: number; stats: OutboxStatsAnswer }> {
+export async function syncUntilEmpty(
+  ctx: ChaosContext,
+  client: OutboxClient,
+  rec: ScenarioRecord,
+  maxPasses = 10,
+): Promise<{ applied: number; duplicates: number; passes: number; stats: OutboxStatsAnswer }> {
   const total = { applied: 0, duplicates: 0, passes: 0 };
   let stats = await client.call("stats", {});
   let last = "";
   while (stats.pending + stats.syncing > 0) {
     if (total.passes >= maxPasses) {
-      throw new ChaosViolation("nothing-stuck", `after ${total.passes} sync passes ${stats.pending + stats.syncing} entries are still queued (PENDING ${stats.pending}, SYNCING ${stats.syncing}; the last pass: ${last})`);
+      throw new ChaosViolation(
+        "nothing-stuck",
+        `after ${total.passes} sync passes ${stats.pending + stats.syncing} entries are still queued (PENDING ${stats.pending}, SYNCING ${stats.syncing}; the last pass: ${last})`,
+      );
     }
     const reply = await client.request("sync", {}, { timeoutMs: syncTimeout(ctx, stats.pending + stats.syncing) });
     total.passes += 1;
@@ -199,7 +248,13 @@ export async function syncUntilEmpty(ctx: ChaosContext, client: OutboxClient, re
  * The end of every outbox directory's life: sync to empty, snapshot, close, and hold the
  * database to checkSink's invariants (the first one broken is thrown, the rest noted).
  */
-export async function settleAndCheck(ctx: ChaosContext, client: OutboxClient, ledger: Ledger, rec: ScenarioRecord, where?: string): Promise<{ snapshot: SinkSnapshotAnswer; stats: OutboxStatsAnswer; duplicates: number }> {
+export async function settleAndCheck(
+  ctx: ChaosContext,
+  client: OutboxClient,
+  ledger: Ledger,
+  rec: ScenarioRecord,
+  where?: string,
+): Promise<{ snapshot: SinkSnapshotAnswer; stats: OutboxStatsAnswer; duplicates: number }> {
   const synced = await syncUntilEmpty(ctx, client, rec);
   const snapshot = await client.call("snapshot", {});
   await client.close({ timeoutMs: ctx.timeoutMs });
@@ -222,7 +277,12 @@ export async function settleAndCheck(ctx: ChaosContext, client: OutboxClient, le
  * no new item starts. Rethrows the failure of the lowest index: every item before it started
  * before it, so which failure a seed reports does not depend on timing.
  */
-export async function eachLimited<T>(items: T[], limit: number, signal: AbortSignal, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+export async function eachLimited<T>(
+  items: T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T, index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const failures: { index: number; error: unknown }[] = [];
   const worker = async () => {

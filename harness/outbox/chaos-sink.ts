@@ -72,9 +72,13 @@ export function sqliteTarget(): SinkTarget {
 
 /** PostgreSQL: a new schema per outbox directory; the outage is a TCP proxy (tcp-proxy.ts) cutting every connection. */
 export function postgresTarget(url: string): SinkTarget {
-  const pgModule = () => (require("pg") as typeof pg);
+  const pgModule = () => require("pg") as typeof pg;
   const query = async (text: string): Promise<void> => {
-    const client = new (pgModule().Client)({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "walcheck-outbox-chaos" });
+    const client = new (pgModule().Client)({
+      connectionString: url,
+      connectionTimeoutMillis: 5_000,
+      application_name: "walcheck-outbox-chaos",
+    });
     client.on("error", () => {});
     await client.connect();
     try {
@@ -92,7 +96,9 @@ export function postgresTarget(url: string): SinkTarget {
         await query("SELECT 1");
       } catch (error) {
         const e = error instanceof AggregateError && error.errors.length > 0 ? error.errors[0] : error;
-        throw new Error(`no PostgreSQL answers at ${redactUrl(url)}: ${(e as Error).message || String((e as { code?: string }).code)}`);
+        throw new Error(
+          `no PostgreSQL answers at ${redactUrl(url)}: ${(e as Error).message || String((e as { code?: string }).code)}`,
+        );
       }
     },
     async fresh(_dir, options = {}) {

@@ -1,10 +1,27 @@
 // The durable outbox side of walcheck: the outbox protocol (schemas, client, server), the
 // operator's CLI (status, sync, compact) and the chaos command's building blocks.
 export * from "../protocol/outbox-messages.js";
-export { OutboxClient, OutboxFault, OutboxRefusal, type OutboxReply, type OutboxStartOptions } from "../protocol/outbox-client.js";
+export {
+  OutboxClient,
+  OutboxFault,
+  OutboxRefusal,
+  type OutboxReply,
+  type OutboxStartOptions,
+} from "../protocol/outbox-client.js";
 export type { ChildFault, ExitInfo } from "../protocol/json-lines-child.js";
-export { serveOutbox, serveOutboxStdio, openReferenceSink, outboxOptionsOf, type OutboxServeOptions, type OutboxServeStreams } from "./outbox-serve.js";
-export { checkOutboxRequest, type CheckedOutboxRequest, type OutboxRequestCheck } from "../protocol/outbox-request-check.js";
+export {
+  serveOutbox,
+  serveOutboxStdio,
+  openReferenceSink,
+  outboxOptionsOf,
+  type OutboxServeOptions,
+  type OutboxServeStreams,
+} from "./outbox-serve.js";
+export {
+  checkOutboxRequest,
+  type CheckedOutboxRequest,
+  type OutboxRequestCheck,
+} from "../protocol/outbox-request-check.js";
 export { parseSinkSpec, formatSinkSpec, redactUrl, type SinkSpec } from "./sink-spec.js";
 export { outboxCommand, parseRetention, type OutboxFlags, type OutboxSubcommand } from "../cli/outbox-command.js";
 export { outboxChaosCommand, CHAOS_DEFAULTS, type ChaosFlags } from "../cli/outbox-chaos-command.js";

@@ -103,7 +103,13 @@ export async function serveOutbox(streams: OutboxServeStreams, options: OutboxSe
   const handle = async (req: CheckedOutboxRequest): Promise<Record<string, unknown>> => {
     switch (req.op) {
       case "hello":
-        return { name: options.name ?? "walcheck-reference-outbox", protocol: 1, kind: "outbox", features: ["direct", "worker", "compact"], points: [...OUTBOX_CRASH_POINTS] };
+        return {
+          name: options.name ?? "walcheck-reference-outbox",
+          protocol: 1,
+          kind: "outbox",
+          features: ["direct", "worker", "compact"],
+          points: [...OUTBOX_CRASH_POINTS],
+        };
       case "open": {
         if (opening) throw coded("EPROTO", "open was already sent: one outbox per process");
         const attempt = open(req);
@@ -115,7 +121,9 @@ export async function serveOutbox(streams: OutboxServeStreams, options: OutboxSe
         return { ...(await attempt).outbox.stats() };
       }
       case "write": {
-        const result = await (await opened()).outbox.write(req.type, req.args as Record<string, JsonValue>, { critical: req.critical });
+        const result = await (
+          await opened()
+        ).outbox.write(req.type, req.args as Record<string, JsonValue>, { critical: req.critical });
         if (result.status === "direct") return { status: "direct" };
         const { entry, duplicate } = result;
         return { status: "accepted", entryId: entry.id, n: entry.n, idempotencyKey: entry.idempotencyKey, duplicate };
@@ -152,11 +160,16 @@ export async function serveOutbox(streams: OutboxServeStreams, options: OutboxSe
   });
   if (!closed && opening) {
     const left = await opening.catch(() => undefined);
-    await left?.outbox.close().catch((error: unknown) => streams.log(`walcheck outbox serve: close at end of input failed: ${String(error)}`));
+    await left?.outbox
+      .close()
+      .catch((error: unknown) => streams.log(`walcheck outbox serve: close at end of input failed: ${String(error)}`));
   }
 }
 
 /** `walcheck outbox serve` on this process's stdin and stdout. */
 export function serveOutboxStdio(options: OutboxServeOptions = {}): Promise<void> {
-  return serveOutbox({ input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) }, options);
+  return serveOutbox(
+    { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) },
+    options,
+  );
 }

@@ -30,7 +30,10 @@ export function checkSink(ledger: Ledger, snapshot: SinkSnapshotAnswer, stats: O
   const out: SinkViolation[] = [];
   const queued = stats.pending + stats.syncing;
   if (queued > 0) {
-    out.push({ invariant: "nothing-stuck", message: `after the final sync ${queued} entr${queued === 1 ? "y is" : "ies are"} still queued (PENDING ${stats.pending}, SYNCING ${stats.syncing})` });
+    out.push({
+      invariant: "nothing-stuck",
+      message: `after the final sync ${queued} entr${queued === 1 ? "y is" : "ies are"} still queued (PENDING ${stats.pending}, SYNCING ${stats.syncing})`,
+    });
   }
 
   const times = new Map<string, number>();
@@ -42,12 +45,19 @@ export function checkSink(ledger: Ledger, snapshot: SinkSnapshotAnswer, stats: O
     out.push({ invariant: "exactly-once", message: `idempotency key ${key} (${what}) was applied ${count} times` });
   }
   for (const [key, { op, n }] of ledger.acknowledged) {
-    if (!times.has(key)) out.push({ invariant: "exactly-once", message: `acknowledged write ${describeOp(op)} (n=${n}, key ${key}) never reached the database` });
+    if (!times.has(key))
+      out.push({
+        invariant: "exactly-once",
+        message: `acknowledged write ${describeOp(op)} (n=${n}, key ${key}) never reached the database`,
+      });
   }
 
   const unknown = [...times.keys()].filter((k) => !ledger.acknowledged.has(k));
   if (unknown.length > ledger.unanswered.length) {
-    const refused = ledger.refused.length > 0 ? `; ${ledger.refused.length} write(s) were refused, and a refused write must never take effect` : "";
+    const refused =
+      ledger.refused.length > 0
+        ? `; ${ledger.refused.length} write(s) were refused, and a refused write must never take effect`
+        : "";
     out.push({
       invariant: "no-phantom",
       message: `${unknown.length} applied entr${unknown.length === 1 ? "y matches" : "ies match"} no acknowledged write (keys ${unknown.slice(0, 3).join(", ")}${unknown.length > 3 ? ", …" : ""}), but only ${ledger.unanswered.length} write(s) went unanswered${refused}`,
@@ -58,11 +68,17 @@ export function checkSink(ledger: Ledger, snapshot: SinkSnapshotAnswer, stats: O
   for (const row of snapshot.applied) {
     const known = ledger.acknowledged.get(row.idempotencyKey);
     if (known && known.n !== row.n) {
-      out.push({ invariant: "acceptance-order", message: `${describeOp(known.op)} was acknowledged as n=${known.n} but applied as n=${row.n}` });
+      out.push({
+        invariant: "acceptance-order",
+        message: `${describeOp(known.op)} was acknowledged as n=${known.n} but applied as n=${row.n}`,
+      });
       break;
     }
     if (prev && row.n <= prev.n && row.idempotencyKey !== prev.key) {
-      out.push({ invariant: "acceptance-order", message: `entry n=${row.n} (key ${row.idempotencyKey}) was applied after entry n=${prev.n}: the database must see entries in the order they were accepted` });
+      out.push({
+        invariant: "acceptance-order",
+        message: `entry n=${row.n} (key ${row.idempotencyKey}) was applied after entry n=${prev.n}: the database must see entries in the order they were accepted`,
+      });
       break;
     }
     prev = { n: row.n, key: row.idempotencyKey };
@@ -80,11 +96,16 @@ export function checkSink(ledger: Ledger, snapshot: SinkSnapshotAnswer, stats: O
   const accounts = new Set([...want.balances.keys(), ...Object.keys(snapshot.balances)]);
   const wrong = [...accounts].filter((a) => (want.balances.get(a) ?? 0) !== (snapshot.balances[a] ?? 0));
   if (wrong.length > 0) {
-    const list = wrong.map((a) => `${a}: database ${snapshot.balances[a] ?? 0}, sum of applied deltas ${want.balances.get(a) ?? 0}`).join("; ");
+    const list = wrong
+      .map((a) => `${a}: database ${snapshot.balances[a] ?? 0}, sum of applied deltas ${want.balances.get(a) ?? 0}`)
+      .join("; ");
     out.push({ invariant: "balances", message: `balances differ from the sum of the accepted deltas: ${list}` });
   }
   if (want.trades !== snapshot.trades || want.positions !== snapshot.positions) {
-    out.push({ invariant: "effects", message: `the database holds ${snapshot.trades} trades and ${snapshot.positions} positions; the applied operations make ${want.trades} and ${want.positions}` });
+    out.push({
+      invariant: "effects",
+      message: `the database holds ${snapshot.trades} trades and ${snapshot.positions} positions; the applied operations make ${want.trades} and ${want.positions}`,
+    });
   }
   return out;
 }

@@ -15,11 +15,13 @@ const FORMS = "sqlite:<path> or postgres://user@host:port/database";
  * Throws an Error whose message says what is wrong.
  */
 export function parseSinkSpec(raw: string, options: { relativeTo?: string } = {}): SinkSpec {
-  if (typeof raw !== "string" || raw.trim() === "") throw new Error(`the sink must be ${FORMS}, got ${JSON.stringify(raw)}`);
+  if (typeof raw !== "string" || raw.trim() === "")
+    throw new Error(`the sink must be ${FORMS}, got ${JSON.stringify(raw)}`);
   if (raw.startsWith("sqlite:")) {
     const file = raw.slice("sqlite:".length);
     if (file === "") throw new Error(`the sink ${JSON.stringify(raw)} names no file: give sqlite:<path>`);
-    if (!path.isAbsolute(file) && options.relativeTo === undefined) throw new Error(`the sink ${JSON.stringify(raw)} must name an absolute path`);
+    if (!path.isAbsolute(file) && options.relativeTo === undefined)
+      throw new Error(`the sink ${JSON.stringify(raw)} must name an absolute path`);
     return { kind: "sqlite", file: path.resolve(options.relativeTo ?? "/", file) };
   }
   if (/^postgres(ql)?:\/\//.test(raw)) {
@@ -29,7 +31,10 @@ export function parseSinkSpec(raw: string, options: { relativeTo?: string } = {}
     } catch {
       throw new Error(`the sink ${JSON.stringify(redactUrl(raw))} is not a valid URL: give ${FORMS}`);
     }
-    if (url.hostname === "") throw new Error(`the sink ${JSON.stringify(redactUrl(raw))} names no host: give postgres://user@host:port/database`);
+    if (url.hostname === "")
+      throw new Error(
+        `the sink ${JSON.stringify(redactUrl(raw))} names no host: give postgres://user@host:port/database`,
+      );
     return { kind: "postgres", url: raw };
   }
   throw new Error(`the sink must be ${FORMS}, got ${JSON.stringify(redactUrl(raw))}`);

@@ -5,7 +5,8 @@ import { ErrorResponse, responseSchemas, type Op, type RequestFields, type Resul
 export type { ExitInfo, StartOptions } from "./json-lines-child.js";
 
 /** A response as the caller sees it: a result, or the adapter's own `ok:false` answer. */
-export type Reply<O extends Op> = ({ ok: true } & ResultOf<O>) | { ok: false; error: { code: string; message: string } };
+export type Reply<O extends Op> =
+  ({ ok: true } & ResultOf<O>) | { ok: false; error: { code: string; message: string } };
 
 /**
  * A running adapter process spoken to over protocol v1: requests are pipelined, responses
@@ -20,7 +21,8 @@ export class AdapterClient {
   private constructor(opts: StartOptions) {
     this.child = new JsonLinesChild(opts, {
       who: "the adapter",
-      check: (op, json) => schemaCheck((j) => (json.ok === false ? ErrorResponse : responseSchemas[op as Op]).safeParse(j), json),
+      check: (op, json) =>
+        schemaCheck((j) => (json.ok === false ? ErrorResponse : responseSchemas[op as Op]).safeParse(j), json),
       fault: (kind, message, details) => new AdapterError(`ADAPTER_${kind}`, message, details),
     });
   }
@@ -55,7 +57,11 @@ export class AdapterClient {
   /** Send hello; an adapter that answers it with an error is ADAPTER_PROTOCOL. */
   async hello(): Promise<ResultOf<"hello">> {
     const hello = await this.request("hello", {});
-    if (!hello.ok) throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, { op: "hello", stderrTail: this.stderrTail });
+    if (!hello.ok)
+      throw new AdapterError("ADAPTER_PROTOCOL", `hello answered ${hello.error.code}: ${hello.error.message}`, {
+        op: "hello",
+        stderrTail: this.stderrTail,
+      });
     const { ok: _ok, ...rest } = hello;
     return rest;
   }

@@ -14,7 +14,10 @@ export class AdapterError extends Error {
 
   constructor(code: AdapterErrorCode, message: string, details: AdapterErrorDetails, cause?: unknown) {
     const tail = details.stderrTail.trim();
-    super(tail ? `${message}\n--- adapter stderr (tail) ---\n${tail}` : message, cause === undefined ? undefined : { cause });
+    super(
+      tail ? `${message}\n--- adapter stderr (tail) ---\n${tail}` : message,
+      cause === undefined ? undefined : { cause },
+    );
     this.code = code;
     this.details = details;
   }

@@ -133,7 +133,11 @@ export class JsonLinesChild {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiting.delete(id);
-        const error = this.fault("TIMEOUT", `no answer to ${op} (id ${id}) within ${timeoutMs} ms`, { op, id, timeoutMs });
+        const error = this.fault("TIMEOUT", `no answer to ${op} (id ${id}) within ${timeoutMs} ms`, {
+          op,
+          id,
+          timeoutMs,
+        });
         reject(error);
         this.failAll(error);
         this.child.kill("SIGKILL");
@@ -156,7 +160,10 @@ export class JsonLinesChild {
     clearTimeout(timer);
     if (result !== "timeout") return result;
     await this.kill("SIGKILL");
-    throw this.fault("TIMEOUT", `${this.protocol.who} did not exit within ${timeoutMs} ms of ${after}`, { op: "close", timeoutMs });
+    throw this.fault("TIMEOUT", `${this.protocol.who} did not exit within ${timeoutMs} ms of ${after}`, {
+      op: "close",
+      timeoutMs,
+    });
   }
 
   /** Kill the child (SIGKILL by default) and wait for it to be gone. */
@@ -179,9 +186,14 @@ export class JsonLinesChild {
     }
     const id = (json as { id?: unknown } | null)?.id;
     const entry = typeof id === "number" ? this.waiting.get(id) : undefined;
-    if (!entry) return this.protocolFault(`${this.protocol.who} answered an id nobody is waiting for (${JSON.stringify(id)}): ${line.slice(0, 300)}`, line);
+    if (!entry)
+      return this.protocolFault(
+        `${this.protocol.who} answered an id nobody is waiting for (${JSON.stringify(id)}): ${line.slice(0, 300)}`,
+        line,
+      );
     const checked = this.protocol.check(entry.op, json as Record<string, unknown>);
-    if (!checked.ok) return this.protocolFault(`invalid ${entry.op} response: ${checked.problem}`, line, entry.op, id as number);
+    if (!checked.ok)
+      return this.protocolFault(`invalid ${entry.op} response: ${checked.problem}`, line, entry.op, id as number);
     this.waiting.delete(id as number);
     clearTimeout(entry.timer);
     const { id: _id, ...answer } = checked.value;
@@ -189,7 +201,13 @@ export class JsonLinesChild {
   }
 
   private protocolFault(message: string, line: string, op?: string, id?: number): void {
-    this.failAll(this.fault("PROTOCOL", message, { line: line.slice(0, 2000), ...(op ? { op } : {}), ...(id !== undefined ? { id } : {}) }));
+    this.failAll(
+      this.fault("PROTOCOL", message, {
+        line: line.slice(0, 2000),
+        ...(op ? { op } : {}),
+        ...(id !== undefined ? { id } : {}),
+      }),
+    );
     this.child.kill("SIGKILL");
   }
 
@@ -205,8 +223,18 @@ export class JsonLinesChild {
 }
 
 /** A zod-style check: the schema's parse of an answer, or its issues as one line. */
-export function schemaCheck(parse: (json: unknown) => { success: true; data: unknown } | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } }, json: unknown): AnswerCheck {
+export function schemaCheck(
+  parse: (
+    json: unknown,
+  ) =>
+    | { success: true; data: unknown }
+    | { success: false; error: { issues: { path: PropertyKey[]; message: string }[] } },
+  json: unknown,
+): AnswerCheck {
   const parsed = parse(json);
   if (parsed.success) return { ok: true, value: parsed.data as Record<string, unknown> };
-  return { ok: false, problem: parsed.error.issues.map((i) => `${i.path.map(String).join(".") || "(message)"}: ${i.message}`).join("; ") };
+  return {
+    ok: false,
+    problem: parsed.error.issues.map((i) => `${i.path.map(String).join(".") || "(message)"}: ${i.message}`).join("; "),
+  };
 }

@@ -27,7 +27,9 @@ export function isObject(v: unknown): v is Record<string, unknown> {
 export function requestHead(
   line: unknown,
   ops: ReadonlySet<string>,
-): { json: Record<string, unknown>; id: number; op: string } | Extract<LineRequestCheck<never>, { status: "unknown-op" | "unanswerable" }> {
+):
+  | { json: Record<string, unknown>; id: number; op: string }
+  | Extract<LineRequestCheck<never>, { status: "unknown-op" | "unanswerable" }> {
   if (!isObject(line) || !Number.isSafeInteger(line.id) || (line.id as number) < 0 || typeof line.op !== "string") {
     return { status: "unanswerable", message: "a request needs an integer id and a string op" };
   }
@@ -55,7 +57,8 @@ export interface LineServer<R extends { id: number; op: string }> {
 /** Serve until `close` was answered or the input ends; resolves once every answer is written. */
 export async function serveLines<R extends { id: number; op: string }>(s: LineServer<R>): Promise<void> {
   const inFlight = new Set<Promise<void>>();
-  const fail = (id: number, code: string, message: string, parsedAt: number) => s.answer({ id, ok: false, error: { code, message } }, parsedAt);
+  const fail = (id: number, code: string, message: string, parsedAt: number) =>
+    s.answer({ id, ok: false, error: { code, message } }, parsedAt);
   const lines = readline.createInterface({ input: s.input, crlfDelay: Infinity });
   for await (const line of lines) {
     if (line.trim() === "") continue;

@@ -11,9 +11,18 @@ export const BatchOpSchema = z.object({ key: z.string().min(1), value: z.string(
 export type BatchOp = z.infer<typeof BatchOpSchema>;
 
 export const HelloRequest = z.looseObject({ id: Id, op: z.literal("hello") });
-export const OpenRequest = z.looseObject({ id: Id, op: z.literal("open"), dir: z.string().min(1), config: z.record(z.string(), z.unknown()) });
+export const OpenRequest = z.looseObject({
+  id: Id,
+  op: z.literal("open"),
+  dir: z.string().min(1),
+  config: z.record(z.string(), z.unknown()),
+});
 export const AppendRequest = z.looseObject({ id: Id, op: z.literal("append"), ops: z.array(BatchOpSchema).min(1) });
-export const CheckpointRequest = z.looseObject({ id: Id, op: z.literal("checkpoint"), mode: z.enum(["passive", "truncate"]) });
+export const CheckpointRequest = z.looseObject({
+  id: Id,
+  op: z.literal("checkpoint"),
+  mode: z.enum(["passive", "truncate"]),
+});
 export const ReadRequest = z.looseObject({ id: Id, op: z.literal("read") });
 export const CheckRequest = z.looseObject({ id: Id, op: z.literal("check") });
 export const CloseRequest = z.looseObject({ id: Id, op: z.literal("close") });
@@ -28,13 +37,32 @@ export const TransactionStepSchema = z.union([
   z.strictObject({ release: z.literal(true) }),
 ]);
 export type TransactionStep = z.infer<typeof TransactionStepSchema>;
-export const TransactionRequest = z.looseObject({ id: Id, op: z.literal("transaction"), steps: z.array(TransactionStepSchema).min(1) });
+export const TransactionRequest = z.looseObject({
+  id: Id,
+  op: z.literal("transaction"),
+  steps: z.array(TransactionStepSchema).min(1),
+});
 // Extension "recover": recover the WAL in `dir` as a fresh process's `open` would, answer its
 // state (and `check`), then let go of it entirely, so the next `recover` starts as clean as a
 // new process. Sent only to a process that has not opened a WAL (power-loss checking).
-export const RecoverRequest = z.looseObject({ id: Id, op: z.literal("recover"), dir: z.string().min(1), config: z.record(z.string(), z.unknown()) });
+export const RecoverRequest = z.looseObject({
+  id: Id,
+  op: z.literal("recover"),
+  dir: z.string().min(1),
+  config: z.record(z.string(), z.unknown()),
+});
 
-export const Request = z.discriminatedUnion("op", [HelloRequest, OpenRequest, AppendRequest, CheckpointRequest, ReadRequest, CheckRequest, CloseRequest, TransactionRequest, RecoverRequest]);
+export const Request = z.discriminatedUnion("op", [
+  HelloRequest,
+  OpenRequest,
+  AppendRequest,
+  CheckpointRequest,
+  ReadRequest,
+  CheckRequest,
+  CloseRequest,
+  TransactionRequest,
+  RecoverRequest,
+]);
 export type Request = z.infer<typeof Request>;
 export type Op = Request["op"];
 /** The fields of a request of one op, without id and op. */
@@ -89,7 +117,10 @@ export const CheckpointStatsSchema = z.looseObject({
   elapsedMs: z.number().nonnegative(),
 });
 export const CheckpointFields = z.object({ stats: CheckpointStatsSchema.optional() });
-export const ReadFields = z.object({ lastSeq: z.number().int().nonnegative(), state: z.record(z.string(), z.string()) });
+export const ReadFields = z.object({
+  lastSeq: z.number().int().nonnegative(),
+  state: z.record(z.string(), z.string()),
+});
 export const CheckFields = z.object({ result: z.array(z.string()).min(1) });
 export const CloseFields = z.object({});
 /** `recover` answers what open, read and check would have: the recovered state, and `check`'s lines when the adapter has it. */
@@ -101,7 +132,8 @@ export const RecoverFields = z.object({
 });
 
 // The shared success shape: id, ok:true and the optional elapsedMs, plus the op's fields.
-const wire = <T extends z.ZodRawShape>(fields: z.ZodObject<T>) => fields.extend({ id: Id, ok: z.literal(true), elapsedMs: ElapsedMs }).loose();
+const wire = <T extends z.ZodRawShape>(fields: z.ZodObject<T>) =>
+  fields.extend({ id: Id, ok: z.literal(true), elapsedMs: ElapsedMs }).loose();
 export const HelloResponse = wire(HelloFields);
 export const OpenResponse = wire(OpenFields);
 export const AppendResponse = wire(AppendFields);
@@ -147,4 +179,14 @@ export type ReadResult = ResultOf<"read">;
 export type CheckpointResult = ResultOf<"checkpoint">;
 
 /** Optional features an adapter may list in `hello.features`. */
-export const FEATURES = ["checkpoint", "checkpoint.truncate", "check", "transaction", "shared", "checksums", "recovery-stats", "deterministic", "recover"] as const;
+export const FEATURES = [
+  "checkpoint",
+  "checkpoint.truncate",
+  "check",
+  "transaction",
+  "shared",
+  "checksums",
+  "recovery-stats",
+  "deterministic",
+  "recover",
+] as const;

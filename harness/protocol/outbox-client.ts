@@ -1,8 +1,22 @@
-import { JsonLinesChild, schemaCheck, type ChildFault, type ExitInfo, type FaultDetails, type StartOptions } from "./json-lines-child.js";
-import { outboxAnswerSchemas, OutboxErrorAnswer, type OutboxOp, type OutboxRequestFields, type OutboxResultOf } from "./outbox-messages.js";
+import {
+  JsonLinesChild,
+  schemaCheck,
+  type ChildFault,
+  type ExitInfo,
+  type FaultDetails,
+  type StartOptions,
+} from "./json-lines-child.js";
+import {
+  outboxAnswerSchemas,
+  OutboxErrorAnswer,
+  type OutboxOp,
+  type OutboxRequestFields,
+  type OutboxResultOf,
+} from "./outbox-messages.js";
 
 /** An answer as the caller sees it: a result, or the outbox's own `ok:false`. */
-export type OutboxReply<O extends OutboxOp> = ({ ok: true } & OutboxResultOf<O>) | { ok: false; error: { code: string; message: string } };
+export type OutboxReply<O extends OutboxOp> =
+  ({ ok: true } & OutboxResultOf<O>) | { ok: false; error: { code: string; message: string } };
 
 /** The outbox answered `ok:false` to a request that had to succeed. */
 export class OutboxRefusal extends Error {
@@ -46,7 +60,11 @@ export class OutboxClient {
   private constructor(opts: OutboxStartOptions) {
     this.child = new JsonLinesChild(opts, {
       who: "the outbox",
-      check: (op, json) => schemaCheck((j) => (json.ok === false ? OutboxErrorAnswer : outboxAnswerSchemas[op as OutboxOp]).safeParse(j), json),
+      check: (op, json) =>
+        schemaCheck(
+          (j) => (json.ok === false ? OutboxErrorAnswer : outboxAnswerSchemas[op as OutboxOp]).safeParse(j),
+          json,
+        ),
       fault: (kind, message, details) => new OutboxFault(kind, message, details),
     });
   }
@@ -72,12 +90,20 @@ export class OutboxClient {
   }
 
   /** One request; its answer, `ok:false` included. */
-  async request<O extends OutboxOp>(op: O, fields: OutboxRequestFields<O>, opts: { timeoutMs?: number } = {}): Promise<OutboxReply<O>> {
+  async request<O extends OutboxOp>(
+    op: O,
+    fields: OutboxRequestFields<O>,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<OutboxReply<O>> {
     return (await this.child.request(op, fields as Record<string, unknown>, opts.timeoutMs)) as OutboxReply<O>;
   }
 
   /** One request that must succeed: its result, or an OutboxRefusal. */
-  async call<O extends OutboxOp>(op: O, fields: OutboxRequestFields<O>, opts: { timeoutMs?: number } = {}): Promise<OutboxResultOf<O>> {
+  async call<O extends OutboxOp>(
+    op: O,
+    fields: OutboxRequestFields<O>,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<OutboxResultOf<O>> {
     const reply = await this.request(op, fields, opts);
     if (!reply.ok) throw new OutboxRefusal(op, reply.error.code, reply.error.message);
     const { ok: _ok, ...result } = reply;

@@ -62,14 +62,29 @@ export const OpenConfigSchema = z.strictObject({
   /** PostgreSQL: connect timeout (default 5000 ms). */
   connectTimeoutMs: z.number().positive().optional(),
   /** PostgreSQL: the schema holding the tables (default public). */
-  schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/).optional(),
+  schema: z
+    .string()
+    .regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/)
+    .optional(),
 });
 export type OpenConfig = z.infer<typeof OpenConfigSchema>;
 
 export const OutboxRequestSchemas = {
   hello: z.looseObject({ id: Id, op: z.literal("hello") }),
-  open: z.looseObject({ id: Id, op: z.literal("open"), dir: z.string().min(1), sink: z.string().min(1), config: OpenConfigSchema.optional() }),
-  write: z.looseObject({ id: Id, op: z.literal("write"), type: z.string().min(1), args: JsonArgs, critical: z.boolean().optional() }),
+  open: z.looseObject({
+    id: Id,
+    op: z.literal("open"),
+    dir: z.string().min(1),
+    sink: z.string().min(1),
+    config: OpenConfigSchema.optional(),
+  }),
+  write: z.looseObject({
+    id: Id,
+    op: z.literal("write"),
+    type: z.string().min(1),
+    args: JsonArgs,
+    critical: z.boolean().optional(),
+  }),
   sync: z.looseObject({ id: Id, op: z.literal("sync") }),
   start: z.looseObject({ id: Id, op: z.literal("start") }),
   stop: z.looseObject({ id: Id, op: z.literal("stop") }),
@@ -109,7 +124,13 @@ export const OutboxStatsSchema = z.looseObject({
 });
 
 export const WriteFields = z.union([
-  z.object({ status: z.literal("accepted"), entryId: z.string().min(1), n: z.number().int().positive(), idempotencyKey: z.string().min(1), duplicate: z.boolean() }),
+  z.object({
+    status: z.literal("accepted"),
+    entryId: z.string().min(1),
+    n: z.number().int().positive(),
+    idempotencyKey: z.string().min(1),
+    duplicate: z.boolean(),
+  }),
   z.object({ status: z.literal("direct") }),
 ]);
 
@@ -122,7 +143,9 @@ export const SyncResultSchema = z.looseObject({
 });
 
 export const SinkSnapshotSchema = z.looseObject({
-  applied: z.array(z.looseObject({ idempotencyKey: z.string(), entryId: z.string(), n: z.number().int(), type: z.string() })),
+  applied: z.array(
+    z.looseObject({ idempotencyKey: z.string(), entryId: z.string(), n: z.number().int(), type: z.string() }),
+  ),
   balances: z.record(z.string(), z.number()),
   trades: count,
   positions: count,
@@ -151,9 +174,16 @@ export type OutboxStatsAnswer = OutboxResultOf<"stats">;
 export type SyncResultAnswer = OutboxResultOf<"sync">;
 export type SinkSnapshotAnswer = OutboxResultOf<"snapshot">;
 
-export const OutboxErrorAnswer = z.looseObject({ id: Id, ok: z.literal(false), error: z.looseObject({ code: z.string().min(1), message: z.string() }) });
+export const OutboxErrorAnswer = z.looseObject({
+  id: Id,
+  ok: z.literal(false),
+  error: z.looseObject({ code: z.string().min(1), message: z.string() }),
+});
 
 /** The wire schema of each op's success answer: the result's fields plus id and ok:true. */
 export const outboxAnswerSchemas = Object.fromEntries(
-  Object.entries(resultFields).map(([op, fields]) => [op, z.intersection(z.looseObject({ id: Id, ok: z.literal(true) }), fields)]),
+  Object.entries(resultFields).map(([op, fields]) => [
+    op,
+    z.intersection(z.looseObject({ id: Id, ok: z.literal(true) }), fields),
+  ]),
 ) as unknown as { [O in OutboxOp]: z.ZodType<{ id: number; ok: true } & OutboxResultOf<O>> };

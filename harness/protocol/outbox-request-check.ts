@@ -12,7 +12,18 @@ export type CheckedOutboxRequest =
 
 export type OutboxRequestCheck = LineRequestCheck<CheckedOutboxRequest>;
 
-const OPS = new Set<string>(["hello", "open", "write", "sync", "start", "stop", "stats", "snapshot", "compact", "close"] satisfies OutboxOp[]);
+const OPS = new Set<string>([
+  "hello",
+  "open",
+  "write",
+  "sync",
+  "start",
+  "stop",
+  "stats",
+  "snapshot",
+  "compact",
+  "close",
+] satisfies OutboxOp[]);
 
 /** Each config field and the check its value must pass (mirrors OpenConfigSchema). */
 const CONFIG_FIELDS: Record<keyof OpenConfig, { test: (v: unknown) => boolean; want: string }> = {
@@ -26,7 +37,10 @@ const CONFIG_FIELDS: Record<keyof OpenConfig, { test: (v: unknown) => boolean; w
   pendingAlertThreshold: { test: (v) => Number.isInteger(v) && (v as number) >= 0, want: "an integer >= 0" },
   busyTimeoutMs: { test: (v) => Number.isInteger(v) && (v as number) >= 0, want: "an integer >= 0" },
   connectTimeoutMs: { test: (v) => isFiniteAtLeast(v, 0) && (v as number) > 0, want: "a number > 0" },
-  schema: { test: (v) => typeof v === "string" && /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(v), want: "a plain SQL identifier" },
+  schema: {
+    test: (v) => typeof v === "string" && /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(v),
+    want: "a plain SQL identifier",
+  },
 };
 
 function isFiniteAtLeast(v: unknown, min: number): boolean {
@@ -41,12 +55,14 @@ export function checkOutboxRequest(line: unknown): OutboxRequestCheck {
   const invalid = (message: string): OutboxRequestCheck => ({ status: "invalid", id, message: `${op}: ${message}` });
   if (op === "open") {
     if (typeof json.dir !== "string" || json.dir.length === 0) return invalid("dir must be a non-empty string");
-    if (typeof json.sink !== "string" || json.sink.length === 0) return invalid("sink must be a non-empty string (sqlite:<absolute path> or postgres://…)");
+    if (typeof json.sink !== "string" || json.sink.length === 0)
+      return invalid("sink must be a non-empty string (sqlite:<absolute path> or postgres://…)");
     const config = json.config ?? {};
     if (!isObject(config)) return invalid("config must be an object");
     for (const [key, value] of Object.entries(config)) {
       const field = CONFIG_FIELDS[key as keyof OpenConfig];
-      if (!field) return invalid(`config.${key} is not a config field (known: ${Object.keys(CONFIG_FIELDS).join(", ")})`);
+      if (!field)
+        return invalid(`config.${key} is not a config field (known: ${Object.keys(CONFIG_FIELDS).join(", ")})`);
       if (!field.test(value)) return invalid(`config.${key} must be ${field.want}, got ${JSON.stringify(value)}`);
     }
     return { status: "ok", request: { id, op, dir: json.dir, sink: json.sink, config: config as OpenConfig } };

@@ -14,7 +14,17 @@ export type CheckedRequest =
 
 export type RequestCheck = LineRequestCheck<CheckedRequest>;
 
-const OPS = new Set<string>(["hello", "open", "append", "checkpoint", "read", "check", "close", "transaction", "recover"]);
+const OPS = new Set<string>([
+  "hello",
+  "open",
+  "append",
+  "checkpoint",
+  "read",
+  "check",
+  "close",
+  "transaction",
+  "recover",
+]);
 const STEP_KINDS = ["put", "savepoint", "rollback", "release"] as const;
 
 /** Check one parsed request line against protocol v1. */
@@ -28,11 +38,20 @@ export function checkRequest(line: unknown): RequestCheck {
     case "recover":
       if (typeof json.dir !== "string" || json.dir.length === 0) return invalid("dir must be a non-empty string");
       if (json.config !== undefined && !isObject(json.config)) return invalid("config must be an object");
-      return { status: "ok", request: { id, op: op as "open" | "recover", dir: json.dir, config: (json.config as Record<string, unknown>) ?? {} } };
+      return {
+        status: "ok",
+        request: {
+          id,
+          op: op as "open" | "recover",
+          dir: json.dir,
+          config: (json.config as Record<string, unknown>) ?? {},
+        },
+      };
     case "append": {
       if (!Array.isArray(json.ops) || json.ops.length === 0) return invalid("ops must be a non-empty array");
       for (const [i, o] of json.ops.entries()) {
-        if (!isObject(o) || typeof o.key !== "string" || o.key.length === 0) return invalid(`ops.${i}.key must be a non-empty string`);
+        if (!isObject(o) || typeof o.key !== "string" || o.key.length === 0)
+          return invalid(`ops.${i}.key must be a non-empty string`);
         if (o.value !== null && typeof o.value !== "string") return invalid(`ops.${i}.value must be a string or null`);
       }
       const ops = (json.ops as { key: string; value: string | null }[]).map(({ key, value }) => ({ key, value }));
@@ -49,13 +68,17 @@ export function checkRequest(line: unknown): RequestCheck {
         const step = s as Record<string, unknown>;
         if ("put" in step) {
           const put = step.put;
-          if (!isObject(put) || typeof put.key !== "string" || put.key.length === 0) return invalid(`steps.${i}.put.key must be a non-empty string`);
-          if (put.value !== null && typeof put.value !== "string") return invalid(`steps.${i}.put.value must be a string or null`);
+          if (!isObject(put) || typeof put.key !== "string" || put.key.length === 0)
+            return invalid(`steps.${i}.put.key must be a non-empty string`);
+          if (put.value !== null && typeof put.value !== "string")
+            return invalid(`steps.${i}.put.value must be a string or null`);
           steps.push({ put: { key: put.key, value: put.value } });
         } else {
           const kind = fields[0] as "savepoint" | "rollback" | "release";
           if (step[kind] !== true) return invalid(`steps.${i}.${kind} must be true`);
-          steps.push(kind === "savepoint" ? { savepoint: true } : kind === "rollback" ? { rollback: true } : { release: true });
+          steps.push(
+            kind === "savepoint" ? { savepoint: true } : kind === "rollback" ? { rollback: true } : { release: true },
+          );
         }
       }
       return { status: "ok", request: { id, op: "transaction", steps } };

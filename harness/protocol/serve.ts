@@ -28,11 +28,17 @@ export interface ServeOptions {
  * group commit); each response is written when its op finishes. Resolves after `close`
  * was answered, or when the input ends.
  */
-export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, options: ServeOptions = {}): Promise<void> {
+export async function serveAdapter(
+  adapter: WalAdapter,
+  streams: ServeStreams,
+  options: ServeOptions = {},
+): Promise<void> {
   let hello = await adapter.hello();
   if (hello.features.includes("recover") && !options.fresh) {
     // One adapter object cannot promise a clean start per recover: do not offer it.
-    streams.log('walcheck serve: the adapter lists "recover" but its module exports an object, not a factory; "recover" is not offered');
+    streams.log(
+      'walcheck serve: the adapter lists "recover" but its module exports an object, not a factory; "recover" is not offered',
+    );
     hello = { ...hello, features: hello.features.filter((f) => f !== "recover") };
   }
   const features = new Set(hello.features);
@@ -53,7 +59,8 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, o
       case "hello":
         return { ...hello };
       case "open":
-        if (recovering) throw protocolError("open after recover: a process that recovers states never opens a WAL itself");
+        if (recovering)
+          throw protocolError("open after recover: a process that recovers states never opens a WAL itself");
         opened = true;
         return { ...(await adapter.open(req.dir, req.config)) };
       case "recover":
@@ -61,7 +68,9 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, o
         if (opened) throw protocolError("recover after open: recover is for a process that has not opened a WAL");
         recovering = true;
         // One at a time: two recoveries of one directory in one process would meet each other's lock.
-        return (recoveries = recoveries.catch(() => undefined).then(async () => recoverWith(await options.fresh!(), req.dir, req.config, features.has("check"))));
+        return (recoveries = recoveries
+          .catch(() => undefined)
+          .then(async () => recoverWith(await options.fresh!(), req.dir, req.config, features.has("check"))));
       case "append":
         return { ...(await adapter.append(req.ops)) };
       case "checkpoint":
@@ -88,27 +97,47 @@ export async function serveAdapter(adapter: WalAdapter, streams: ServeStreams, o
     input: streams.input,
     log: streams.log,
     check: checkRequest,
-    refuse: ({ op }) => (!opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering) ? { code: "EPROTO", message: `open must come before ${op}` } : undefined),
+    refuse: ({ op }) =>
+      !opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering)
+        ? { code: "EPROTO", message: `open must come before ${op}` }
+        : undefined,
     handle,
     codeOf: errorCode,
     answer: send,
   });
-  if (!closed && opened) await adapter.close().catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
+  if (!closed && opened)
+    await adapter
+      .close()
+      .catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
 }
 
 /** `walcheck serve --adapter <spec>` on this process's stdin and stdout. */
 export async function serveSpec(spec: string, config: Record<string, unknown>): Promise<void> {
   const source = await adapterSource(spec, config);
-  await serveAdapter(await source.make(), { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) }, source.fresh ? { fresh: source.make } : {});
+  await serveAdapter(
+    await source.make(),
+    { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) },
+    source.fresh ? { fresh: source.make } : {},
+  );
 }
 
 /** `recover`: what a fresh process would answer to open, read and check, then close, so nothing of it stays. */
-async function recoverWith(adapter: WalAdapter, dir: string, config: Record<string, unknown>, check: boolean): Promise<Record<string, unknown>> {
+async function recoverWith(
+  adapter: WalAdapter,
+  dir: string,
+  config: Record<string, unknown>,
+  check: boolean,
+): Promise<Record<string, unknown>> {
   try {
     const open = await adapter.open(dir, config);
     const { lastSeq, state } = await adapter.read();
     const lines = check && adapter.check ? await adapter.check() : undefined;
-    return { lastSeq, state, ...(lines ? { check: lines } : {}), ...(open.recovery ? { recovery: open.recovery } : {}) };
+    return {
+      lastSeq,
+      state,
+      ...(lines ? { check: lines } : {}),
+      ...(open.recovery ? { recovery: open.recovery } : {}),
+    };
   } finally {
     await adapter.close();
   }

@@ -35,7 +35,8 @@ export class CircuitBreaker {
     if (!Number.isInteger(this.failureThreshold) || this.failureThreshold < 1) {
       throw new TypeError(`failureThreshold must be an integer >= 1, got ${this.failureThreshold}`);
     }
-    if (!Number.isFinite(this.resetMs) || this.resetMs < 0) throw new TypeError(`resetMs must be a finite number >= 0, got ${this.resetMs}`);
+    if (!Number.isFinite(this.resetMs) || this.resetMs < 0)
+      throw new TypeError(`resetMs must be a finite number >= 0, got ${this.resetMs}`);
     this.now = options.now ?? Date.now;
   }
 

@@ -1,6 +1,12 @@
 // The durable outbox: the public surface other folders import.
 export { Outbox, OUTBOX_DEFAULTS, type OutboxOptions, type OutboxStats, type WriteResult } from "./outbox.js";
-export { OutboxStore, type AcceptResult, type OutboxStoreOptions, type StatusRecord, type StoreCounts } from "./outbox-store.js";
+export {
+  OutboxStore,
+  type AcceptResult,
+  type OutboxStoreOptions,
+  type StatusRecord,
+  type StoreCounts,
+} from "./outbox-store.js";
 export { OutboxError, type OutboxErrorCode } from "./outbox-error.js";
 export {
   SyncWorker,
@@ -17,5 +23,12 @@ export { CircuitBreaker, CIRCUIT_DEFAULTS, type CircuitBreakerOptions, type Circ
 export { backoffDelay, BACKOFF_DEFAULTS, type BackoffOptions } from "./backoff.js";
 export { SqliteSink, SQLITE_SINK_DEFAULTS, type SqliteSinkOptions } from "./sqlite-sink.js";
 export { SinkUnavailableError, type ApplyResult, type OutboxSink, type SinkSnapshot } from "./sink.js";
-export { entryChecksum, entryIntact, idempotencyKeyOf, makeEntry, type EntryStatus, type OutboxEntry } from "./outbox-entry.js";
+export {
+  entryChecksum,
+  entryIntact,
+  idempotencyKeyOf,
+  makeEntry,
+  type EntryStatus,
+  type OutboxEntry,
+} from "./outbox-entry.js";
 export { createPostgresSink, isUnavailable, type PostgresSinkOptions } from "./postgres-sink.js";

@@ -27,11 +27,24 @@ export function idempotencyKeyOf(type: string, args: Record<string, JsonValue>):
 }
 
 export function entryChecksum(e: Omit<OutboxEntry, "checksum">): string {
-  const body = stableStringify({ id: e.id, n: e.n, type: e.type, args: e.args, idempotencyKey: e.idempotencyKey, createdAt: e.createdAt });
+  const body = stableStringify({
+    id: e.id,
+    n: e.n,
+    type: e.type,
+    args: e.args,
+    idempotencyKey: e.idempotencyKey,
+    createdAt: e.createdAt,
+  });
   return (crc32c(Buffer.from(body)) >>> 0).toString(16).padStart(8, "0");
 }
 
-export function makeEntry(n: number, type: string, args: Record<string, JsonValue>, createdAt: number, id: string = randomUUID()): OutboxEntry {
+export function makeEntry(
+  n: number,
+  type: string,
+  args: Record<string, JsonValue>,
+  createdAt: number,
+  id: string = randomUUID(),
+): OutboxEntry {
   const base = { id, n, type, args, idempotencyKey: idempotencyKeyOf(type, args), createdAt };
   return { ...base, checksum: entryChecksum(base) };
 }

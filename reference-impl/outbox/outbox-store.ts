@@ -114,7 +114,10 @@ export class OutboxStore {
       // written wrong. Skip it (never guess), count it, and tell a person.
       if (!entry || entry.id !== id || !entryIntact(entry)) {
         this.corrupt.add(id);
-        this.logger.error({ alert: "outbox.corrupt-entry", id, dir: this.dir }, "outbox entry fails its checksum: skipped, never synced");
+        this.logger.error(
+          { alert: "outbox.corrupt-entry", id, dir: this.dir },
+          "outbox entry fails its checksum: skipped, never synced",
+        );
         continue;
       }
       loaded.push(entry);
@@ -124,7 +127,10 @@ export class OutboxStore {
       let status = parseStatus(state[STATUS + entry.id]);
       if (!status) {
         // An accepted entry is synced rather than lost: the sink's key makes a repeat harmless.
-        this.logger.error({ alert: "outbox.bad-status", id: entry.id, dir: this.dir }, "outbox status record missing or unreadable: treated as PENDING");
+        this.logger.error(
+          { alert: "outbox.bad-status", id: entry.id, dir: this.dir },
+          "outbox status record missing or unreadable: treated as PENDING",
+        );
         status = { status: "PENDING", at: entry.createdAt };
       }
       this.remember(entry, status);
@@ -170,8 +176,10 @@ export class OutboxStore {
    * reopen is recognised by its idempotency key.
    */
   accept(type: string, args: Record<string, JsonValue>): Promise<AcceptResult> {
-    if (typeof type !== "string" || type.length === 0) throw new TypeError(`type must be a non-empty string, got ${JSON.stringify(type)}`);
-    if (args === null || typeof args !== "object" || Array.isArray(args)) throw new TypeError(`args must be a plain object, got ${JSON.stringify(args)}`);
+    if (typeof type !== "string" || type.length === 0)
+      throw new TypeError(`type must be a non-empty string, got ${JSON.stringify(type)}`);
+    if (args === null || typeof args !== "object" || Array.isArray(args))
+      throw new TypeError(`args must be a plain object, got ${JSON.stringify(args)}`);
     const refused = this.refusal();
     if (refused) return Promise.reject(refused);
     const entry = makeEntry(this.lastN + 1, type, args, this.now());
@@ -199,7 +207,11 @@ export class OutboxStore {
   }
 
   /** Append a status change for entry `id` (a new record; the entry is never edited). Resolves once durable. */
-  async setStatus(id: string, status: EntryStatus, extra: { attempts?: number; error?: string } = {}): Promise<StatusRecord> {
+  async setStatus(
+    id: string,
+    status: EntryStatus,
+    extra: { attempts?: number; error?: string } = {},
+  ): Promise<StatusRecord> {
     const entry = this.entries.get(id);
     if (!entry) throw new TypeError(`no entry with id ${JSON.stringify(id)}, got a status change to ${status}`);
     const refused = this.refusal();
@@ -254,14 +266,20 @@ export class OutboxStore {
    */
   async compact(options: { retentionMs: number; now?: number }): Promise<number> {
     const { retentionMs } = options;
-    if (!Number.isFinite(retentionMs) || retentionMs < 0) throw new TypeError(`retentionMs must be a finite number >= 0, got ${retentionMs}`);
+    if (!Number.isFinite(retentionMs) || retentionMs < 0)
+      throw new TypeError(`retentionMs must be a finite number >= 0, got ${retentionMs}`);
     const refused = this.refusal();
     if (refused) throw refused;
     const cutoff = (options.now ?? this.now()) - retentionMs;
     const old: string[] = [];
     for (const [id, s] of this.statuses) if (s.status === "COMPLETED" && s.at < cutoff) old.push(id);
     if (old.length > 0) {
-      await this.write(old.flatMap((id) => [{ key: ENTRY + id, value: null }, { key: STATUS + id, value: null }]));
+      await this.write(
+        old.flatMap((id) => [
+          { key: ENTRY + id, value: null },
+          { key: STATUS + id, value: null },
+        ]),
+      );
       for (const id of old) {
         this.byKey.delete(this.entries.get(id)!.idempotencyKey);
         this.entries.delete(id);
@@ -335,7 +353,9 @@ function parseStatus(raw: string | undefined): StatusRecord | undefined {
   if (raw === undefined) return undefined;
   try {
     const v = JSON.parse(raw) as StatusRecord;
-    return v !== null && typeof v === "object" && STATUSES.includes(v.status) && typeof v.at === "number" ? v : undefined;
+    return v !== null && typeof v === "object" && STATUSES.includes(v.status) && typeof v.at === "number"
+      ? v
+      : undefined;
   } catch {
     return undefined;
   }

@@ -134,7 +134,11 @@ export class Outbox {
    * cannot be written. A non-critical write (`critical: false`) goes straight to the sink
    * and rejects with whatever the sink throws.
    */
-  async write(type: string, args: Record<string, JsonValue>, options: { critical?: boolean } = {}): Promise<WriteResult> {
+  async write(
+    type: string,
+    args: Record<string, JsonValue>,
+    options: { critical?: boolean } = {},
+  ): Promise<WriteResult> {
     if (options.critical === false) {
       await this.sink.writeDirect(type, args);
       return { status: "direct" };
@@ -203,7 +207,10 @@ export class Outbox {
       this.pendingAlerted = false;
     } else if (!this.pendingAlerted) {
       this.pendingAlerted = true;
-      this.logger.warn({ alert: "outbox.pending-threshold", pending, threshold: this.pendingAlertThreshold }, "outbox pending queue is over its threshold");
+      this.logger.warn(
+        { alert: "outbox.pending-threshold", pending, threshold: this.pendingAlertThreshold },
+        "outbox pending queue is over its threshold",
+      );
     }
   }
 }

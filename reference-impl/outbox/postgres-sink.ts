@@ -68,15 +68,18 @@ export function isUnavailable(error: unknown, depth = 0): boolean {
 
 function requireId(type: string, args: Record<string, JsonValue>, field: string): string {
   const id = args[field];
-  if (typeof id !== "string" || id.length === 0) throw new TypeError(`${type} needs a string ${field}, got ${JSON.stringify(id)}`);
+  if (typeof id !== "string" || id.length === 0)
+    throw new TypeError(`${type} needs a string ${field}, got ${JSON.stringify(id)}`);
   return id;
 }
 
 export function createPostgresSink(url: string, options: PostgresSinkOptions = {}): OutboxSink {
   const schema = options.schema ?? "public";
-  if (!IDENTIFIER.test(schema)) throw new TypeError(`schema must be a plain SQL identifier (letters, digits, _), not ${JSON.stringify(schema)}`);
+  if (!IDENTIFIER.test(schema))
+    throw new TypeError(`schema must be a plain SQL identifier (letters, digits, _), not ${JSON.stringify(schema)}`);
   const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
-  if (!(Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0)) throw new TypeError(`connectTimeoutMs must be a positive number, not ${connectTimeoutMs}`);
+  if (!(Number.isFinite(connectTimeoutMs) && connectTimeoutMs > 0))
+    throw new TypeError(`connectTimeoutMs must be a positive number, not ${connectTimeoutMs}`);
 
   const s = `"${schema}"`;
   const t = {
@@ -105,7 +108,8 @@ export function createPostgresSink(url: string, options: PostgresSinkOptions = {
   let ready: Promise<void> | undefined;
 
   const unavailable = (what: string, error: unknown): SinkUnavailableError => {
-    const detail = error instanceof Error ? error.message || (error as { code?: string }).code || error.name : String(error);
+    const detail =
+      error instanceof Error ? error.message || (error as { code?: string }).code || error.name : String(error);
     return new SinkUnavailableError(`PostgreSQL unavailable (${what}): ${detail}`, { cause: error });
   };
 
@@ -215,8 +219,10 @@ export function createPostgresSink(url: string, options: PostgresSinkOptions = {
     switch (entry.type) {
       case "balance.update": {
         const { account, delta } = a;
-        if (typeof account !== "string" || account.length === 0) throw new TypeError(`balance.update needs a string account, got ${JSON.stringify(account)}`);
-        if (typeof delta !== "number" || !Number.isFinite(delta)) throw new TypeError(`balance.update needs a finite number delta, got ${JSON.stringify(delta)}`);
+        if (typeof account !== "string" || account.length === 0)
+          throw new TypeError(`balance.update needs a string account, got ${JSON.stringify(account)}`);
+        if (typeof delta !== "number" || !Number.isFinite(delta))
+          throw new TypeError(`balance.update needs a finite number delta, got ${JSON.stringify(delta)}`);
         // double precision, as SQLite's real and JavaScript's number: the same deltas in the
         // same order give the same balance in either sink and in a scenario's own sum.
         await client.query(
@@ -229,7 +235,10 @@ export function createPostgresSink(url: string, options: PostgresSinkOptions = {
       case "trade.log":
         // A trade is logged once: another entry with the same tradeId (other args, so another
         // key) is a conflict the entry owns: refused (23505), no ON CONFLICT.
-        await client.query(`INSERT INTO ${t.trades} (trade_id, args) VALUES ($1, $2::jsonb)`, [requireId(entry.type, a, "tradeId"), JSON.stringify(a)]);
+        await client.query(`INSERT INTO ${t.trades} (trade_id, args) VALUES ($1, $2::jsonb)`, [
+          requireId(entry.type, a, "tradeId"),
+          JSON.stringify(a),
+        ]);
         return;
       case "position.open":
       case "position.close":
@@ -277,7 +286,9 @@ export function createPostgresSink(url: string, options: PostgresSinkOptions = {
 
     async writeDirect(type: string, args: Record<string, unknown>): Promise<void> {
       await ensureTables();
-      await withClient("writeDirect", (client) => client.query(`INSERT INTO ${t.events} (type, args) VALUES ($1, $2::jsonb)`, [type, JSON.stringify(args)]));
+      await withClient("writeDirect", (client) =>
+        client.query(`INSERT INTO ${t.events} (type, args) VALUES ($1, $2::jsonb)`, [type, JSON.stringify(args)]),
+      );
     },
 
     async snapshot(): Promise<SinkSnapshot> {
@@ -289,13 +300,20 @@ export function createPostgresSink(url: string, options: PostgresSinkOptions = {
           const applied = await client.query<{ idempotency_key: string; entry_id: string; n: string; type: string }>(
             `SELECT idempotency_key, entry_id, n, type FROM ${t.applied} ORDER BY seq`,
           );
-          const balances = await client.query<{ account: string; amount: string }>(`SELECT account, amount FROM ${t.balances} ORDER BY account`);
+          const balances = await client.query<{ account: string; amount: string }>(
+            `SELECT account, amount FROM ${t.balances} ORDER BY account`,
+          );
           const counts = await client.query<{ trades: string; positions: string; events: string }>(
             `SELECT (SELECT count(*) FROM ${t.trades}) AS trades, (SELECT count(*) FROM ${t.positions}) AS positions, (SELECT count(*) FROM ${t.events}) AS events`,
           );
           const c = counts.rows[0]!;
           return {
-            applied: applied.rows.map((r) => ({ idempotencyKey: r.idempotency_key, entryId: r.entry_id, n: Number(r.n), type: r.type })),
+            applied: applied.rows.map((r) => ({
+              idempotencyKey: r.idempotency_key,
+              entryId: r.entry_id,
+              n: Number(r.n),
+              type: r.type,
+            })),
             balances: Object.fromEntries(balances.rows.map((r) => [r.account, Number(r.amount)])),
             trades: Number(c.trades),
             positions: Number(c.positions),

@@ -33,7 +33,17 @@ create table if not exists events (id integer primary key autoincrement, type te
 // SQLite result codes that mean the database cannot be reached or written right now
 // (locked past the busy timeout, file or directory gone, I/O error, disk full, damaged):
 // an outage, never the entry's fault. Extended codes (SQLITE_IOERR_WRITE) share the prefix.
-const OUTAGE_CODES = ["SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL", "SQLITE_READONLY", "SQLITE_CORRUPT", "SQLITE_NOTADB", "SQLITE_PROTOCOL"];
+const OUTAGE_CODES = [
+  "SQLITE_BUSY",
+  "SQLITE_LOCKED",
+  "SQLITE_CANTOPEN",
+  "SQLITE_IOERR",
+  "SQLITE_FULL",
+  "SQLITE_READONLY",
+  "SQLITE_CORRUPT",
+  "SQLITE_NOTADB",
+  "SQLITE_PROTOCOL",
+];
 
 function isOutage(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
@@ -72,7 +82,8 @@ export class SqliteSink implements OutboxSink {
   private constructor(file: string, options: SqliteSinkOptions) {
     this.file = file;
     this.busyTimeoutMs = options.busyTimeoutMs ?? SQLITE_SINK_DEFAULTS.busyTimeoutMs;
-    if (!Number.isInteger(this.busyTimeoutMs) || this.busyTimeoutMs < 0) throw new TypeError(`busyTimeoutMs must be an integer >= 0, got ${this.busyTimeoutMs}`);
+    if (!Number.isInteger(this.busyTimeoutMs) || this.busyTimeoutMs < 0)
+      throw new TypeError(`busyTimeoutMs must be an integer >= 0, got ${this.busyTimeoutMs}`);
     this.now = options.now ?? Date.now;
   }
 
@@ -88,7 +99,8 @@ export class SqliteSink implements OutboxSink {
   }
 
   async writeDirect(type: string, args: Record<string, unknown>): Promise<void> {
-    if (typeof type !== "string" || type.length === 0) throw new TypeError(`type must be a non-empty string, got ${JSON.stringify(type)}`);
+    if (typeof type !== "string" || type.length === 0)
+      throw new TypeError(`type must be a non-empty string, got ${JSON.stringify(type)}`);
     this.run((c) => c.insertEvent.run(type, stableStringify(args), this.now()));
   }
 
@@ -110,7 +122,10 @@ export class SqliteSink implements OutboxSink {
       const code = (error as { code: string }).code;
       // A lock wait ends by itself; anything else may need a fresh connection (and file).
       if (!code.startsWith("SQLITE_BUSY") && !code.startsWith("SQLITE_LOCKED")) this.drop();
-      throw new SinkUnavailableError(`SQLite database ${this.file} unavailable (${code}): ${(error as Error).message}`, { cause: error });
+      throw new SinkUnavailableError(
+        `SQLite database ${this.file} unavailable (${code}): ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
 
@@ -130,7 +145,8 @@ export class SqliteSink implements OutboxSink {
 
   private connect(): Connection {
     const dir = path.dirname(this.file);
-    if (!fs.existsSync(dir)) throw new SinkUnavailableError(`cannot open SQLite database ${this.file}: directory ${dir} does not exist`);
+    if (!fs.existsSync(dir))
+      throw new SinkUnavailableError(`cannot open SQLite database ${this.file}: directory ${dir} does not exist`);
     const Database = require("better-sqlite3") as typeof BetterSqlite3;
     let db: BetterSqlite3.Database | undefined;
     try {
@@ -142,7 +158,9 @@ export class SqliteSink implements OutboxSink {
       return { db, dev: st.dev, ino: st.ino, ...prepare(db, this.now) };
     } catch (error) {
       db?.close();
-      throw new SinkUnavailableError(`cannot open SQLite database ${this.file}: ${(error as Error).message}`, { cause: error });
+      throw new SinkUnavailableError(`cannot open SQLite database ${this.file}: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
@@ -169,20 +187,26 @@ function prepare(db: BetterSqlite3.Database, now: () => number): Omit<Connection
   const insertKey = db.prepare(
     "insert into outbox_applied (idempotency_key, entry_id, n, type, args, applied_at) values (?, ?, ?, ?, ?, ?) on conflict (idempotency_key) do nothing",
   );
-  const addBalance = db.prepare("insert into balances (account, amount) values (?, ?) on conflict (account) do update set amount = amount + excluded.amount");
+  const addBalance = db.prepare(
+    "insert into balances (account, amount) values (?, ?) on conflict (account) do update set amount = amount + excluded.amount",
+  );
   // A second trade.log of the same tradeId with other args is a conflict the entry must own: no ON CONFLICT.
   const insertTrade = db.prepare("insert into trades (trade_id, args) values (?, ?)");
   const setPosition = db.prepare(
     "insert into positions (position_id, args, open) values (?, ?, ?) on conflict (position_id) do update set args = excluded.args, open = excluded.open",
   );
-  const updatePosition = db.prepare("insert into positions (position_id, args, open) values (?, ?, 1) on conflict (position_id) do update set args = excluded.args");
+  const updatePosition = db.prepare(
+    "insert into positions (position_id, args, open) values (?, ?, 1) on conflict (position_id) do update set args = excluded.args",
+  );
 
   const applyEffect = (type: string, args: Record<string, JsonValue>): void => {
     switch (type) {
       case "balance.update": {
         const { account, delta } = args;
-        if (typeof account !== "string" || account.length === 0) throw new TypeError(`balance.update needs a string account, got ${JSON.stringify(account)}`);
-        if (typeof delta !== "number" || !Number.isFinite(delta)) throw new TypeError(`balance.update needs a finite number delta, got ${JSON.stringify(delta)}`);
+        if (typeof account !== "string" || account.length === 0)
+          throw new TypeError(`balance.update needs a string account, got ${JSON.stringify(account)}`);
+        if (typeof delta !== "number" || !Number.isFinite(delta))
+          throw new TypeError(`balance.update needs a finite number delta, got ${JSON.stringify(delta)}`);
         addBalance.run(account, delta);
         return;
       }
@@ -202,31 +226,41 @@ function prepare(db: BetterSqlite3.Database, now: () => number): Omit<Connection
   };
 
   const apply = db.transaction((entry: OutboxEntry): ApplyResult => {
-    const inserted = insertKey.run(entry.idempotencyKey, entry.id, entry.n, entry.type, stableStringify(entry.args), now());
+    const inserted = insertKey.run(
+      entry.idempotencyKey,
+      entry.id,
+      entry.n,
+      entry.type,
+      stableStringify(entry.args),
+      now(),
+    );
     if (inserted.changes === 0) return "duplicate";
     applyEffect(entry.type, entry.args);
     return "applied";
   });
 
-  const appliedRows = db.prepare("select idempotency_key as idempotencyKey, entry_id as entryId, n, type from outbox_applied order by rowid");
+  const appliedRows = db.prepare(
+    "select idempotency_key as idempotencyKey, entry_id as entryId, n, type from outbox_applied order by rowid",
+  );
   const balanceRows = db.prepare("select account, amount from balances order by account");
   const count = (table: string) => db.prepare(`select count(*) from ${table}`).pluck();
   const [trades, positions, events] = [count("trades"), count("positions"), count("events")];
-  const snapshot = db.transaction(
-    (): SinkSnapshot => ({
-      applied: appliedRows.all() as SinkSnapshot["applied"],
-      balances: Object.fromEntries((balanceRows.all() as { account: string; amount: number }[]).map((r) => [r.account, r.amount])),
-      trades: trades.get() as number,
-      positions: positions.get() as number,
-      events: events.get() as number,
-    }),
-  );
+  const snapshot = db.transaction((): SinkSnapshot => ({
+    applied: appliedRows.all() as SinkSnapshot["applied"],
+    balances: Object.fromEntries(
+      (balanceRows.all() as { account: string; amount: number }[]).map((r) => [r.account, r.amount]),
+    ),
+    trades: trades.get() as number,
+    positions: positions.get() as number,
+    events: events.get() as number,
+  }));
 
   return { apply, insertEvent: db.prepare("insert into events (type, args, at) values (?, ?, ?)"), snapshot };
 }
 
 function requireId(type: string, args: Record<string, JsonValue>, field: string): string {
   const id = args[field];
-  if (typeof id !== "string" || id.length === 0) throw new TypeError(`${type} needs a string ${field}, got ${JSON.stringify(id)}`);
+  if (typeof id !== "string" || id.length === 0)
+    throw new TypeError(`${type} needs a string ${field}, got ${JSON.stringify(id)}`);
   return id;
 }

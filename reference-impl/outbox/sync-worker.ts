@@ -105,8 +105,10 @@ export class SyncWorker {
     this.logger = options.logger;
     this.maxRetries = options.maxRetries ?? SYNC_DEFAULTS.maxRetries;
     this.intervalMs = options.intervalMs ?? SYNC_DEFAULTS.intervalMs;
-    if (!Number.isInteger(this.maxRetries) || this.maxRetries < 1) throw new TypeError(`maxRetries must be an integer >= 1, got ${this.maxRetries}`);
-    if (!Number.isFinite(this.intervalMs) || this.intervalMs < 0) throw new TypeError(`intervalMs must be a finite number >= 0, got ${this.intervalMs}`);
+    if (!Number.isInteger(this.maxRetries) || this.maxRetries < 1)
+      throw new TypeError(`maxRetries must be an integer >= 1, got ${this.maxRetries}`);
+    if (!Number.isFinite(this.intervalMs) || this.intervalMs < 0)
+      throw new TypeError(`intervalMs must be a finite number >= 0, got ${this.intervalMs}`);
     this.backoff = options.backoff ?? {};
     this.timers = options.timers ?? realTimers;
     this.onPoint = options.onPoint;
@@ -242,9 +244,19 @@ export class SyncWorker {
         const wasOpen = this.breaker.state !== "closed";
         this.breaker.recordFailure();
         const circuit = this.breaker.state;
-        this.logger.warn({ err: error, sink: this.sink.kind, consecutiveFailures: this.breaker.consecutiveFailures, circuit }, "outbox sink unavailable: backing off");
+        this.logger.warn(
+          { err: error, sink: this.sink.kind, consecutiveFailures: this.breaker.consecutiveFailures, circuit },
+          "outbox sink unavailable: backing off",
+        );
         if (!wasOpen && circuit === "open") {
-          this.logger.error({ alert: "outbox.circuit-open", sink: this.sink.kind, consecutiveFailures: this.breaker.consecutiveFailures }, "outbox circuit opened: the database is unreachable");
+          this.logger.error(
+            {
+              alert: "outbox.circuit-open",
+              sink: this.sink.kind,
+              consecutiveFailures: this.breaker.consecutiveFailures,
+            },
+            "outbox circuit opened: the database is unreachable",
+          );
         }
         return "sink-unavailable";
       }
@@ -255,11 +267,17 @@ export class SyncWorker {
       if (attempts >= this.maxRetries) {
         await this.store.setStatus(entry.id, "FAILED", { attempts, error: message });
         result.failed += 1;
-        this.logger.error({ alert: "outbox.entry-failed", id: entry.id, n: entry.n, type: entry.type, attempts, err: error }, "outbox entry FAILED after its last retry");
+        this.logger.error(
+          { alert: "outbox.entry-failed", id: entry.id, n: entry.n, type: entry.type, attempts, err: error },
+          "outbox entry FAILED after its last retry",
+        );
         return null;
       }
       await this.store.setStatus(entry.id, "PENDING", { attempts, error: message });
-      this.logger.warn({ id: entry.id, n: entry.n, type: entry.type, attempts, maxRetries: this.maxRetries, err: error }, "outbox entry refused by the sink: will retry");
+      this.logger.warn(
+        { id: entry.id, n: entry.n, type: entry.type, attempts, maxRetries: this.maxRetries, err: error },
+        "outbox entry refused by the sink: will retry",
+      );
       return "entry-error";
     }
     this.breaker.recordSuccess();

@@ -1,7 +1,16 @@
 import path from "node:path";
 import fc from "fast-check";
 import { chaosOps } from "../../harness/outbox/chaos-ops.js";
-import { ChaosOutboxError, eachLimited, inFreshDir, openOutbox, settleAndCheck, writeOp, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
+import {
+  ChaosOutboxError,
+  eachLimited,
+  inFreshDir,
+  openOutbox,
+  settleAndCheck,
+  writeOp,
+  type ChaosContext,
+  type ScenarioRecord,
+} from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
 import { OutboxFault } from "../../harness/protocol/outbox-client.js";
 import { Ledger } from "../../harness/outbox/sink-check.js";
@@ -42,16 +51,23 @@ export async function crashMidSync(ctx: ChaosContext, rec: ScenarioRecord): Prom
   try {
     await eachLimited(cases, PARALLEL, ctx.signal, async ({ point, n }, index) => {
       const name = `crash-mid-sync-${point}-${n}`.replace(/[^A-Za-z0-9.-]+/g, "_");
-      const outcome = await inFreshDir(ctx, name, {}, (dir, sink) => crashCase(ctx, rec, { point, n, index, writes, dir, sink }));
+      const outcome = await inFreshDir(ctx, name, {}, (dir, sink) =>
+        crashCase(ctx, rec, { point, n, index, writes, dir, sink }),
+      );
       outcomes.push(outcome);
-      ctx.log(`crash-mid-sync: case ${outcomes.length}/${cases.length} (${outcome.at}) ${outcome.crashed ? "SIGKILL seen" : "not reached"}, ${outcome.acknowledged} acknowledged, ${outcome.applied} applied after restart`);
+      ctx.log(
+        `crash-mid-sync: case ${outcomes.length}/${cases.length} (${outcome.at}) ${outcome.crashed ? "SIGKILL seen" : "not reached"}, ${outcome.acknowledged} acknowledged, ${outcome.applied} applied after restart`,
+      );
     });
   } finally {
     rec.details.cases = outcomes;
     rec.details.writesPerCase = writes;
   }
   if (Object.keys(rec.crashes).length === 0) {
-    throw new ChaosOutboxError("OUTBOX_NO_CRASH", `the outbox names crash points in hello.points but was never killed at one in ${cases.length} armed runs: it does not honour WALCHECK_CRASH_AT=<point>:<n>`);
+    throw new ChaosOutboxError(
+      "OUTBOX_NO_CRASH",
+      `the outbox names crash points in hello.points but was never killed at one in ${cases.length} armed runs: it does not honour WALCHECK_CRASH_AT=<point>:<n>`,
+    );
   }
 }
 
@@ -85,7 +101,10 @@ async function crashCase(
     const exit = await doomed.exited;
     if (exit.signal !== "SIGKILL") {
       const how = exit.signal ? `was killed by ${exit.signal}` : `exited with code ${String(exit.exitCode)}`;
-      throw new ChaosOutboxError("OUTBOX_EXITED", `armed with WALCHECK_CRASH_AT=${at}, the outbox ${how} instead of SIGKILL:\n${error.message}`);
+      throw new ChaosOutboxError(
+        "OUTBOX_EXITED",
+        `armed with WALCHECK_CRASH_AT=${at}, the outbox ${how} instead of SIGKILL:\n${error.message}`,
+      );
     }
     crashed = true;
     rec.crashes[c.point] = (rec.crashes[c.point] ?? 0) + 1;
@@ -98,5 +117,11 @@ async function crashCase(
   const fresh = ctx.start();
   await openOutbox(fresh, wal, c.sink);
   const { snapshot } = await settleAndCheck(ctx, fresh, ledger, rec, `crash at ${at}`);
-  return { at, crashed, acknowledged: ledger.acknowledged.size, unanswered: ledger.unanswered.length, applied: snapshot.applied.length };
+  return {
+    at,
+    crashed,
+    acknowledged: ledger.acknowledged.size,
+    unanswered: ledger.unanswered.length,
+    applied: snapshot.applied.length,
+  };
 }

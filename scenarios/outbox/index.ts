@@ -15,17 +15,20 @@ export interface OutboxScenario {
 export const OUTBOX_SCENARIOS: readonly OutboxScenario[] = [
   {
     name: "sink-outage",
-    summary: "the database goes away while writes go on (all must be accepted), comes back, and the queue drains: exactly once, in order",
+    summary:
+      "the database goes away while writes go on (all must be accepted), comes back, and the queue drains: exactly once, in order",
     run: sinkOutage,
   },
   {
     name: "crash-mid-sync",
-    summary: "SIGKILL at every crash point of hello.points, then a fresh outbox syncs: nothing acknowledged lost, nothing applied twice",
+    summary:
+      "SIGKILL at every crash point of hello.points, then a fresh outbox syncs: nothing acknowledged lost, nothing applied twice",
     run: crashMidSync,
   },
   {
     name: "wal-full",
-    summary: "the WAL's disk fills (ENOSPC): every later write refused with OUTBOX_HALTED, everything accepted synced exactly once",
+    summary:
+      "the WAL's disk fills (ENOSPC): every later write refused with OUTBOX_HALTED, everything accepted synced exactly once",
     run: walFull,
   },
 ];

@@ -1,7 +1,17 @@
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { chaosOps } from "../../harness/outbox/chaos-ops.js";
-import { ChaosViolation, inFreshDir, openOutbox, settleAndCheck, syncTimeout, syncUntilEmpty, writeMany, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
+import {
+  ChaosViolation,
+  inFreshDir,
+  openOutbox,
+  settleAndCheck,
+  syncTimeout,
+  syncUntilEmpty,
+  writeMany,
+  type ChaosContext,
+  type ScenarioRecord,
+} from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
 import type { OpenConfig } from "../../harness/protocol/outbox-messages.js";
 import { Ledger } from "../../harness/outbox/sink-check.js";
@@ -23,7 +33,14 @@ import { Ledger } from "../../harness/outbox/sink-check.js";
 
 /** Open config: short timeouts so that the outage costs little, and a breaker that probes soon. */
 function outageConfig(kind: "sqlite" | "postgres"): OpenConfig {
-  const common: OpenConfig = { failureThreshold: 3, breakerResetMs: 25, syncIntervalMs: 25, backoffBaseMs: 5, backoffCapMs: 50, pendingAlertThreshold: 1_000_000 };
+  const common: OpenConfig = {
+    failureThreshold: 3,
+    breakerResetMs: 25,
+    syncIntervalMs: 25,
+    backoffBaseMs: 5,
+    backoffCapMs: 50,
+    pendingAlertThreshold: 1_000_000,
+  };
   return kind === "sqlite" ? { ...common, busyTimeoutMs: 20 } : { ...common, connectTimeoutMs: 2_000 };
 }
 
@@ -47,13 +64,25 @@ async function outageLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, s
   let direct = 0;
   if (features.has("direct")) {
     for (const i of [1, 2]) {
-      const reply = await client.call("write", { type: "analytics.event", args: { event: "warm-up", i }, critical: false });
-      if (reply.status !== "direct") throw new ChaosViolation("direct-writes", `a non-critical write was answered ${JSON.stringify(reply.status)}, not "direct"`);
+      const reply = await client.call("write", {
+        type: "analytics.event",
+        args: { event: "warm-up", i },
+        critical: false,
+      });
+      if (reply.status !== "direct")
+        throw new ChaosViolation(
+          "direct-writes",
+          `a non-critical write was answered ${JSON.stringify(reply.status)}, not "direct"`,
+        );
       direct += 1;
     }
   }
   for (const o of await writeMany(client, ops.slice(0, warm), ledger, rec)) {
-    if (!o.accepted) throw new ChaosViolation("accepts-writes", `a critical write was refused with the database up and the disk fine: ${o.code}: ${o.message}`);
+    if (!o.accepted)
+      throw new ChaosViolation(
+        "accepts-writes",
+        `a critical write was refused with the database up and the disk fine: ${o.code}: ${o.message}`,
+      );
   }
   const tSync = performance.now();
   const up = await client.call("sync", {}, { timeoutMs: syncTimeout(ctx, warm) });
@@ -82,8 +111,16 @@ async function outageLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, s
     if (features.has("worker")) await client.call("stop", {});
     const mid = await client.call("stats", {});
     queued = mid.pending + mid.syncing;
-    rec.details.outage = { writes: during.length, queued, forcedSync: forced, circuit: mid.circuit, sinkFailures: mid.totalFailures };
-    ctx.log(`sink-outage: ${during.length} writes accepted during the outage, ${queued} queued, circuit ${mid.circuit}, ${mid.totalFailures} sink failures`);
+    rec.details.outage = {
+      writes: during.length,
+      queued,
+      forcedSync: forced,
+      circuit: mid.circuit,
+      sinkFailures: mid.totalFailures,
+    };
+    ctx.log(
+      `sink-outage: ${during.length} writes accepted during the outage, ${queued} queued, circuit ${mid.circuit}, ${mid.totalFailures} sink failures`,
+    );
   } finally {
     rec.timingsMs.outage = performance.now() - tOutage;
     await outage.end();
@@ -96,7 +133,11 @@ async function outageLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, s
   rec.duplicatesOnReplay += drained.duplicates;
   rec.details.catchUpPasses = drained.passes;
   const { snapshot } = await settleAndCheck(ctx, client, ledger, rec);
-  if (snapshot.events !== direct) throw new ChaosViolation("direct-writes", `${direct} non-critical writes were answered "direct", the database holds ${snapshot.events} events`);
+  if (snapshot.events !== direct)
+    throw new ChaosViolation(
+      "direct-writes",
+      `${direct} non-critical writes were answered "direct", the database holds ${snapshot.events} events`,
+    );
   rec.figures = {
     syncThroughput: { ops: up.applied, ms: round1(syncMs), opsPerSec: round1(per(up.applied, syncMs)) },
     catchUp: { queuedOps: queued, ms: round1(catchUpMs), opsPerSec: round1(per(queued, catchUpMs)) },

@@ -1,7 +1,16 @@
 import path from "node:path";
 import { FS_PRELOAD } from "../../harness/faults/fs-preload-path.js";
 import { chaosOps, describeOp } from "../../harness/outbox/chaos-ops.js";
-import { ChaosOutboxError, ChaosViolation, inFreshDir, openOutbox, settleAndCheck, writeOp, type ChaosContext, type ScenarioRecord } from "../../harness/outbox/chaos-kit.js";
+import {
+  ChaosOutboxError,
+  ChaosViolation,
+  inFreshDir,
+  openOutbox,
+  settleAndCheck,
+  writeOp,
+  type ChaosContext,
+  type ScenarioRecord,
+} from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
 import { Ledger } from "../../harness/outbox/sink-check.js";
 
@@ -24,7 +33,8 @@ const AFTER_HALT = 5;
 export async function walFull(ctx: ChaosContext, rec: ScenarioRecord): Promise<void> {
   if (!ctx.launch.node) {
     rec.status = "skipped";
-    rec.reason = 'the outbox is not started by node, so the fs preload cannot fill its disk (give --outbox-cmd "node …")';
+    rec.reason =
+      'the outbox is not started by node, so the fs preload cannot fill its disk (give --outbox-cmd "node …")';
     return;
   }
   return inFreshDir(ctx, "wal-full", {}, (dir, sink) => fullLife(ctx, rec, dir, sink));
@@ -37,7 +47,10 @@ async function fullLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, sin
   const ops = chaosOps(ctx.seed, Math.max(ctx.ops, 60) + AFTER_HALT, "full");
   const wal = path.join(dir, "wal");
   const ledger = new Ledger();
-  const full = ctx.start({ NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(), WALCHECK_FS_FAULT: `enospc:${budget}` });
+  const full = ctx.start({
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
+    WALCHECK_FS_FAULT: `enospc:${budget}`,
+  });
   await openOutbox(full, wal, sink);
   let haltedAt: string | undefined;
   let afterHalt = 0;
@@ -47,7 +60,10 @@ async function fullLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, sin
     if (haltedAt) afterHalt += 1;
     if (outcome.accepted) {
       if (haltedAt) {
-        throw new ChaosViolation("no-accept-when-full", `write ${describeOp(op)} was accepted (n=${outcome.n}) after the WAL's disk filled (${haltedAt}): nothing may be accepted without durability`);
+        throw new ChaosViolation(
+          "no-accept-when-full",
+          `write ${describeOp(op)} was accepted (n=${outcome.n}) after the WAL's disk filled (${haltedAt}): nothing may be accepted without durability`,
+        );
       }
       if (rec.ops.accepted % 3 === 0) {
         const reply = await full.request("sync", {});
@@ -57,7 +73,10 @@ async function fullLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, sin
       continue;
     }
     if (outcome.code !== "OUTBOX_HALTED" || outcome.message.trim() === "") {
-      throw new ChaosViolation("refused-halted", `with the WAL's disk full, write ${describeOp(op)} was refused with ${outcome.code}: ${JSON.stringify(outcome.message)}; expected OUTBOX_HALTED and a message saying why`);
+      throw new ChaosViolation(
+        "refused-halted",
+        `with the WAL's disk full, write ${describeOp(op)} was refused with ${outcome.code}: ${JSON.stringify(outcome.message)}; expected OUTBOX_HALTED and a message saying why`,
+      );
     }
     haltedAt ??= `write ${describeOp(op)} refused: ${outcome.message}`;
   }
@@ -69,11 +88,20 @@ async function fullLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, sin
     const fresh = ctx.start();
     await openOutbox(fresh, wal, sink);
     await settleAndCheck(ctx, fresh, ledger, rec, "after a restart");
-    throw new ChaosOutboxError("OUTBOX_NO_FILL", `the WAL's disk never filled: ${rec.ops.accepted} writes accepted and synced within an ENOSPC budget of ${budget} bytes, so the outbox's writes are not Node fs calls the preload can fail`);
+    throw new ChaosOutboxError(
+      "OUTBOX_NO_FILL",
+      `the WAL's disk never filled: ${rec.ops.accepted} writes accepted and synced within an ENOSPC budget of ${budget} bytes, so the outbox's writes are not Node fs calls the preload can fail`,
+    );
   }
   const stats = await full.call("stats", {});
-  if (!stats.halted) throw new ChaosViolation("halt-visible", "the outbox refused writes with OUTBOX_HALTED but its stats say halted: false");
-  ctx.log(`wal-full: halted after ${rec.ops.accepted} accepted writes (${budget} bytes), ${rec.ops.refused} writes refused`);
+  if (!stats.halted)
+    throw new ChaosViolation(
+      "halt-visible",
+      "the outbox refused writes with OUTBOX_HALTED but its stats say halted: false",
+    );
+  ctx.log(
+    `wal-full: halted after ${rec.ops.accepted} accepted writes (${budget} bytes), ${rec.ops.refused} writes refused`,
+  );
   // A halted outbox may not close cleanly; its process ends either way.
   await full.request("close", {}).catch(() => undefined);
   await full.kill();

@@ -26,14 +26,20 @@ describe("compareTask: a regression is beyond the threshold AND beyond the combi
   });
 
   it("beyond both: a regression; the same the other way round is an improvement", () => {
-    expect(compareTask(task(ID, 10, 1), task(ID, 12, 1), 10)).toMatchObject({ verdict: "regression", changePercent: 20 });
+    expect(compareTask(task(ID, 10, 1), task(ID, 12, 1), 10)).toMatchObject({
+      verdict: "regression",
+      changePercent: 20,
+    });
     expect(compareTask(task(ID, 12, 1), task(ID, 10, 1), 10).verdict).toBe("improvement");
   });
 });
 
 describe("compareBench", () => {
   it("matches tasks by id; tasks on one side only are missing, not regressions; differing machines are named", () => {
-    const old = report([task(ID, 1, 1), task("adapter/append/b16/c1", 2, 1)], { cpu: { model: "Old CPU", count: 2 }, node: "v20.1.0" });
+    const old = report([task(ID, 1, 1), task("adapter/append/b16/c1", 2, 1)], {
+      cpu: { model: "Old CPU", count: 2 },
+      node: "v20.1.0",
+    });
     const now = report([task(ID, 1, 1), task("adapter/append/b64/c1", 3, 1)]);
     const c = compareBench(now, old, { baselinePath: "old.json", thresholdPercent: 10 });
     expect(c.regressions).toEqual([]);
@@ -42,16 +48,27 @@ describe("compareBench", () => {
       { id: "adapter/append/b16/c1", onlyIn: "baseline" },
       { id: "adapter/append/b64/c1", onlyIn: "current" },
     ]);
-    expect(c.environmentDifferences).toEqual(["cpu model: Old CPU (baseline) vs Test CPU (current)", "node: v20.1.0 (baseline) vs v20.20.2 (current)"]);
+    expect(c.environmentDifferences).toEqual([
+      "cpu model: Old CPU (baseline) vs Test CPU (current)",
+      "node: v20.1.0 (baseline) vs v20.20.2 (current)",
+    ]);
   });
 });
 
 describe("reading a bench report: what is wrong is named (a UsageError: exit 2)", () => {
   it("a run report, a duplicated task id, a task of no subject, a missing file", async () => {
-    expect(() => parseBenchReport({ kind: "walcheck-run", version: 2 }, "run.json")).toThrow('run.json: kind: this is a "walcheck-run" report, not the JSON of walcheck bench');
-    expect(() => parseBenchReport({ ...report([task(ID, 2, 1)]), version: 9 }, "v9.json")).toThrow("v9.json: version: this is a version 9 bench report");
-    expect(() => parseBenchReport(report([task(ID, 2, 1), task(ID, 3, 1)]), "twice.json")).toThrow(`twice.json: tasks[1].id: task id "${ID}" appears twice`);
-    expect(() => parseBenchReport({ ...report([task(ID, 2, 1)]), subjects: [] }, "orphan.json")).toThrow('orphan.json: tasks[0].subject: no subject "adapter" in subjects');
+    expect(() => parseBenchReport({ kind: "walcheck-run", version: 2 }, "run.json")).toThrow(
+      'run.json: kind: this is a "walcheck-run" report, not the JSON of walcheck bench',
+    );
+    expect(() => parseBenchReport({ ...report([task(ID, 2, 1)]), version: 9 }, "v9.json")).toThrow(
+      "v9.json: version: this is a version 9 bench report",
+    );
+    expect(() => parseBenchReport(report([task(ID, 2, 1), task(ID, 3, 1)]), "twice.json")).toThrow(
+      `twice.json: tasks[1].id: task id "${ID}" appears twice`,
+    );
+    expect(() => parseBenchReport({ ...report([task(ID, 2, 1)]), subjects: [] }, "orphan.json")).toThrow(
+      'orphan.json: tasks[0].subject: no subject "adapter" in subjects',
+    );
     const missing = `${await tempDir()}/nope.json`;
     expect(() => readBenchReport(missing)).toThrow(`${missing}: no such file`);
   });
@@ -60,7 +77,14 @@ describe("reading a bench report: what is wrong is named (a UsageError: exit 2)"
 describe("walcheck bench compare (CLI, constructed reports)", () => {
   async function compare(baseline: unknown, current: unknown, extra: string[] = []) {
     const dir = await tempDir();
-    return walcheck(["bench", "compare", writeJson(dir, "new.json", current), "--baseline", writeJson(dir, "old.json", baseline), ...extra]);
+    return walcheck([
+      "bench",
+      "compare",
+      writeJson(dir, "new.json", current),
+      "--baseline",
+      writeJson(dir, "old.json", baseline),
+      ...extra,
+    ]);
   }
 
   it("identical files: exit 0, no regression", async () => {

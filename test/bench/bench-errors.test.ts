@@ -15,7 +15,11 @@ async function failing(how: string, extra: string[] = []) {
   const tmp = await tempDir();
   const out = path.join(await tempDir(), "out");
   const mark = `bench-${how}-${process.pid}-${Date.now()}`;
-  const r = await walcheck(["bench", "--adapter-cmd", slowWal(0), ...appendOnly, "--out", out, ...extra], { SLOW_WAL_FAIL: `20:${how}`, TMPDIR: tmp, WALCHECK_TEST_MARK: mark });
+  const r = await walcheck(["bench", "--adapter-cmd", slowWal(0), ...appendOnly, "--out", out, ...extra], {
+    SLOW_WAL_FAIL: `20:${how}`,
+    TMPDIR: tmp,
+    WALCHECK_TEST_MARK: mark,
+  });
   expect(fs.existsSync(out)).toBe(false);
   expect(processesMarked(mark)).toEqual([]);
   expect(fs.readdirSync(tmp)).toEqual([]);
@@ -26,13 +30,17 @@ describe("walcheck bench: an adapter failing mid-benchmark is exit 2, never a fi
   it("an append answered ok:false", async () => {
     const r = await failing("refuse");
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain("walcheck bench: ADAPTER_REFUSED: subject adapter, task adapter/append/b1/c1: the adapter answered append with ok:false: ENOSPC: no space left (refused on purpose after 20 appends)");
+    expect(r.stderr).toContain(
+      "walcheck bench: ADAPTER_REFUSED: subject adapter, task adapter/append/b1/c1: the adapter answered append with ok:false: ENOSPC: no space left (refused on purpose after 20 appends)",
+    );
   });
 
   it("an adapter that dies mid-task: its exit code and stderr", async () => {
     const r = await failing("exit");
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain("walcheck bench: ADAPTER_EXITED: subject adapter, task adapter/append/b1/c1: the adapter exited with code 3");
+    expect(r.stderr).toContain(
+      "walcheck bench: ADAPTER_EXITED: subject adapter, task adapter/append/b1/c1: the adapter exited with code 3",
+    );
     expect(r.stderr).toContain("slow-wal: crashing on purpose after 20 appends");
   });
 
@@ -40,7 +48,9 @@ describe("walcheck bench: an adapter failing mid-benchmark is exit 2, never a fi
     // Room for a loaded machine to start the adapter; the hang is caught all the same.
     const r = await failing("hang", ["--timeout", "2500"]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/walcheck bench: ADAPTER_TIMEOUT: subject adapter, task adapter\/append\/b1\/c1: no answer to append \(id \d+\) within 2500 ms/);
+    expect(r.stderr).toMatch(
+      /walcheck bench: ADAPTER_TIMEOUT: subject adapter, task adapter\/append\/b1\/c1: no answer to append \(id \d+\) within 2500 ms/,
+    );
   });
 });
 
@@ -48,7 +58,9 @@ describe("walcheck bench: usage errors are exit 2 before anything runs", () => {
   it("nothing to measure, an unknown suite or subject, a bad size, a malformed baseline", async () => {
     const nothing = await walcheck(["bench", "--no-compare"]);
     expect(nothing.exitCode).toBe(2);
-    expect(nothing.stderr).toContain("nothing to benchmark: give --adapter or --adapter-cmd, or leave out --no-compare");
+    expect(nothing.stderr).toContain(
+      "nothing to benchmark: give --adapter or --adapter-cmd, or leave out --no-compare",
+    );
     const suite = await walcheck(["bench", "--suites", "append,fsync"]);
     expect(suite.exitCode).toBe(2);
     expect(suite.stderr).toContain('--suites: unknown "fsync" (one of append, checkpoint, recovery, power)');
@@ -63,7 +75,15 @@ describe("walcheck bench: usage errors are exit 2 before anything runs", () => {
     const bad = report([task("adapter/append/b1/c1", 1, 1)]) as unknown as { config: { timeMs: unknown } };
     bad.config.timeMs = -5;
     const out = path.join(dir, "out");
-    const baseline = await walcheck(["bench", "--adapter-cmd", slowWal(0), "--baseline", writeJson(dir, "old.json", bad), "--out", out]);
+    const baseline = await walcheck([
+      "bench",
+      "--adapter-cmd",
+      slowWal(0),
+      "--baseline",
+      writeJson(dir, "old.json", bad),
+      "--out",
+      out,
+    ]);
     expect(baseline.exitCode).toBe(2);
     expect(baseline.stderr).toMatch(/old\.json: config\.timeMs: Too small/);
     expect(fs.existsSync(out)).toBe(false);
@@ -75,16 +95,37 @@ describe("walcheck bench: Ctrl-C", () => {
     const tmp = await tempDir();
     const out = path.join(await tempDir(), "out");
     const mark = `bench-sigint-${process.pid}-${Date.now()}`;
-    const child = execa(process.execPath, [CLI, "bench", "--compare", "reference", "--suites", "append", "--batch-sizes", "1", "--concurrency", "1", "--time", "30000", "--out", out], {
-      reject: false,
-      env: { WALCHECK_LOG_LEVEL: "info", TMPDIR: tmp, WALCHECK_TEST_MARK: mark, GITHUB_STEP_SUMMARY: "" },
-    });
+    const child = execa(
+      process.execPath,
+      [
+        CLI,
+        "bench",
+        "--compare",
+        "reference",
+        "--suites",
+        "append",
+        "--batch-sizes",
+        "1",
+        "--concurrency",
+        "1",
+        "--time",
+        "30000",
+        "--out",
+        out,
+      ],
+      {
+        reject: false,
+        env: { WALCHECK_LOG_LEVEL: "info", TMPDIR: tmp, WALCHECK_TEST_MARK: mark, GITHUB_STEP_SUMMARY: "" },
+      },
+    );
     // The adapter process is up and being measured (for 30 s, were it not interrupted).
     await waitForOutput(child.stderr!, "bench reference: append suite in adapter process");
     child.kill("SIGINT");
     const r = await child;
     expect(r.exitCode, r.stderr).toBe(130);
-    expect(r.stderr).toContain("walcheck bench: interrupted; every adapter process was stopped and the temp directories removed, no report written");
+    expect(r.stderr).toContain(
+      "walcheck bench: interrupted; every adapter process was stopped and the temp directories removed, no report written",
+    );
     expect(processesMarked(mark)).toEqual([]);
     expect(fs.readdirSync(tmp)).toEqual([]);
     expect(fs.existsSync(out)).toBe(false);

@@ -16,7 +16,22 @@ import { benchFiles, slowWal, walcheck } from "./bench-helpers.js";
 
 const ID = "adapter/append/b1/c1";
 const HOSTILE_NAME = "<script>alert(1)</script>";
-const args = (adapterCmd: string, out: string, time = 150) => ["bench", "--adapter-cmd", adapterCmd, "--no-compare", "--suites", "append", "--batch-sizes", "1", "--concurrency", "1", "--time", String(time), "--out", out];
+const args = (adapterCmd: string, out: string, time = 150) => [
+  "bench",
+  "--adapter-cmd",
+  adapterCmd,
+  "--no-compare",
+  "--suites",
+  "append",
+  "--batch-sizes",
+  "1",
+  "--concurrency",
+  "1",
+  "--time",
+  String(time),
+  "--out",
+  out,
+];
 
 describe("walcheck bench --baseline: the performance gate", () => {
   let dir: string;
@@ -61,16 +76,38 @@ describe("walcheck bench --baseline: the performance gate", () => {
     const after = report.tasks[0]!.latency;
     // setTimeout never fires early: every iteration slept its 100 ms.
     expect(after.min).toBeGreaterThanOrEqual(99);
-    expect(report.comparison).toMatchObject({ baseline: baselineFile, thresholdPercent: 10, metric: "latency.mean", improvements: [], unchanged: [], missing: [] });
+    expect(report.comparison).toMatchObject({
+      baseline: baselineFile,
+      thresholdPercent: 10,
+      metric: "latency.mean",
+      improvements: [],
+      unchanged: [],
+      missing: [],
+    });
     expect(report.comparison!.regressions).toEqual([
-      expect.objectContaining({ id: ID, verdict: "regression", baseline: expect.objectContaining({ mean: before.mean, rme: before.rme }), current: expect.objectContaining({ mean: after.mean, rme: after.rme }) }),
+      expect.objectContaining({
+        id: ID,
+        verdict: "regression",
+        baseline: expect.objectContaining({ mean: before.mean, rme: before.rme }),
+        current: expect.objectContaining({ mean: after.mean, rme: after.rme }),
+      }),
     ]);
     expect(slow.stdout).toContain("REGRESSION: 1 of 1 tasks slower by more than 10% and their margin of error");
-    expect(slow.stdout).toContain(`| ${ID} | ${fmtMs(before.mean)} ${fmtRme(before.rme)}% | ${fmtMs(after.mean)} ${fmtRme(after.rme)}% |`);
+    expect(slow.stdout).toContain(
+      `| ${ID} | ${fmtMs(before.mean)} ${fmtRme(before.rme)}% | ${fmtMs(after.mean)} ${fmtRme(after.rme)}% |`,
+    );
 
     // The same verdict from the two files alone, running nothing.
-    const compare = await walcheck(["bench", "compare", path.join(dir, "slow", "bench.json"), "--baseline", baselineFile]);
+    const compare = await walcheck([
+      "bench",
+      "compare",
+      path.join(dir, "slow", "bench.json"),
+      "--baseline",
+      baselineFile,
+    ]);
     expect(compare.exitCode, compare.stderr).toBe(1);
-    expect(compare.stdout).toContain(`| ${ID} | ${fmtMs(before.mean)} ${fmtRme(before.rme)}% | ${fmtMs(after.mean)} ${fmtRme(after.rme)}% |`);
+    expect(compare.stdout).toContain(
+      `| ${ID} | ${fmtMs(before.mean)} ${fmtRme(before.rme)}% | ${fmtMs(after.mean)} ${fmtRme(after.rme)}% |`,
+    );
   }, 60_000);
 });

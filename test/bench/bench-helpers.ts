@@ -6,10 +6,14 @@ import { CLI } from "../helpers.js";
 
 /** `walcheck <args>`: logs at warn, and never into a real CI job summary. */
 export const walcheck = (args: string[], env: Record<string, string> = {}) =>
-  execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "", ...env } });
+  execa(process.execPath, [CLI, ...args], {
+    reject: false,
+    env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "", ...env },
+  });
 
 /** The slowed simple WAL: `delayMs` per append (0: full speed), optionally a hello name. */
-export const slowWal = (delayMs: number, name?: string) => `node ${path.resolve("test/fixtures/adapters/slow-wal.mjs")} ${delayMs}${name ? ` ${name}` : ""}`;
+export const slowWal = (delayMs: number, name?: string) =>
+  `node ${path.resolve("test/fixtures/adapters/slow-wal.mjs")} ${delayMs}${name ? ` ${name}` : ""}`;
 
 /** The three files `walcheck bench` writes into its --out directory. */
 export function benchFiles(dir: string): { json: BenchReport; md: string; html: string } {
@@ -20,7 +24,18 @@ export function benchFiles(dir: string): { json: BenchReport; md: string; html: 
   };
 }
 
-const stats = (mean: number, rme: number, samplesCount = 50) => ({ mean, p50: mean, p75: mean, p99: mean * 1.5, p999: mean * 2, sd: mean / 10, rme, min: mean / 2, max: mean * 2, samplesCount });
+const stats = (mean: number, rme: number, samplesCount = 50) => ({
+  mean,
+  p50: mean,
+  p75: mean,
+  p99: mean * 1.5,
+  p999: mean * 2,
+  sd: mean / 10,
+  rme,
+  min: mean / 2,
+  max: mean * 2,
+  samplesCount,
+});
 
 /** An append task of subject "adapter" with this mean latency (ms) and relative margin of error (%). */
 export function task(id: string, mean: number, rme: number): BenchTask {
@@ -47,8 +62,26 @@ export function report(tasks: BenchTask[], environment: Partial<BenchReport["env
   return {
     kind: "walcheck-bench",
     version: BENCH_VERSION,
-    environment: { startedAt: "2026-01-02T03:04:05.000Z", node: "v20.20.2", fsType: "ext4", cpu: { model: "Test CPU", count: 2 }, ...environment },
-    config: { timeMs: 100, timeoutMs: 10_000, suites: ["append"], batchSizes: [1], concurrency: [1], recoverySizes: [1000], checkpointAppends: 100, stateKeys: 1000, seed: 1, valueBytes: 128, compare: [] },
+    environment: {
+      startedAt: "2026-01-02T03:04:05.000Z",
+      node: "v20.20.2",
+      fsType: "ext4",
+      cpu: { model: "Test CPU", count: 2 },
+      ...environment,
+    },
+    config: {
+      timeMs: 100,
+      timeoutMs: 10_000,
+      suites: ["append"],
+      batchSizes: [1],
+      concurrency: [1],
+      recoverySizes: [1000],
+      checkpointAppends: 100,
+      stateKeys: 1000,
+      seed: 1,
+      valueBytes: 128,
+      compare: [],
+    },
     elapsedMs: 1234,
     subjects: subjects.map((id) => ({ id, label: id, kind: "protocol" as const, description: `subject ${id}` })),
     tasks,

@@ -11,7 +11,17 @@ import { benchFiles, walcheck } from "./bench-helpers.js";
 describe("walcheck bench --suites power", () => {
   it("measures states per second for one recorded life, with recover and with a process per state", async () => {
     const out = path.join(await tempDir(), "out");
-    const r = await walcheck(["bench", "--compare", "raw,reference", "--suites", "power", "--power-steps", "3", "--out", out]);
+    const r = await walcheck([
+      "bench",
+      "--compare",
+      "raw,reference",
+      "--suites",
+      "power",
+      "--power-steps",
+      "3",
+      "--out",
+      out,
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const { json, md, html } = benchFiles(out);
     expect(json.config.powerSteps).toBe(3);
@@ -31,17 +41,38 @@ describe("walcheck bench --suites power", () => {
     expect(reuse!.extra?.directories).toBe(fresh!.extra?.directories);
     expect(reuse!.extra?.crossChecked as number).toBeGreaterThan(0);
     expect(fresh!.extra?.crossChecked).toBe(0);
-    expect(json.skipped).toContainEqual({ subject: "raw", suite: "power", reason: expect.stringContaining("no checkpoints and nothing to recover") });
+    expect(json.skipped).toContainEqual({
+      subject: "raw",
+      suite: "power",
+      reason: expect.stringContaining("no checkpoints and nothing to recover"),
+    });
     expect(md).toContain("#### Power loss: every crash state of a 3-step life, checked");
-    expect(md).toMatch(new RegExp(`\\| reference \\| a process per state \\| ${fresh!.extra?.states} \\| ${fresh!.extra?.directories} \\|`));
+    expect(md).toMatch(
+      new RegExp(
+        `\\| reference \\| a process per state \\| ${fresh!.extra?.states} \\| ${fresh!.extra?.directories} \\|`,
+      ),
+    );
     expect(html).toContain("Power-loss states checked per second");
   }, 120_000);
 
   it("a WAL that fails a power-loss state ends the run with exit 2 and no report", async () => {
     const out = path.join(await tempDir(), "out");
-    const r = await walcheck(["bench", "--adapter", path.resolve("test/fixtures/adapters/bug-power-no-fsync.mjs"), "--no-compare", "--suites", "power", "--power-steps", "3", "--out", out]);
+    const r = await walcheck([
+      "bench",
+      "--adapter",
+      path.resolve("test/fixtures/adapters/bug-power-no-fsync.mjs"),
+      "--no-compare",
+      "--suites",
+      "power",
+      "--power-steps",
+      "3",
+      "--out",
+      out,
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(2);
-    expect(r.stderr).toMatch(/walcheck bench: POWER_STATE_FAILED: subject adapter, task adapter\/power\/s3\/reuse: a power-loss state failed \(cut \d+, variant \S+\): /);
+    expect(r.stderr).toMatch(
+      /walcheck bench: POWER_STATE_FAILED: subject adapter, task adapter\/power\/s3\/reuse: a power-loss state failed \(cut \d+, variant \S+\): /,
+    );
     expect(fs.existsSync(out)).toBe(false);
   }, 120_000);
 });

@@ -11,9 +11,16 @@ import { report, task } from "./bench-helpers.js";
 
 function hostileReport(): BenchReport {
   const r = report([task("adapter/append/b1/c1", 0.5, 2), task("adapter/append/b16/c8", 3, 2)]);
-  r.subjects[0] = { ...r.subjects[0]!, label: `node evil.mjs ${HOSTILE}`, hello: { name: HOSTILE, protocol: 1, durability: "power", features: [HOSTILE] } };
+  r.subjects[0] = {
+    ...r.subjects[0]!,
+    label: `node evil.mjs ${HOSTILE}`,
+    hello: { name: HOSTILE, protocol: 1, durability: "power", features: [HOSTILE] },
+  };
   r.skipped.push({ subject: "adapter", suite: "checkpoint", reason: HOSTILE });
-  r.comparison = compareBench(r, report([task("adapter/append/b1/c1", 0.4, 2)]), { baselinePath: `old-${HOSTILE}.json`, thresholdPercent: 10 });
+  r.comparison = compareBench(r, report([task("adapter/append/b1/c1", 0.4, 2)]), {
+    baselinePath: `old-${HOSTILE}.json`,
+    thresholdPercent: 10,
+  });
   return parseBenchReport(r);
 }
 
@@ -28,7 +35,9 @@ describe("bench.html", () => {
   });
 
   it("is self-contained: the CSP forbids everything but inline style, and nothing points at the network", () => {
-    expect(html).toContain(`<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`);
+    expect(html).toContain(
+      `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">`,
+    );
     expect(html).not.toMatch(/https?:\/\/|<link\b|<img\b|@import|url\(/i);
   });
 

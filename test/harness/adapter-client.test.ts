@@ -5,10 +5,14 @@ import { ok, startServe } from "./serve-client.js";
 import { tempDir } from "../helpers.js";
 
 const fixture = path.resolve("test/fixtures/misbehaving-adapter.mjs");
-const misbehaving = (mode: string, timeoutMs = 5_000) => AdapterClient.start({ file: process.execPath, args: [fixture, mode], timeoutMs });
+const misbehaving = (mode: string, timeoutMs = 5_000) =>
+  AdapterClient.start({ file: process.execPath, args: [fixture, mode], timeoutMs });
 
 async function failureOf(promise: Promise<unknown>): Promise<AdapterError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(AdapterError);
   return error as AdapterError;
 }
@@ -18,7 +22,9 @@ describe("AdapterClient", () => {
     const dir = await tempDir();
     const client = startServe();
     ok(await client.request("open", { dir, config: {} }));
-    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.request("append", { ops: [{ key: "k", value: String(i) }] })));
+    const replies = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.request("append", { ops: [{ key: "k", value: String(i) }] })),
+    );
     expect(replies.map((r) => ok(r).seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(ok(await client.request("read", {})).state).toEqual({ k: "19" });
     ok(await client.request("close", {}));

@@ -4,7 +4,8 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { CLI, tempDir } from "../helpers.js";
 
-const walcheck = (args: string[], input?: string) => execa(process.execPath, [CLI, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
+const walcheck = (args: string[], input?: string) =>
+  execa(process.execPath, [CLI, ...args], { reject: false, ...(input === undefined ? {} : { input }) });
 const pkg = JSON.parse(fs.readFileSync("package.json", "utf8")) as { version: string };
 
 describe("walcheck CLI", () => {
@@ -62,14 +63,23 @@ describe("walcheck CLI", () => {
     ];
     const r = await walcheck(["serve"], `${lines.join("\n")}\n`);
     expect(r.exitCode).toBe(0);
-    const replies = new Map(r.stdout.trim().split("\n").map((l) => JSON.parse(l)).map((m) => [m.id, m]));
+    const replies = new Map(
+      r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .map((m) => [m.id, m]),
+    );
     expect(replies.get(1)).toMatchObject({ ok: false, error: { code: "EPROTO" } });
     expect(replies.get(2)).toMatchObject({ ok: false, error: { code: "WAL_CONFIG" } });
     expect(replies.get(2).error.message).toContain("sync: expected one of");
     expect(replies.get(2).error.message).toContain("maxSegmentBytes: expected a positive integer, got -1");
     expect(replies.get(3)).toMatchObject({ ok: true, lastSeq: 0 });
     expect(replies.get(4)).toMatchObject({ ok: false, error: { code: "EUNSUPPORTED" } });
-    expect(replies.get(5)).toMatchObject({ ok: false, error: { code: "EINVAL", message: "append: ops.0.value must be a string or null" } });
+    expect(replies.get(5)).toMatchObject({
+      ok: false,
+      error: { code: "EINVAL", message: "append: ops.0.value must be a string or null" },
+    });
     expect(replies.get(6)).toMatchObject({ ok: false, error: { code: "EINVAL" } });
     expect(replies.get(7)).toMatchObject({ ok: true, seq: 1 });
     expect(replies.get(8)).toMatchObject({ ok: true });
@@ -78,7 +88,17 @@ describe("walcheck CLI", () => {
 
   it("smoke: the reference WAL survives seeded SIGKILLs and named crash points (exit 0, JSON report)", async () => {
     const reportDir = await tempDir();
-    const r = await walcheck(["smoke", "--seed", "42", "--cycles", "12", "--report-dir", reportDir, "--recovery-threshold", "5000"]);
+    const r = await walcheck([
+      "smoke",
+      "--seed",
+      "42",
+      "--cycles",
+      "12",
+      "--report-dir",
+      reportDir,
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(r.stdout).toContain("PASSED (seed 42)");
     expect(r.exitCode).toBe(0);
     const [run] = fs.readdirSync(reportDir);
@@ -86,7 +106,12 @@ describe("walcheck CLI", () => {
     expect(report).toMatchObject({ kind: "walcheck-smoke", status: "passed", seed: 42, cyclesRun: 13 });
     // Every cycle but the last (recovery only) ended in a crash or a clean close. Whether a
     // named point is reached depends on how appends group into fsyncs, so count them together.
-    const c = report.crashes as { signal: number; named: Record<string, number>; cleanCloses: number; namedNotReached: number };
+    const c = report.crashes as {
+      signal: number;
+      named: Record<string, number>;
+      cleanCloses: number;
+      namedNotReached: number;
+    };
     const named = Object.values(c.named).reduce((a, b) => a + b, 0);
     expect(c.signal + named + c.namedNotReached + c.cleanCloses).toBe(12);
     expect(c.signal).toBeGreaterThanOrEqual(3);
@@ -96,7 +121,19 @@ describe("walcheck CLI", () => {
   it("smoke catches an adapter that acks before writing: exit 1, durability violation, replay line, kept directory", async () => {
     const reportDir = await tempDir();
     const fixture = path.resolve("test/fixtures/lazy-ack-adapter.mjs");
-    const r = await walcheck(["smoke", "--adapter", fixture, "--seed", "7", "--cycles", "10", "--report-dir", reportDir, "--recovery-threshold", "5000"]);
+    const r = await walcheck([
+      "smoke",
+      "--adapter",
+      fixture,
+      "--seed",
+      "7",
+      "--cycles",
+      "10",
+      "--report-dir",
+      reportDir,
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(r.exitCode).toBe(1);
     expect(r.stdout).toContain("FAILED (seed 7)");
     expect(r.stdout).toMatch(/VIOLATION durability in cycle \d+: recovered lastSeq \d+ but batch \d+ was acknowledged/);

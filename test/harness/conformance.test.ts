@@ -9,13 +9,24 @@ import { createSqliteAdapter } from "../../harness/adapters/sqlite-adapter.js";
 import { tempDir } from "../helpers.js";
 
 // The reference WAL runs the same conformance suite a user's adapter runs.
-walConformance({ test, factory: () => createReferenceAdapter(), adapter: "reference", runs: 2, recoveryThresholdMs: 5000 });
+walConformance({
+  test,
+  factory: () => createReferenceAdapter(),
+  adapter: "reference",
+  runs: 2,
+  recoveryThresholdMs: 5000,
+});
 
 // And SQLite (better-sqlite3, WAL mode, synchronous=FULL): one violation here would be a harness bug.
 walConformance({ test, factory: () => createSqliteAdapter(), adapter: "sqlite", runs: 2, recoveryThresholdMs: 5000 });
 
 // So does the small correct fixture WAL, as an adapter module in a child process.
-walConformance({ test, adapter: path.resolve("test/fixtures/adapters/simple-wal.mjs"), runs: 1, recoveryThresholdMs: 5000 });
+walConformance({
+  test,
+  adapter: path.resolve("test/fixtures/adapters/simple-wal.mjs"),
+  runs: 1,
+  recoveryThresholdMs: 5000,
+});
 
 // The suite fails a WAL that is wrong, with the invariant and the replay line.
 describe("walConformance on broken WALs", () => {
@@ -25,7 +36,16 @@ describe("walConformance on broken WALs", () => {
     return tests;
   };
   const failures = async (tests: { fn: () => Promise<void> }[]) =>
-    (await Promise.all(tests.map((t) => t.fn().then(() => undefined, (e: Error) => e.message)))).filter((m): m is string => m !== undefined);
+    (
+      await Promise.all(
+        tests.map((t) =>
+          t.fn().then(
+            () => undefined,
+            (e: Error) => e.message,
+          ),
+        ),
+      )
+    ).filter((m): m is string => m !== undefined);
 
   it("in-process tests catch a lastSeq that restarts after a truncate checkpoint", async () => {
     const messages = await failures(collect({ factory: () => createSimpleWal("seq-restart") }));
@@ -35,7 +55,13 @@ describe("walConformance on broken WALs", () => {
   it("crash cases catch an ack before the fsync, naming the invariant and the replay line", async () => {
     // Failing cases are kept for a person to inspect: here in a temp directory, not the project's walcheck-reports/.
     const reportDir = await tempDir();
-    const tests = collect({ adapter: path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs"), runs: 3, crash: ["signal"], recoveryThresholdMs: 5000, reportDir });
+    const tests = collect({
+      adapter: path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs"),
+      runs: 3,
+      crash: ["signal"],
+      recoveryThresholdMs: 5000,
+      reportDir,
+    });
     const messages = await failures(tests);
     expect(messages.length).toBeGreaterThan(0);
     expect(messages[0]).toContain("invariant durability violated");

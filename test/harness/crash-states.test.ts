@@ -2,7 +2,17 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { allStates, countStates, CrashStateError, describeState, materialize, pendingAt, stateFor, statesAt, type CrashState } from "../../harness/faults/power/crash-states.js";
+import {
+  allStates,
+  countStates,
+  CrashStateError,
+  describeState,
+  materialize,
+  pendingAt,
+  stateFor,
+  statesAt,
+  type CrashState,
+} from "../../harness/faults/power/crash-states.js";
 import type { InitialState, TraceOp } from "../../harness/faults/power/trace.js";
 import { tempDir } from "../helpers.js";
 
@@ -12,7 +22,12 @@ type Op = TraceOp extends infer T ? (T extends TraceOp ? Omit<T, "i"> : never) :
 const at = (rel: string) => (rel ? `${ROOT}/${rel}` : ROOT);
 const trace = (...ops: Op[]): TraceOp[] => ops.map((o, k) => ({ ...o, i: k + 1 }) as TraceOp);
 const create = (rel: string, ino: number): Op => ({ op: "create", path: at(rel), ino });
-const write = (ino: number, offset: number, data: string | Buffer): Op => ({ op: "write", ino, offset, data: Buffer.from(data).toString("base64") });
+const write = (ino: number, offset: number, data: string | Buffer): Op => ({
+  op: "write",
+  ino,
+  offset,
+  data: Buffer.from(data).toString("base64"),
+});
 const truncate = (ino: number, size: number): Op => ({ op: "truncate", ino, size });
 const fsync = (ino: number): Op => ({ op: "fsync", ino, kind: "fdatasync" });
 const dirsync = (rel = ""): Op => ({ op: "dirsync", path: at(rel) });
@@ -23,18 +38,26 @@ const mkdir = (rel: string): Op => ({ op: "mkdir", path: at(rel) });
 
 /** Initial files get inodes 100, 101, … in the order given. */
 function initial(files: Record<string, string | Buffer> = {}, dirs: string[] = []): InitialState {
-  return { root: ROOT, dirs: dirs.map(at), files: Object.entries(files).map(([rel, data], k) => ({ path: at(rel), ino: 100 + k, data: Buffer.from(data) })) };
+  return {
+    root: ROOT,
+    dirs: dirs.map(at),
+    files: Object.entries(files).map(([rel, data], k) => ({ path: at(rel), ino: 100 + k, data: Buffer.from(data) })),
+  };
 }
 
 /** The state a variant gave (as its first name or one of the others). */
 function variant(states: CrashState[], name: string): CrashState {
   const state = states.find((s) => s.variant === name || s.alsoVariants.includes(name));
-  if (!state) throw new Error(`no ${name} among ${states.map((s) => [s.variant, ...s.alsoVariants].join("=")).join(", ")}`);
+  if (!state)
+    throw new Error(`no ${name} among ${states.map((s) => [s.variant, ...s.alsoVariants].join("=")).join(", ")}`);
   return state;
 }
 
 /** A state's tree, bytes as latin1 text (zeros as \0). */
-const tree = (s: CrashState) => ({ dirs: s.dirs, files: Object.fromEntries([...s.files].map(([p, b]) => [p, b.toString("latin1")])) });
+const tree = (s: CrashState) => ({
+  dirs: s.dirs,
+  files: Object.fromEntries([...s.files].map(([p, b]) => [p, b.toString("latin1")])),
+});
 const names = (states: CrashState[]) => states.flatMap((s) => [s.variant, ...s.alsoVariants]);
 const zeros = (n: number) => "\0".repeat(n);
 
@@ -50,7 +73,13 @@ describe("crash states: lost, kept and reordered ops", () => {
 
   it("an fsynced write survives every variant of every later cut", () => {
     const init = initial({ "wal.log": "", "other.log": "o" });
-    const t = trace(write(100, 0, "A".repeat(1500)), fsync(100), write(101, 0, "y".repeat(2000)), write(101, 3000, "z"), truncate(101, 10));
+    const t = trace(
+      write(100, 0, "A".repeat(1500)),
+      fsync(100),
+      write(101, 0, "y".repeat(2000)),
+      write(101, 3000, "z"),
+      truncate(101, 10),
+    );
     for (let cut = 2; cut <= t.length; cut++) {
       const states = statesAt(init, t, cut, 1);
       expect(states.length).toBeGreaterThan(cut === 2 ? 0 : 3);
@@ -67,7 +96,13 @@ describe("crash states: lost, kept and reordered ops", () => {
   });
 
   it("a snapshot renamed over the old one: the old one after a crash until the directory is fsynced, then the new one in every variant", () => {
-    const t = trace(create("snapshot.tmp", 1), write(1, 0, "new"), fsync(1), rename("snapshot.tmp", "snapshot", 1), dirsync());
+    const t = trace(
+      create("snapshot.tmp", 1),
+      write(1, 0, "new"),
+      fsync(1),
+      rename("snapshot.tmp", "snapshot", 1),
+      dirsync(),
+    );
     const init = initial({ snapshot: "old" });
     const unsynced = statesAt(init, t, 4, 1);
     expect(pendingAt(init, t, 4).pending.map((o) => o.op)).toEqual(["create", "rename"]);
@@ -119,7 +154,10 @@ describe("crash states: lost, kept and reordered ops", () => {
   it("a cross-directory rename is two halves that persist with their own directory", () => {
     const t = trace(rename("a/x", "b/x", 100), dirsync("b"), dirsync("a"));
     const init = initial({ "a/x": "data" }, ["a", "b"]);
-    expect(pendingAt(init, t, 1).ops.map((o) => o.label)).toEqual(["rename of a/x → b/x, its new name (#1)", "rename of a/x → b/x, its removal of the old name (#1)"]);
+    expect(pendingAt(init, t, 1).ops.map((o) => o.label)).toEqual([
+      "rename of a/x → b/x, its new name (#1)",
+      "rename of a/x → b/x, its removal of the old name (#1)",
+    ]);
     const states = statesAt(init, t, 1, 1);
     expect(tree(variant(states, "omit:1")).files).toEqual({});
     expect(tree(variant(states, "omit:2")).files).toEqual({ "a/x": "data", "b/x": "data" });
@@ -162,14 +200,28 @@ describe("crash states: torn writes", () => {
 
   it("a write that spans a page tears at a page boundary in the middle", () => {
     const { variants } = pendingAt(initial({ log: "" }), trace(write(100, 100, Buffer.alloc(10_000, 1))), 1);
-    expect(variants.filter((v) => v.startsWith("torn-prefix:"))).toEqual(["torn-prefix:1:512", "torn-prefix:1:4096", "torn-prefix:1:9728"]);
+    expect(variants.filter((v) => v.startsWith("torn-prefix:"))).toEqual([
+      "torn-prefix:1:512",
+      "torn-prefix:1:4096",
+      "torn-prefix:1:9728",
+    ]);
   });
 
   it("a write inside one sector never tears (the sector is the atomic unit); one across a boundary can", () => {
-    const inside = pendingAt(initial({ log: "" }), trace(write(100, 10, "x".repeat(100)), write(100, 512, Buffer.alloc(512, 1))), 2);
+    const inside = pendingAt(
+      initial({ log: "" }),
+      trace(write(100, 10, "x".repeat(100)), write(100, 512, Buffer.alloc(512, 1))),
+      2,
+    );
     expect(inside.variants.filter((v) => v.startsWith("torn"))).toEqual([]);
     const across = pendingAt(initial({ log: "" }), trace(write(100, 500, "x".repeat(100))), 1);
-    expect(across.variants.filter((v) => v.startsWith("torn"))).toEqual(["torn-prefix:1:512", "torn-zero:1:0", "torn-zero:1:512", "torn-junk:1:0", "torn-junk:1:512"]);
+    expect(across.variants.filter((v) => v.startsWith("torn"))).toEqual([
+      "torn-prefix:1:512",
+      "torn-zero:1:0",
+      "torn-zero:1:512",
+      "torn-junk:1:0",
+      "torn-junk:1:512",
+    ]);
   });
 
   it("torn-zero and torn-junk change only the write's bytes in one 512-byte sector (its first or last); junk is a function of the seed", () => {
@@ -211,7 +263,12 @@ describe("crash states: deduplication, counts, replay", () => {
   it("variants that give the same bytes are one state carrying every name", () => {
     const t = trace(write(100, 0, "a"), write(101, 0, "b"));
     const states = statesAt(initial({ x: "", y: "" }), t, 2, 1);
-    expect(states.map((s) => [s.variant, ...s.alsoVariants])).toEqual([["all"], ["none"], ["prefix:1", "omit:2"], ["omit:1"]]);
+    expect(states.map((s) => [s.variant, ...s.alsoVariants])).toEqual([
+      ["all"],
+      ["none"],
+      ["prefix:1", "omit:2"],
+      ["omit:1"],
+    ]);
     expect(new Set(states.map((s) => s.key)).size).toBe(4);
     expect(statesAt(initial({ x: "" }), t, 0, 1).map((s) => [s.variant, ...s.alsoVariants])).toEqual([["all", "none"]]);
   });
@@ -258,14 +315,20 @@ describe("crash states: deduplication, counts, replay", () => {
   it("allStates gives every cut's states in order and marks bytes an earlier cut already gave", () => {
     const all = [...allStates(richInit, rich, 5)];
     const perCut = Array.from({ length: rich.length + 1 }, (_, cut) => statesAt(richInit, rich, cut, 5)).flat();
-    expect(all.map((s) => [s.cut, s.variant, s.alsoVariants, s.key])).toEqual(perCut.map((s) => [s.cut, s.variant, s.alsoVariants, s.key]));
+    expect(all.map((s) => [s.cut, s.variant, s.alsoVariants, s.key])).toEqual(
+      perCut.map((s) => [s.cut, s.variant, s.alsoVariants, s.key]),
+    );
     const first = new Map<string, CrashState>();
     for (const s of all) {
       const earlier = first.get(s.key);
       expect(s.sameAs).toEqual(earlier ? { cut: earlier.cut, variant: earlier.variant } : undefined);
       if (!earlier) first.set(s.key, s);
     }
-    expect(countStates(richInit, rich, 5)).toMatchObject({ cuts: rich.length + 1, states: all.length, distinct: first.size });
+    expect(countStates(richInit, rich, 5)).toMatchObject({
+      cuts: rich.length + 1,
+      states: all.length,
+      distinct: first.size,
+    });
   });
 
   it("an unknown variant, an unsupported op, a broken trace and a bad cut are clear errors", () => {
@@ -282,9 +345,16 @@ describe("crash states: deduplication, counts, replay", () => {
     };
     const unknown = error(() => stateFor(init, t, 1, "omit:2", 1));
     expect(unknown.code).toBe("POWER_VARIANT_UNKNOWN");
-    expect(unknown.message).toBe('no crash-state variant "omit:2" at cut 1 (1 pending ops); the variants there: all, none');
+    expect(unknown.message).toBe(
+      'no crash-state variant "omit:2" at cut 1 (1 pending ops); the variants there: all, none',
+    );
     expect(statesAt(init, t, 1, 1)).toHaveLength(2);
-    for (const f of [() => statesAt(init, t, 2, 1), () => allStates(init, t, 1), () => countStates(init, t, 1), () => stateFor(init, t, 3, "all", 1)]) {
+    for (const f of [
+      () => statesAt(init, t, 2, 1),
+      () => allStates(init, t, 1),
+      () => countStates(init, t, 1),
+      () => stateFor(init, t, 3, "all", 1),
+    ]) {
       const e = error(f);
       expect(e.code).toBe("POWER_UNSUPPORTED");
       expect(e.message).toBe("power trace line #2: mmap msync on /w/x cannot be replayed by the power-loss model");
@@ -299,20 +369,36 @@ describe("crash states: deduplication, counts, replay", () => {
 
 describe("crash states for a person and on disk", () => {
   it("describeState says the cut, the variant, what was lost or torn and what else gives the same bytes", () => {
-    const t = trace(create("snapshot.tmp", 1), write(1, 0, "new"), fsync(1), rename("snapshot.tmp", "snapshot", 1), write(100, 128, Buffer.alloc(1000, 1)));
+    const t = trace(
+      create("snapshot.tmp", 1),
+      write(1, 0, "new"),
+      fsync(1),
+      rename("snapshot.tmp", "snapshot", 1),
+      write(100, 128, Buffer.alloc(1000, 1)),
+    );
     const init = initial({ "wal.log": "" });
     const states = statesAt(init, t, 5, 1);
     const describe = (name: string) => describeState(stateFor(init, t, 5, name, 1), t);
-    expect(describe("omit:2")).toBe("cut after #5 (write of 1000 bytes at 128 of wal.log), variant omit:2: the rename of snapshot.tmp → snapshot (#4) was lost, the other 2 pending ops landed");
-    expect(describe("torn-prefix:3:512")).toBe("cut after #5 (write of 1000 bytes at 128 of wal.log), variant torn-prefix:3:512: the write of 1000 bytes at 128 of wal.log (#5) was torn: only its first 384 bytes landed (to offset 512)");
-    expect(describe("none")).toBe("cut after #5 (write of 1000 bytes at 128 of wal.log), variant none: every pending op was lost: create of snapshot.tmp (#1); rename of snapshot.tmp → snapshot (#4); write of 1000 bytes at 128 of wal.log (#5)");
+    expect(describe("omit:2")).toBe(
+      "cut after #5 (write of 1000 bytes at 128 of wal.log), variant omit:2: the rename of snapshot.tmp → snapshot (#4) was lost, the other 2 pending ops landed",
+    );
+    expect(describe("torn-prefix:3:512")).toBe(
+      "cut after #5 (write of 1000 bytes at 128 of wal.log), variant torn-prefix:3:512: the write of 1000 bytes at 128 of wal.log (#5) was torn: only its first 384 bytes landed (to offset 512)",
+    );
+    expect(describe("none")).toBe(
+      "cut after #5 (write of 1000 bytes at 128 of wal.log), variant none: every pending op was lost: create of snapshot.tmp (#1); rename of snapshot.tmp → snapshot (#4); write of 1000 bytes at 128 of wal.log (#5)",
+    );
     expect(describeState(variant(states, "prefix:2"), t)).toBe(
       "cut after #5 (write of 1000 bytes at 128 of wal.log), variant prefix:2: the first 2 of 3 pending ops landed, the rest were lost: write of 1000 bytes at 128 of wal.log (#5)\nthe same bytes as: omit:3",
     );
-    expect(describe("torn-zero:3:0")).toBe("cut after #5 (write of 1000 bytes at 128 of wal.log), variant torn-zero:3:0: the write of 1000 bytes at 128 of wal.log (#5) was torn: it landed but its sector at offset 0 reads as zeros");
+    expect(describe("torn-zero:3:0")).toBe(
+      "cut after #5 (write of 1000 bytes at 128 of wal.log), variant torn-zero:3:0: the write of 1000 bytes at 128 of wal.log (#5) was torn: it landed but its sector at offset 0 reads as zeros",
+    );
     const sameAs = [...allStates(init, t, 1)].find((s) => s.cut === 5 && s.sameAs)!;
     expect(describeState(sameAs, t).split("\n")[1]).toMatch(/^the same bytes as: .*cut \d variant \S+$/);
-    expect(describeState(statesAt(init, t, 0, 1)[0]!, t)).toBe("cut before the first op, variant all: nothing was pending: every op had reached the disk\nthe same bytes as: none");
+    expect(describeState(statesAt(init, t, 0, 1)[0]!, t)).toBe(
+      "cut before the first op, variant all: nothing was pending: every op had reached the disk\nthe same bytes as: none",
+    );
   });
 
   it("materialize writes the directories and files, mode 0644, into an empty directory", async () => {
@@ -346,7 +432,13 @@ function walLife(steps: number): { init: InitialState; trace: TraceOp[] } {
     ops.push(fsync(seg));
     if (s % 5 === 0) {
       const tmp = ino++;
-      ops.push(create("snapshot.tmp", tmp), write(tmp, 0, Buffer.alloc(2000, s)), fsync(tmp), rename("snapshot.tmp", "snapshot", tmp), dirsync());
+      ops.push(
+        create("snapshot.tmp", tmp),
+        write(tmp, 0, Buffer.alloc(2000, s)),
+        fsync(tmp),
+        rename("snapshot.tmp", "snapshot", tmp),
+        dirsync(),
+      );
     }
     if (s % 10 === 0) {
       seg = ino++;
@@ -371,7 +463,15 @@ describe("crash states: a 20-step life", () => {
 });
 
 // Property tests: random lives in one directory, replayed by a naive model beside the generator.
-type Cmd = { kind: "create" | "fsync" | "unlink" | "write" | "truncate" | "rename" | "link"; f: number; g: number; offset: number; len: number } | { kind: "dirsync" };
+type Cmd =
+  | {
+      kind: "create" | "fsync" | "unlink" | "write" | "truncate" | "rename" | "link";
+      f: number;
+      g: number;
+      offset: number;
+      len: number;
+    }
+  | { kind: "dirsync" };
 const cmdArb: fc.Arbitrary<Cmd> = fc.oneof(
   {
     arbitrary: fc.record({
@@ -408,7 +508,9 @@ function lifeOf(cmds: Cmd[], simple: boolean): Life {
   const did = (op: Op) => {
     ops.push(op);
     life.seen.push(Object.fromEntries([...names].map(([n, i]) => [n, text(data.get(i)!)])));
-    life.durable.push(Object.fromEntries([...syncedNames].map(([n, i]) => [n, text(synced.get(i) ?? Buffer.alloc(0))])));
+    life.durable.push(
+      Object.fromEntries([...syncedNames].map(([n, i]) => [n, text(synced.get(i) ?? Buffer.alloc(0))])),
+    );
   };
   life.seen.push({});
   life.durable.push({});
@@ -463,7 +565,11 @@ function lifeOf(cmds: Cmd[], simple: boolean): Life {
 }
 
 /** For random lives, the `name` state at every cut holds the files `expected` gives for that cut. */
-function holdsAtEveryCut(name: "all" | "none", simple: boolean, expected: (life: Life) => Record<string, string>[]): void {
+function holdsAtEveryCut(
+  name: "all" | "none",
+  simple: boolean,
+  expected: (life: Life) => Record<string, string>[],
+): void {
   fc.assert(
     fc.property(fc.array(cmdArb, { minLength: 1, maxLength: 40, size: "max" }), (cmds) => {
       const life = lifeOf(cmds, simple);
@@ -477,16 +583,20 @@ function holdsAtEveryCut(name: "all" | "none", simple: boolean, expected: (life:
 }
 
 describe("crash states: properties", () => {
-  it("the all state at every cut is the ops 1..k applied naively", () => holdsAtEveryCut("all", false, (life) => life.seen));
+  it("the all state at every cut is the ops 1..k applied naively", () =>
+    holdsAtEveryCut("all", false, (life) => life.seen));
 
-  it("the none state holds only fsynced bytes under fsynced names (creates, writes, fsyncs, dirsyncs)", () => holdsAtEveryCut("none", true, (life) => life.durable));
+  it("the none state holds only fsynced bytes under fsynced names (creates, writes, fsyncs, dirsyncs)", () =>
+    holdsAtEveryCut("none", true, (life) => life.durable));
 
   it("allStates, replaying once, gives at every cut what statesAt gives replaying afresh", () => {
     fc.assert(
       fc.property(fc.array(cmdArb, { minLength: 1, maxLength: 25, size: "max" }), fc.nat(), (cmds, seed) => {
         const { trace: t } = lifeOf(cmds, false);
         const once = [...allStates(initial(), t, seed)].map((s) => [s.cut, names([s]), s.key]);
-        const afresh = Array.from({ length: t.length + 1 }, (_, cut) => statesAt(initial(), t, cut, seed).map((s) => [s.cut, names([s]), s.key])).flat();
+        const afresh = Array.from({ length: t.length + 1 }, (_, cut) =>
+          statesAt(initial(), t, cut, seed).map((s) => [s.cut, names([s]), s.key]),
+        ).flat();
         expect(once).toEqual(afresh);
       }),
       { numRuns: 40 },

@@ -6,7 +6,11 @@ import { CLI, tempDir } from "../helpers.js";
 
 async function walcheckRun(args: string[]) {
   const reportDir = await tempDir();
-  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } });
+  const result = await execa(
+    process.execPath,
+    [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", ...args],
+    { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } },
+  );
   const [run] = fs.readdirSync(reportDir);
   const report = run ? JSON.parse(fs.readFileSync(path.join(reportDir, run, "report.json"), "utf8")) : undefined;
   return { ...result, report };
@@ -34,6 +38,9 @@ describe("walcheck run --exhaustive", () => {
     const token = /--replay (\S+)/.exec(r.stdout)![1]!;
     const again = await walcheckRun(["--adapter", fixture, "--replay", token]);
     expect(again.exitCode).toBe(1);
-    expect(again.report).toMatchObject({ points: 1, failures: [{ point: failure.point, violation: { invariant: "durability" } }] });
+    expect(again.report).toMatchObject({
+      points: 1,
+      failures: [{ point: failure.point, violation: { invariant: "durability" } }],
+    });
   }, 300_000);
 });

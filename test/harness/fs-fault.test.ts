@@ -11,7 +11,6 @@ import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } fro
 // WALCHECK_FS_FAULT in real child processes: the compiled preload is loaded through NODE_OPTIONS
 // into fixtures (test/fixtures/fs-fault-*.mjs) that print how each of their calls ended.
 
-
 interface FaultFailure {
   code: string;
   errno: number;
@@ -22,7 +21,6 @@ interface FaultFailure {
   keys: string[];
 }
 type Outcome = "ok" | FaultFailure;
-
 
 interface RunOptions {
   fault?: string;
@@ -41,12 +39,12 @@ async function run(name: string, dir: string, options: RunOptions = {}) {
   if (options.trace) env.WALCHECK_FS_TRACE = tracePath;
   const fixture = path.resolve(`test/fixtures/fs-fault-${name}.mjs`);
   const result = await execa(process.execPath, [fixture, dir, ...(options.args ?? [])], { env, reject: false });
-  const output = result.exitCode === 0 ? (JSON.parse(result.stdout) as Record<string, unknown> & { anomalies: string[] }) : undefined;
+  const output =
+    result.exitCode === 0
+      ? (JSON.parse(result.stdout) as Record<string, unknown> & { anomalies: string[] })
+      : undefined;
   return { ...result, output, trace: () => readTrace(tracePath) };
 }
-
-
-
 
 const DESCRIPTIONS: Record<string, string> = {
   ENOSPC: "no space left on device",
@@ -61,8 +59,22 @@ function failure(code: string, syscall: string, file?: string, dest?: string): F
   let message = `${code}: ${DESCRIPTIONS[code]}, ${syscall}`;
   if (file !== undefined) message += ` '${file}'`;
   if (dest !== undefined) message += ` -> '${dest}'`;
-  const keys = ["errno", "code", "syscall", ...(file !== undefined ? ["path"] : []), ...(dest !== undefined ? ["dest"] : [])];
-  return { code, errno, syscall, ...(file !== undefined ? { path: file } : {}), ...(dest !== undefined ? { dest } : {}), message, keys };
+  const keys = [
+    "errno",
+    "code",
+    "syscall",
+    ...(file !== undefined ? ["path"] : []),
+    ...(dest !== undefined ? ["dest"] : []),
+  ];
+  return {
+    code,
+    errno,
+    syscall,
+    ...(file !== undefined ? { path: file } : {}),
+    ...(dest !== undefined ? { dest } : {}),
+    message,
+    keys,
+  };
 }
 
 function write(): FaultFailure {
@@ -87,12 +99,35 @@ describe("fs-fault: WALCHECK_FS_FAULT", () => {
     expect(parseFsFault("eacces-files")).toStrictEqual({ kind: "eacces-files" });
     expect(parseFsFault("eio-fsync:1")).toStrictEqual({ kind: "eio-fsync", n: 1 });
     expect(parseFsFault("slow-fsync:250")).toStrictEqual({ kind: "slow-fsync", ms: 250 });
-    expect(parseFsFault("enospc:4096,release=/tmp/x/space-back")).toStrictEqual({ kind: "enospc", bytes: 4096, release: "/tmp/x/space-back" });
+    expect(parseFsFault("enospc:4096,release=/tmp/x/space-back")).toStrictEqual({
+      kind: "enospc",
+      bytes: 4096,
+      release: "/tmp/x/space-back",
+    });
     expect(parseFsFault("erofs,release=/tmp/a,b")).toStrictEqual({ kind: "erofs", release: "/tmp/a,b" });
     const bad = [
-      "enospc", "enospc:", "enospc:-1", "enospc:1.5", "enospc:1e3", "enospc: 1", "enospc:1:2", "enospc:99999999999999999999",
-      "eio-fsync", "eio-fsync:0", "slow-fsync:0", "slow-fsync:2147483648", "erofs:1", "eacces", "EROFS", " erofs", "erofs ",
-      "erofs,", "erofs,release=", "erofs,release=relative/file", "erofs,free=/tmp/x", "nospace:1",
+      "enospc",
+      "enospc:",
+      "enospc:-1",
+      "enospc:1.5",
+      "enospc:1e3",
+      "enospc: 1",
+      "enospc:1:2",
+      "enospc:99999999999999999999",
+      "eio-fsync",
+      "eio-fsync:0",
+      "slow-fsync:0",
+      "slow-fsync:2147483648",
+      "erofs:1",
+      "eacces",
+      "EROFS",
+      " erofs",
+      "erofs ",
+      "erofs,",
+      "erofs,release=",
+      "erofs,release=relative/file",
+      "erofs,free=/tmp/x",
+      "nospace:1",
     ];
     for (const raw of bad) {
       expect(() => parseFsFault(raw), raw).toThrow(TypeError);
@@ -103,7 +138,9 @@ describe("fs-fault: WALCHECK_FS_FAULT", () => {
   it("a malformed WALCHECK_FS_FAULT stops the process before it starts, naming the variable and the value", async () => {
     const result = await run("ops", await tempDir(), { fault: "enospc:lots" });
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('WALCHECK_FS_FAULT must be enospc:<bytes>, erofs, eacces-dir, eacces-files, eio-fsync:<n> or slow-fsync:<ms>');
+    expect(result.stderr).toContain(
+      "WALCHECK_FS_FAULT must be enospc:<bytes>, erofs, eacces-dir, eacces-files, eio-fsync:<n> or slow-fsync:<ms>",
+    );
     expect(result.stderr).toContain('got "enospc:lots"');
     expect(result.stdout).toBe("");
   });
@@ -153,11 +190,25 @@ const REFUSED: Record<"erofs" | "eacces-dir" | "eacces-files", { code: string; o
   "eacces-dir": {
     code: "EACCES",
     ops: [
-      "openSync-new-w", "open-new-O_CREAT-callback", "fsp.open-new-wx", "writeFile-new-callback", "appendFileSync-new", "mkdirSync-new",
-      "renameSync-existing", "fsp.unlink-existing", "rmSync-dir", "rmdir-dir-callback", "copyFileSync-existing-new", "linkSync-existing", "fsp.symlink",
+      "openSync-new-w",
+      "open-new-O_CREAT-callback",
+      "fsp.open-new-wx",
+      "writeFile-new-callback",
+      "appendFileSync-new",
+      "mkdirSync-new",
+      "renameSync-existing",
+      "fsp.unlink-existing",
+      "rmSync-dir",
+      "rmdir-dir-callback",
+      "copyFileSync-existing-new",
+      "linkSync-existing",
+      "fsp.symlink",
     ],
   },
-  "eacces-files": { code: "EACCES", ops: ["openSync-existing-r+", "writeFileSync-existing", "fsp.appendFile-existing", "truncateSync-existing"] },
+  "eacces-files": {
+    code: "EACCES",
+    ops: ["openSync-existing-r+", "writeFileSync-existing", "fsp.appendFile-existing", "truncateSync-existing"],
+  },
 };
 
 async function runOps(fault: string | undefined) {
@@ -183,7 +234,10 @@ function expectedOutcomes(dir: string, code: string, refused: string[]): Record<
     ALL_OPS.map((op) => {
       const [syscall, file, dest] = OPS[op]!;
       const at = (name: string) => path.join(dir, op, name);
-      return [op, refused.includes(op) ? failure(code, syscall, at(file), dest === undefined ? undefined : at(dest)) : "ok"];
+      return [
+        op,
+        refused.includes(op) ? failure(code, syscall, at(file), dest === undefined ? undefined : at(dest)) : "ok",
+      ];
     }),
   );
 }
@@ -208,19 +262,24 @@ describe("fs-fault: erofs, eacces-dir, eacces-files", () => {
       nodeError = error;
     }
     expect(Object.keys(nodeError as object)).toEqual(failure("EROFS", "rename", "/a", "/b").keys);
-    expect((nodeError as Error).message).toBe("ENOENT: no such file or directory, rename '/nonexistent/walcheck-a' -> '/nonexistent/walcheck-b'");
+    expect((nodeError as Error).message).toBe(
+      "ENOENT: no such file or directory, rename '/nonexistent/walcheck-a' -> '/nonexistent/walcheck-b'",
+    );
   });
 
-  it.for(["eacces-dir", "eacces-files"] as const)("%s refuses exactly its calls, with EACCES, and performs the others", async (kind) => {
-    const { code, ops } = REFUSED[kind];
-    const { dir, before, results } = await runOps(kind);
-    expect(results).toEqual(expectedOutcomes(dir, code, ops));
-    const after = snapshot(dir);
-    for (const op of ALL_OPS) {
-      if (ops.includes(op) || NO_CHANGE.includes(op)) expect(folder(after, op), op).toEqual(folder(before, op));
-      else expect(folder(after, op), op).not.toEqual(folder(before, op));
-    }
-  });
+  it.for(["eacces-dir", "eacces-files"] as const)(
+    "%s refuses exactly its calls, with EACCES, and performs the others",
+    async (kind) => {
+      const { code, ops } = REFUSED[kind];
+      const { dir, before, results } = await runOps(kind);
+      expect(results).toEqual(expectedOutcomes(dir, code, ops));
+      const after = snapshot(dir);
+      for (const op of ALL_OPS) {
+        if (ops.includes(op) || NO_CHANGE.includes(op)) expect(folder(after, op), op).toEqual(folder(before, op));
+        else expect(folder(after, op), op).not.toEqual(folder(before, op));
+      }
+    },
+  );
 
   it("an unset variable changes nothing, and neither does a fault whose release file exists", async () => {
     for (const fault of [undefined, `erofs,release=${path.join(await tempDir(), "released")}`]) {
@@ -232,17 +291,35 @@ describe("fs-fault: erofs, eacces-dir, eacces-files", () => {
 });
 
 describe("fs-fault: enospc", () => {
-  async function enospc(name: string, fault: string | ((dir: string) => string), prefill: Record<string, string> = {}, options: RunOptions = {}) {
+  async function enospc(
+    name: string,
+    fault: string | ((dir: string) => string),
+    prefill: Record<string, string> = {},
+    options: RunOptions = {},
+  ) {
     const dir = await tempDir();
     for (const [file, content] of Object.entries(prefill)) fs.writeFileSync(path.join(dir, file), content);
-    const result = await run("enospc", dir, { ...options, fault: typeof fault === "string" ? fault : fault(dir), args: [name] });
+    const result = await run("enospc", dir, {
+      ...options,
+      fault: typeof fault === "string" ? fault : fault(dir),
+      args: [name],
+    });
     return { ...result, files: () => snapshot(dir) };
   }
 
   it("sync forms: the crossing write writes exactly the bytes that fit, then ENOSPC; later writes write nothing; the rest works", async () => {
     const result = await enospc("sync", "enospc:10", {}, { trace: true });
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.output?.results).toEqual(["ok", write(), failure("ENOSPC", "writev"), write(), "ok", "ok", "ok", "ok"]);
+    expect(result.output?.results).toEqual([
+      "ok",
+      write(),
+      failure("ENOSPC", "writev"),
+      write(),
+      "ok",
+      "ok",
+      "ok",
+      "ok",
+    ]);
     // writeFileSync still opened "later" with its "w" flag, as on a full disk.
     expect(result.files()).toEqual({ renamed: "0123456789", later: "", sub: DIR });
     // Faulted calls are counted and traced.
@@ -292,7 +369,14 @@ describe("fs-fault: enospc", () => {
     const result = await enospc("sync", "enospc:10", {}, { crash: "3:after", trace: true });
     expect(result.signal).toBe("SIGKILL");
     expect(result.files()).toEqual({ out: "0123456789" });
-    expect(result.trace().at(-1)).toEqual({ i: 3, call: "writeSync", fd: expect.any(Number), bytes: 6, crash: "after", fault: "ENOSPC" });
+    expect(result.trace().at(-1)).toEqual({
+      i: 3,
+      call: "writeSync",
+      fd: expect.any(Number),
+      bytes: 6,
+      crash: "after",
+      fault: "ENOSPC",
+    });
   });
 });
 
@@ -340,7 +424,14 @@ describe("fs-fault: eio-fsync and slow-fsync", () => {
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.output?.anomalies).toEqual([]);
     const elapsed = result.output?.elapsed as Record<string, number>;
-    expect(Object.keys(elapsed)).toEqual(["fsyncSync", "fdatasyncSync", "fsync", "fdatasync", "FileHandle.sync", "FileHandle.datasync"]);
+    expect(Object.keys(elapsed)).toEqual([
+      "fsyncSync",
+      "fdatasyncSync",
+      "fsync",
+      "fdatasync",
+      "FileHandle.sync",
+      "FileHandle.datasync",
+    ]);
     for (const [form, time] of Object.entries(elapsed)) expect(time, form).toBeGreaterThanOrEqual(ms);
     const delayed = result.trace().filter((line) => line.fault === "slow-fsync");
     expect(delayed.map((line) => line.call)).toEqual(Object.keys(elapsed));

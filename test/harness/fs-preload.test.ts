@@ -10,8 +10,6 @@ import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } fro
 // Real child processes, real SIGKILL: the compiled preload is loaded through NODE_OPTIONS into
 // fixtures (test/fixtures/fs-preload-*.mjs) that know nothing about it.
 
-
-
 interface RunOptions {
   args?: string[];
   crash?: string;
@@ -35,9 +33,6 @@ function runIn(dir: string, name: string, env: Record<string, string>, args: str
   const fixture = path.resolve(`test/fixtures/fs-preload-${name}.mjs`);
   return execa(process.execPath, [fixture, dir, ...args], { env, reject: false });
 }
-
-
-
 
 beforeAll(() => {
   const source = path.resolve("harness/faults/fs-preload.ts");
@@ -95,9 +90,36 @@ describe("fs-preload: counting", () => {
   it("counts every listed call in its sync, callback and promise/FileHandle form, which all do the same", async () => {
     const result = await run("all-calls");
     expect(result.exitCode).toBe(0);
-    const calls = ["mkdir", "open", "write", "writev", "fsync", "fdatasync", "ftruncate", "close", "writeFile", "appendFile", "truncate", "rename", "copyFile", "link", "symlink", "unlink", "rm", "rmdir"];
-    const handleMethod: Record<string, string> = { write: "write", writev: "writev", fsync: "sync", fdatasync: "datasync", ftruncate: "truncate", close: "close" };
-    const promiseForm = (call: string) => (handleMethod[call] ? `FileHandle.${handleMethod[call]}` : `promises.${call}`);
+    const calls = [
+      "mkdir",
+      "open",
+      "write",
+      "writev",
+      "fsync",
+      "fdatasync",
+      "ftruncate",
+      "close",
+      "writeFile",
+      "appendFile",
+      "truncate",
+      "rename",
+      "copyFile",
+      "link",
+      "symlink",
+      "unlink",
+      "rm",
+      "rmdir",
+    ];
+    const handleMethod: Record<string, string> = {
+      write: "write",
+      writev: "writev",
+      fsync: "sync",
+      fdatasync: "datasync",
+      ftruncate: "truncate",
+      close: "close",
+    };
+    const promiseForm = (call: string) =>
+      handleMethod[call] ? `FileHandle.${handleMethod[call]}` : `promises.${call}`;
     const expected = [
       ...calls.map((call) => `${call}Sync`),
       ...calls,
@@ -134,7 +156,9 @@ describe("fs-preload: counting", () => {
     expect(result.signal).toBe("SIGKILL");
     // The child's write (its own first call) happened; the parent died at its first call.
     expect(snapshot(result.dir)).toEqual({ child: "child" });
-    expect(result.trace()).toEqual([{ i: 1, call: "writeFileSync", path: path.join(result.dir, "parent"), bytes: 6, crash: "before" }]);
+    expect(result.trace()).toEqual([
+      { i: 1, call: "writeFileSync", path: path.join(result.dir, "parent"), bytes: 6, crash: "before" },
+    ]);
   });
 
   it("a malformed WALCHECK_FS_CRASH stops the process before it starts, with a message", async () => {
@@ -146,7 +170,16 @@ describe("fs-preload: counting", () => {
 });
 
 // fs-preload-steps.mjs: eight calls, each visible on disk. STATES[n] is the disk after n calls.
-const STEP_CALLS = ["mkdirSync", "writeFileSync", "appendFile", "copyFile", "promises.rename", "promises.truncate", "promises.link", "promises.unlink"];
+const STEP_CALLS = [
+  "mkdirSync",
+  "writeFileSync",
+  "appendFile",
+  "copyFile",
+  "promises.rename",
+  "promises.truncate",
+  "promises.link",
+  "promises.unlink",
+];
 const STATES: Record<string, string>[] = [
   {},
   { sub: DIR },
@@ -202,18 +235,64 @@ describe("fs-preload: crashing", () => {
 
   // fs-preload-writes.mjs: one write-like call on <dir>/out, the k-th counted call.
   const MID_CASES: { name: string; prefill?: string; k: number; call: string; full: Buffer; mid: Buffer }[] = [
-    { name: "writeSync with offset, length and position", k: 2, call: "writeSync", full: b("0123456789"), mid: b("01234") },
-    { name: "write (callback) of a string at a position", prefill: "ZZZZZZZZZZZZZZ", k: 2, call: "write", full: b("ZZZZ0123456789"), mid: b("ZZZZ01234ZZZZZ") },
+    {
+      name: "writeSync with offset, length and position",
+      k: 2,
+      call: "writeSync",
+      full: b("0123456789"),
+      mid: b("01234"),
+    },
+    {
+      name: "write (callback) of a string at a position",
+      prefill: "ZZZZZZZZZZZZZZ",
+      k: 2,
+      call: "write",
+      full: b("ZZZZ0123456789"),
+      mid: b("ZZZZ01234ZZZZZ"),
+    },
     { name: "writevSync of two buffers", k: 2, call: "writevSync", full: b("0123456789"), mid: b("01234") },
     { name: "writeSync of a single byte", k: 2, call: "writeSync", full: b("x"), mid: b("") },
-    { name: "writeFile (callback) over an existing file", prefill: "previous content", k: 1, call: "writeFile", full: b("0123456789"), mid: b("01234") },
+    {
+      name: "writeFile (callback) over an existing file",
+      prefill: "previous content",
+      k: 1,
+      call: "writeFile",
+      full: b("0123456789"),
+      mid: b("01234"),
+    },
     { name: "writeFileSync with the hex encoding", k: 1, call: "writeFileSync", full: b("0123"), mid: b("01") },
-    { name: "appendFileSync of an odd length", prefill: "AB", k: 1, call: "appendFileSync", full: b("ABabcdefg"), mid: b("ABabc") },
-    { name: "promises.appendFile", prefill: "AB", k: 1, call: "promises.appendFile", full: b("AB0123456789"), mid: b("AB01234") },
-    { name: "FileHandle.write with an options object", k: 2, call: "FileHandle.write", full: b("0123456789"), mid: b("01234") },
+    {
+      name: "appendFileSync of an odd length",
+      prefill: "AB",
+      k: 1,
+      call: "appendFileSync",
+      full: b("ABabcdefg"),
+      mid: b("ABabc"),
+    },
+    {
+      name: "promises.appendFile",
+      prefill: "AB",
+      k: 1,
+      call: "promises.appendFile",
+      full: b("AB0123456789"),
+      mid: b("AB01234"),
+    },
+    {
+      name: "FileHandle.write with an options object",
+      k: 2,
+      call: "FileHandle.write",
+      full: b("0123456789"),
+      mid: b("01234"),
+    },
     { name: "FileHandle.writev", k: 2, call: "FileHandle.writev", full: b("0123456789"), mid: b("01234") },
     // Bytes, not characters: half of the 8 bytes of "é日本" cuts 日 in two.
-    { name: "FileHandle.writeFile of UTF-8 text", k: 2, call: "FileHandle.writeFile", full: b("é日本"), mid: b("é日本").subarray(0, 4) },
+    {
+      name: "FileHandle.writeFile of UTF-8 text",
+      k: 2,
+      call: "FileHandle.writeFile",
+      full: b("é日本"),
+      mid: b("é日本").subarray(0, 4),
+    },
   ];
 
   it.for(MID_CASES)("k:mid on $name leaves exactly the first half of its bytes, at the same position", async (c) => {
@@ -244,7 +323,11 @@ async function writeCase(name: string, crash?: string, prefill?: string) {
   const dir = await tempDir();
   const tracePath = path.join(await tempDir(), "trace.jsonl");
   if (prefill !== undefined) fs.writeFileSync(path.join(dir, "out"), prefill);
-  const env = { NODE_OPTIONS: PRELOAD_OPTION, WALCHECK_FS_TRACE: tracePath, ...(crash ? { WALCHECK_FS_CRASH: crash } : {}) };
+  const env = {
+    NODE_OPTIONS: PRELOAD_OPTION,
+    WALCHECK_FS_TRACE: tracePath,
+    ...(crash ? { WALCHECK_FS_CRASH: crash } : {}),
+  };
   const result = await runIn(dir, "writes", env, [name]);
   const out = path.join(dir, "out");
   return {
@@ -268,8 +351,24 @@ describe("fs-preload: rules", () => {
 
   it("open counts unless its flags are read-only", () => {
     const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_APPEND, O_TRUNC } = fs.constants;
-    for (const flags of [undefined, null, "r", "rs", "sr", O_RDONLY]) expect(opensForWriting(flags), String(flags)).toBe(false);
-    for (const flags of ["r+", "rs+", "w", "wx", "w+", "a", "ax", "a+", "as+", O_WRONLY, O_RDWR, O_RDONLY | O_CREAT, O_RDONLY | O_TRUNC, O_RDONLY | O_APPEND]) {
+    for (const flags of [undefined, null, "r", "rs", "sr", O_RDONLY])
+      expect(opensForWriting(flags), String(flags)).toBe(false);
+    for (const flags of [
+      "r+",
+      "rs+",
+      "w",
+      "wx",
+      "w+",
+      "a",
+      "ax",
+      "a+",
+      "as+",
+      O_WRONLY,
+      O_RDWR,
+      O_RDONLY | O_CREAT,
+      O_RDONLY | O_TRUNC,
+      O_RDONLY | O_APPEND,
+    ]) {
       expect(opensForWriting(flags), String(flags)).toBe(true);
     }
   });

@@ -27,7 +27,10 @@ interface Recorded {
 }
 
 /** Runs cmd with the recorder on a fresh (realpath'd) directory, passed as the first argument. */
-async function record(cmd: string, args: (dir: string, outside: string, tracePath: string) => string[]): Promise<Recorded> {
+async function record(
+  cmd: string,
+  args: (dir: string, outside: string, tracePath: string) => string[],
+): Promise<Recorded> {
   const dir = fs.realpathSync(await tempDir());
   const outside = fs.realpathSync(await tempDir());
   const tracePath = path.join(outside, "trace.jsonl");
@@ -35,7 +38,9 @@ async function record(cmd: string, args: (dir: string, outside: string, tracePat
   return { dir, outside, tracePath, stdout, ops: parseTrace(fs.readFileSync(tracePath, "utf8")) };
 }
 
-const node = (fixture: string, ...extra: string[]) => (dir: string, outside: string) => [path.join(FIXTURES, fixture), dir, outside, ...extra];
+const node =
+  (fixture: string, ...extra: string[]) =>
+  (dir: string, outside: string) => [path.join(FIXTURES, fixture), dir, outside, ...extra];
 
 /** Ops with their data decoded, for readable expectations. */
 function readable(ops: TraceOp[]): unknown[] {
@@ -48,13 +53,16 @@ function readable(ops: TraceOp[]): unknown[] {
 /** Each inode's bytes after applying the trace's creates, truncates and writes to empty files. */
 function replay(ops: TraceOp[]): Map<number, Buffer> {
   const files = new Map<number, Buffer>();
-  const resize = (b: Buffer, size: number) => (size <= b.length ? b.subarray(0, size) : Buffer.concat([b, Buffer.alloc(size - b.length)]));
+  const resize = (b: Buffer, size: number) =>
+    size <= b.length ? b.subarray(0, size) : Buffer.concat([b, Buffer.alloc(size - b.length)]);
   for (const o of ops) {
     if (o.op === "create") files.set(o.ino, Buffer.alloc(0));
     if (o.op === "truncate") files.set(o.ino, resize(files.get(o.ino) ?? Buffer.alloc(0), o.size));
     if (o.op === "write") {
       const data = Buffer.from(o.data, "base64");
-      const b = Buffer.from(resize(files.get(o.ino) ?? Buffer.alloc(0), Math.max(files.get(o.ino)?.length ?? 0, o.offset + data.length)));
+      const b = Buffer.from(
+        resize(files.get(o.ino) ?? Buffer.alloc(0), Math.max(files.get(o.ino)?.length ?? 0, o.offset + data.length)),
+      );
       data.copy(b, o.offset);
       files.set(o.ino, b);
     }
@@ -74,8 +82,12 @@ function mismatch(name: string, replayed: Buffer | undefined, real: Buffer): str
 /** Every regular file under dir (but those skipped), compared with the replay of its inode. */
 function expectReplayed(dir: string, ops: TraceOp[], skip: (name: string) => boolean = () => false): string[] {
   const files = replay(ops);
-  const names = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((n) => fs.lstatSync(path.join(dir, n)).isFile() && !skip(n));
-  const problems = names.map((n) => mismatch(n, files.get(fs.statSync(path.join(dir, n)).ino), fs.readFileSync(path.join(dir, n))));
+  const names = (fs.readdirSync(dir, { recursive: true }) as string[]).filter(
+    (n) => fs.lstatSync(path.join(dir, n)).isFile() && !skip(n),
+  );
+  const problems = names.map((n) =>
+    mismatch(n, files.get(fs.statSync(path.join(dir, n)).ino), fs.readFileSync(path.join(dir, n))),
+  );
   expect(problems.filter((p) => p !== null)).toEqual([]);
   return names.sort();
 }
@@ -166,12 +178,21 @@ describe("the recorder", () => {
     ]);
     expect(ino.uring).toEqual([-1, 38]); // io_uring_setup: ENOSYS
     // Not replayable, as the unsupported ops say: stdio's writes, a file renamed in, a punched hole.
-    expect(expectReplayed(r.dir, r.ops, (n) => ["stdio", "inbound", "holed"].includes(n))).toEqual(["a", "stale", ino.tmp]);
+    expect(expectReplayed(r.dir, r.ops, (n) => ["stdio", "inbound", "holed"].includes(n))).toEqual([
+      "a",
+      "stale",
+      ino.tmp,
+    ]);
   });
 
   it("replays better-sqlite3's WAL-mode files byte for byte, midway and after close", async () => {
     const snapshot = await tempDir();
-    const r = await record(process.execPath, (dir, _outside, trace) => [path.join(FIXTURES, "sqlite-wal.mjs"), dir, trace, snapshot]);
+    const r = await record(process.execPath, (dir, _outside, trace) => [
+      path.join(FIXTURES, "sqlite-wal.mjs"),
+      dir,
+      trace,
+      snapshot,
+    ]);
     const midway = JSON.parse(r.stdout) as { traceSize: number; inos: Record<string, number> };
     const db = path.join(r.dir, "db.sqlite");
     const creates = r.ops.filter((o) => o.op === "create").map((o) => o.path);
@@ -250,7 +271,10 @@ describe("ensureRecorder", () => {
 
   it("builds once into the cache, named by the source's hash, and reuses the build", async () => {
     const first = await (await freshModule()).ensureRecorder();
-    const hash = createHash("sha256").update(fs.readFileSync("harness/faults/power/recorder.c")).digest("hex").slice(0, 12);
+    const hash = createHash("sha256")
+      .update(fs.readFileSync("harness/faults/power/recorder.c"))
+      .digest("hex")
+      .slice(0, 12);
     expect(first).toBe(path.join(process.env.XDG_CACHE_HOME!, "walcheck", `recorder-${hash}.so`));
     const mtime = fs.statSync(first).mtimeMs;
     vi.resetModules();
@@ -261,7 +285,8 @@ describe("ensureRecorder", () => {
   });
 
   it("says a C compiler is needed when there is none, or when it fails", async () => {
-    const message = "power-loss simulation needs a C compiler to build its recorder: set CC or install cc (gcc or clang)";
+    const message =
+      "power-loss simulation needs a C compiler to build its recorder: set CC or install cc (gcc or clang)";
     await expect((await freshModule("/nonexistent/cc")).ensureRecorder()).rejects.toThrow(message);
     const failing = path.join(await tempDir(), "failing-cc");
     fs.writeFileSync(failing, "#!/bin/sh\necho 'recorder.c:1: boom' >&2\nexit 1\n", { mode: 0o755 });

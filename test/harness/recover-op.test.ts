@@ -35,7 +35,14 @@ describe("the recover op", () => {
     expect(ok(await a.request("hello", {})).features).toContain("recover");
     const first = ok(await a.request("recover", { dir: full, config: {} }));
     expect(first.lastSeq).toBe(3);
-    expect(first.state).toEqual(Object.fromEntries([0, 1, 2].flatMap((i) => batch(i)).filter((o) => o.value !== null).map((o) => [o.key, o.value])));
+    expect(first.state).toEqual(
+      Object.fromEntries(
+        [0, 1, 2]
+          .flatMap((i) => batch(i))
+          .filter((o) => o.value !== null)
+          .map((o) => [o.key, o.value]),
+      ),
+    );
     expect(first.check).toEqual(["ok"]);
     expect(first.recovery?.recordsReplayed).toBe(3);
 
@@ -50,7 +57,11 @@ describe("the recover op", () => {
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.error.code).toBe("WAL_CORRUPT");
     const again = ok(await a.request("recover", { dir: full, config: {} }));
-    expect({ lastSeq: again.lastSeq, state: again.state, check: again.check }).toEqual({ lastSeq: first.lastSeq, state: first.state, check: first.check });
+    expect({ lastSeq: again.lastSeq, state: again.state, check: again.check }).toEqual({
+      lastSeq: first.lastSeq,
+      state: first.state,
+      check: first.check,
+    });
   });
 
   it("is refused in a process that opened a WAL, and open is refused in one that recovered (EPROTO)", async () => {

@@ -12,10 +12,18 @@ import { CLI, tempDir } from "../helpers.js";
 // (they gate in catalogue.test.ts, where they are the subject).
 async function walcheckRun(args: string[]) {
   const reportDir = await tempDir();
-  const defaults = [...(args.includes("--scenarios") ? [] : ["--scenarios", "crash-mixed"]), ...(args.includes("--latency") ? [] : ["--latency", "warn"])];
-  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, ...defaults, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } });
+  const defaults = [
+    ...(args.includes("--scenarios") ? [] : ["--scenarios", "crash-mixed"]),
+    ...(args.includes("--latency") ? [] : ["--latency", "warn"]),
+  ];
+  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, ...defaults, ...args], {
+    reject: false,
+    env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" },
+  });
   const runs = fs.existsSync(reportDir) ? fs.readdirSync(reportDir) : [];
-  const report = runs.length ? JSON.parse(fs.readFileSync(path.join(reportDir, runs[0]!, "report.json"), "utf8")) : undefined;
+  const report = runs.length
+    ? JSON.parse(fs.readFileSync(path.join(reportDir, runs[0]!, "report.json"), "utf8"))
+    : undefined;
   return { ...result, report };
 }
 
@@ -26,7 +34,12 @@ describe("walcheck run", () => {
     const r = await walcheckRun(["--seed", "11", "--runs", "4", "--workers", "2", "--recovery-threshold", "5000"]);
     expect(r.stdout).toContain("walcheck run — PASSED (seed 11, 4/4 cases");
     expect(r.exitCode).toBe(0);
-    expect(r.report).toMatchObject({ kind: "walcheck-run", status: "passed", seed: 11, cases: { planned: 4, run: 4, passed: 4, failed: 0 } });
+    expect(r.report).toMatchObject({
+      kind: "walcheck-run",
+      status: "passed",
+      seed: 11,
+      cases: { planned: 4, run: 4, passed: 4, failed: 0 },
+    });
     expect(r.report.crash).toEqual(["named", "signal", "fs"]);
     expect(r.report.cycles).toBeGreaterThan(4);
     expect(r.report.batches.acked).toBeGreaterThan(20);
@@ -44,7 +57,16 @@ describe("walcheck run", () => {
   });
 
   it("an adapter in another language (Python, over --adapter-cmd) is driven with SIGKILL crashes and passes", async () => {
-    const r = await walcheckRun(["--adapter-cmd", `python3 ${fixture("py_wal").replace(/\.mjs$/, ".py")}`, "--seed", "1", "--runs", "2", "--recovery-threshold", "5000"]);
+    const r = await walcheckRun([
+      "--adapter-cmd",
+      `python3 ${fixture("py_wal").replace(/\.mjs$/, ".py")}`,
+      "--seed",
+      "1",
+      "--runs",
+      "2",
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(r.stdout).toContain("PASSED");
     expect(r.exitCode).toBe(0);
     // Not Node (no fs-call points) and no named points in its hello: SIGKILL only.
@@ -54,7 +76,16 @@ describe("walcheck run", () => {
   });
 
   it("a correct adapter module passes", async () => {
-    const r = await walcheckRun(["--adapter", fixture("simple-wal"), "--seed", "5", "--runs", "4", "--recovery-threshold", "5000"]);
+    const r = await walcheckRun([
+      "--adapter",
+      fixture("simple-wal"),
+      "--seed",
+      "5",
+      "--runs",
+      "4",
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(r.stdout).toContain("PASSED");
     expect(r.exitCode).toBe(0);
   });
@@ -66,22 +97,55 @@ describe("walcheck run", () => {
     ["split-newline", ["recovery", "durability", "atomicity"]],
     ["seq-restart", ["durability", "sequence"]],
   ];
-  it.each(bugs)("catches %s: exit 1, the invariant named, a shrunk case, a replay line and the kept directory", async (bug, invariants) => {
-    const r = await walcheckRun(["--adapter", fixture(`bug-${bug}`), "--seed", "1", "--runs", "300", "--budget", "60s", "--recovery-threshold", "5000"]);
-    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
-    const failure = r.report.failures[0];
-    expect(invariants).toContain(failure.violation.invariant);
-    expect(r.stdout).toContain(`invariant ${failure.violation.invariant} violated`);
-    expect(r.stdout).toMatch(/replay: npx walcheck run --adapter \S+ --replay [A-Za-z0-9_-]+/);
-    expect(fs.existsSync(path.join(failure.keptDir, "wal"))).toBe(true);
-    expect(fs.readFileSync(path.join(failure.keptDir, "violation.txt"), "utf8")).toContain(failure.violation.invariant);
-  }, 180_000);
+  it.each(bugs)(
+    "catches %s: exit 1, the invariant named, a shrunk case, a replay line and the kept directory",
+    async (bug, invariants) => {
+      const r = await walcheckRun([
+        "--adapter",
+        fixture(`bug-${bug}`),
+        "--seed",
+        "1",
+        "--runs",
+        "300",
+        "--budget",
+        "60s",
+        "--recovery-threshold",
+        "5000",
+      ]);
+      expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+      const failure = r.report.failures[0];
+      expect(invariants).toContain(failure.violation.invariant);
+      expect(r.stdout).toContain(`invariant ${failure.violation.invariant} violated`);
+      expect(r.stdout).toMatch(/replay: npx walcheck run --adapter \S+ --replay [A-Za-z0-9_-]+/);
+      expect(fs.existsSync(path.join(failure.keptDir, "wal"))).toBe(true);
+      expect(fs.readFileSync(path.join(failure.keptDir, "violation.txt"), "utf8")).toContain(
+        failure.violation.invariant,
+      );
+    },
+    180_000,
+  );
 
   it("--replay runs the shrunk case again and finds the same violation", async () => {
-    const first = await walcheckRun(["--adapter", fixture("bug-ack-before-fsync"), "--seed", "1", "--runs", "50", "--recovery-threshold", "5000"]);
+    const first = await walcheckRun([
+      "--adapter",
+      fixture("bug-ack-before-fsync"),
+      "--seed",
+      "1",
+      "--runs",
+      "50",
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(first.exitCode).toBe(1);
     const token = /--replay (\S+)/.exec(first.stdout)![1]!;
-    const again = await walcheckRun(["--adapter", fixture("bug-ack-before-fsync"), "--replay", token, "--recovery-threshold", "5000"]);
+    const again = await walcheckRun([
+      "--adapter",
+      fixture("bug-ack-before-fsync"),
+      "--replay",
+      token,
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(again.exitCode).toBe(1);
     expect(again.report.failures[0].violation.invariant).toBe(first.report.failures[0].violation.invariant);
     expect(again.report.failures[0].commands).toBe(first.report.failures[0].commands);
@@ -95,7 +159,18 @@ describe("walcheck run", () => {
   });
 
   it("--shard i/n runs a deterministic slice", async () => {
-    const r = await walcheckRun(["--seed", "2", "--runs", "4", "--shard", "2/2", "--crash", "signal", "--recovery-threshold", "5000"]);
+    const r = await walcheckRun([
+      "--seed",
+      "2",
+      "--runs",
+      "4",
+      "--shard",
+      "2/2",
+      "--crash",
+      "signal",
+      "--recovery-threshold",
+      "5000",
+    ]);
     expect(r.exitCode).toBe(0);
     expect(r.report).toMatchObject({ shard: "2/2", cases: { planned: 2, run: 2 }, crash: ["signal"] });
   });
@@ -103,7 +178,10 @@ describe("walcheck run", () => {
   it("reads walcheck.config.mjs (defineConfig) and names a bad field with its path", async () => {
     const dir = await tempDir();
     const good = path.join(dir, "walcheck.config.mjs");
-    fs.writeFileSync(good, `export default { seed: 77, runs: 1, crash: "signal", recoveryThresholdMs: 5000, budget: "1h" };\n`);
+    fs.writeFileSync(
+      good,
+      `export default { seed: 77, runs: 1, crash: "signal", recoveryThresholdMs: 5000, budget: "1h" };\n`,
+    );
     const r = await walcheckRun(["--config", good]);
     expect(r.exitCode).toBe(0);
     expect(r.report).toMatchObject({ seed: 77, cases: { run: 1 }, crash: ["signal"] });

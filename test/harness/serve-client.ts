@@ -3,7 +3,9 @@ import { AdapterClient } from "../../harness/index.js";
 import { CLI } from "../helpers.js";
 
 /** `walcheck serve --adapter <spec>` as a real child, with an optional crash point. */
-export function startServe(opts: { crashAt?: string; adapter?: string; config?: Record<string, unknown>; timeoutMs?: number } = {}): AdapterClient {
+export function startServe(
+  opts: { crashAt?: string; adapter?: string; config?: Record<string, unknown>; timeoutMs?: number } = {},
+): AdapterClient {
   const args = [CLI, "serve", "--adapter", opts.adapter ?? "reference"];
   if (opts.config) args.push("--config", JSON.stringify(opts.config));
   return AdapterClient.start({

@@ -81,7 +81,9 @@ describe.each(["reference", "sqlite"])("transaction op on --adapter %s", (adapte
     const unbalanced = await client.request("transaction", { steps: [put("a", "bad"), rollback] });
     expect(unbalanced).toMatchObject({ ok: false, error: { code: "EINVAL" } });
     expect(JSON.stringify(unbalanced)).toContain("rollback with no open savepoint");
-    expect(await client.request("transaction", { steps: [savepoint, release, release, put("a", "bad")] })).toMatchObject({
+    expect(
+      await client.request("transaction", { steps: [savepoint, release, release, put("a", "bad")] }),
+    ).toMatchObject({
       ok: false,
       error: { code: "EINVAL", message: expect.stringContaining("release with no open savepoint") },
     });
@@ -90,9 +92,18 @@ describe.each(["reference", "sqlite"])("transaction op on --adapter %s", (adapte
       error: { code: "EINVAL", message: "empty transaction" },
     });
     // Shape errors are refused by serve before the adapter sees them.
-    const malformed = [[], [{ put: { key: "a", value: 1 } }], [{ savepoint: true, rollback: true }], [{ savepoint: false }], [{ commit: true }]];
+    const malformed = [
+      [],
+      [{ put: { key: "a", value: 1 } }],
+      [{ savepoint: true, rollback: true }],
+      [{ savepoint: false }],
+      [{ commit: true }],
+    ];
     for (const steps of malformed) {
-      expect(await client.request("transaction", { steps: steps as unknown as TransactionStep[] }), JSON.stringify(steps)).toMatchObject({
+      expect(
+        await client.request("transaction", { steps: steps as unknown as TransactionStep[] }),
+        JSON.stringify(steps),
+      ).toMatchObject({
         ok: false,
         error: { code: "EINVAL" },
       });
@@ -109,7 +120,9 @@ describe.each(["reference", "sqlite"])("transaction op on --adapter %s", (adapte
     const replies: object[] = [];
     replies.push(await client.request("hello", {}));
     replies.push(await client.request("open", { dir, config: {} }));
-    replies.push(...(await Promise.all([1, 2, 3].map((i) => client.request("append", { ops: [{ key: `k${i}`, value: "v" }] })))));
+    replies.push(
+      ...(await Promise.all([1, 2, 3].map((i) => client.request("append", { ops: [{ key: `k${i}`, value: "v" }] })))),
+    );
     replies.push(await client.request("transaction", { steps: [put("t", "1")] }));
     replies.push(await client.request("transaction", { steps: [rollback] }));
     replies.push(await client.request("checkpoint", { mode: "passive" }));
@@ -171,8 +184,15 @@ describe("--adapter sqlite shared by several processes (feature shared)", () => 
       const key = `${who}${i}`;
       const reply =
         i % 5 === 4
-          ? await client.request("transaction", { steps: [put(key, `tx${i}`), savepoint, put(`${key}-rolled`, "no"), rollback] })
-          : await client.request("append", { ops: [{ key, value: `v${i}` }, { key: "last", value: who }] });
+          ? await client.request("transaction", {
+              steps: [put(key, `tx${i}`), savepoint, put(`${key}-rolled`, "no"), rollback],
+            })
+          : await client.request("append", {
+              ops: [
+                { key, value: `v${i}` },
+                { key: "last", value: who },
+              ],
+            });
       seqs.push(ok(reply).seq);
       expected[key] = i % 5 === 4 ? `tx${i}` : `v${i}`;
       if (i % 5 !== 4) expected.last = who;
@@ -184,7 +204,9 @@ describe("--adapter sqlite shared by several processes (feature shared)", () => 
 
     // Pipelined appends from both at once: every seq used exactly once, each process's in order.
     const burst = await Promise.all(
-      Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? a : b).request("append", { ops: [{ key: `burst${i}`, value: String(i) }] })),
+      Array.from({ length: 30 }, (_, i) =>
+        (i % 2 === 0 ? a : b).request("append", { ops: [{ key: `burst${i}`, value: String(i) }] }),
+      ),
     );
     const burstSeqs = burst.map((r) => ok(r).seq);
     expect([...burstSeqs].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => 21 + i));

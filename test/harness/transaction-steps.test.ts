@@ -79,7 +79,9 @@ describe("netOps", () => {
 
   it("unbalanced rollback or release is an error naming the step", () => {
     expect(netOps([put("a", "1"), rollback])).toEqual({ error: "steps.1: rollback with no open savepoint" });
-    expect(netOps([savepoint, release, release, put("a", "1")])).toEqual({ error: "steps.2: release with no open savepoint" });
+    expect(netOps([savepoint, release, release, put("a", "1")])).toEqual({
+      error: "steps.2: release with no open savepoint",
+    });
     expect(netOps([rollback])).toEqual({ error: "steps.0: rollback with no open savepoint" });
   });
 
@@ -108,8 +110,15 @@ describe("netOps", () => {
 
 describe("TransactionStepSchema", () => {
   it("accepts the four step kinds and nothing else", () => {
-    for (const s of [put("a", "1"), put("a", null), savepoint, rollback, release]) expect(TransactionStepSchema.safeParse(s).success).toBe(true);
-    for (const bad of [{}, { savepoint: false }, { put: { key: "", value: "1" } }, { put: { key: "a", value: "1" }, savepoint: true }, { commit: true }]) {
+    for (const s of [put("a", "1"), put("a", null), savepoint, rollback, release])
+      expect(TransactionStepSchema.safeParse(s).success).toBe(true);
+    for (const bad of [
+      {},
+      { savepoint: false },
+      { put: { key: "", value: "1" } },
+      { put: { key: "a", value: "1" }, savepoint: true },
+      { commit: true },
+    ]) {
       expect(TransactionStepSchema.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
   });

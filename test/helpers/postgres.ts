@@ -23,7 +23,8 @@ export const PG_OUTAGE_URL: string | undefined = process.env.WALCHECK_PG_OUTAGE_
 const PG_DATA = process.env.WALCHECK_PG_OUTAGE_DATA || undefined;
 const PG_CTL = process.env.WALCHECK_PG_OUTAGE_CTL || undefined;
 const PG_USER = process.env.WALCHECK_PG_OUTAGE_USER || os.userInfo().username;
-const PG_LOG = process.env.WALCHECK_PG_OUTAGE_LOG || (PG_DATA ? path.join(path.dirname(PG_DATA), "postgres.log") : undefined);
+const PG_LOG =
+  process.env.WALCHECK_PG_OUTAGE_LOG || (PG_DATA ? path.join(path.dirname(PG_DATA), "postgres.log") : undefined);
 
 /** Set to 1 (as CI does) to fail, not skip, when no server is configured or it does not answer. */
 export const POSTGRES_REQUIRED = process.env.WALCHECK_REQUIRE_POSTGRES === "1";
@@ -69,14 +70,22 @@ function explain(error: unknown): string {
 /** A connected client of its own (end it). Its 'error' events (the server stopping under it) are swallowed. */
 export async function connect(url = PG_URL): Promise<pg.Client> {
   if (!url) throw new Error(`WALCHECK_PG_URL is not set: ${HINT}`);
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, application_name: "walcheck-test" });
+  const client = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 3_000,
+    application_name: "walcheck-test",
+  });
   client.on("error", () => {});
   await client.connect();
   return client;
 }
 
 /** Run one statement on a connection of its own: the rows. */
-export async function sql<R extends pg.QueryResultRow = Record<string, unknown>>(text: string, params: unknown[] = [], url = PG_URL): Promise<R[]> {
+export async function sql<R extends pg.QueryResultRow = Record<string, unknown>>(
+  text: string,
+  params: unknown[] = [],
+  url = PG_URL,
+): Promise<R[]> {
   const client = await connect(url);
   try {
     return (await client.query<R>(text, params)).rows;
@@ -92,7 +101,12 @@ function pgCtl(args: string[]): Promise<{ code: number | null; output: string }>
   if (!PG_CTL || !PG_DATA) throw new Error(serverControlMissing);
   const argv = [PG_CTL, ...args, "-D", PG_DATA];
   const me = os.userInfo();
-  const [cmd, ...rest] = PG_USER === me.username ? argv : me.uid === 0 ? ["runuser", "-u", PG_USER, "--", ...argv] : ["sudo", "-n", "-u", PG_USER, "--", ...argv];
+  const [cmd, ...rest] =
+    PG_USER === me.username
+      ? argv
+      : me.uid === 0
+        ? ["runuser", "-u", PG_USER, "--", ...argv]
+        : ["sudo", "-n", "-u", PG_USER, "--", ...argv];
   return new Promise((resolve, reject) => {
     // cwd /: the cluster's owner may not be allowed into ours. The result on 'exit', not
     // 'close': a started postmaster could hold inherited pipes open (it should not: -l).
@@ -133,7 +147,8 @@ export async function startServer(): Promise<void> {
     return;
   }
   const { code, output } = await pgCtl(["start", "-w", "-t", "60", ...(PG_LOG ? ["-l", PG_LOG] : [])]);
-  if (code !== 0) throw new Error(`pg_ctl start failed (${code}): ${output}${PG_LOG ? ` (server log: ${PG_LOG})` : ""}`);
+  if (code !== 0)
+    throw new Error(`pg_ctl start failed (${code}): ${output}${PG_LOG ? ` (server log: ${PG_LOG})` : ""}`);
   stoppedByTest = false;
 }
 

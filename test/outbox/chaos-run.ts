@@ -28,7 +28,8 @@ export async function runChaos(args: string[] | { shell: string }): Promise<Chao
     : await execa("bash", ["-c", `${args.shell} --report-dir '${reportDir}'`], options);
   expect(processesMarked(mark), "outbox processes left running").toEqual([]);
   expect(fs.readdirSync(tmp), "temp directories left behind").toEqual([]);
-  const report = fs.readdirSync(reportDir).length > 0 ? OutboxChaosReportSchema.parse(readOnlyReport(reportDir)) : undefined;
+  const report =
+    fs.readdirSync(reportDir).length > 0 ? OutboxChaosReportSchema.parse(readOnlyReport(reportDir)) : undefined;
   return { exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr, report, reportDir };
 }
 
@@ -53,7 +54,8 @@ export function scenarioOf(run: ChaosRun, name: string): OutboxChaosReport["scen
  */
 export function expectReferencePasses(run: ChaosRun, ops: number): void {
   expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
-  for (const name of ["sink-outage", "crash-mid-sync", "wal-full"]) expect(run.stdout).toMatch(new RegExp(`PASSED +${name} `));
+  for (const name of ["sink-outage", "crash-mid-sync", "wal-full"])
+    expect(run.stdout).toMatch(new RegExp(`PASSED +${name} `));
   const report = run.report!;
   expect(report.status).toBe("passed");
 
@@ -64,11 +66,22 @@ export function expectReferencePasses(run: ChaosRun, ops: number): void {
   expect(report.figures).toMatchObject({ syncThroughput: { ops: warm }, catchUp: { queuedOps: ops } });
   expect(report.figures!.syncThroughput.opsPerSec).toBeGreaterThan(0);
   expect(report.figures!.catchUp.opsPerSec).toBeGreaterThan(0);
-  expect(run.stdout).toMatch(new RegExp(`sync throughput \\(database up\\): [\\d.]+ ops/s \\(${warm} ops applied by one sync pass in [\\d.]+ ms\\)`));
-  expect(run.stdout).toMatch(new RegExp(`catch-up after the outage: ${ops} queued ops drained in [\\d.]+ s \\([\\d.]+ ops/s\\)`));
+  expect(run.stdout).toMatch(
+    new RegExp(
+      `sync throughput \\(database up\\): [\\d.]+ ops/s \\(${warm} ops applied by one sync pass in [\\d.]+ ms\\)`,
+    ),
+  );
+  expect(run.stdout).toMatch(
+    new RegExp(`catch-up after the outage: ${ops} queued ops drained in [\\d.]+ s \\([\\d.]+ ops/s\\)`),
+  );
 
   const crash = scenarioOf(run, "crash-mid-sync");
-  expect(crash.crashes).toEqual({ "outbox.after-accept": 3, "outbox.after-syncing": 3, "outbox.after-sink-apply": 3, "outbox.after-completed": 3 });
+  expect(crash.crashes).toEqual({
+    "outbox.after-accept": 3,
+    "outbox.after-syncing": 3,
+    "outbox.after-sink-apply": 3,
+    "outbox.after-completed": 3,
+  });
   expect(crash.armsNotReached).toBe(0);
   // Each crash between the database commit and COMPLETED leaves one entry the replay finds by key.
   expect(crash.duplicatesOnReplay).toBe(3);

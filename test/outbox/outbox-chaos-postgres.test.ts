@@ -10,7 +10,12 @@ import { expectReferencePasses, runChaos } from "./chaos-run.js";
 const availability = await postgresAvailable();
 const missing = availability.ok ? undefined : availability.reason;
 
-const chaosSchemas = async () => (await sql<{ n: string }>("SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name LIKE 'walcheck\\_chaos\\_%'"))[0]!.n;
+const chaosSchemas = async () =>
+  (
+    await sql<{ n: string }>(
+      "SELECT count(*) AS n FROM information_schema.schemata WHERE schema_name LIKE 'walcheck\\_chaos\\_%'",
+    )
+  )[0]!.n;
 
 describe.runIf(missing)("walcheck outbox chaos (PostgreSQL sink)", () => {
   it("needs a PostgreSQL server", (ctx) => {
@@ -26,7 +31,10 @@ describe.skipIf(missing)("walcheck outbox chaos (PostgreSQL sink)", () => {
     const before = await chaosSchemas();
     const run = await runChaos(["--sink", PG_URL!, "--ops", "24", "--seed", "12"]);
     expectReferencePasses(run, 24);
-    expect(run.report!.sink).toEqual({ kind: "postgres", label: PG_URL!.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@") });
+    expect(run.report!.sink).toEqual({
+      kind: "postgres",
+      label: PG_URL!.replace(/\/\/([^:@/]+):[^@/]*@/, "//$1:***@"),
+    });
     expect(await chaosSchemas()).toBe(before);
   }, 180_000); // about 7 s alone; room for a loaded 2-core CI box
 

@@ -26,11 +26,16 @@ describe("walcheck outbox chaos (SQLite sink)", () => {
     const run = await runChaos(["--outbox-cmd", cmd, "--scenario", "crash-mid-sync", "--ops", "6", "--seed", "3"]);
     expect(run.exitCode, run.stderr).toBe(1);
     expect(run.stdout).toContain("walcheck outbox chaos — FAILED (seed 3");
-    const m = /VIOLATION in crash-mid-sync \(crash at outbox\.after-sink-apply:\d+\): exactly-once\n {2}idempotency key ([0-9a-f]{64}) \(.* opId [\w-]+, acknowledged as n=\d+\) was applied 2 times/.exec(run.stdout);
+    const m =
+      /VIOLATION in crash-mid-sync \(crash at outbox\.after-sink-apply:\d+\): exactly-once\n {2}idempotency key ([0-9a-f]{64}) \(.* opId [\w-]+, acknowledged as n=\d+\) was applied 2 times/.exec(
+        run.stdout,
+      );
     expect(m, run.stdout).not.toBeNull();
     const key = m![1]!;
     expect(run.stdout).toContain("  seed 3\n");
-    expect(run.stdout).toContain(`  replay: npx walcheck outbox chaos --outbox-cmd ${JSON.stringify(cmd)} --sink sqlite --ops 6 --seed 3 --scenario crash-mid-sync`);
+    expect(run.stdout).toContain(
+      `  replay: npx walcheck outbox chaos --outbox-cmd ${JSON.stringify(cmd)} --sink sqlite --ops 6 --seed 3 --scenario crash-mid-sync`,
+    );
 
     const rec = scenarioOf(run, "crash-mid-sync");
     expect(run.report!.status).toBe("failed");
@@ -56,12 +61,37 @@ describe("walcheck outbox chaos (SQLite sink)", () => {
     const misbehaving = (mode: string) => `node ${fixture("misbehaving-outbox.mjs")} ${mode}`;
     // [flags, where the message goes, the message, whether a report is written]
     const cases: [string[], "stdout" | "stderr", string, boolean][] = [
-      [["--sink", "mysql://db/x"], "stderr", 'walcheck outbox chaos: --sink must be sqlite or a postgres://user@host:port/database URL, got "mysql://db/x"', false],
-      [["--scenario", "sink-outage,disk-melt"], "stderr", "no such scenario disk-melt (there are sink-outage, crash-mid-sync, wal-full)", false],
+      [
+        ["--sink", "mysql://db/x"],
+        "stderr",
+        'walcheck outbox chaos: --sink must be sqlite or a postgres://user@host:port/database URL, got "mysql://db/x"',
+        false,
+      ],
+      [
+        ["--scenario", "sink-outage,disk-melt"],
+        "stderr",
+        "no such scenario disk-melt (there are sink-outage, crash-mid-sync, wal-full)",
+        false,
+      ],
       [["--ops", "0"], "stderr", '--ops must be an integer >= 1, got "0"', false],
-      [["--outbox-cmd", misbehaving("hang"), "--timeout", "300"], "stdout", "OUTBOX ERROR: OUTBOX_TIMEOUT: no answer to hello (id 1) within 300 ms", true],
-      [["--outbox-cmd", misbehaving("garbage")], "stdout", "OUTBOX ERROR: OUTBOX_PROTOCOL: the outbox wrote a line that is not JSON: <html>not an answer</html>", true],
-      [["--outbox-cmd", "/no/such/outbox-binary"], "stdout", "OUTBOX ERROR: OUTBOX_START: cannot start the outbox: Command failed with ENOENT: /no/such/outbox-binary", true],
+      [
+        ["--outbox-cmd", misbehaving("hang"), "--timeout", "300"],
+        "stdout",
+        "OUTBOX ERROR: OUTBOX_TIMEOUT: no answer to hello (id 1) within 300 ms",
+        true,
+      ],
+      [
+        ["--outbox-cmd", misbehaving("garbage")],
+        "stdout",
+        "OUTBOX ERROR: OUTBOX_PROTOCOL: the outbox wrote a line that is not JSON: <html>not an answer</html>",
+        true,
+      ],
+      [
+        ["--outbox-cmd", "/no/such/outbox-binary"],
+        "stdout",
+        "OUTBOX ERROR: OUTBOX_START: cannot start the outbox: Command failed with ENOENT: /no/such/outbox-binary",
+        true,
+      ],
     ];
     const runs = await Promise.all(cases.map(([flags]) => runChaos([...flags, "--seed", "1"])));
     for (const [i, [flags, stream, message, reported]] of cases.entries()) {
@@ -77,10 +107,14 @@ describe("walcheck outbox chaos (SQLite sink)", () => {
     const tmp = await tempDir();
     const reportDir = await tempDir();
     const mark = randomUUID();
-    const run = execa(process.execPath, [CLI, "outbox", "chaos", "--ops", "20000", "--seed", "4", "--report-dir", reportDir], {
-      reject: false,
-      env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
-    });
+    const run = execa(
+      process.execPath,
+      [CLI, "outbox", "chaos", "--ops", "20000", "--seed", "4", "--report-dir", reportDir],
+      {
+        reject: false,
+        env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
+      },
+    );
     // Wait (on output, not time) until the outage is under way: an outbox process is running.
     await waitForOutput(run.stderr!, "sink-outage: warm-up");
     expect(processesMarked(mark).length).toBeGreaterThanOrEqual(2);
@@ -92,6 +126,8 @@ describe("walcheck outbox chaos (SQLite sink)", () => {
     expect(fs.readdirSync(tmp)).toEqual([]);
     const report = readOnlyReport(reportDir);
     expect(report.status).toBe("interrupted");
-    expect(report.scenarios.map((s: { name: string; status: string }) => [s.name, s.status])).toEqual([["sink-outage", "interrupted"]]);
+    expect(report.scenarios.map((s: { name: string; status: string }) => [s.name, s.status])).toEqual([
+      ["sink-outage", "interrupted"],
+    ]);
   });
 });

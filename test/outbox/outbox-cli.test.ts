@@ -18,7 +18,8 @@ async function outboxWithPending(n: number): Promise<string> {
   const dir = await tempDir();
   const sink = await SqliteSink.open(path.join(dir, "outbox.sqlite"));
   const outbox = await Outbox.open(dir, { sink, ownsSink: true, logger: silentLogger });
-  for (let i = 0; i < n; i++) await outbox.write("balance.update", { account: "acct-1", delta: 10 + i, opId: `op-${i}` });
+  for (let i = 0; i < n; i++)
+    await outbox.write("balance.update", { account: "acct-1", delta: 10 + i, opId: `op-${i}` });
   await outbox.close();
   return dir;
 }
@@ -37,12 +38,15 @@ function fingerprint(dir: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const name of fs.readdirSync(dir).sort()) {
     if (name === "LOCK") continue;
-    out[name] = createHash("sha256").update(fs.readFileSync(path.join(dir, name))).digest("hex");
+    out[name] = createHash("sha256")
+      .update(fs.readFileSync(path.join(dir, name)))
+      .digest("hex");
   }
   return out;
 }
 
-const statusJson = async (dir: string) => JSON.parse((await walcheck(["status", "--dir", dir, "--json"])).stdout) as Record<string, unknown>;
+const statusJson = async (dir: string) =>
+  JSON.parse((await walcheck(["status", "--dir", dir, "--json"])).stdout) as Record<string, unknown>;
 
 describe("walcheck outbox status | sync | compact", () => {
   it("status prints the queue as a table, or JSON; sync drains it into the database; compact removes completed entries past retention", async () => {
@@ -55,7 +59,16 @@ describe("walcheck outbox status | sync | compact", () => {
     expect(status.stdout).toMatch(/halted +no/);
     expect(status.stdout).toMatch(/corrupt skipped +0/);
     expect(status.stdout).toMatch(/circuit +closed/);
-    expect(await statusJson(dir)).toMatchObject({ dir, pending: 3, syncing: 0, completed: 0, failed: 0, corruptSkipped: 0, halted: false, circuit: "closed" });
+    expect(await statusJson(dir)).toMatchObject({
+      dir,
+      pending: 3,
+      syncing: 0,
+      completed: 0,
+      failed: 0,
+      corruptSkipped: 0,
+      halted: false,
+      circuit: "closed",
+    });
     // status never contacts the database: it was never written.
     expect(appliedRows(path.join(dir, "outbox.sqlite"))).toBe(0);
 
@@ -105,11 +118,23 @@ describe("walcheck outbox status | sync | compact", () => {
       // A misspelt --dir is named as the unknown flag it is, with the suggestion, not as a missing --dir.
       [["status", "--dri", dir], "unknown option '--dri'\n(Did you mean --dir?)"],
       [["status", "--dir", path.join(dir, "nope")], `--dir ${path.join(dir, "nope")}: no such directory`],
-      [["sync", "--dir", dir, "--sink", "mysql://db/x"], 'walcheck outbox sync: --sink: the sink must be sqlite:<path> or postgres://user@host:port/database, got "mysql://db/x"'],
+      [
+        ["sync", "--dir", dir, "--sink", "mysql://db/x"],
+        'walcheck outbox sync: --sink: the sink must be sqlite:<path> or postgres://user@host:port/database, got "mysql://db/x"',
+      ],
       [["sync", "--dir", dir, "--sink", "postgres://"], '--sink: the sink "postgres://" names no host'],
-      [["status", "--dir", dir, "--sink", "postgres://me@db:port/x"], '--sink: the sink "postgres://me@db:port/x" is not a valid URL'],
-      [["sync", "--dir", dir, "--sink", `sqlite:${dir}/no/such/dir/db.sqlite`], `directory ${dir}/no/such/dir does not exist`],
-      [["compact", "--dir", dir, "--retention", "a week"], '--retention must be a duration like 168h, 30m, 90s, 500ms or 7d, got "a week"'],
+      [
+        ["status", "--dir", dir, "--sink", "postgres://me@db:port/x"],
+        '--sink: the sink "postgres://me@db:port/x" is not a valid URL',
+      ],
+      [
+        ["sync", "--dir", dir, "--sink", `sqlite:${dir}/no/such/dir/db.sqlite`],
+        `directory ${dir}/no/such/dir does not exist`,
+      ],
+      [
+        ["compact", "--dir", dir, "--retention", "a week"],
+        '--retention must be a duration like 168h, 30m, 90s, 500ms or 7d, got "a week"',
+      ],
     ];
     const results = await Promise.all(cases.map(([args]) => walcheck(args)));
     for (const [i, [args, message]] of cases.entries()) {
@@ -120,7 +145,9 @@ describe("walcheck outbox status | sync | compact", () => {
     const empty = await tempDir();
     const r = await walcheck(["sync", "--dir", empty]);
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toContain("no outbox WAL there (no seg-* or snapshot files); walcheck outbox sync never creates one");
+    expect(r.stderr).toContain(
+      "no outbox WAL there (no seg-* or snapshot files); walcheck outbox sync never creates one",
+    );
     expect(fs.readdirSync(empty)).toEqual([]);
   });
 
@@ -135,7 +162,9 @@ describe("walcheck outbox status | sync | compact", () => {
     for (const sub of ["status", "sync", "compact"]) {
       const r = await walcheck([sub, "--dir", dir, ...(sub === "compact" ? ["--retention", "0s"] : [])]);
       expect(r.exitCode, sub).toBe(2);
-      expect(r.stderr, sub).toContain(`walcheck outbox ${sub}: the outbox WAL is corrupt: corrupt log ${segment} at offset 0`);
+      expect(r.stderr, sub).toContain(
+        `walcheck outbox ${sub}: the outbox WAL is corrupt: corrupt log ${segment} at offset 0`,
+      );
       expect(r.stderr, sub).toContain("nothing was changed");
     }
     expect(fingerprint(dir)).toEqual(before);

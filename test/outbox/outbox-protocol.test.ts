@@ -8,8 +8,14 @@ import { CLI, tempDir } from "../helpers.js";
 // `walcheck outbox serve` as a real child over the outbox protocol, and the client's handling
 // of outboxes that break it (fixtures/outbox/misbehaving-outbox.mjs).
 
-const serve = (timeoutMs = 15_000) => OutboxClient.start({ file: process.execPath, args: [CLI, "outbox", "serve"], timeoutMs });
-const misbehaving = (mode: string, timeoutMs = 5_000) => OutboxClient.start({ file: process.execPath, args: [path.resolve("test/fixtures/outbox/misbehaving-outbox.mjs"), mode], timeoutMs });
+const serve = (timeoutMs = 15_000) =>
+  OutboxClient.start({ file: process.execPath, args: [CLI, "outbox", "serve"], timeoutMs });
+const misbehaving = (mode: string, timeoutMs = 5_000) =>
+  OutboxClient.start({
+    file: process.execPath,
+    args: [path.resolve("test/fixtures/outbox/misbehaving-outbox.mjs"), mode],
+    timeoutMs,
+  });
 
 function refusal(reply: OutboxReply<OutboxOp>): { code: string; message: string } {
   if (reply.ok) throw new Error(`expected ok:false, got ${JSON.stringify(reply)}`);
@@ -43,20 +49,43 @@ describe("walcheck outbox serve", () => {
     const dbFile = path.join(dir, "db.sqlite");
     const client = serve();
     const opened = await client.call("open", { dir: path.join(dir, "wal"), sink: `sqlite:${dbFile}` });
-    expect(opened).toMatchObject({ pending: 0, syncing: 0, completed: 0, halted: false, circuit: "closed", sink: "sqlite" });
+    expect(opened).toMatchObject({
+      pending: 0,
+      syncing: 0,
+      completed: 0,
+      halted: false,
+      circuit: "closed",
+      sink: "sqlite",
+    });
 
     const args = { account: "acct-1", delta: 7, opId: "op-1" };
     const first = await client.call("write", { type: "balance.update", args });
-    expect(first).toMatchObject({ status: "accepted", n: 1, duplicate: false, idempotencyKey: idempotencyKeyOf("balance.update", args) });
+    expect(first).toMatchObject({
+      status: "accepted",
+      n: 1,
+      duplicate: false,
+      idempotencyKey: idempotencyKeyOf("balance.update", args),
+    });
     // The same operation again is recognised by its key: the same entry, nothing new written.
     const again = await client.call("write", { type: "balance.update", args });
     expect(again).toEqual({ ...first, duplicate: true });
-    const second = await client.call("write", { type: "balance.update", args: { account: "acct-1", delta: -2, opId: "op-2" } });
+    const second = await client.call("write", {
+      type: "balance.update",
+      args: { account: "acct-1", delta: -2, opId: "op-2" },
+    });
     expect(second).toMatchObject({ status: "accepted", n: 2, duplicate: false });
-    expect(await client.call("write", { type: "metrics.tick", args: { v: 1 }, critical: false })).toEqual({ status: "direct" });
+    expect(await client.call("write", { type: "metrics.tick", args: { v: 1 }, critical: false })).toEqual({
+      status: "direct",
+    });
     expect(await client.call("stats", {})).toMatchObject({ pending: 2, completed: 0 });
 
-    expect(await client.call("sync", {})).toEqual({ applied: 2, duplicates: 0, failed: 0, remaining: 0, stopped: null });
+    expect(await client.call("sync", {})).toEqual({
+      applied: 2,
+      duplicates: 0,
+      failed: 0,
+      remaining: 0,
+      stopped: null,
+    });
     expect(await client.call("stats", {})).toMatchObject({ pending: 0, syncing: 0, completed: 2 });
     const snap = await client.call("snapshot", {});
     expect(snap.applied.map((a) => [a.n, a.idempotencyKey])).toEqual([
@@ -81,20 +110,32 @@ describe("walcheck outbox serve", () => {
   it("refuses what it cannot do with a code and a message, and goes on", async () => {
     const dir = await tempDir();
     const client = serve();
-    expect(refusal(await client.request("write", { type: "balance.update", args: {} }))).toEqual({ code: "EPROTO", message: "open must come first" });
+    expect(refusal(await client.request("write", { type: "balance.update", args: {} }))).toEqual({
+      code: "EPROTO",
+      message: "open must come first",
+    });
     expect(refusal(await client.request("open", { dir, sink: "sqlite:relative.sqlite" }))).toEqual({
       code: "EINVAL",
       message: 'open: the sink "sqlite:relative.sqlite" must name an absolute path',
     });
     expect(refusal(await client.request("open", { dir, sink: "mysql://db" })).code).toBe("EINVAL");
     // The wire allows any config; the reference outbox refuses fields it does not know.
-    const badConfig = refusal(await client.request("open", { dir, sink: `sqlite:${dir}/db.sqlite`, config: { breakerResetMS: 5 } as never }));
+    const badConfig = refusal(
+      await client.request("open", { dir, sink: `sqlite:${dir}/db.sqlite`, config: { breakerResetMS: 5 } as never }),
+    );
     expect(badConfig.code).toBe("EINVAL");
     expect(badConfig.message).toContain("config.breakerResetMS is not a config field");
-    await client.call("open", { dir: path.join(dir, "wal"), sink: `sqlite:${dir}/db.sqlite`, config: { breakerResetMs: 0 } });
+    await client.call("open", {
+      dir: path.join(dir, "wal"),
+      sink: `sqlite:${dir}/db.sqlite`,
+      config: { breakerResetMs: 0 },
+    });
     expect(refusal(await client.request("open", { dir, sink: `sqlite:${dir}/db.sqlite` })).code).toBe("EPROTO");
     expect(refusal(await client.request("write", { type: "", args: {} })).code).toBe("EINVAL");
-    expect(refusal(await client.request("frobnicate" as "stats", {}))).toEqual({ code: "EUNSUPPORTED", message: 'unknown op "frobnicate"' });
+    expect(refusal(await client.request("frobnicate" as "stats", {}))).toEqual({
+      code: "EUNSUPPORTED",
+      message: 'unknown op "frobnicate"',
+    });
     // A malformed entry reaches the sink and is refused there: it stays queued with its error.
     await client.call("write", { type: "balance.update", args: { account: "", delta: 1, opId: "bad" } });
     expect(await client.call("sync", {})).toMatchObject({ applied: 0, remaining: 1, stopped: "entry-error" });

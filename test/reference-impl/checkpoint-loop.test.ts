@@ -96,7 +96,10 @@ describe("checkpoint loop", () => {
     expect((failed.err as { message: string }).message).toContain("injected snapshot failure");
     await wal.set("b", "2");
     await wal.close();
-    expect(await Wal.open(dir, { logger }).then(async (w) => (await w.close(), w.read()))).toEqual({ lastSeq: 2, state: { a: "1", b: "2" } });
+    expect(await Wal.open(dir, { logger }).then(async (w) => (await w.close(), w.read()))).toEqual({
+      lastSeq: 2,
+      state: { a: "1", b: "2" },
+    });
   });
 
   it("close completes and releases the lock even when the final truncate fails", async () => {
@@ -111,7 +114,10 @@ describe("checkpoint loop", () => {
     await wal.set("a", "1");
     wal.startCheckpointLoop(60_000);
     await wal.close();
-    expect(lines.find((l) => l.msg === "wal final truncate checkpoint failed")).toMatchObject({ level: 50, mode: "truncate" });
+    expect(lines.find((l) => l.msg === "wal final truncate checkpoint failed")).toMatchObject({
+      level: 50,
+      mode: "truncate",
+    });
     const again = await Wal.open(dir, { logger });
     expect(again.read()).toEqual({ lastSeq: 1, state: { a: "1" } });
     await again.close();

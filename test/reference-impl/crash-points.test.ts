@@ -43,7 +43,10 @@ async function crashAndRecover(plan: Plan) {
       const appends = Array.from({ length: 4 }, (_, j) => {
         const key = `k${(round * 4 + j) % 5}`;
         const value = `r${round}-${j}`;
-        return append(child, [{ key, value }, { key: `x${round}`, value }]);
+        return append(child, [
+          { key, value },
+          { key: `x${round}`, value },
+        ]);
       });
       const checkpoint = child.request("checkpoint", { mode: plan.mode }).then(ok);
       const settled = await Promise.allSettled([...appends, checkpoint]);
@@ -60,11 +63,24 @@ async function crashAndRecover(plan: Plan) {
 
 describe("named crash points (real SIGKILL, fresh process recovers)", () => {
   const plans: Plan[] = [
-    ...["checkpoint.before-snapshot", "checkpoint.snapshot-half-written", "checkpoint.snapshot-synced", "checkpoint.after-rename", "checkpoint.before-truncate", "checkpoint.mid-truncate"].flatMap(
-      (point) => [1, 2].map((nth) => ({ point, nth, mode: "truncate" as const, config: { maxSegmentBytes: 300 } })),
+    ...[
+      "checkpoint.before-snapshot",
+      "checkpoint.snapshot-half-written",
+      "checkpoint.snapshot-synced",
+      "checkpoint.after-rename",
+      "checkpoint.before-truncate",
+      "checkpoint.mid-truncate",
+    ].flatMap((point) =>
+      [1, 2].map((nth) => ({ point, nth, mode: "truncate" as const, config: { maxSegmentBytes: 300 } })),
     ),
-    ...["checkpoint.before-snapshot", "checkpoint.snapshot-half-written", "checkpoint.after-rename", "compact.mid"].map((point) => ({ point, nth: 2, mode: "passive" as const, config: { maxSegmentBytes: 300 } })),
-    ...["append.before-write", "append.after-write", "append.after-fsync"].map((point) => ({ point, nth: 5, mode: "passive" as const })),
+    ...["checkpoint.before-snapshot", "checkpoint.snapshot-half-written", "checkpoint.after-rename", "compact.mid"].map(
+      (point) => ({ point, nth: 2, mode: "passive" as const, config: { maxSegmentBytes: 300 } }),
+    ),
+    ...["append.before-write", "append.after-write", "append.after-fsync"].map((point) => ({
+      point,
+      nth: 5,
+      mode: "passive" as const,
+    })),
     { point: "rotate.after-create", nth: 2, mode: "passive", config: { maxSegmentBytes: 200 } },
   ];
 
@@ -74,29 +90,32 @@ describe("named crash points (real SIGKILL, fresh process recovers)", () => {
     expect(missing).toEqual([]);
   });
 
-  it.each(plans)("$point #$nth ($mode checkpoint): the process dies by SIGKILL and every acked batch is recovered", async (plan) => {
-    const { dir, died, exit, model } = await crashAndRecover(plan);
-    expect(died?.code).toBe("ADAPTER_EXITED");
-    expect(exit.signal, `exit ${JSON.stringify(exit)}: ${died?.message}`).toBe("SIGKILL");
+  it.each(plans)(
+    "$point #$nth ($mode checkpoint): the process dies by SIGKILL and every acked batch is recovered",
+    async (plan) => {
+      const { dir, died, exit, model } = await crashAndRecover(plan);
+      expect(died?.code).toBe("ADAPTER_EXITED");
+      expect(exit.signal, `exit ${JSON.stringify(exit)}: ${died?.message}`).toBe("SIGKILL");
 
-    const fresh = startServe();
-    const opened = ok(await fresh.request("open", { dir, config: {} }));
-    expect(opened.lastSeq).toBeGreaterThanOrEqual(model.lastAcked);
-    const read = ok(await fresh.request("read", {}));
-    expect(read.lastSeq).toBe(opened.lastSeq);
-    expect(model.judge(read.lastSeq, read.state)).toEqual({ status: "ok", k: read.lastSeq });
-    expect(ok(await fresh.request("check", {})).result).toEqual(["ok"]);
-    // The WAL goes on: the next batch takes the next seq and survives a clean reopen.
-    const next = ok(await fresh.request("append", { ops: [{ key: "after", value: "crash" }] }));
-    expect(next.seq).toBe(opened.lastSeq + 1);
-    ok(await fresh.request("close", {}));
-    expect((await fresh.exited).exitCode).toBe(0);
+      const fresh = startServe();
+      const opened = ok(await fresh.request("open", { dir, config: {} }));
+      expect(opened.lastSeq).toBeGreaterThanOrEqual(model.lastAcked);
+      const read = ok(await fresh.request("read", {}));
+      expect(read.lastSeq).toBe(opened.lastSeq);
+      expect(model.judge(read.lastSeq, read.state)).toEqual({ status: "ok", k: read.lastSeq });
+      expect(ok(await fresh.request("check", {})).result).toEqual(["ok"]);
+      // The WAL goes on: the next batch takes the next seq and survives a clean reopen.
+      const next = ok(await fresh.request("append", { ops: [{ key: "after", value: "crash" }] }));
+      expect(next.seq).toBe(opened.lastSeq + 1);
+      ok(await fresh.request("close", {}));
+      expect((await fresh.exited).exitCode).toBe(0);
 
-    const again = startServe();
-    ok(await again.request("open", { dir, config: {} }));
-    const final = ok(await again.request("read", {}));
-    expect(final.lastSeq).toBe(next.seq);
-    expect(final.state.after).toBe("crash");
-    ok(await again.request("close", {}));
-  });
+      const again = startServe();
+      ok(await again.request("open", { dir, config: {} }));
+      const final = ok(await again.request("read", {}));
+      expect(final.lastSeq).toBe(next.seq);
+      expect(final.state.after).toBe("crash");
+      ok(await again.request("close", {}));
+    },
+  );
 });

@@ -16,24 +16,47 @@ import { assertDistFresh, batch, tempDir } from "../helpers.js";
 // built-in adapters: `walcheck serve --adapter event-log | state-file`, in real child
 // processes, killed at each of their named crash points.
 
-beforeAll(() => assertDistFresh(["state-file-adapter", "event-log-adapter", "state-file", "event-log", "harness/protocol/crashpoint"]));
+beforeAll(() =>
+  assertDistFresh([
+    "state-file-adapter",
+    "event-log-adapter",
+    "state-file",
+    "event-log",
+    "harness/protocol/crashpoint",
+  ]),
+);
 
 // The same conformance suite every adapter runs: in process, and crash cases in children.
-walConformance({ test, factory: () => createStateFileAdapter(), adapter: "state-file", runs: 2, recoveryThresholdMs: 5000 });
-walConformance({ test, factory: () => createEventLogAdapter(), adapter: "event-log", runs: 2, recoveryThresholdMs: 5000 });
+walConformance({
+  test,
+  factory: () => createStateFileAdapter(),
+  adapter: "state-file",
+  runs: 2,
+  recoveryThresholdMs: 5000,
+});
+walConformance({
+  test,
+  factory: () => createEventLogAdapter(),
+  adapter: "event-log",
+  runs: 2,
+  recoveryThresholdMs: 5000,
+});
 
 const sha256 = (bytes: Buffer) => crypto.createHash("sha256").update(bytes).digest("hex");
 
 /** The state after applying `batches` in order. */
 function stateOf(batches: { key: string; value: string | null }[][]): Record<string, string> {
   const state: Record<string, string> = {};
-  for (const ops of batches) for (const op of ops) (op.value === null ? delete state[op.key] : (state[op.key] = op.value));
+  for (const ops of batches)
+    for (const op of ops) op.value === null ? delete state[op.key] : (state[op.key] = op.value);
   return state;
 }
 
 /** Appends batch(1..n) pipelined and checks the seqs. */
 async function appendBatches(client: AdapterClient, from: number, to: number): Promise<void> {
-  const replies = await Promise.all(Array.from({ length: to - from + 1 }, (_, i) => client.request("append", { ops: batch(from + i) })));
+  const replies = await Promise.all(
+    Array.from({ length: to - from + 1 }, (_, i) => client.request("append", { ops: batch(from + i) })),
+  );
   expect(replies.map((r) => ok(r).seq)).toEqual(Array.from({ length: to - from + 1 }, (_, i) => from + i));
 }
 
@@ -45,16 +68,37 @@ async function closeClean(client: AdapterClient): Promise<void> {
 const batches = (n: number) => Array.from({ length: n }, (_, i) => batch(i + 1));
 
 const designs = [
-  { adapter: "state-file", factory: () => createStateFileAdapter(), name: "walcheck-state-file", points: [...STATE_FILE_CRASH_POINTS], files: ["state.json"] },
-  { adapter: "event-log", factory: () => createEventLogAdapter(), name: "walcheck-event-log", points: [...EVENT_LOG_POINTS], files: ["walcheck.wal.jsonl"] },
+  {
+    adapter: "state-file",
+    factory: () => createStateFileAdapter(),
+    name: "walcheck-state-file",
+    points: [...STATE_FILE_CRASH_POINTS],
+    files: ["state.json"],
+  },
+  {
+    adapter: "event-log",
+    factory: () => createEventLogAdapter(),
+    name: "walcheck-event-log",
+    points: [...EVENT_LOG_POINTS],
+    files: ["walcheck.wal.jsonl"],
+  },
 ];
 
 describe.each(designs)("walcheck serve --adapter $adapter", (design) => {
   it("says hello with its name, power durability, its features and its crash points", async () => {
     const client = startServe({ adapter: design.adapter });
     const hello = ok(await client.request("hello", {}));
-    const features = design.name === "walcheck-event-log" ? ["check", "checksums", "recovery-stats", "recover", "deterministic"] : ["check", "checksums", "recovery-stats", "recover"];
-    expect(hello).toMatchObject({ name: design.name, protocol: 1, durability: "power", features, points: design.points });
+    const features =
+      design.name === "walcheck-event-log"
+        ? ["check", "checksums", "recovery-stats", "recover", "deterministic"]
+        : ["check", "checksums", "recovery-stats", "recover"];
+    expect(hello).toMatchObject({
+      name: design.name,
+      protocol: 1,
+      durability: "power",
+      features,
+      points: design.points,
+    });
     await client.kill();
   });
 
@@ -104,7 +148,11 @@ describe.each(designs)("walcheck serve --adapter $adapter", (design) => {
   it("answers ops pipelined behind open once open is done", async () => {
     const dir = path.join(await tempDir(), "wal");
     const client = startServe({ adapter: design.adapter });
-    const [opened, ...appends] = await Promise.all([client.request("open", { dir, config: {} }), client.request("append", { ops: batch(1) }), client.request("append", { ops: batch(2) })]);
+    const [opened, ...appends] = await Promise.all([
+      client.request("open", { dir, config: {} }),
+      client.request("append", { ops: batch(1) }),
+      client.request("append", { ops: batch(2) }),
+    ]);
     expect(ok(opened!).lastSeq).toBe(0);
     expect(appends.map((r) => ok(r).seq)).toEqual([1, 2]);
     await closeClean(client);
@@ -186,32 +234,37 @@ describe("state-file: SIGKILL at every named crash point", () => {
     expect(Object.keys(outcomes)).toEqual([...STATE_FILE_CRASH_POINTS]);
   });
 
-  it.each([...STATE_FILE_CRASH_POINTS])("%s: the file parses and is the old or the new document, by sha256", async (point) => {
-    const expected = outcomes[point]!;
-    const document = (n: number) => encodeStateRecord({ seq: n, state: stateOf(batches(n)) }, n);
-    const [oldHash, newHash] = [sha256(document(4)), sha256(document(5))];
-    const { dir, opened, read, onDisk } = await crashAt("state-file", point);
+  it.each([...STATE_FILE_CRASH_POINTS])(
+    "%s: the file parses and is the old or the new document, by sha256",
+    async (point) => {
+      const expected = outcomes[point]!;
+      const document = (n: number) => encodeStateRecord({ seq: n, state: stateOf(batches(n)) }, n);
+      const [oldHash, newHash] = [sha256(document(4)), sha256(document(5))];
+      const { dir, opened, read, onDisk } = await crashAt("state-file", point);
 
-    // What the crash left: the state file itself is always one whole version.
-    const left = onDisk["state.json"];
-    expect(left).toBeDefined();
-    expect([oldHash, newHash]).toContain(sha256(left!));
-    const wal = onDisk[path.basename(stateWalPath("state.json"))];
+      // What the crash left: the state file itself is always one whole version.
+      const left = onDisk["state.json"];
+      expect(left).toBeDefined();
+      expect([oldHash, newHash]).toContain(sha256(left!));
+      const wal = onDisk[path.basename(stateWalPath("state.json"))];
 
-    expect(read.lastSeq).toBe(expected.seq);
-    expect(read.state).toEqual(stateOf(batches(expected.seq)));
-    expect(opened.recovery).toMatchObject({
-      rolledForward: expected.rolledForward,
-      discardedIntent: expected.discardedIntent,
-      recordsReplayed: expected.rolledForward ? 1 : 0,
-      bytesDiscarded: expected.discardedIntent ? wal!.length : 0,
-    });
-    // Batch 6 went on top, cleanly: one file, version 6 or 7, and no WAL or temp file.
-    expect(fs.readdirSync(dir).sort()).toEqual(["LOCK", "state.json"]);
-    const final = fs.readFileSync(path.join(dir, "state.json"));
-    const seq = expected.seq + 1;
-    expect(sha256(final)).toBe(sha256(encodeStateRecord({ seq, state: stateOf([...batches(expected.seq), batch(6)]) }, seq)));
-  });
+      expect(read.lastSeq).toBe(expected.seq);
+      expect(read.state).toEqual(stateOf(batches(expected.seq)));
+      expect(opened.recovery).toMatchObject({
+        rolledForward: expected.rolledForward,
+        discardedIntent: expected.discardedIntent,
+        recordsReplayed: expected.rolledForward ? 1 : 0,
+        bytesDiscarded: expected.discardedIntent ? wal!.length : 0,
+      });
+      // Batch 6 went on top, cleanly: one file, version 6 or 7, and no WAL or temp file.
+      expect(fs.readdirSync(dir).sort()).toEqual(["LOCK", "state.json"]);
+      const final = fs.readFileSync(path.join(dir, "state.json"));
+      const seq = expected.seq + 1;
+      expect(sha256(final)).toBe(
+        sha256(encodeStateRecord({ seq, state: stateOf([...batches(expected.seq), batch(6)]) }, seq)),
+      );
+    },
+  );
 });
 
 describe("event-log: SIGKILL at every named crash point", () => {
@@ -229,9 +282,13 @@ describe("event-log: SIGKILL at every named crash point", () => {
     const log = (read as { log?: unknown }).log as string[];
     expect(log).toHaveLength(outcomes[point]!);
     expect(log.map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual(
-      batches(outcomes[point]!).map((ops, i) => expect.objectContaining({ run_id: "walcheck", type: "kv.batch", seq: i + 1, ts: i + 1, payload: { ops } })),
+      batches(outcomes[point]!).map((ops, i) =>
+        expect.objectContaining({ run_id: "walcheck", type: "kv.batch", seq: i + 1, ts: i + 1, payload: { ops } }),
+      ),
     );
-    expect(fs.readFileSync(path.join(dir, "walcheck.wal.jsonl"), "utf8").split("\n")).toHaveLength(outcomes[point]! + 2);
+    expect(fs.readFileSync(path.join(dir, "walcheck.wal.jsonl"), "utf8").split("\n")).toHaveLength(
+      outcomes[point]! + 2,
+    );
   });
 });
 
@@ -242,11 +299,17 @@ describe("event-log files", () => {
     await appendBatches(client, 1, 5);
     const read = ok(await client.request("read", {}));
     await closeClean(client);
-    return { bytes: fs.readFileSync(path.join(dir, "walcheck.wal.jsonl")), log: (read as { log?: unknown }).log as string[] };
+    return {
+      bytes: fs.readFileSync(path.join(dir, "walcheck.wal.jsonl")),
+      log: (read as { log?: unknown }).log as string[],
+    };
   }
 
   it("with clock logical, the same appends in two directories give byte-identical files", async () => {
-    const [a, b] = [await runIn(path.join(await tempDir(), "a"), { clock: "logical" }), await runIn(path.join(await tempDir(), "b"), { clock: "logical" })];
+    const [a, b] = [
+      await runIn(path.join(await tempDir(), "a"), { clock: "logical" }),
+      await runIn(path.join(await tempDir(), "b"), { clock: "logical" }),
+    ];
     expect(a.bytes.equals(b.bytes)).toBe(true);
     // `read.log` is the file's lines, in replay order.
     expect(`${a.log.join("\n")}\n`).toBe(a.bytes.toString("utf8"));
@@ -267,21 +330,30 @@ describe("event-log files", () => {
     await adapter.close();
     const file = path.join(dir, "walcheck.wal.jsonl");
     const good = fs.readFileSync(file);
-    const [l1, l2, l3] = good.toString("utf8").split("\n").map((l) => Buffer.byteLength(l));
+    const [l1, l2, l3] = good
+      .toString("utf8")
+      .split("\n")
+      .map((l) => Buffer.byteLength(l));
     // One flipped bit turns the newline after event 2 into "*": events 2 and 3 become one bad last line.
     const merged = Buffer.from(good);
     const newline = l1! + 1 + l2!;
     expect(merged[newline]).toBe(0x0a);
     merged[newline] = 0x2a;
     fs.writeFileSync(file, merged);
-    await expect(createEventLogAdapter().open(dir, {})).rejects.toMatchObject({ code: "WAL_CORRUPT", message: expect.stringContaining("the whole event seq 2 and") });
+    await expect(createEventLogAdapter().open(dir, {})).rejects.toMatchObject({
+      code: "WAL_CORRUPT",
+      message: expect.stringContaining("the whole event seq 2 and"),
+    });
     expect(fs.readFileSync(file).equals(merged)).toBe(true);
 
     // Half of the last line, as a crash mid-append leaves it: cut off and counted.
     const torn = good.subarray(0, good.length - 1 - Math.floor(l3! / 2));
     fs.writeFileSync(file, torn);
     const reopened = createEventLogAdapter();
-    expect(await reopened.open(dir, {})).toMatchObject({ lastSeq: 2, recovery: { bytesDiscarded: torn.length - (l1! + 1 + l2! + 1) } });
+    expect(await reopened.open(dir, {})).toMatchObject({
+      lastSeq: 2,
+      recovery: { bytesDiscarded: torn.length - (l1! + 1 + l2! + 1) },
+    });
     expect(await reopened.check!()).toEqual(["ok"]);
     await reopened.close();
   });
@@ -317,7 +389,9 @@ describe("check finds damage", () => {
     await adapter.open(dir, { clock: "logical" });
     await adapter.append(batch(1));
     fs.appendFileSync(path.join(dir, "walcheck.wal.jsonl"), '{"torn');
-    expect(await adapter.check!()).toEqual([`${path.join(dir, "walcheck.wal.jsonl")}: 6 bytes after the last complete event`]);
+    expect(await adapter.check!()).toEqual([
+      `${path.join(dir, "walcheck.wal.jsonl")}: 6 bytes after the last complete event`,
+    ]);
     await adapter.close();
   });
 });

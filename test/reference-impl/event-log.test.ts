@@ -8,11 +8,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { assertDistFresh, tempDir, walErrorOf } from "../helpers.js";
 import { writeFully } from "../../reference-impl/durable-fs.js";
 import { WalError } from "../../reference-impl/errors.js";
-import { EventLog, encodeEvent, loadEvents, walPath, type Event, type EventLogIo } from "../../reference-impl/event-log.js";
+import {
+  EventLog,
+  encodeEvent,
+  loadEvents,
+  walPath,
+  type Event,
+  type EventLogIo,
+} from "../../reference-impl/event-log.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const appender = path.join(root, "test/fixtures/event-appender.mjs");
-
 
 const RUN = "run-1";
 
@@ -54,8 +60,15 @@ describe("serialization", () => {
     await log.close();
 
     expect(durable).toBe(true);
-    expect(event).toEqual({ run_id: RUN, type: "task.accepted", seq: 1, ts: 1_000, payload: { task_id: "t1", trace_id: "tr-1" } });
-    const body = '{"payload":{"task_id":"t1","trace_id":"tr-1"},"run_id":"run-1","seq":1,"ts":1000,"type":"task.accepted"}';
+    expect(event).toEqual({
+      run_id: RUN,
+      type: "task.accepted",
+      seq: 1,
+      ts: 1_000,
+      payload: { task_id: "t1", trace_id: "tr-1" },
+    });
+    const body =
+      '{"payload":{"task_id":"t1","trace_id":"tr-1"},"run_id":"run-1","seq":1,"ts":1000,"type":"task.accepted"}';
     const crc = crc32c(Buffer.from(body)).toString(16).padStart(8, "0");
     expect(fs.readFileSync(walPath(RUN, walDir), "utf8")).toBe(`{"crc":"${crc}",${body.slice(1)}\n`);
   });
@@ -82,7 +95,13 @@ describe("serialization", () => {
     const { event } = await log.append("custom.thing_done", payload as never);
     payload.nested.z = 2;
     await log.close();
-    expect(event).toEqual({ run_id: RUN, type: "custom.thing_done", seq: 1, ts: 42, payload: { task_id: "t1", nested: { z: 1, a: [true, null] } } });
+    expect(event).toEqual({
+      run_id: RUN,
+      type: "custom.thing_done",
+      seq: 1,
+      ts: 42,
+      payload: { task_id: "t1", nested: { z: 1, a: [true, null] } },
+    });
     expect(await loadEvents(RUN, walDir)).toEqual([event]);
   });
 });
@@ -153,7 +172,12 @@ describe("lifecycle helpers and snapshot", () => {
   it("counts queued tasks and applied results, live and after a reopen", async () => {
     const walDir = await tempDir();
     const log = await EventLog.open(RUN, walDir, { now: () => 100 });
-    expect(log.snapshot(5)).toEqual({ run_id: RUN, seq: 0, ts: 5, state: { tasks: { queued: 0 }, results: { applied_count: 0 }, context_version: 0 } });
+    expect(log.snapshot(5)).toEqual({
+      run_id: RUN,
+      seq: 0,
+      ts: 5,
+      state: { tasks: { queued: 0 }, results: { applied_count: 0 }, context_version: 0 },
+    });
     await log.taskAccepted("t1", "tr");
     await log.taskAccepted("t2", "tr");
     await log.taskAccepted("t3", "tr");
@@ -162,7 +186,12 @@ describe("lifecycle helpers and snapshot", () => {
     await log.resultApplied("t3", "r3");
     await log.taskCompleted("t1");
     await log.recordCancellation("t2", "timeout");
-    const expected = { run_id: RUN, seq: 8, ts: 9_999, state: { tasks: { queued: 1 }, results: { applied_count: 2 }, context_version: 0 } };
+    const expected = {
+      run_id: RUN,
+      seq: 8,
+      ts: 9_999,
+      state: { tasks: { queued: 1 }, results: { applied_count: 2 }, context_version: 0 },
+    };
     expect(log.snapshot(9_999)).toEqual(expected);
     expect(log.snapshot().ts).toBe(100);
     await log.close();
@@ -180,7 +209,13 @@ describe("loadEvents", () => {
 
   it("orders events by (seq, ts) whatever the file order, where open insists on 1, 2, 3", async () => {
     const walDir = await tempDir();
-    const ev = (seq: number, ts: number): Event => ({ run_id: RUN, type: "test.tick", seq, ts, payload: { n: seq * 100 + ts } });
+    const ev = (seq: number, ts: number): Event => ({
+      run_id: RUN,
+      type: "test.tick",
+      seq,
+      ts,
+      payload: { n: seq * 100 + ts },
+    });
     const lines = [ev(3, 10), ev(1, 90), ev(2, 50), ev(2, 20)].map(encodeEvent).join("");
     fs.writeFileSync(walPath(RUN, walDir), lines);
 
@@ -209,7 +244,10 @@ describe("loadEvents", () => {
 
   it("rejects a line of another run as corruption", async () => {
     const walDir = await tempDir();
-    fs.writeFileSync(walPath(RUN, walDir), encodeEvent({ run_id: "other", type: "test.tick", seq: 1, ts: 1, payload: {} }));
+    fs.writeFileSync(
+      walPath(RUN, walDir),
+      encodeEvent({ run_id: "other", type: "test.tick", seq: 1, ts: 1, payload: {} }),
+    );
     expect((await walErrorOf(loadEvents(RUN, walDir))).code).toBe("WAL_CORRUPT");
     expect((await walErrorOf(EventLog.open(RUN, walDir))).code).toBe("WAL_CORRUPT");
   });
@@ -229,7 +267,12 @@ describe("recovery", () => {
       const file = walPath(RUN, walDir);
       fs.writeFileSync(file, full.subarray(0, lastStart + cut));
       const log = await EventLog.open(RUN, walDir);
-      expect({ cut, ...log.recovery, elapsedMs: 0 }).toEqual({ cut, eventsReplayed: 2, bytesDiscarded: cut, elapsedMs: 0 });
+      expect({ cut, ...log.recovery, elapsedMs: 0 }).toEqual({
+        cut,
+        eventsReplayed: 2,
+        bytesDiscarded: cut,
+        elapsedMs: 0,
+      });
       expect(fs.statSync(file).size).toBe(lastStart);
       const { event } = await log.append("task.completed", { task_id: "t1" }, 2_000);
       expect(event.seq).toBe(3);
@@ -276,7 +319,11 @@ describe("recovery", () => {
 
   it.each([
     ["the newline between events 2 and 3 (the last line holds two events)", 2, (good: Buffer) => good],
-    ["the last newline, with a torn next append behind it", 3, (good: Buffer) => Buffer.concat([good, Buffer.from('{"crc":"0')])],
+    [
+      "the last newline, with a torn next append behind it",
+      3,
+      (good: Buffer) => Buffer.concat([good, Buffer.from('{"crc":"0')]),
+    ],
   ])("refuses with WAL_CORRUPT, changing nothing, a log that lost %s", async (_label, seq, extend) => {
     const walDir = await tempDir();
     const written = await writeScenario(walDir);
@@ -375,12 +422,21 @@ describe("I/O errors", () => {
     expect(result.error?.code).toBe("WAL_IO");
     expect(result.error?.cause).toBe(fault.injected[0]);
     expect(logged).toHaveLength(1);
-    expect(logged[0]).toMatchObject({ level: 50, seq: 2, file, err: { message: expect.stringContaining("failed in write") } });
+    expect(logged[0]).toMatchObject({
+      level: 50,
+      seq: 2,
+      file,
+      err: { message: expect.stringContaining("failed in write") },
+    });
     expect(fs.statSync(file).size).toBe(sizeBefore);
     expect(log.snapshot(1)).toMatchObject({ seq: 1, state: { tasks: { queued: 1 } } });
 
     const refused = await log.taskAccepted("t3", "tr");
-    expect({ seq: refused.event.seq, durable: refused.durable, code: refused.error?.code }).toEqual({ seq: 2, durable: false, code: "WAL_FAILED" });
+    expect({ seq: refused.event.seq, durable: refused.durable, code: refused.error?.code }).toEqual({
+      seq: 2,
+      durable: false,
+      code: "WAL_FAILED",
+    });
     expect(refused.error?.cause).toBe(result.error);
     expect(logged).toHaveLength(2);
     expect(fs.statSync(file).size).toBe(sizeBefore);
@@ -483,7 +539,9 @@ describe("I/O errors", () => {
 });
 
 describe("crash (SIGKILL in a child process)", () => {
-  beforeAll(() => assertDistFresh(["event-log", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]));
+  beforeAll(() =>
+    assertDistFresh(["event-log", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]),
+  );
 
   it.each([
     ["event.after-write", 4, 4],
@@ -504,7 +562,13 @@ describe("crash (SIGKILL in a child process)", () => {
     await log.close();
     const events = await loadEvents(RUN, walDir);
     expect(events).toEqual(
-      Array.from({ length: onDisk }, (_, i) => ({ run_id: RUN, type: "test.tick", seq: i + 1, ts: 1_001 + i, payload: { i: i + 1 } })),
+      Array.from({ length: onDisk }, (_, i) => ({
+        run_id: RUN,
+        type: "test.tick",
+        seq: i + 1,
+        ts: 1_001 + i,
+        payload: { i: i + 1 },
+      })),
     );
     for (const seq of acked) expect(events.some((e) => e.seq === seq)).toBe(true);
   });

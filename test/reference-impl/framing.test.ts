@@ -20,7 +20,13 @@ async function writeLog(dir: string, codec: "binary" | "jsonl", n: number) {
 async function openOutcome(dir: string, codec: "binary" | "jsonl") {
   try {
     const wal = await Wal.open(dir, { codec, logger: silentLogger });
-    const out = { status: "open" as const, lastSeq: wal.lastSeq, state: wal.read().state, recovery: wal.recovery, check: await wal.check() };
+    const out = {
+      status: "open" as const,
+      lastSeq: wal.lastSeq,
+      state: wal.read().state,
+      recovery: wal.recovery,
+      check: await wal.check(),
+    };
     await wal.close();
     return out;
   } catch (error) {

@@ -108,7 +108,10 @@ describe("recovery: snapshots and sequence", () => {
     const buf = fs.readFileSync(file);
     buf[buf.length - 3] = buf[buf.length - 3]! ^ 0x01;
     fs.writeFileSync(file, buf);
-    await expect(Wal.open(dir, { logger: silentLogger })).rejects.toMatchObject({ code: "WAL_CORRUPT", details: { file } });
+    await expect(Wal.open(dir, { logger: silentLogger })).rejects.toMatchObject({
+      code: "WAL_CORRUPT",
+      details: { file },
+    });
   });
 
   it("refuses a log with a missing segment in the middle (a seq gap)", async () => {
@@ -116,7 +119,10 @@ describe("recovery: snapshots and sequence", () => {
     await build(dir, "binary", 30, { maxSegmentBytes: 400 });
     const segs = segmentFiles(dir);
     fs.unlinkSync(segs[1]!);
-    await expect(Wal.open(dir, { logger: silentLogger })).rejects.toMatchObject({ code: "WAL_CORRUPT", details: { file: segs[2] } });
+    await expect(Wal.open(dir, { logger: silentLogger })).rejects.toMatchObject({
+      code: "WAL_CORRUPT",
+      details: { file: segs[2] },
+    });
   });
 
   it("removes a leftover snapshot temp file on recovery and reports it; check() flags one that appears later", async () => {
@@ -134,7 +140,9 @@ describe("recovery: snapshots and sequence", () => {
   it("refuses to open a directory written with the other codec", async () => {
     const dir = await tempDir();
     await build(dir, "jsonl", 1);
-    await expect(Wal.open(dir, { logger: silentLogger, codec: "binary" })).rejects.toMatchObject({ code: "WAL_CONFIG" });
+    await expect(Wal.open(dir, { logger: silentLogger, codec: "binary" })).rejects.toMatchObject({
+      code: "WAL_CONFIG",
+    });
   });
 
   it("writes byte-identical JSONL for the same batches", async () => {
@@ -152,6 +160,8 @@ describe("recovery: snapshots and sequence", () => {
     const text = fs.readFileSync(fa!, "utf8");
     expect(fs.readFileSync(fb!, "utf8")).toBe(text);
     const first = text.split("\n")[0]!;
-    expect(first).toMatch(/^\{"crc":"[0-9a-f]{8}","data":\{"ops":\[\["k1","v1-é日"\],\["x1","y1"\]\]\},"seq":1,"ts":1700000000000,"type":"kv\.batch"\}$/);
+    expect(first).toMatch(
+      /^\{"crc":"[0-9a-f]{8}","data":\{"ops":\[\["k1","v1-é日"\],\["x1","y1"\]\]\},"seq":1,"ts":1700000000000,"type":"kv\.batch"\}$/,
+    );
   });
 });

@@ -12,7 +12,6 @@ import { StateFile, stateWalPath } from "../../reference-impl/state-file.js";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const writer = path.join(root, "test/fixtures/state-writer.mjs");
 
-
 const OLD: JsonValue = { step: "old", tasks: ["a", "b"], n: 1 };
 const NEW: JsonValue = { step: "new", tasks: ["a", "b", "c"], n: 2, note: "ünïcödé" };
 
@@ -90,7 +89,10 @@ describe("StateFile", () => {
       { version: 2, data: { v: 2 } },
       { version: 3, data: { v: 3 } },
     ]);
-    expect(fs.readdirSync(path.join(dirPath, "checkpoints")).sort()).toEqual(["state.json.0000000002", "state.json.0000000003"]);
+    expect(fs.readdirSync(path.join(dirPath, "checkpoints")).sort()).toEqual([
+      "state.json.0000000002",
+      "state.json.0000000003",
+    ]);
   });
 
   it("keeps no history by default", async () => {
@@ -108,7 +110,9 @@ describe("StateFile", () => {
 });
 
 describe("StateFile WAL recovery", () => {
-  beforeAll(() => assertDistFresh(["state-file", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]));
+  beforeAll(() =>
+    assertDistFresh(["state-file", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]),
+  );
 
   // Old until the WAL is synced (step 3); new from then on. SIGKILL keeps the page cache,
   // so "before step 3" means the WAL is incomplete, not merely unsynced.
@@ -116,7 +120,12 @@ describe("StateFile WAL recovery", () => {
     { point: "state.intent", expect: "old", walLeft: false, recovery: { replayed: false, discardedWal: false } },
     { point: "state.data", expect: "old", walLeft: true, recovery: { replayed: false, discardedWal: true } },
     { point: "state.wal-synced", expect: "new", walLeft: true, recovery: { replayed: true, discardedWal: false } },
-    { point: "state.file-half-written", expect: "new", walLeft: true, recovery: { replayed: true, discardedWal: false } },
+    {
+      point: "state.file-half-written",
+      expect: "new",
+      walLeft: true,
+      recovery: { replayed: true, discardedWal: false },
+    },
     { point: "state.file-synced", expect: "new", walLeft: true, recovery: { replayed: true, discardedWal: false } },
     { point: "state.file-renamed", expect: "new", walLeft: true, recovery: { replayed: true, discardedWal: false } },
     { point: "state.file-written", expect: "new", walLeft: true, recovery: { replayed: true, discardedWal: false } },
@@ -160,7 +169,9 @@ describe("StateFile WAL recovery", () => {
 
   it("runs to the end without a crash point", async () => {
     const file = path.join(await tempDir(), "state.json");
-    const child = await execa(process.execPath, [writer, file, JSON.stringify(NEW)], { env: { WALCHECK_CRASH_AT: "" } });
+    const child = await execa(process.execPath, [writer, file, JSON.stringify(NEW)], {
+      env: { WALCHECK_CRASH_AT: "" },
+    });
     expect(child.stdout).toBe("written");
     expect(await (await StateFile.open(file)).read()).toEqual(NEW);
   });

@@ -8,7 +8,14 @@ describe("Wal appends", () => {
     const dir = await tempDir();
     const wal = await Wal.open(dir, { logger: silentLogger });
     expect(wal.lastSeq).toBe(0);
-    expect((await wal.append([{ key: "a", value: "1" }, { key: "b", value: "2" }])).seq).toBe(1);
+    expect(
+      (
+        await wal.append([
+          { key: "a", value: "1" },
+          { key: "b", value: "2" },
+        ])
+      ).seq,
+    ).toBe(1);
     expect((await wal.set("c", "3")).seq).toBe(2);
     expect((await wal.delete("a")).seq).toBe(3);
     expect(wal.read()).toEqual({ lastSeq: 3, state: { b: "2", c: "3" } });
@@ -89,7 +96,10 @@ describe("Wal appends", () => {
     await wal.checkpoint("truncate");
     await wal.close();
     const again = await Wal.open(dir, { logger: silentLogger });
-    expect(await again.append([{ key: "balance", value: "999" }], { idempotencyKey: "op-1" })).toEqual({ seq: 1, duplicate: true });
+    expect(await again.append([{ key: "balance", value: "999" }], { idempotencyKey: "op-1" })).toEqual({
+      seq: 1,
+      duplicate: true,
+    });
     expect(again.read()).toEqual({ lastSeq: 2, state: { balance: "150" } });
     await again.close();
   });

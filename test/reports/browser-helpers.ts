@@ -14,7 +14,8 @@ export const CHROMIUM = process.env.WALCHECK_CHROMIUM || "/usr/bin/chromium";
 /** Set to 1 (as .ci/run does) to fail, not skip, when Chromium is missing. */
 export const BROWSER_REQUIRED = process.env.WALCHECK_REQUIRE_BROWSER === "1";
 
-const INSTALL_HINT = "install Debian's chromium (apt-get install chromium) or point WALCHECK_CHROMIUM at a Chromium binary";
+const INSTALL_HINT =
+  "install Debian's chromium (apt-get install chromium) or point WALCHECK_CHROMIUM at a Chromium binary";
 
 function executable(file: string): boolean {
   try {
@@ -26,13 +27,24 @@ function executable(file: string): boolean {
 }
 
 /** Why the browser tests cannot run here, with how to fix it; undefined when Chromium is there. */
-export const browserMissing: string | undefined = executable(CHROMIUM) ? undefined : `no Chromium at ${CHROMIUM}: ${INSTALL_HINT}`;
+export const browserMissing: string | undefined = executable(CHROMIUM)
+  ? undefined
+  : `no Chromium at ${CHROMIUM}: ${INSTALL_HINT}`;
 
 // --no-sandbox: CI runs as root. The rest keep Chromium off the network (it would reach for
 // Google's update, sync and field-trial servers, which a closed network refuses).
-const ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
 
-export const launchBrowser = (): Promise<Browser> => chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
+export const launchBrowser = (): Promise<Browser> =>
+  chromium.launch({ executablePath: CHROMIUM, args: ARGS, timeout: 30_000 });
 
 /** What a page did while it loaded. A clean page leaves every list empty. */
 export interface PageEvents {
@@ -73,7 +85,10 @@ interface Element {
 }
 declare const document: {
   querySelectorAll(selector: string): Iterable<Element>;
-  addEventListener(type: "securitypolicyviolation", listener: (e: { effectiveDirective: string; blockedURI: string }) => void): void;
+  addEventListener(
+    type: "securitypolicyviolation",
+    listener: (e: { effectiveDirective: string; blockedURI: string }) => void,
+  ): void;
 };
 declare const window: { __cspViolations?: string[] };
 
@@ -104,7 +119,9 @@ export async function loadPage(browser: Browser, file: string): Promise<LoadedPa
   const response = await page.goto(url, { waitUntil: "load" });
   if (!response?.ok()) throw new Error(`${url}: ${response ? `status ${response.status()}` : "no response"}`);
   // A task after load: the violation events queued while the page was parsed have fired.
-  events.cspViolations = await page.evaluate(() => new Promise<string[]>((resolve) => setTimeout(() => resolve(window.__cspViolations ?? []), 50)));
+  events.cspViolations = await page.evaluate(
+    () => new Promise<string[]>((resolve) => setTimeout(() => resolve(window.__cspViolations ?? []), 50)),
+  );
   return { page, events };
 }
 
@@ -138,11 +155,24 @@ export function charts(page: Page): Promise<Chart[]> {
       const box = svg.getBoundingClientRect();
       const marks = [...svg.querySelectorAll("[data-value]")].map((el) => {
         const r = el.getBoundingClientRect();
-        const inside = r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
-        return { data: { ...el.dataset } as Record<string, string>, value: Number(el.dataset.value), width: r.width, height: r.height, inside };
+        const inside =
+          r.left >= box.left - 1 && r.right <= box.right + 1 && r.top >= box.top - 1 && r.bottom <= box.bottom + 1;
+        return {
+          data: { ...el.dataset } as Record<string, string>,
+          value: Number(el.dataset.value),
+          width: r.width,
+          height: r.height,
+          inside,
+        };
       });
       const section = svg.closest("section")?.id ?? "?";
-      return { section, where: `${section} ${svg.getAttribute("class") ?? "svg"} #${k}`, width: box.width, height: box.height, marks };
+      return {
+        section,
+        where: `${section} ${svg.getAttribute("class") ?? "svg"} #${k}`,
+        width: box.width,
+        height: box.height,
+        marks,
+      };
     }),
   );
 }
@@ -150,8 +180,33 @@ export function charts(page: Page): Promise<Chart[]> {
 /** A value as the renderers write it into data-value: at most two decimals. */
 export const dataValue = (x: number) => Math.round(x * 100) / 100;
 
-const FETCHING_TAGS = new Set(["script", "iframe", "frame", "object", "embed", "img", "image", "link", "base", "form", "audio", "video", "source", "use"]);
-const URL_ATTRIBUTES = new Set(["src", "href", "xlink:href", "action", "formaction", "srcset", "poster", "data", "background"]);
+const FETCHING_TAGS = new Set([
+  "script",
+  "iframe",
+  "frame",
+  "object",
+  "embed",
+  "img",
+  "image",
+  "link",
+  "base",
+  "form",
+  "audio",
+  "video",
+  "source",
+  "use",
+]);
+const URL_ATTRIBUTES = new Set([
+  "src",
+  "href",
+  "xlink:href",
+  "action",
+  "formaction",
+  "srcset",
+  "poster",
+  "data",
+  "background",
+]);
 
 /**
  * What the browser's parser built that could run or fetch: a script, image, frame or other
@@ -165,7 +220,9 @@ export function liveMarkup(page: Page): Promise<string[]> {
     ([tags, urls]) =>
       [...document.querySelectorAll("*")].flatMap((el) => {
         const tag = el.tagName.toLowerCase();
-        const attrs = [...el.attributes].filter((a) => /^on/i.test(a.name) || urls.includes(a.name.toLowerCase()) || /javascript:/i.test(a.value)).map((a) => `${tag} ${a.name}=${a.value}`);
+        const attrs = [...el.attributes]
+          .filter((a) => /^on/i.test(a.name) || urls.includes(a.name.toLowerCase()) || /javascript:/i.test(a.value))
+          .map((a) => `${tag} ${a.name}=${a.value}`);
         return tags.includes(tag) ? [tag, ...attrs] : attrs;
       }),
     [tags, urls] as const,

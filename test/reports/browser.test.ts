@@ -6,7 +6,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderHtml } from "../../reports/html.js";
 import { replayCommand } from "../../reports/markdown.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
-import { BROWSER_REQUIRED, browserMissing, charts, dataValue, launchBrowser, liveMarkup, loadPage, NO_EVENTS, type LoadedPage } from "./browser-helpers.js";
+import {
+  BROWSER_REQUIRED,
+  browserMissing,
+  charts,
+  dataValue,
+  launchBrowser,
+  liveMarkup,
+  loadPage,
+  NO_EVENTS,
+  type LoadedPage,
+} from "./browser-helpers.js";
 import { failingRun, HTML_INJECT, hostileHtmlReport, realRun } from "./report-helpers.js";
 
 // report.html in a real headless browser (Debian's chromium via playwright-core): it loads
@@ -57,7 +67,11 @@ describe.skipIf(browserMissing)("report.html in headless Chromium", () => {
       run = await start();
       expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(exitCode);
       const file = path.join(run.dir, "report.html");
-      Object.assign(p, { report: parseRunReport(run.json), html: fs.readFileSync(file, "utf8"), loaded: await loadPage(browser!, file) });
+      Object.assign(p, {
+        report: parseRunReport(run.json),
+        html: fs.readFileSync(file, "utf8"),
+        loaded: await loadPage(browser!, file),
+      });
     }, 180_000);
     afterAll(() => run?.cleanup());
     return p;
@@ -81,7 +95,10 @@ describe.skipIf(browserMissing)("report.html in headless Chromium", () => {
       for (const c of all) {
         expect(c.width * c.height, c.where).toBeGreaterThan(0);
         expect(c.marks.length, `${c.where}: no data marks`).toBeGreaterThan(0);
-        expect(c.marks.filter((m) => m.width > 0 && m.height > 0).length, `${c.where}: no mark has a box`).toBeGreaterThan(0);
+        expect(
+          c.marks.filter((m) => m.width > 0 && m.height > 0).length,
+          `${c.where}: no mark has a box`,
+        ).toBeGreaterThan(0);
         // A mark of at least 1% of its chart's largest value is drawn (a rounding to zero is not).
         const top = Math.max(...c.marks.map((m) => m.value));
         for (const m of c.marks) {
@@ -104,20 +121,37 @@ describe.skipIf(browserMissing)("report.html in headless Chromium", () => {
     });
 
     /** The marks of a section's charts. */
-    const marks = async (section: string) => (await charts(p.loaded.page)).filter((c) => c.section === section).flatMap((c) => c.marks);
+    const marks = async (section: string) =>
+      (await charts(p.loaded.page)).filter((c) => c.section === section).flatMap((c) => c.marks);
     /** "scenario op stat value" of a section's bars (those with data-stat), sorted. */
-    const bars = async (section: string) => (await marks(section)).filter((m) => m.data.stat !== undefined).map((m) => `${m.data.scenario} ${m.data.op} ${m.data.stat} ${m.value}`).sort();
+    const bars = async (section: string) =>
+      (await marks(section))
+        .filter((m) => m.data.stat !== undefined)
+        .map((m) => `${m.data.scenario} ${m.data.op} ${m.data.stat} ${m.value}`)
+        .sort();
 
     it("draws a latency bar for p50, p95, p99 and max of each op of each scenario with samples, at report.json's values", async () => {
       const expected = p.report.scenarios
-        .flatMap((s, i) => Object.entries(s.latency).filter(([, st]) => st.n > 0).flatMap(([op, st]) => (["p50", "p95", "p99", "max"] as const).map((k) => `${i} ${op} ${k} ${dataValue(st[k])}`)))
+        .flatMap((s, i) =>
+          Object.entries(s.latency)
+            .filter(([, st]) => st.n > 0)
+            .flatMap(([op, st]) =>
+              (["p50", "p95", "p99", "max"] as const).map((k) => `${i} ${op} ${k} ${dataValue(st[k])}`),
+            ),
+        )
         .sort();
       expect(expected.length).toBeGreaterThanOrEqual(8);
       expect(await bars("latency")).toEqual(expected);
     });
 
     it("draws the recovery bars (p50, p95, max per scenario) and the crash-point coverage bars report.json gives", async () => {
-      const recovery = p.report.scenarios.flatMap((s, i) => (s.latency.recovery?.n ? (["p50", "p95", "max"] as const).map((k) => `${i} recovery ${k} ${dataValue(s.latency.recovery![k])}`) : [])).sort();
+      const recovery = p.report.scenarios
+        .flatMap((s, i) =>
+          s.latency.recovery?.n
+            ? (["p50", "p95", "max"] as const).map((k) => `${i} recovery ${k} ${dataValue(s.latency.recovery![k])}`)
+            : [],
+        )
+        .sort();
       expect(recovery.length).toBeGreaterThan(0);
       expect(await bars("recovery")).toEqual(recovery);
       const c = p.report.crashes;
@@ -174,8 +208,16 @@ describe.skipIf(browserMissing)("report.html in headless Chromium", () => {
     const image = "http://127.0.0.1:9/x.png";
 
     it("under the page's CSP: the blocked inline script and remote image are reported as CSP violations and the image as a request", async () => {
-      const { page, events } = await loadHtml("doctored-csp", doctor(base(), `<script>console.log("ran")</script><img src="${image}">`));
-      expect(events.console).toEqual(expect.arrayContaining([expect.stringMatching(/^error: .*inline script.*Content Security Policy/), expect.stringMatching(/^error: .*image 'http:\/\/127\.0\.0\.1:9\/x\.png'.*Content Security Policy/)]));
+      const { page, events } = await loadHtml(
+        "doctored-csp",
+        doctor(base(), `<script>console.log("ran")</script><img src="${image}">`),
+      );
+      expect(events.console).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^error: .*inline script.*Content Security Policy/),
+          expect.stringMatching(/^error: .*image 'http:\/\/127\.0\.0\.1:9\/x\.png'.*Content Security Policy/),
+        ]),
+      );
       expect(events.console).not.toContain("log: ran");
       expect(events.cspViolations).toEqual(expect.arrayContaining(["script-src-elem inline", `img-src ${image}`]));
       expect(events.requests).toContain(image);
@@ -184,7 +226,10 @@ describe.skipIf(browserMissing)("report.html in headless Chromium", () => {
 
     it("without the CSP: the script's console message, dialog and error are reported", async () => {
       const noCsp = base().replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, "");
-      const { events } = await loadHtml("doctored-no-csp", doctor(noCsp, `<script>console.log("ran"); alert("ran"); throw new Error("boom")</script>`));
+      const { events } = await loadHtml(
+        "doctored-no-csp",
+        doctor(noCsp, `<script>console.log("ran"); alert("ran"); throw new Error("boom")</script>`),
+      );
       expect(events.console).toContain("log: ran");
       expect(events.dialogs).toContain("alert: ran");
       expect(events.pageErrors).toEqual(expect.arrayContaining([expect.stringContaining("boom")]));

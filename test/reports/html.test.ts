@@ -8,16 +8,20 @@ import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 import { CLI, tempDir } from "../helpers.js";
 import { failingRun, hostileHtmlReport, hostileReport, realRun, renderedRun } from "./report-helpers.js";
 
-const walcheck = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
+const walcheck = (args: string[]) =>
+  execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
 
 const SECTIONS = ["Verdict", "Scenarios", "Latency", "Recovery time", "Crash-point coverage"];
 
 /** Undo the page's escaping (for comparing text that went through `h`). */
-const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
+const esc = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&apos;");
 
 /** The height of the bar drawn for a stat of an op of scenario `i`. */
 function barHeight(html: string, i: number, op: string, stat: string): number {
-  const re = new RegExp(`<rect class="bar [^"]*" data-scenario="${i}" data-op="${op}" data-stat="${stat}" x="[^"]*" y="[^"]*" width="[^"]*" height="([0-9.]+)"`);
+  const re = new RegExp(
+    `<rect class="bar [^"]*" data-scenario="${i}" data-op="${op}" data-stat="${stat}" x="[^"]*" y="[^"]*" width="[^"]*" height="([0-9.]+)"`,
+  );
   const m = re.exec(html);
   if (!m) throw new Error(`no bar for scenario ${i} ${op} ${stat}`);
   return Number(m[1]);
@@ -27,7 +31,10 @@ function barHeight(html: string, i: number, op: string, stat: string): number {
 const tags = (html: string) => [...html.matchAll(/<[a-zA-Z!][^>]*>/g)].map((m) => m[0]);
 
 /** Every src/href (or other URL-taking) attribute value in the page's tags. */
-const urls = (html: string) => tags(html).flatMap((t) => [...t.matchAll(/\s(?:src|href|xlink:href|action|srcset|poster)\s*=\s*["']?([^"'\s>]*)/gi)].map((m) => m[1]!));
+const urls = (html: string) =>
+  tags(html).flatMap((t) =>
+    [...t.matchAll(/\s(?:src|href|xlink:href|action|srcset|poster)\s*=\s*["']?([^"'\s>]*)/gi)].map((m) => m[1]!),
+  );
 
 function expectNoNetwork(html: string) {
   expect(urls(html).filter((u) => /^(https?:)?\/\//i.test(u))).toEqual([]);
@@ -42,7 +49,15 @@ describe("renderHtml, from a real small passing run", () => {
   let report: RunReport;
   let html: string;
   beforeAll(async () => {
-    ({ run, report, out: html } = await renderedRun(() => realRun(["--scenarios", "crash-append,torn-tail", "--runs", "2", "--seed", "3"]), 0, renderHtml));
+    ({
+      run,
+      report,
+      out: html,
+    } = await renderedRun(
+      () => realRun(["--scenarios", "crash-append,torn-tail", "--runs", "2", "--seed", "3"]),
+      0,
+      renderHtml,
+    ));
   }, 180_000);
   afterAll(() => run?.cleanup());
 
@@ -60,7 +75,9 @@ describe("renderHtml, from a real small passing run", () => {
     expect(at).toBeLessThan(html.indexOf('<section id="scenarios">'));
     expect(html).toContain('<div class="verdict v-passed">\n<div class="big">PASSED</div>');
     const c = report.cases;
-    expect(html).toContain(`<span>seed 3</span><span>cases ${c.run}/${c.planned} (${c.passed} passed, 0 failed, 0 errors)</span><span>${report.cycles} crash cycles</span><span>elapsed ${formatDuration(report.elapsedMs)}</span>`);
+    expect(html).toContain(
+      `<span>seed 3</span><span>cases ${c.run}/${c.planned} (${c.passed} passed, 0 failed, 0 errors)</span><span>${report.cycles} crash cycles</span><span>elapsed ${formatDuration(report.elapsedMs)}</span>`,
+    );
     expect(html).toContain(`hello: ${esc(report.hello!.name)} (durability `);
     expect(html).toContain(`<div class="env">Node ${process.version} · `);
   });
@@ -68,7 +85,10 @@ describe("renderHtml, from a real small passing run", () => {
   it("has one table row per scenario, with its status coloured", () => {
     const rows = html.match(/<tr class="scenario-row">/g) ?? [];
     expect(rows).toHaveLength(report.scenarios.length);
-    for (const s of report.scenarios) expect(html).toContain(`<tr class="scenario-row"><td>${esc(s.name)}</td><td class="st-${s.status}">${s.status}</td>`);
+    for (const s of report.scenarios)
+      expect(html).toContain(
+        `<tr class="scenario-row"><td>${esc(s.name)}</td><td class="st-${s.status}">${s.status}</td>`,
+      );
   });
 
   it("draws SVG bar charts whose heights come from the data", () => {
@@ -95,7 +115,9 @@ describe("renderHtml, from a real small passing run", () => {
     const s = report.scenarios[i]!;
     const figure = html.slice(html.indexOf(`<figcaption>${esc(s.name)}</figcaption>`));
     const panel = figure.slice(figure.indexOf('<div class="op-panel histogram" data-op="append">'));
-    const bars = [...panel.slice(0, panel.indexOf("</svg>")).matchAll(/<rect class="mark s0" data-value="(\d+)"/g)].map((m) => Number(m[1]));
+    const bars = [...panel.slice(0, panel.indexOf("</svg>")).matchAll(/<rect class="mark s0" data-value="(\d+)"/g)].map(
+      (m) => Number(m[1]),
+    );
     expect(bars).toEqual(s.histograms!.append!.counts);
     expect(bars.reduce((a, b) => a + b, 0)).toBe(s.latency.append!.n);
   });
@@ -106,9 +128,14 @@ describe("renderHtml, from a real small passing run", () => {
     expect(all.n).toBe(report.recoveryMs.n);
     const drawn = report.scenarios.flatMap((s) => s.recoveryBySize?.points ?? []);
     expect(drawn.length).toBeGreaterThan(0);
-    const marks = [...section.matchAll(/<circle class="mark s\d" data-value="([\d.]+)" data-x="(\d+)"/g)].map((m) => ({ ms: Number(m[1]), walBytes: Number(m[2]) }));
+    const marks = [...section.matchAll(/<circle class="mark s\d" data-value="([\d.]+)" data-x="(\d+)"/g)].map((m) => ({
+      ms: Number(m[1]),
+      walBytes: Number(m[2]),
+    }));
     expect(marks).toHaveLength(drawn.length);
-    expect(marks.map((m) => m.walBytes).sort((a, b) => a - b)).toEqual(drawn.map((p) => p.walBytes).sort((a, b) => a - b));
+    expect(marks.map((m) => m.walBytes).sort((a, b) => a - b)).toEqual(
+      drawn.map((p) => p.walBytes).sort((a, b) => a - b),
+    );
     // The WAL sizes are real: the crash-append workload leaves non-empty logs behind.
     expect(Math.max(...drawn.map((p) => p.walBytes))).toBeGreaterThan(0);
     const bucketRows = section.match(/<table class="recovery-buckets">.*?<\/table>/s)![0].match(/<tr><td>/g) ?? [];
@@ -127,10 +154,13 @@ describe("renderHtml, from a real small passing run", () => {
     const declared = report.hello!.points!;
     const fired = declared.filter((p) => (report.crashes.named[p] ?? 0) > 0);
     expect(section).toContain(`${fired.length} of the adapter&apos;s ${declared.length} named crash points fired`);
-    for (const p of declared.filter((x) => !fired.includes(x))) expect(section).toMatch(new RegExp(`never fired: [^<]*${p.replace(/\./g, "\\.")}`));
+    for (const p of declared.filter((x) => !fired.includes(x)))
+      expect(section).toMatch(new RegExp(`never fired: [^<]*${p.replace(/\./g, "\\.")}`));
     expect(report.fsCallsPerLife).toBeGreaterThan(0);
     const indices = new Set(Object.keys(report.crashes.fs).map((k) => k.split(" ")[0]));
-    expect(section).toContain(`${indices.size} distinct fs-call indices fired, of about ${report.fsCallsPerLife} mutating fs calls in a typical life.`);
+    expect(section).toContain(
+      `${indices.size} distinct fs-call indices fired, of about ${report.fsCallsPerLife} mutating fs calls in a typical life.`,
+    );
   });
 
   it("makes no network reference", () => expectNoNetwork(html));
@@ -160,7 +190,15 @@ describe("renderHtml, from a real failing run", () => {
       const at = html.indexOf(`<pre>${esc(f.commands)}</pre>`);
       expect(at).toBeGreaterThan(0);
       const timeline = html.slice(html.lastIndexOf('<ol class="timeline">', at), html.indexOf("</ol>", at));
-      const order = ["Input (shrunk)", "Crash", "Recovery and check", "What differed", "Ledger tail", "Kept directory", "Replay"].map((l) => timeline.indexOf(`<span class="label">${l}`));
+      const order = [
+        "Input (shrunk)",
+        "Crash",
+        "Recovery and check",
+        "What differed",
+        "Ledger tail",
+        "Kept directory",
+        "Replay",
+      ].map((l) => timeline.indexOf(`<span class="label">${l}`));
       expect(order.every((x) => x >= 0)).toBe(true);
       expect([...order].sort((a, b) => a - b)).toEqual(order);
       expect(timeline).toContain(`<pre class="replay">${esc(replayCommand(report, f))}</pre>`);
@@ -208,7 +246,42 @@ describe("renderHtml, a hostile report", () => {
     expect(html).toMatch(/<line class="critical"/);
     // Every tag in the page is one of the renderer's own.
     const tagNames = new Set([...html.matchAll(/<([a-zA-Z][a-zA-Z0-9]*)/g)].map((m) => m[1]!.toLowerCase()));
-    const own = ["html", "head", "meta", "title", "style", "body", "main", "h1", "h2", "h3", "section", "div", "span", "p", "table", "thead", "tbody", "tr", "th", "td", "figure", "figcaption", "svg", "rect", "line", "text", "ul", "ol", "li", "pre", "code", "strong", "article", "br"];
+    const own = [
+      "html",
+      "head",
+      "meta",
+      "title",
+      "style",
+      "body",
+      "main",
+      "h1",
+      "h2",
+      "h3",
+      "section",
+      "div",
+      "span",
+      "p",
+      "table",
+      "thead",
+      "tbody",
+      "tr",
+      "th",
+      "td",
+      "figure",
+      "figcaption",
+      "svg",
+      "rect",
+      "line",
+      "text",
+      "ul",
+      "ol",
+      "li",
+      "pre",
+      "code",
+      "strong",
+      "article",
+      "br",
+    ];
     expect([...tagNames].filter((t) => !own.includes(t))).toEqual([]);
     // Attributes hold only the renderer's constants and numbers: no quote from the report opens one.
     for (const t of tags(html)) expect(t).not.toMatch(/alert|evil|x\.js/);
@@ -225,7 +298,16 @@ describe("renderHtml, a hostile report", () => {
   it("draws target and critical lines on each op's own scale, and names levels far above the data instead of flattening the bars", () => {
     const r = JSON.parse(JSON.stringify(hostileReport())) as Record<string, any>;
     r.scenarios[0].thresholds = [
-      { op: "append", stat: "p95", valueMs: 2, n: 2, targetMs: 1.5, criticalMs: 1000, status: "warning", reason: "p95 over target" },
+      {
+        op: "append",
+        stat: "p95",
+        valueMs: 2,
+        n: 2,
+        targetMs: 1.5,
+        criticalMs: 1000,
+        status: "warning",
+        reason: "p95 over target",
+      },
       { op: "recovery", stat: "p95", valueMs: 2, n: 2, targetMs: 500, criticalMs: 1000, status: "ok" },
     ];
     const html = renderHtml(parseRunReport(r));

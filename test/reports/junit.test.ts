@@ -63,8 +63,18 @@ describe("renderJUnit, from a real failing run", () => {
     }
     // Violations land on the protocol invariants' test cases (several of one invariant share one).
     const failing = String(new Set(report.failures.map((f) => f.violation.invariant)).size);
-    expect({ tests: suite.tests, failures: suite.failures, errors: suite.errors, skipped: suite.skipped }).toEqual({ tests: "5", failures: failing, errors: "0", skipped: "0" });
-    expect({ tests: testsuites.tests, failures: testsuites.failures, errors: testsuites.errors, skipped: testsuites.skipped }).toEqual({ tests: "5", failures: failing, errors: "0", skipped: "0" });
+    expect({ tests: suite.tests, failures: suite.failures, errors: suite.errors, skipped: suite.skipped }).toEqual({
+      tests: "5",
+      failures: failing,
+      errors: "0",
+      skipped: "0",
+    });
+    expect({
+      tests: testsuites.tests,
+      failures: testsuites.failures,
+      errors: testsuites.errors,
+      skipped: testsuites.skipped,
+    }).toEqual({ tests: "5", failures: failing, errors: "0", skipped: "0" });
     expect(Number(testsuites.time)).toBeCloseTo(report.elapsedMs / 1000, 2);
     const seed = suite.properties.property.find((p) => p.name === "seed");
     expect(seed?.value).toBe("1");
@@ -76,7 +86,9 @@ describe("renderJUnit, from a real failing run", () => {
     const failing = suite.testcase.find((c) => c.name === f.violation.invariant)!;
     expect(failing.failure?.type).toBe("invariant");
     expect(failing.failure?.message).toBe(f.violation.message);
-    expect(failing.failure?.["#text"]).toContain(`replay: npx walcheck run --adapter ${path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs")} --replay ${f.replayToken}`);
+    expect(failing.failure?.["#text"]).toContain(
+      `replay: npx walcheck run --adapter ${path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs")} --replay ${f.replayToken}`,
+    );
     expect(failing.failure?.["#text"]).toContain(`kept: ${f.keptDir}`);
     expect(suite.testcase.filter((c) => c.failure).map((c) => c.name)).toContain(f.violation.invariant);
   });
@@ -112,7 +124,10 @@ describe("renderJUnit, with hostile adapter strings", () => {
     const durability = crash!.testcase.find((c) => c.name === "durability")!;
     expect(durability.failure?.message).toBe(`durability: ${cleaned}`);
     expect(durability.failure?.["#text"]).toContain(`invariant durability violated: ${cleaned}`);
-    expect(torn!.testcase.find((c) => c.error)?.error).toMatchObject({ type: "ADAPTER_PROTOCOL", message: `ADAPTER_PROTOCOL: ${cleaned}` });
+    expect(torn!.testcase.find((c) => c.error)?.error).toMatchObject({
+      type: "ADAPTER_PROTOCOL",
+      message: `ADAPTER_PROTOCOL: ${cleaned}`,
+    });
     expect(flip!.testcase.every((c) => c.skipped?.message === `the adapter said ${cleaned}`)).toBe(true);
     const adapterName = crash!.properties.property.find((p) => p.name === "adapter.name");
     expect(adapterName?.value).toBe(cleaned);
@@ -124,18 +139,32 @@ describe("renderJUnit, with hostile adapter strings", () => {
     // crash-append: five protocol invariants plus "exclusive-open", which it does not list.
     expect(names(crash!)).toEqual(["durability", "atomicity", "sequence", "integrity", "recovery", "exclusive-open"]);
     expect(crash!.testcase.find((c) => c.name === "exclusive-open")?.failure?.type).toBe("invariant");
-    expect({ tests: crash!.tests, failures: crash!.failures, errors: crash!.errors, skipped: crash!.skipped }).toEqual({ tests: "6", failures: "2", errors: "0", skipped: "0" });
+    expect({ tests: crash!.tests, failures: crash!.failures, errors: crash!.errors, skipped: crash!.skipped }).toEqual({
+      tests: "6",
+      failures: "2",
+      errors: "0",
+      skipped: "0",
+    });
     const tornInvariants = SCENARIOS.find((s) => s.name === "torn-tail")!.invariants.length;
     expect({ tests: torn!.tests, errors: torn!.errors }).toEqual({ tests: String(tornInvariants + 1), errors: "1" });
     expect(names(torn!).at(-1)).toBe("adapter error in case 0");
     const flipInvariants = SCENARIOS.find((s) => s.name === "bit-flip")!.invariants.length;
-    expect({ tests: flip!.tests, skipped: flip!.skipped, failures: flip!.failures }).toEqual({ tests: String(flipInvariants), skipped: String(flipInvariants), failures: "0" });
+    expect({ tests: flip!.tests, skipped: flip!.skipped, failures: flip!.failures }).toEqual({
+      tests: String(flipInvariants),
+      skipped: String(flipInvariants),
+      failures: "0",
+    });
     // A scenario the catalogue does not know (a crafted name): one test case, named after it.
     const odd = testsuites.testsuite[3]!;
     expect(odd.name).toBe(cleaned);
     expect(names(odd)).toEqual([cleaned]);
     expect(odd.testcase[0]!.classname).toBe(`walcheck.${cleaned}`);
-    expect(testsuites).toMatchObject({ tests: String(6 + tornInvariants + 1 + flipInvariants + 1), failures: "2", errors: "1", skipped: String(flipInvariants) });
+    expect(testsuites).toMatchObject({
+      tests: String(6 + tornInvariants + 1 + flipInvariants + 1),
+      failures: "2",
+      errors: "1",
+      skipped: String(flipInvariants),
+    });
   });
 
   it.skipIf(!xmllint)("passes xmllint --noout", async () => {
@@ -146,7 +175,9 @@ describe("renderJUnit, with hostile adapter strings", () => {
 describe("invariantName", () => {
   it("takes a name before the first colon, else the whole text", () => {
     expect(invariantName(PROTOCOL_INVARIANTS[0])).toBe("durability");
-    expect(invariantName("without `shared`: the second open is refused")).toBe("without `shared`: the second open is refused");
+    expect(invariantName("without `shared`: the second open is refused")).toBe(
+      "without `shared`: the second open is refused",
+    );
     expect(invariantName("the adapter answers (it does not die)")).toBe("the adapter answers (it does not die)");
   });
 });

@@ -48,7 +48,13 @@ describe("renderMarkdown, from a real failing run", () => {
     const s = report.scenarios[0]!;
     const row = rows[2]!.map((c) => c.trim());
     expect(s.cases.failed).toBeGreaterThan(0);
-    expect(row.slice(0, 5)).toEqual(["crash-append", "failed", `${s.cases.run}/${s.cases.planned}, ${s.cases.failed} failed`, String(s.cycles), "—"]);
+    expect(row.slice(0, 5)).toEqual([
+      "crash-append",
+      "failed",
+      `${s.cases.run}/${s.cases.planned}, ${s.cases.failed} failed`,
+      String(s.cycles),
+      "—",
+    ]);
     const a = s.latency.append!;
     expect(row[5]).toBe(`${a.p50.toFixed(1)} / ${a.p95.toFixed(1)} / ${a.p99.toFixed(1)}`);
     expect(row[7]).toBe("—");
@@ -74,10 +80,17 @@ describe("renderMarkdown, from a real failing run", () => {
     expect(md).toContain(`- crash: ${f.violation.crash}`);
     expect(md).toContain(`- kept directory: \`${f.keptDir}\``);
     expect(fs.existsSync(f.keptDir)).toBe(true);
-    expect(md).toContain(`\`\`\`sh\nnpx walcheck run --adapter ${path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs")} --replay ${f.replayToken}\n\`\`\``);
+    expect(md).toContain(
+      `\`\`\`sh\nnpx walcheck run --adapter ${path.resolve("test/fixtures/adapters/bug-ack-before-fsync.mjs")} --replay ${f.replayToken}\n\`\`\``,
+    );
     // The key-level differences from the description (this bug sometimes loses a batch whose keys a later one rewrote: none differ).
     const { keys } = diffLines(f.violation.description);
-    expect(md, md).toContain(["```text", ...(keys.length > 0 ? ["key differences:", ...keys.map((k) => `  ${k}`)] : ["key differences: none recorded"])].join("\n"));
+    expect(md, md).toContain(
+      [
+        "```text",
+        ...(keys.length > 0 ? ["key differences:", ...keys.map((k) => `  ${k}`)] : ["key differences: none recorded"]),
+      ].join("\n"),
+    );
   });
 
   it("is what the run wrote to report.md, from its final JSON", () => {
@@ -112,12 +125,16 @@ describe("renderMarkdown, with hostile adapter strings", () => {
     const rows = tableRows(md);
     expect(rows).toHaveLength(6);
     for (const row of rows) expect(row).toHaveLength(8);
-    expect(rows[5]![0]).toBe(" a\\|b \\`tick\\` \\`\\`\\`\\` &lt;/testcase&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; \uFFFD 'q' \"dq\" ↵ second line ");
+    expect(rows[5]![0]).toBe(
+      " a\\|b \\`tick\\` \\`\\`\\`\\` &lt;/testcase&gt;&lt;script&gt;alert(1)&lt;/script&gt; &amp; \uFFFD 'q' \"dq\" ↵ second line ",
+    );
   });
 
   it("fences code longer than any backtick run inside it, so the content cannot close it", () => {
     // The description's recovered value holds ````: the block is fenced with five.
-    expect(md).toContain('`````text\nkey differences:\n  key "k1": expected "v1", recovered "a|b `tick` ```` </testcase><script>');
+    expect(md).toContain(
+      '`````text\nkey differences:\n  key "k1": expected "v1", recovered "a|b `tick` ```` </testcase><script>',
+    );
     expect(md).toContain("\n`````\n");
     // Nothing of the code blocks leaks into the prose: the hostile value appears there only escaped.
     expect(prose).not.toContain("recovered");

@@ -11,7 +11,8 @@ import { parseRunReport } from "../../reports/report-schema.js";
 import { CLI, tempDir } from "../helpers.js";
 import { failingRun, hostileReport } from "./report-helpers.js";
 
-const walcheck = (args: string[]) => execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
+const walcheck = (args: string[]) =>
+  execa(process.execPath, [CLI, ...args], { reject: false, env: { WALCHECK_LOG_LEVEL: "warn" } });
 
 describe("walcheck run writes report.md, report.junit.xml and report.html, and the job summary", () => {
   let run: Awaited<ReturnType<typeof failingRun>>;
@@ -38,7 +39,13 @@ describe("walcheck run writes report.md, report.junit.xml and report.html, and t
     expect(fs.readFileSync(html, "utf8")).toBe(renderHtml(report));
     const lines = run.result.stdout.split("\n");
     const at = lines.findIndex((l) => l === `  report: ${run.reportFile}`);
-    expect(lines.slice(at, at + 5)).toEqual([`  report: ${run.reportFile}`, `  report (markdown): ${md}`, `  report (junit): ${junit}`, `  report (html): ${html}`, `  job summary: appended to ${summaryFile}`]);
+    expect(lines.slice(at, at + 5)).toEqual([
+      `  report: ${run.reportFile}`,
+      `  report (markdown): ${md}`,
+      `  report (junit): ${junit}`,
+      `  report (html): ${html}`,
+      `  job summary: appended to ${summaryFile}`,
+    ]);
   });
 
   it("appends the Markdown to $GITHUB_STEP_SUMMARY, after what was there", () => {
@@ -55,7 +62,9 @@ describe("walcheck run writes report.md, report.junit.xml and report.html, and t
     const junit = await walcheck(["report", run.reportFile, "--format", "junit", "--out", path.join(dir, "j.xml")]);
     expect(junit.exitCode, junit.stderr).toBe(0);
     expect(junit.stdout).toBe("");
-    expect(fs.readFileSync(path.join(dir, "j.xml"), "utf8")).toBe(fs.readFileSync(path.join(run.dir, "report.junit.xml"), "utf8"));
+    expect(fs.readFileSync(path.join(dir, "j.xml"), "utf8")).toBe(
+      fs.readFileSync(path.join(run.dir, "report.junit.xml"), "utf8"),
+    );
 
     const json = await walcheck(["report", run.reportFile, "--format", "json"]);
     expect(json.exitCode, json.stderr).toBe(0);
@@ -114,6 +123,10 @@ describe("writeRenderings", () => {
     expect(fs.readFileSync(out.junit, "utf8")).toBe(renderJUnit(hostileReport()));
     expect(fs.readFileSync(out.html, "utf8")).toBe(renderHtml(hostileReport()));
     // No variable, no summary.
-    expect(writeRenderings(file, {})).toEqual({ markdown: path.join(dir, "report.md"), junit: path.join(dir, "report.junit.xml"), html: path.join(dir, "report.html") });
+    expect(writeRenderings(file, {})).toEqual({
+      markdown: path.join(dir, "report.md"),
+      junit: path.join(dir, "report.junit.xml"),
+      html: path.join(dir, "report.html"),
+    });
   });
 });

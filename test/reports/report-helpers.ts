@@ -15,10 +15,14 @@ export async function realRun(args: string[], env: Record<string, string> = {}) 
   // Its own directory, not tempDir()'s (removed after each test): runs are made in beforeAll.
   const reportDir = fs.mkdtempSync(path.join(os.tmpdir(), "walcheck-report-test-"));
   const cleanup = () => fs.rmSync(reportDir, { recursive: true, force: true });
-  const result = await execa(process.execPath, [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", "--latency", "warn", ...args], {
-    reject: false,
-    env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "", ...env },
-  });
+  const result = await execa(
+    process.execPath,
+    [CLI, "run", "--report-dir", reportDir, "--recovery-threshold", "5000", "--latency", "warn", ...args],
+    {
+      reject: false,
+      env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "", ...env },
+    },
+  );
   const [run] = fs.readdirSync(reportDir);
   if (!run) {
     cleanup();
@@ -36,7 +40,11 @@ const fixture = (name: string) => path.resolve("test/fixtures/adapters", `${name
  * A real run that must exit with `exitCode`, its report checked against the schema, and that
  * report rendered by `render`: what every renderer's test starts from.
  */
-export async function renderedRun(start: () => ReturnType<typeof realRun>, exitCode: number, render: (report: RunReport) => string) {
+export async function renderedRun(
+  start: () => ReturnType<typeof realRun>,
+  exitCode: number,
+  render: (report: RunReport) => string,
+) {
   const run = await start();
   expect(run.result.exitCode, run.result.stdout + run.result.stderr).toBe(exitCode);
   const report = parseRunReport(run.json);
@@ -45,7 +53,10 @@ export async function renderedRun(start: () => ReturnType<typeof realRun>, exitC
 
 /** A run that fails: an adapter that acknowledges before its fsync, under crashes aimed at appends. */
 export const failingRun = (env: Record<string, string> = {}) =>
-  realRun(["--adapter", fixture("bug-ack-before-fsync"), "--scenarios", "crash-append", "--runs", "20", "--seed", "1"], env);
+  realRun(
+    ["--adapter", fixture("bug-ack-before-fsync"), "--scenarios", "crash-append", "--runs", "20", "--seed", "1"],
+    env,
+  );
 
 /** Everything a hostile adapter could put in a string: table and code breakers, markup, an entity, a control character. */
 export const HOSTILE = "a|b `tick` ```` </testcase><script>alert(1)</script> & \u0001 'q' \"dq\"\nsecond line";
@@ -70,7 +81,13 @@ function scenario(name: string, status: string, extra: Record<string, unknown> =
   return {
     name,
     status,
-    cases: { planned: 2, run: status === "skipped" ? 0 : 2, passed: status === "passed" ? 2 : 1, failed: status === "failed" ? 1 : 0, errors: status === "error" ? 1 : 0 },
+    cases: {
+      planned: 2,
+      run: status === "skipped" ? 0 : 2,
+      passed: status === "passed" ? 2 : 1,
+      failed: status === "failed" ? 1 : 0,
+      errors: status === "error" ? 1 : 0,
+    },
     cycles: 3,
     crashes: { named: { "append.after-write": 1 }, fs: {}, signal: 2 },
     armsNotReached: 0,
@@ -111,8 +128,20 @@ export function hostileReport(): RunReport {
     replayToken: "eyJ2IjoxfQ",
     keptDir: "/tmp/walcheck-reports/run/cases/crash-append-case-1-seed-42",
   };
-  const unmatched = { ...failure, index: 2, violation: { ...failure.violation, invariant: "exclusive-open", message: `exclusive-open: ${HOSTILE}` } };
-  const error = { status: "error", scenario: "torn-tail", index: 0, seed: 7, stats: stats(), executions: 1, error: { code: "ADAPTER_PROTOCOL", message: HOSTILE } };
+  const unmatched = {
+    ...failure,
+    index: 2,
+    violation: { ...failure.violation, invariant: "exclusive-open", message: `exclusive-open: ${HOSTILE}` },
+  };
+  const error = {
+    status: "error",
+    scenario: "torn-tail",
+    index: 0,
+    seed: 7,
+    stats: stats(),
+    executions: 1,
+    error: { code: "ADAPTER_PROTOCOL", message: HOSTILE },
+  };
   return parseRunReport({
     kind: "walcheck-run",
     version: 2,
@@ -150,7 +179,15 @@ export function hostileReport(): RunReport {
 }
 
 /** Markup, an entity, event handlers and URLs, as an adapter could put them in any string of a report. */
-export const HTML_INJECT = [`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`, `</svg>`, `&amp;`, `'><svg onload=alert(1)>`, `javascript:alert(1)`, `https://evil.example/x.js`];
+export const HTML_INJECT = [
+  `<script>alert(1)</script>`,
+  `"><img src=x onerror=alert(1)>`,
+  `</svg>`,
+  `&amp;`,
+  `'><svg onload=alert(1)>`,
+  `javascript:alert(1)`,
+  `https://evil.example/x.js`,
+];
 
 /** hostileReport() with HTML_INJECT (joined by spaces) in every string the HTML page shows: names, flags, environment, crash points, thresholds, violations, errors. */
 export function hostileHtmlReport(): RunReport {
@@ -171,7 +208,9 @@ export function hostileHtmlReport(): RunReport {
   for (const s of r.scenarios) {
     s.name = `${s.name} ${bad}`;
     s.crashes.named = { [bad]: 1 };
-    s.thresholds = [{ op: "append", stat: "p95", valueMs: 2, n: 2, targetMs: 1, criticalMs: 1.5, status: "critical", reason: bad }];
+    s.thresholds = [
+      { op: "append", stat: "p95", valueMs: 2, n: 2, targetMs: 1, criticalMs: 1.5, status: "critical", reason: bad },
+    ];
   }
   for (const f of [...r.failures, ...r.scenarios[0].failures]) {
     f.scenario = bad;

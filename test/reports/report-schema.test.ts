@@ -53,7 +53,9 @@ describe("the run report schema, on a real run", () => {
   it("rejects a report with a wrong field, naming the field's path", () => {
     const bad = structuredClone(run.json);
     bad.scenarios[1].cases.run = "one";
-    expect(() => parseRunReport(bad, "r.json")).toThrow(/^r\.json: scenarios\[1\]\.cases\.run: .*expected number, received string$/);
+    expect(() => parseRunReport(bad, "r.json")).toThrow(
+      /^r\.json: scenarios\[1\]\.cases\.run: .*expected number, received string$/,
+    );
 
     const noNode = structuredClone(run.json);
     delete noNode.environment.node;
@@ -66,8 +68,12 @@ describe("the run report schema, on a real run", () => {
   });
 
   it("says what a report of another kind or version is", () => {
-    expect(() => parseRunReport({ ...run.json, version: 1 })).toThrow(/version: this is a version 1 report; this walcheck reads version 2/);
-    expect(() => parseRunReport({ kind: "walcheck-smoke", version: 1 })).toThrow(/kind: this is a "walcheck-smoke" report/);
+    expect(() => parseRunReport({ ...run.json, version: 1 })).toThrow(
+      /version: this is a version 1 report; this walcheck reads version 2/,
+    );
+    expect(() => parseRunReport({ kind: "walcheck-smoke", version: 1 })).toThrow(
+      /kind: this is a "walcheck-smoke" report/,
+    );
     expect(() => parseRunReport("{not json")).toThrow(/not JSON/);
     expect(() => parseRunReport([])).toThrow(/\(the report\): /);
   });
@@ -92,7 +98,24 @@ describe("the run report while a run goes and after Ctrl-C", () => {
     const reportDir = await tempDir();
     const child = execa(
       process.execPath,
-      [CLI, "run", "--scenarios", "crash-mixed", "--runs", "40", "--workers", "1", "--seed", "5", "--latency", "warn", "--recovery-threshold", "5000", "--report-dir", reportDir],
+      [
+        CLI,
+        "run",
+        "--scenarios",
+        "crash-mixed",
+        "--runs",
+        "40",
+        "--workers",
+        "1",
+        "--seed",
+        "5",
+        "--latency",
+        "warn",
+        "--recovery-threshold",
+        "5000",
+        "--report-dir",
+        reportDir,
+      ],
       { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } },
     );
     // The report is rewritten before each case's progress line.
@@ -113,7 +136,11 @@ describe("the run report while a run goes and after Ctrl-C", () => {
 describe("collectEnvironment", () => {
   it("never throws, leaves out what it cannot learn, and looks up a report directory not made yet", async () => {
     const outside = await tempDir();
-    const env = await collectEnvironment({ reportDir: path.join(outside, "not", "made", "yet"), cwd: outside, startedAt: new Date(0) });
+    const env = await collectEnvironment({
+      reportDir: path.join(outside, "not", "made", "yet"),
+      cwd: outside,
+      startedAt: new Date(0),
+    });
     expect(env.startedAt).toBe("1970-01-01T00:00:00.000Z");
     // A temp directory is no git checkout.
     expect(env.gitCommit).toBeUndefined();

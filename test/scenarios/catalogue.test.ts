@@ -29,7 +29,13 @@ describe("the scenario catalogue", () => {
   });
 
   it("--scenarios takes names and globs; a pattern that matches nothing is a usage error", async () => {
-    expect(selectScenarios("crash-*").map((s) => s.name)).toEqual(["crash-mixed", "crash-append", "crash-checkpoint", "crash-truncate", "crash-rotate"]);
+    expect(selectScenarios("crash-*").map((s) => s.name)).toEqual([
+      "crash-mixed",
+      "crash-append",
+      "crash-checkpoint",
+      "crash-truncate",
+      "crash-rotate",
+    ]);
     expect(selectScenarios(["torn-tail", "bit-*"]).map((s) => s.name)).toEqual(["torn-tail", "bit-flip"]);
     const r = await runScenarios(["--scenarios", "crash-*,no-such-*", "--runs", "1"]);
     expect(r.exitCode).toBe(2);
@@ -39,22 +45,37 @@ describe("the scenario catalogue", () => {
   it("the reference WAL passes every scenario of the catalogue (none skipped), with latency levels gating", async () => {
     const r = await runScenarios(["--seed", "7", "--runs", "2", "--latency", "gate", "--recovery-threshold", "5000"]);
     // A loaded test machine can push a p95 over a level: that is reported apart from violations.
-    const latencyOnly = r.report.failures.length === 0 && r.report.errors.length === 0 && r.report.latencyFailures.length > 0;
+    const latencyOnly =
+      r.report.failures.length === 0 && r.report.errors.length === 0 && r.report.latencyFailures.length > 0;
     expect(r.exitCode === 0 || latencyOnly, r.stdout + r.stderr).toBe(true);
     expect(r.report.scenarios.map((s: { name: string }) => s.name)).toEqual(SCENARIOS.map((s) => s.name));
-    for (const s of r.report.scenarios) expect(s.status === "passed" || (latencyOnly && s.status === "failed" && s.failures.length === 0), `${s.name}: ${s.status} ${s.reason ?? ""}`).toBe(true);
+    for (const s of r.report.scenarios)
+      expect(
+        s.status === "passed" || (latencyOnly && s.status === "failed" && s.failures.length === 0),
+        `${s.name}: ${s.status} ${s.reason ?? ""}`,
+      ).toBe(true);
     // The faults really happened: refused appends under ENOSPC and EIO, refused opens on a read-only file system.
     for (const name of ["disk-full", "fsync-error"]) {
-      const { faults } = scenarioOf(r.report, name) as never as { faults: { lives: number; refusedAppends: number; refusedOpens: number } };
+      const { faults } = scenarioOf(r.report, name) as never as {
+        faults: { lives: number; refusedAppends: number; refusedOpens: number };
+      };
       expect(faults.lives, name).toBe(2);
-      if (name === "disk-full") expect(faults.refusedAppends + faults.refusedOpens, "every disk-full case fills the disk").toBe(2);
+      if (name === "disk-full")
+        expect(faults.refusedAppends + faults.refusedOpens, "every disk-full case fills the disk").toBe(2);
     }
     expect((scenarioOf(r.report, "read-only") as never as { faults: { lives: number } }).faults.lives).toBe(2);
     // slow-storage's latency is over its levels on purpose: a warning, never a failure.
-    expect(r.report.latencyObserved.some((w: string) => w.startsWith("slow-storage: append p95") && w.endsWith("(provoked on purpose)"))).toBe(true);
+    expect(
+      r.report.latencyObserved.some(
+        (w: string) => w.startsWith("slow-storage: append p95") && w.endsWith("(provoked on purpose)"),
+      ),
+    ).toBe(true);
     // The gate is the latency scenario, measured alone: per case 220 appends, 20 truncates, 22 recoveries.
     // (--runs 2: two cases of it.)
-    const gate = scenarioOf(r.report, "latency") as never as { latencyGated: boolean; latency: Record<string, { n: number }> };
+    const gate = scenarioOf(r.report, "latency") as never as {
+      latencyGated: boolean;
+      latency: Record<string, { n: number }>;
+    };
     expect(gate.latencyGated).toBe(true);
     expect([gate.latency.append?.n, gate.latency.truncate?.n, gate.latency.recovery?.n]).toEqual([440, 40, 44]);
   }, 300_000);
@@ -62,24 +83,66 @@ describe("the scenario catalogue", () => {
   it("SQLite passes every scenario that applies to it; the others are skipped with the reason", async () => {
     const r = await runScenarios(["--adapter", "sqlite", "--seed", "7", "--runs", "2"]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-    const status = Object.fromEntries(r.report.scenarios.map((s: { name: string; status: string }) => [s.name, s.status]));
-    for (const name of ["crash-mixed", "crash-append", "crash-checkpoint", "crash-truncate", "torn-tail", "second-opener", "transactions", "event-log", "state-file"]) expect(status[name], name).toBe("passed");
-    for (const name of ["crash-rotate", "bit-flip", "disk-full", "read-only", "fsync-error", "slow-storage"]) expect(status[name], name).toBe("skipped");
+    const status = Object.fromEntries(
+      r.report.scenarios.map((s: { name: string; status: string }) => [s.name, s.status]),
+    );
+    for (const name of [
+      "crash-mixed",
+      "crash-append",
+      "crash-checkpoint",
+      "crash-truncate",
+      "torn-tail",
+      "second-opener",
+      "transactions",
+      "event-log",
+      "state-file",
+    ])
+      expect(status[name], name).toBe("passed");
+    for (const name of ["crash-rotate", "bit-flip", "disk-full", "read-only", "fsync-error", "slow-storage"])
+      expect(status[name], name).toBe("skipped");
   }, 300_000);
 
   it("the design A and B reference adapters pass their own scenarios: event-log (byte-identical twice) and state-file (every step)", async () => {
-    const events = await runScenarios(["--adapter", "event-log", "--scenarios", "event-log,torn-tail", "--seed", "5", "--runs", "3"]);
+    const events = await runScenarios([
+      "--adapter",
+      "event-log",
+      "--scenarios",
+      "event-log,torn-tail",
+      "--seed",
+      "5",
+      "--runs",
+      "3",
+    ]);
     expect(events.exitCode, events.stdout + events.stderr).toBe(0);
     expect(events.report.hello.features).toContain("deterministic");
-    const state = await runScenarios(["--adapter", "state-file", "--scenarios", "state-file,bit-flip", "--seed", "5", "--runs", "2"]);
+    const state = await runScenarios([
+      "--adapter",
+      "state-file",
+      "--scenarios",
+      "state-file,bit-flip",
+      "--seed",
+      "5",
+      "--runs",
+      "2",
+    ]);
     expect(state.exitCode, state.stdout + state.stderr).toBe(0);
-    const named = (scenarioOf(state.report, "state-file") as never as { crashes: { named: Record<string, number> } }).crashes.named;
+    const named = (scenarioOf(state.report, "state-file") as never as { crashes: { named: Record<string, number> } })
+      .crashes.named;
     // A crash at each step of the state-file protocol.
     expect(Object.keys(named).sort()).toEqual(state.report.hello.points.slice().sort());
   }, 300_000);
 
   it("a correct segmented WAL passes crash-rotate, crashing at its rotation points", async () => {
-    const r = await runScenarios(["--adapter", fixture("seg-wal"), "--scenarios", "crash-rotate", "--seed", "2", "--runs", "4"]);
+    const r = await runScenarios([
+      "--adapter",
+      fixture("seg-wal"),
+      "--scenarios",
+      "crash-rotate",
+      "--seed",
+      "2",
+      "--runs",
+      "4",
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const rotate = scenarioOf(r.report, "crash-rotate") as never as { crashes: { named: Record<string, number> } };
     expect(Object.keys(rotate.crashes.named).some((p) => p.startsWith("rotate."))).toBe(true);
@@ -91,18 +154,51 @@ describe("the scenario catalogue", () => {
     const config = path.join(await tempDir(), "walcheck.config.json");
     const lifted = { targetMs: 60_000, criticalMs: 60_000 };
     fs.writeFileSync(config, JSON.stringify({ thresholds: { append: lifted, truncate: lifted } }));
-    const gated = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "gate", "--config", config]);
+    const gated = await runScenarios([
+      "--adapter",
+      fixture("slow-recovery"),
+      "--scenarios",
+      "latency",
+      "--seed",
+      "3",
+      "--latency",
+      "gate",
+      "--config",
+      config,
+    ]);
     expect(gated.exitCode, gated.stdout + gated.stderr).toBe(1);
     expect(gated.report.failures).toEqual([]);
-    expect(gated.report.latencyFailures).toEqual(["latency: recovery p95 500.00 ms is over the critical level 200 ms (22 samples)"]);
+    expect(gated.report.latencyFailures).toEqual([
+      "latency: recovery p95 500.00 ms is over the critical level 200 ms (22 samples)",
+    ]);
     expect(gated.stdout).toContain("LATENCY FAILURE: latency: recovery p95 500.00 ms");
-    const warned = await runScenarios(["--adapter", fixture("slow-recovery"), "--scenarios", "latency", "--seed", "3", "--latency", "warn", "--config", config]);
+    const warned = await runScenarios([
+      "--adapter",
+      fixture("slow-recovery"),
+      "--scenarios",
+      "latency",
+      "--seed",
+      "3",
+      "--latency",
+      "warn",
+      "--config",
+      config,
+    ]);
     expect(warned.exitCode, warned.stdout).toBe(0);
     expect(warned.report.latencyWarnings).toEqual([expect.stringContaining("recovery p95 500.00 ms")]);
   }, 180_000);
 
   it("a scenario the adapter cannot take is listed as skipped with the reason, never failed", async () => {
-    const r = await runScenarios(["--adapter", fixture("simple-wal"), "--scenarios", "bit-flip,torn-tail", "--seed", "3", "--runs", "2"]);
+    const r = await runScenarios([
+      "--adapter",
+      fixture("simple-wal"),
+      "--scenarios",
+      "bit-flip,torn-tail",
+      "--seed",
+      "3",
+      "--runs",
+      "2",
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(scenarioOf(r.report, "bit-flip")).toMatchObject({ status: "skipped" });
     expect(scenarioOf(r.report, "bit-flip").reason).toContain("checksums");
@@ -111,7 +207,16 @@ describe("the scenario catalogue", () => {
   });
 
   it("a scenario failure replays from its token: the same scenario, the same violation", async () => {
-    const first = await runScenarios(["--adapter", fixture("bug-claims-checksums"), "--scenarios", "bit-flip", "--seed", "1", "--runs", "40"]);
+    const first = await runScenarios([
+      "--adapter",
+      fixture("bug-claims-checksums"),
+      "--scenarios",
+      "bit-flip",
+      "--seed",
+      "1",
+      "--runs",
+      "40",
+    ]);
     expect(first.exitCode).toBe(1);
     const token = /--replay (\S+)/.exec(first.stdout)![1]!;
     const again = await runScenarios(["--adapter", fixture("bug-claims-checksums"), "--replay", token]);

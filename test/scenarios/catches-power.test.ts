@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { catchesBugs, fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 
-type PowerEntry = ReturnType<typeof scenarioOf> & { powerStates: { checked: number; recovered: number; crossChecked: number; ms: number } };
+type PowerEntry = ReturnType<typeof scenarioOf> & {
+  powerStates: { checked: number; recovered: number; crossChecked: number; ms: number };
+};
 
 // Power loss, simulated from a recorded life (LD_PRELOAD recorder, crash states built from
 // the trace, each recovered by the recover op of a long-lived process, or by a fresh process
@@ -15,10 +17,22 @@ describe("the power-loss scenario", () => {
   ]);
 
   it("catches a snapshot renamed into place without a directory fsync (--exhaustive), naming the cut, the variant and what was lost", async () => {
-    const r = await runScenarios(["--adapter", fixture("bug-power-rename-no-dirsync"), "--crash", "power", "--exhaustive", "--seed", "1", "--runs", "1"]);
+    const r = await runScenarios([
+      "--adapter",
+      fixture("bug-power-rename-no-dirsync"),
+      "--crash",
+      "power",
+      "--exhaustive",
+      "--seed",
+      "1",
+      "--runs",
+      "1",
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     expect(scenarioOf(r.report, "power-loss").failures[0]!.violation.invariant).toBe("durability");
-    expect(r.stdout).toMatch(/after crash: power at power loss: cut after #\d+ \([^)]*\), variant \S+: .*snapshot\.json\.tmp → snapshot\.json \(#\d+\) was lost/);
+    expect(r.stdout).toMatch(
+      /after crash: power at power loss: cut after #\d+ \([^)]*\), variant \S+: .*snapshot\.json\.tmp → snapshot\.json \(#\d+\) was lost/,
+    );
     const replay = /replay: npx walcheck run --adapter \S+ --replay ([A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
     expect(replay).toBeDefined();
     // The token names the failing state: the replay records the life again and checks that one state.
@@ -39,13 +53,28 @@ describe("the power-loss scenario", () => {
     // The reference has the recover op: one directory in 16 (the first included) is recovered again by a fresh process.
     expect(entry.powerStates.crossChecked).toBe(Math.ceil(entry.powerStates.recovered / 16));
     expect(r.stdout).toMatch(
-      new RegExp(`PASSED +power-loss +1/1 cases, 0 crash cycles, ${entry.powerStates.checked} power-loss states \\(${entry.powerStates.recovered} directories recovered, ${entry.powerStates.crossChecked} cross-checked in fresh processes, [\\d.]+ states/s per case\\)`),
+      new RegExp(
+        `PASSED +power-loss +1/1 cases, 0 crash cycles, ${entry.powerStates.checked} power-loss states \\(${entry.powerStates.recovered} directories recovered, ${entry.powerStates.crossChecked} cross-checked in fresh processes, [\\d.]+ states/s per case\\)`,
+      ),
     );
   }, 300_000);
 
   it("a correct segmented WAL (power-wal) passes sampled states, each in a fresh process (--fresh-recovery); SQLite in WAL mode with synchronous=FULL does too", async () => {
-    for (const [adapter, fresh] of [[fixture("power-wal"), true], ["sqlite", false]] as const) {
-      const r = await runScenarios(["--adapter", adapter, "--crash", "power", "--seed", "2", "--runs", "2", ...(fresh ? ["--fresh-recovery"] : [])]);
+    for (const [adapter, fresh] of [
+      [fixture("power-wal"), true],
+      ["sqlite", false],
+    ] as const) {
+      const r = await runScenarios([
+        "--adapter",
+        adapter,
+        "--crash",
+        "power",
+        "--seed",
+        "2",
+        "--runs",
+        "2",
+        ...(fresh ? ["--fresh-recovery"] : []),
+      ]);
       expect(r.exitCode, r.stdout + r.stderr).toBe(0);
       const entry = scenarioOf(r.report, "power-loss") as PowerEntry;
       expect(entry.status).toBe("passed");
@@ -55,13 +84,33 @@ describe("the power-loss scenario", () => {
   }, 300_000);
 
   it("an adapter whose recover remembers what it read before is caught by the fresh-process cross-check (exit 2)", async () => {
-    const r = await runScenarios(["--adapter", fixture("bug-power-leaky-recover"), "--crash", "power", "--seed", "1", "--runs", "2"]);
+    const r = await runScenarios([
+      "--adapter",
+      fixture("bug-power-leaky-recover"),
+      "--crash",
+      "power",
+      "--seed",
+      "1",
+      "--runs",
+      "2",
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(2);
-    expect(r.stdout + r.stderr).toMatch(/ADAPTER_PROTOCOL: recover is not isolated: for the power-loss state at cut \d+ \(variant [^)]+\) recover answered lastSeq \d+, (\d+) keys, check \["ok"\], but a fresh process answered lastSeq \d+, (?!\1 keys)\d+ keys/);
+    expect(r.stdout + r.stderr).toMatch(
+      /ADAPTER_PROTOCOL: recover is not isolated: for the power-loss state at cut \d+ \(variant [^)]+\) recover answered lastSeq \d+, (\d+) keys, check \["ok"\], but a fresh process answered lastSeq \d+, (?!\1 keys)\d+ keys/,
+    );
   }, 120_000);
 
-  it("is skipped for an adapter that promises only durability \"process\", and --crash power then has nothing to run (exit 2)", async () => {
-    const all = await runScenarios(["--adapter", fixture("simple-wal"), "--scenarios", "power-loss,crash-append", "--seed", "1", "--runs", "1"]);
+  it('is skipped for an adapter that promises only durability "process", and --crash power then has nothing to run (exit 2)', async () => {
+    const all = await runScenarios([
+      "--adapter",
+      fixture("simple-wal"),
+      "--scenarios",
+      "power-loss,crash-append",
+      "--seed",
+      "1",
+      "--runs",
+      "1",
+    ]);
     expect(all.exitCode, all.stdout + all.stderr).toBe(0);
     const entry = scenarioOf(all.report, "power-loss");
     expect(entry.status).toBe("skipped");

@@ -37,7 +37,12 @@ export function boundsAt(rec: Recording, k: number): { acked: number; possible: 
 export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdict {
   const { acked, possible } = boundsAt(rec, k);
   if (r.open === "failed") {
-    return { ok: false, invariant: "recovery", message: `open failed on a directory a power loss can leave (${acked} batches acknowledged by then): ${r.code}: ${r.message}`, diff: [] };
+    return {
+      ok: false,
+      invariant: "recovery",
+      message: `open failed on a directory a power loss can leave (${acked} batches acknowledged by then): ${r.code}: ${r.message}`,
+      diff: [],
+    };
   }
   const model = new PrefixModel();
   for (const ops of rec.batches.slice(0, possible)) model.send(ops);
@@ -45,7 +50,12 @@ export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdic
   const v = model.judge(r.lastSeq, r.state);
   if (v.status === "violation") return { ok: false, invariant: v.invariant, message: v.message, diff: v.diff };
   if (r.check && !(r.check.length === 1 && r.check[0] === "ok")) {
-    return { ok: false, invariant: "integrity", message: `check answered ${JSON.stringify(r.check)} after recovering this state`, diff: [] };
+    return {
+      ok: false,
+      invariant: "integrity",
+      message: `check answered ${JSON.stringify(r.check)} after recovering this state`,
+      diff: [],
+    };
   }
   return { ok: true };
 }
@@ -107,10 +117,12 @@ export class RecoveryPool {
     try {
       const t = performance.now();
       const open = await client.request("open", { dir, config: this.o.openConfig });
-      if (!open.ok) return { open: "failed", code: open.error.code, message: open.error.message, ms: performance.now() - t };
+      if (!open.ok)
+        return { open: "failed", code: open.error.code, message: open.error.message, ms: performance.now() - t };
       const ms = open.recovery?.elapsedMs ?? performance.now() - t;
       const read = await client.request("read", {});
-      if (!read.ok) return { open: "failed", code: read.error.code, message: `read after open: ${read.error.message}`, ms };
+      if (!read.ok)
+        return { open: "failed", code: read.error.code, message: `read after open: ${read.error.message}`, ms };
       let check: string[] | undefined;
       if (this.o.check) {
         const c = await client.request("check", {});
@@ -135,7 +147,13 @@ export class RecoveryPool {
       await slot.client.kill("SIGKILL");
     }
     if (!r.ok) return { open: "failed", code: r.error.code, message: r.error.message, ms: performance.now() - t };
-    return { open: "ok", lastSeq: r.lastSeq, state: r.state, ...(r.check ? { check: r.check } : this.o.check ? { check: ["recover answered no check lines"] } : {}), ms: r.recovery?.elapsedMs ?? performance.now() - t };
+    return {
+      open: "ok",
+      lastSeq: r.lastSeq,
+      state: r.state,
+      ...(r.check ? { check: r.check } : this.o.check ? { check: ["recover answered no check lines"] } : {}),
+      ms: r.recovery?.elapsedMs ?? performance.now() - t,
+    };
   }
 
   async close(): Promise<void> {
@@ -150,7 +168,8 @@ export class RecoveryPool {
 
 /** Same answer from two recoveries of the same state: same open outcome (code), same seq, state and check lines. */
 export function sameRecovery(a: Recovered, b: Recovered): boolean {
-  if (a.open === "failed" || b.open === "failed") return a.open === "failed" && b.open === "failed" && a.code === b.code;
+  if (a.open === "failed" || b.open === "failed")
+    return a.open === "failed" && b.open === "failed" && a.code === b.code;
   if (a.lastSeq !== b.lastSeq || JSON.stringify(a.check ?? null) !== JSON.stringify(b.check ?? null)) return false;
   const ka = Object.keys(a.state);
   return ka.length === Object.keys(b.state).length && ka.every((k) => b.state[k] === a.state[k]);
@@ -190,7 +209,15 @@ export const CROSS_CHECK_EVERY = 16;
  * recovered by `pool`, then removed unless it failed. In reuse mode a failure is confirmed
  * by a fresh process before it is reported, and reported as that process saw it.
  */
-export async function checkStates(o: { states: Iterable<CrashState>; rec: Recording; pool: RecoveryPool; workDir: string; workers: number; signal?: AbortSignal; onProgress?: (checked: number) => void }): Promise<CheckResult> {
+export async function checkStates(o: {
+  states: Iterable<CrashState>;
+  rec: Recording;
+  pool: RecoveryPool;
+  workDir: string;
+  workers: number;
+  signal?: AbortSignal;
+  onProgress?: (checked: number) => void;
+}): Promise<CheckResult> {
   const started = performance.now();
   const memo = new Map<string, Promise<{ recovered: Recovered; dir: string }>>();
   const result: CheckResult = { checked: 0, recovered: 0, crossChecked: 0, elapsedMs: 0, recoveryMs: [] };
@@ -220,12 +247,16 @@ export async function checkStates(o: { states: Iterable<CrashState>; rec: Record
     let p = memo.get(state.key);
     if (!p) {
       const index = n++;
-      const dir = path.join(o.workDir, `state-${String(index).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`);
+      const dir = path.join(
+        o.workDir,
+        `state-${String(index).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`,
+      );
       p = (async () => {
         const recovered = await o.pool.recover(await materialized(state, dir));
         result.recovered += 1;
         result.recoveryMs.push(recovered.ms);
-        if (o.pool.mode === "reuse" && index % CROSS_CHECK_EVERY === 0) fs.rmSync((await crossCheck(state, recovered, dir)).freshDir, { recursive: true, force: true });
+        if (o.pool.mode === "reuse" && index % CROSS_CHECK_EVERY === 0)
+          fs.rmSync((await crossCheck(state, recovered, dir)).freshDir, { recursive: true, force: true });
         return { recovered, dir };
       })();
       memo.set(state.key, p);

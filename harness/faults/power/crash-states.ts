@@ -64,12 +64,20 @@ class CutStates {
   ) {}
 
   context(): CutContext {
-    const pending = this.replay.pending.map(({ i, op, part, label }): PendingOp => (part ? { i, op, part, label } : { i, op, label }));
+    const pending = this.replay.pending.map(({ i, op, part, label }): PendingOp =>
+      part ? { i, op, part, label } : { i, op, label },
+    );
     return { label: this.replay.lastLabel, pending };
   }
 
   build(v: Variant, context: CutContext): CrashState {
-    return { cut: this.replay.cut, variant: variantName(v), alsoVariants: [], ...crashContent(this.replay, this.chooser(v)), context };
+    return {
+      cut: this.replay.cut,
+      variant: variantName(v),
+      alsoVariants: [],
+      ...crashContent(this.replay, this.chooser(v)),
+      context,
+    };
   }
 
   /** Every variant at the current cut, one state per distinct content. */
@@ -117,7 +125,14 @@ class CutStates {
       const before = unit.track.prefixes[unit.pos] as Buffer;
       const written = unit.track.prefixes[unit.pos + 1] as Buffer;
       if (kind === "torn-prefix") data = writeAt(before, offset, bytes.subarray(0, at - offset));
-      else data = replaceSector(written, at, kind === "torn-zero" ? "zeros" : junkSector(this.seed, unit.i, at), offset, bytes.length);
+      else
+        data = replaceSector(
+          written,
+          at,
+          kind === "torn-zero" ? "zeros" : junkSector(this.seed, unit.i, at),
+          offset,
+          bytes.length,
+        );
       cache.set(name, data);
     }
     return data;
@@ -141,7 +156,8 @@ function prefixChooser(j: number): Chooser {
 }
 
 function replayTo(initial: InitialState, trace: readonly TraceOp[], cut: number): Replay {
-  if (!Number.isInteger(cut) || cut < 0 || cut > trace.length) throw new TypeError(`cut must be an integer from 0 to ${trace.length}, got ${cut}`);
+  if (!Number.isInteger(cut) || cut < 0 || cut > trace.length)
+    throw new TypeError(`cut must be an integer from 0 to ${trace.length}, got ${cut}`);
   refuseUnsupported(trace, cut);
   const replay = new Replay(initial);
   for (let k = 0; k < cut; k++) replay.step(trace[k]!);
@@ -156,7 +172,11 @@ function refuseUnsupported(trace: readonly TraceOp[], upTo: number): void {
 }
 
 /** What is pending at a cut, as trace ops (a cross-directory rename twice: its two halves) and for a person, and the variant names there. */
-export function pendingAt(initial: InitialState, trace: readonly TraceOp[], cut: number): { pending: TraceOp[]; ops: PendingOp[]; variants: string[] } {
+export function pendingAt(
+  initial: InitialState,
+  trace: readonly TraceOp[],
+  cut: number,
+): { pending: TraceOp[]; ops: PendingOp[]; variants: string[] } {
   const replay = replayTo(initial, trace, cut);
   const ops = [...new CutStates(replay, 0).context().pending];
   return { pending: ops.map((o) => o.op), ops, variants: variantsOf(replay.pending).map(variantName) };
@@ -168,14 +188,23 @@ export function statesAt(initial: InitialState, trace: readonly TraceOp[], cut: 
 }
 
 /** One named variant at one cut (a replay); `alsoVariants` is left empty. */
-export function stateFor(initial: InitialState, trace: readonly TraceOp[], cut: number, variant: string, seed: number): CrashState {
+export function stateFor(
+  initial: InitialState,
+  trace: readonly TraceOp[],
+  cut: number,
+  variant: string,
+  seed: number,
+): CrashState {
   const replay = replayTo(initial, trace, cut);
   const variants = variantsOf(replay.pending);
   const v = variants.find((x) => variantName(x) === variant);
   if (!v) {
     const names = variants.map(variantName);
     const shown = names.length > 12 ? `${names.slice(0, 12).join(", ")}, … (${names.length} in all)` : names.join(", ");
-    throw new CrashStateError("POWER_VARIANT_UNKNOWN", `no crash-state variant ${JSON.stringify(variant)} at cut ${cut} (${replay.pending.length} pending ops); the variants there: ${shown}`);
+    throw new CrashStateError(
+      "POWER_VARIANT_UNKNOWN",
+      `no crash-state variant ${JSON.stringify(variant)} at cut ${cut} (${replay.pending.length} pending ops); the variants there: ${shown}`,
+    );
   }
   const states = new CutStates(replay, seed);
   return states.build(v, states.context());
@@ -211,7 +240,11 @@ function* everyCut(replay: Replay, trace: readonly TraceOp[], seed: number): Gen
  * `states` (distinct contents within each cut, summed: the states allStates yields and a
  * runner judges) and `distinct` (distinct contents over the whole trace: the directories to recover).
  */
-export function countStates(initial: InitialState, trace: readonly TraceOp[], seed: number): { cuts: number; variants: number; states: number; distinct: number } {
+export function countStates(
+  initial: InitialState,
+  trace: readonly TraceOp[],
+  seed: number,
+): { cuts: number; variants: number; states: number; distinct: number } {
   let variants = 0;
   let states = 0;
   let distinct = 0;

@@ -13,7 +13,12 @@ export type TornKind = "torn-prefix" | "torn-zero" | "torn-junk";
  *   and `torn-junk:m:at` (it landed but the sector at `at`, its first or last, reads as zeros,
  *   or as junk). A write inside one sector never tears: sectors (512 bytes) are atomic.
  */
-export type Variant = { kind: "all" } | { kind: "none" } | { kind: "prefix"; j: number } | { kind: "omit"; m: number } | { kind: TornKind; m: number; at: number };
+export type Variant =
+  | { kind: "all" }
+  | { kind: "none" }
+  | { kind: "prefix"; j: number }
+  | { kind: "omit"; m: number }
+  | { kind: TornKind; m: number; at: number };
 
 /** Its stable name, as replay tokens carry it: all, none, prefix:2, omit:1, torn-prefix:3:4096. */
 export function variantName(v: Variant): string {

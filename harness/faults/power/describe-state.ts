@@ -4,7 +4,10 @@ import type { TraceOp } from "./trace.js";
 const LISTED = 3;
 
 function listOf(ops: readonly PendingOp[]): string {
-  const shown = ops.slice(0, LISTED).map((o) => o.label).join("; ");
+  const shown = ops
+    .slice(0, LISTED)
+    .map((o) => o.label)
+    .join("; ");
   return ops.length > LISTED ? `${shown} and ${ops.length - LISTED} more` : shown;
 }
 
@@ -39,9 +42,15 @@ function whatLanded(variant: string, pending: readonly PendingOp[]): string {
 
 /** One or two lines for a person: the cut, the variant, what was lost or torn, and which other variants give the same bytes. */
 export function describeState(state: CrashState, trace: readonly TraceOp[]): string {
-  const where = state.cut === 0 ? "cut before the first op" : `cut after #${trace[state.cut - 1]?.i ?? state.cut} (${state.context.label})`;
+  const where =
+    state.cut === 0
+      ? "cut before the first op"
+      : `cut after #${trace[state.cut - 1]?.i ?? state.cut} (${state.context.label})`;
   const lines = [`${where}, variant ${state.variant}: ${whatLanded(state.variant, state.context.pending)}`];
-  const same = [...state.alsoVariants, ...(state.sameAs ? [`cut ${state.sameAs.cut} variant ${state.sameAs.variant}`] : [])];
+  const same = [
+    ...state.alsoVariants,
+    ...(state.sameAs ? [`cut ${state.sameAs.cut} variant ${state.sameAs.variant}`] : []),
+  ];
   if (same.length > 0) lines.push(`the same bytes as: ${same.join(", ")}`);
   return lines.join("\n");
 }

@@ -19,7 +19,8 @@ import type { InitialState, TraceOp } from "./trace.js";
 /** The directory being recorded has directory id 0. */
 export const ROOT_DIR = 0;
 
-const invalid = (op: TraceOp, why: string) => new CrashStateError("POWER_TRACE_INVALID", `power trace line #${op.i} (${op.op}): ${why}`, op.i);
+const invalid = (op: TraceOp, why: string) =>
+  new CrashStateError("POWER_TRACE_INVALID", `power trace line #${op.i} (${op.op}): ${why}`, op.i);
 
 /** An initial state and a trace replayed op by op into durable versions and pending units. */
 export class Replay {
@@ -90,7 +91,9 @@ export class Replay {
         const inode = this.inodeOf(op, op.ino);
         const bytes = Buffer.from(op.data, "base64");
         this.lastLabel = `write of ${bytes.length} bytes at ${op.offset} of ${this.nameOf(inode)}`;
-        this.addUnit(op, this.files.get(inode)!, (v) => writeAt(v, op.offset, bytes), { write: { offset: op.offset, bytes } });
+        this.addUnit(op, this.files.get(inode)!, (v) => writeAt(v, op.offset, bytes), {
+          write: { offset: op.offset, bytes },
+        });
         break;
       }
       case "fsync": {
@@ -110,10 +113,15 @@ export class Replay {
         const to = this.entryAt(op, op.to);
         const target = this.existing(op, from, op.ino);
         const replaced = this.lookup(to);
-        if (op.replaced !== undefined && replaced?.kind === "file" && this.inodes.get(op.replaced) !== replaced.inode) throw invalid(op, `${to.rel} is not inode ${op.replaced}`);
+        if (op.replaced !== undefined && replaced?.kind === "file" && this.inodes.get(op.replaced) !== replaced.inode)
+          throw invalid(op, `${to.rel} is not inode ${op.replaced}`);
         this.lastLabel = `rename of ${from.rel} → ${to.rel}`;
         // rename(2) of a name onto itself, or onto another link of the same file, does nothing.
-        if (op.from === op.to || (target.kind === "file" && replaced?.kind === "file" && replaced.inode === target.inode)) break;
+        if (
+          op.from === op.to ||
+          (target.kind === "file" && replaced?.kind === "file" && replaced.inode === target.inode)
+        )
+          break;
         if (target.kind === "file") this.names.set(target.inode, to.rel);
         if (from.dir === to.dir) {
           this.addEntries(op, from.dir, [
@@ -169,7 +177,16 @@ export class Replay {
 
   private addUnit<V>(op: TraceOp, track: Track<V>, apply: (v: V) => V, extra: Partial<Unit<V>> = {}): void {
     const label = `${this.lastLabel}${extra.part ? `, its ${extra.part === "new name" ? "new name" : "removal of the old name"}` : ""} (#${op.i})`;
-    const unit: Unit<V> = { i: op.i, op, label, track, pos: track.units.length, at: this.pending.length, apply, ...extra };
+    const unit: Unit<V> = {
+      i: op.i,
+      op,
+      label,
+      track,
+      pos: track.units.length,
+      at: this.pending.length,
+      apply,
+      ...extra,
+    };
     track.add(unit);
     this.pending.push(unit as Unit);
   }
@@ -205,7 +222,11 @@ export class Replay {
     let dir = ROOT_DIR;
     for (const name of rel.split("/")) {
       const t = entries.get(dir)!.get(name);
-      if (t?.kind !== "dir") throw new CrashStateError("POWER_TRACE_INVALID", `power initial state: ${rel} is not one of its directories (or comes after its children)`);
+      if (t?.kind !== "dir")
+        throw new CrashStateError(
+          "POWER_TRACE_INVALID",
+          `power initial state: ${rel} is not one of its directories (or comes after its children)`,
+        );
       dir = t.dir;
     }
     return dir;
@@ -238,13 +259,15 @@ export class Replay {
   private existing(op: TraceOp, at: { dir: number; name: string; rel: string }, ino?: number): Target {
     const target = this.lookup(at);
     if (!target) throw invalid(op, `${at.rel} does not exist`);
-    if (ino !== undefined && target.kind === "file" && this.inodes.get(ino) !== target.inode) throw invalid(op, `${at.rel} is not inode ${ino}`);
+    if (ino !== undefined && target.kind === "file" && this.inodes.get(ino) !== target.inode)
+      throw invalid(op, `${at.rel} is not inode ${ino}`);
     return target;
   }
 
   private inodeOf(op: TraceOp, ino: number): number {
     const inode = this.inodes.get(ino);
-    if (inode === undefined) throw invalid(op, `inode ${ino} was neither created in the trace nor in the initial state`);
+    if (inode === undefined)
+      throw invalid(op, `inode ${ino} was neither created in the trace nor in the initial state`);
     return inode;
   }
 
@@ -254,5 +277,9 @@ export class Replay {
 }
 
 export function unsupportedError(op: Extract<TraceOp, { op: "unsupported" }>): CrashStateError {
-  return new CrashStateError("POWER_UNSUPPORTED", `power trace line #${op.i}: ${op.what}${op.path ? ` on ${op.path}` : ""} cannot be replayed by the power-loss model`, op.i);
+  return new CrashStateError(
+    "POWER_UNSUPPORTED",
+    `power trace line #${op.i}: ${op.what}${op.path ? ` on ${op.path}` : ""} cannot be replayed by the power-loss model`,
+    op.i,
+  );
 }

@@ -60,7 +60,10 @@ function linesAt(text: string, bytes: number[]): number[] {
  * on the empty directory `dir`, then close it. A refused open throws OpenRefused. An adapter that refuses an append or a
  * checkpoint stops the workload there (fail-stop); the recording holds what happened.
  */
-export async function recordLife(client: AdapterClient, o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[] }): Promise<Recording> {
+export async function recordLife(
+  client: AdapterClient,
+  o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[] },
+): Promise<Recording> {
   const root = fs.realpathSync(o.dir);
   const initial: InitialState = { root, dirs: [], files: [] };
   await client.hello();
@@ -84,15 +87,34 @@ export async function recordLife(client: AdapterClient, o: { dir: string; traceF
       ackedBytes.push(undefined);
       break;
     }
-    if (reply.seq !== batches.length) throw new AdapterError("ADAPTER_PROTOCOL", `append acknowledged seq ${reply.seq}, expected ${batches.length}, in the recorded life`, { op: "append", stderrTail: client.stderrTail });
+    if (reply.seq !== batches.length)
+      throw new AdapterError(
+        "ADAPTER_PROTOCOL",
+        `append acknowledged seq ${reply.seq}, expected ${batches.length}, in the recorded life`,
+        { op: "append", stderrTail: client.stderrTail },
+      );
     ackedBytes.push(traceBytes(o.traceFile));
   }
   await client.request("close", {}).catch(() => undefined);
   await client.kill("SIGKILL");
   const text = fs.existsSync(o.traceFile) ? fs.readFileSync(o.traceFile, "utf8") : "";
   const trace = parseTrace(text);
-  const [sentAt, stepAt, acked] = [linesAt(text, sentBytes), linesAt(text, stepBytes), linesAt(text, ackedBytes.map((b) => b ?? 0))];
-  return { initial, trace, batches, sentAt, stepAt, ackedAt: ackedBytes.map((b, i) => (b === undefined ? undefined : acked[i])) };
+  const [sentAt, stepAt, acked] = [
+    linesAt(text, sentBytes),
+    linesAt(text, stepBytes),
+    linesAt(
+      text,
+      ackedBytes.map((b) => b ?? 0),
+    ),
+  ];
+  return {
+    initial,
+    trace,
+    batches,
+    sentAt,
+    stepAt,
+    ackedAt: ackedBytes.map((b, i) => (b === undefined ? undefined : acked[i])),
+  };
 }
 
 /** A person's name for where cut `k` falls in the workload: "during step 7 (append of batch 5)". */
@@ -103,5 +125,7 @@ export function whereInWorkload(rec: Recording, steps: PowerStep[], k: number): 
   const step = steps[s]!;
   let batch = 0;
   for (let i = 0; i <= s; i++) if (steps[i]!.kind === "append") batch += 1;
-  return step.kind === "append" ? `during step ${s + 1} of ${steps.length} (append of batch ${batch})` : `during step ${s + 1} of ${steps.length} (checkpoint ${step.mode})`;
+  return step.kind === "append"
+    ? `during step ${s + 1} of ${steps.length} (append of batch ${batch})`
+    : `during step ${s + 1} of ${steps.length} (checkpoint ${step.mode})`;
 }

@@ -8,7 +8,8 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-const NO_COMPILER = "power-loss simulation needs a C compiler to build its recorder: set CC or install cc (gcc or clang)";
+const NO_COMPILER =
+  "power-loss simulation needs a C compiler to build its recorder: set CC or install cc (gcc or clang)";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -17,7 +18,8 @@ function recorderSource(): string {
   const beside = path.join(here, "recorder.c");
   if (fs.existsSync(beside)) return beside;
   for (let dir = here; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "package.json"))) return path.join(dir, "harness", "faults", "power", "recorder.c");
+    if (fs.existsSync(path.join(dir, "package.json")))
+      return path.join(dir, "harness", "faults", "power", "recorder.c");
     if (path.dirname(dir) === dir) return beside;
   }
 }
@@ -46,12 +48,31 @@ function cacheDir(): string {
 
 function compile(cc: string[], out: string, src: string): Promise<void> {
   const [cmd = "cc", ...ccArgs] = cc;
-  const args = [...ccArgs, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-o", out, src, "-ldl", "-lpthread"];
+  const args = [
+    ...ccArgs,
+    "-shared",
+    "-fPIC",
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-o",
+    out,
+    src,
+    "-ldl",
+    "-lpthread",
+  ];
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       if (!err) return resolve();
       const output = `${stdout}${stderr}`.trim() || err.message;
-      reject(new Error((err as NodeJS.ErrnoException).code === "ENOENT" ? `${NO_COMPILER} (${cmd} not found)` : `${NO_COMPILER}\n${output}`));
+      reject(
+        new Error(
+          (err as NodeJS.ErrnoException).code === "ENOENT"
+            ? `${NO_COMPILER} (${cmd} not found)`
+            : `${NO_COMPILER}\n${output}`,
+        ),
+      );
     });
   });
 }
@@ -104,7 +125,8 @@ export function ensureRecorder(): Promise<string> {
  * also fails io_uring_setup through syscall(2) with ENOSYS).
  */
 export function recordEnv(trace: string, dir: string, so: string): Record<string, string> {
-  if (/[\s:]/.test(so)) throw new Error(`the recorder's path cannot go in LD_PRELOAD (it has a space or a colon): ${so}`);
+  if (/[\s:]/.test(so))
+    throw new Error(`the recorder's path cannot go in LD_PRELOAD (it has a space or a colon): ${so}`);
   const existing = process.env.LD_PRELOAD?.trim();
   return {
     LD_PRELOAD: existing ? `${existing} ${so}` : so,

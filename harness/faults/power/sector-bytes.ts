@@ -26,7 +26,8 @@ export function truncateTo(data: Buffer, size: number): Buffer {
   return out;
 }
 
-const multipleNear = (q: number, x: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, Math.round(x / q) * q));
+const multipleNear = (q: number, x: number, lo: number, hi: number) =>
+  Math.min(hi, Math.max(lo, Math.round(x / q) * q));
 
 /**
  * Where a write of `length` bytes at `offset` can tear (file offsets, sector multiples strictly
@@ -41,7 +42,8 @@ export function tearPoints(offset: number, length: number): number[] {
   const mid = (offset + end) / 2;
   const firstPage = (Math.floor(offset / PAGE) + 1) * PAGE;
   const lastPage = (Math.ceil(end / PAGE) - 1) * PAGE;
-  const middle = firstPage <= lastPage ? multipleNear(PAGE, mid, firstPage, lastPage) : multipleNear(SECTOR, mid, first, last);
+  const middle =
+    firstPage <= lastPage ? multipleNear(PAGE, mid, firstPage, lastPage) : multipleNear(SECTOR, mid, first, last);
   return [...new Set([first, middle, last])].sort((a, b) => a - b);
 }
 
@@ -59,7 +61,13 @@ export function edgeSectors(offset: number, length: number): number[] {
  * sector holds either its old or its new content there); what was in flight reads as zeros
  * or garbage. Clipped to the file's end.
  */
-export function replaceSector(data: Buffer, sector: number, fill: Buffer | "zeros", offset: number, length: number): Buffer {
+export function replaceSector(
+  data: Buffer,
+  sector: number,
+  fill: Buffer | "zeros",
+  offset: number,
+  length: number,
+): Buffer {
   const out = Buffer.from(data);
   const start = Math.max(sector, offset);
   const end = Math.min(sector + SECTOR, offset + length, out.length);
@@ -76,7 +84,8 @@ export function replaceSector(data: Buffer, sector: number, fill: Buffer | "zero
  */
 export function junkSector(seed: number, line: number, sector: number): Buffer {
   const blocks: Buffer[] = [];
-  for (let k = 0; k * 32 < SECTOR; k++) blocks.push(createHash("sha256").update(`walcheck junk ${seed} ${line} ${sector} ${k}`).digest());
+  for (let k = 0; k * 32 < SECTOR; k++)
+    blocks.push(createHash("sha256").update(`walcheck junk ${seed} ${line} ${sector} ${k}`).digest());
   const junk = Buffer.concat(blocks);
   if (junk[0] === 0) junk[0] = 0xa5;
   return junk;

@@ -70,6 +70,8 @@ describe("CircuitBreaker", () => {
   });
 
   it("refuses a threshold below 1", () => {
-    expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(/failureThreshold must be an integer >= 1, got 0/);
+    expect(() => new CircuitBreaker({ failureThreshold: 0 })).toThrow(
+      /failureThreshold must be an integer >= 1, got 0/,
+    );
   });
 });

@@ -38,7 +38,10 @@ describe("OutboxStore", () => {
     expect(store.lastSeq).toBe(seq);
 
     // Two accepts of a new operation in flight at once: one entry, one WAL record.
-    const [a, b] = await Promise.all([store.accept(...credit("acme", 7, "op-2")), store.accept(...credit("acme", 7, "op-2"))]);
+    const [a, b] = await Promise.all([
+      store.accept(...credit("acme", 7, "op-2")),
+      store.accept(...credit("acme", 7, "op-2")),
+    ]);
     expect([a.duplicate, b.duplicate]).toEqual([false, true]);
     expect(b.entry.id).toBe(a.entry.id);
     expect(store.lastSeq).toBe(seq + 1);

@@ -83,6 +83,10 @@ export function holdExclusiveLock(dbFile: string): { release(): void } {
 }
 
 /** A balance.update with a unique op id (the idempotency key hashes type and args). */
-export function credit(account: string, delta: number, op: string): [string, { account: string; delta: number; op: string }] {
+export function credit(
+  account: string,
+  delta: number,
+  op: string,
+): [string, { account: string; delta: number; op: string }] {
   return ["balance.update", { account, delta, op }];
 }

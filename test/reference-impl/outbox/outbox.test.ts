@@ -1,7 +1,13 @@
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { Wal } from "../../../reference-impl/index.js";
-import { makeEntry, Outbox, OutboxError, OutboxStore, type OutboxOptions } from "../../../reference-impl/outbox/index.js";
+import {
+  makeEntry,
+  Outbox,
+  OutboxError,
+  OutboxStore,
+  type OutboxOptions,
+} from "../../../reference-impl/outbox/index.js";
 import { captureLogger, silentLogger } from "../../helpers.js";
 import { closeAfter, credit, FakeTime, holdExclusiveLock, sqliteSinkIn } from "./outbox-test-kit.js";
 
@@ -94,12 +100,26 @@ describe("Outbox", () => {
     time.advance(1234);
     await outbox.write(...credit("amy", 1, "op-2")); // trading goes on during the outage
     expect(await outbox.forceSync()).toMatchObject({ applied: 0, remaining: 2, stopped: "sink-unavailable" });
-    expect(outbox.stats()).toMatchObject({ pending: 1, syncing: 1, failed: 0, consecutiveFailures: 1, totalFailures: 1, oldestPendingAgeMs: 1234, circuit: "closed" });
+    expect(outbox.stats()).toMatchObject({
+      pending: 1,
+      syncing: 1,
+      failed: 0,
+      consecutiveFailures: 1,
+      totalFailures: 1,
+      oldestPendingAgeMs: 1234,
+      circuit: "closed",
+    });
 
     lock.release();
     expect(await outbox.forceSync()).toEqual({ applied: 2, duplicates: 0, failed: 0, remaining: 0, stopped: null });
     expect((await sink.snapshot()).balances).toEqual({ amy: 6 });
-    expect(outbox.stats()).toMatchObject({ pending: 0, syncing: 0, completed: 2, consecutiveFailures: 0, totalFailures: 1 });
+    expect(outbox.stats()).toMatchObject({
+      pending: 0,
+      syncing: 0,
+      completed: 2,
+      consecutiveFailures: 0,
+      totalFailures: 1,
+    });
   });
 
   it("an entry whose checksum does not match is skipped, counted, alerted, and never reaches the database", async () => {
@@ -122,7 +142,9 @@ describe("Outbox", () => {
     const outbox = await openOutbox(walDir, { sink, logger: capture.logger });
     expect(outbox.stats()).toMatchObject({ pending: 1, corruptSkipped: 1 });
     expect(outbox.store.pending().map((e) => e.n)).toEqual([1]);
-    expect(capture.lines.filter((l) => l.alert === "outbox.corrupt-entry")).toEqual([expect.objectContaining({ id: bad.id })]);
+    expect(capture.lines.filter((l) => l.alert === "outbox.corrupt-entry")).toEqual([
+      expect.objectContaining({ id: bad.id }),
+    ]);
     expect(await outbox.forceSync()).toMatchObject({ applied: 1, remaining: 0 });
     expect((await sink.snapshot()).balances).toEqual({ amy: 5 });
   });
@@ -133,55 +155,60 @@ describe("Outbox", () => {
   it.each([
     ["ENOSPC on write", "ENOSPC", "write", ["op-1"]],
     ["EIO on fdatasync", "EIO", "fdatasync", ["op-1", "op-2"]],
-  ] as const)("%s halts the outbox: that write and every later one is refused with OUTBOX_HALTED, nothing is accepted without durability", async (_name, code, call, survivors) => {
-    const { dir, sink } = await sqliteSinkIn();
-    let failing = false;
-    const capture = captureLogger();
-    const outbox = await openOutbox(`${dir}/wal`, {
-      sink,
-      logger: capture.logger,
-      wal: {
-        io: {
-          write: (fd, buf) => {
-            if (failing && call === "write") throw ioError(code);
-            fs.writeSync(fd, buf);
-          },
-          fdatasync: async (fd) => {
-            if (failing && call === "fdatasync") throw ioError(code);
-            fs.fdatasyncSync(fd);
+  ] as const)(
+    "%s halts the outbox: that write and every later one is refused with OUTBOX_HALTED, nothing is accepted without durability",
+    async (_name, code, call, survivors) => {
+      const { dir, sink } = await sqliteSinkIn();
+      let failing = false;
+      const capture = captureLogger();
+      const outbox = await openOutbox(`${dir}/wal`, {
+        sink,
+        logger: capture.logger,
+        wal: {
+          io: {
+            write: (fd, buf) => {
+              if (failing && call === "write") throw ioError(code);
+              fs.writeSync(fd, buf);
+            },
+            fdatasync: async (fd) => {
+              if (failing && call === "fdatasync") throw ioError(code);
+              fs.fdatasyncSync(fd);
+            },
           },
         },
-      },
-    });
-    await outbox.write(...credit("amy", 5, "op-1"));
-    failing = true;
-    const error = await outbox.write(...credit("amy", 6, "op-2")).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(OutboxError);
-    expect(error).toMatchObject({ code: "OUTBOX_HALTED" });
-    expect((error as Error).message).toContain(code);
-    expect(((error as Error).cause as Error).cause).toMatchObject({ code });
+      });
+      await outbox.write(...credit("amy", 5, "op-1"));
+      failing = true;
+      const error = await outbox.write(...credit("amy", 6, "op-2")).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(OutboxError);
+      expect(error).toMatchObject({ code: "OUTBOX_HALTED" });
+      expect((error as Error).message).toContain(code);
+      expect(((error as Error).cause as Error).cause).toMatchObject({ code });
 
-    failing = false; // space freed: still halted until a reopen
-    await expect(outbox.write(...credit("amy", 7, "op-3"))).rejects.toBe(error);
-    await expect(outbox.forceSync()).rejects.toBe(error);
-    expect(outbox.stats()).toMatchObject({ halted: true, pending: 1 });
-    expect(capture.lines.filter((l) => l.alert === "outbox.halted")).toHaveLength(1);
-    await outbox.close();
+      failing = false; // space freed: still halted until a reopen
+      await expect(outbox.write(...credit("amy", 7, "op-3"))).rejects.toBe(error);
+      await expect(outbox.forceSync()).rejects.toBe(error);
+      expect(outbox.stats()).toMatchObject({ halted: true, pending: 1 });
+      expect(capture.lines.filter((l) => l.alert === "outbox.halted")).toHaveLength(1);
+      await outbox.close();
 
-    const reopened = await openOutbox(`${dir}/wal`, { sink });
-    expect(reopened.store.pending().map((e) => e.args.op)).toEqual(survivors); // never op-3, refused while halted
-    expect(reopened.stats().halted).toBe(false);
-    // The caller retries the refused operation: one entry for it, whichever way the failed write went.
-    await reopened.write(...credit("amy", 6, "op-2"));
-    expect(reopened.store.pending().map((e) => e.args.op)).toEqual(["op-1", "op-2"]);
-  });
+      const reopened = await openOutbox(`${dir}/wal`, { sink });
+      expect(reopened.store.pending().map((e) => e.args.op)).toEqual(survivors); // never op-3, refused while halted
+      expect(reopened.stats().halted).toBe(false);
+      // The caller retries the refused operation: one entry for it, whichever way the failed write went.
+      await reopened.write(...credit("amy", 6, "op-2"));
+      expect(reopened.store.pending().map((e) => e.args.op)).toEqual(["op-1", "op-2"]);
+    },
+  );
 
   it("warns once when the pending queue passes its threshold", async () => {
     const { dir, sink } = await sqliteSinkIn();
     const capture = captureLogger();
     const outbox = await openOutbox(`${dir}/wal`, { sink, logger: capture.logger, pendingAlertThreshold: 2 });
     for (let i = 0; i < 4; i++) await outbox.write(...credit("amy", 1, `op-${i}`));
-    expect(capture.lines.filter((l) => l.alert === "outbox.pending-threshold")).toEqual([expect.objectContaining({ pending: 3, threshold: 2 })]);
+    expect(capture.lines.filter((l) => l.alert === "outbox.pending-threshold")).toEqual([
+      expect.objectContaining({ pending: 3, threshold: 2 }),
+    ]);
   });
 
   it("compact() removes COMPLETED entries older than retentionMs and keeps pending ones", async () => {

@@ -45,7 +45,8 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
   }
 
   let n = 0;
-  const entry = (type: string, args: Parameters<typeof makeEntry>[2]): OutboxEntry => makeEntry(++n, type, args, Date.now());
+  const entry = (type: string, args: Parameters<typeof makeEntry>[2]): OutboxEntry =>
+    makeEntry(++n, type, args, Date.now());
 
   /** The rejection of `promise` (fails the test if it resolves). */
   async function rejectionOf(promise: Promise<unknown>): Promise<Error & { code?: string; cause?: unknown }> {
@@ -76,11 +77,16 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
     const snap = await sink.snapshot();
     expect(snap.balances).toEqual({ "acc-1": 6.5, "acc-2": 3 });
     expect(snap.applied).toHaveLength(4);
-    expect(snap.applied[0]).toEqual({ idempotencyKey: e.idempotencyKey, entryId: e.id, n: e.n, type: "balance.update" });
+    expect(snap.applied[0]).toEqual({
+      idempotencyKey: e.idempotencyKey,
+      entryId: e.id,
+      n: e.n,
+      type: "balance.update",
+    });
     // What the tables hold, read past the sink.
-    expect(await sql(`SELECT entry_id, args FROM "${schema}".outbox_applied WHERE idempotency_key = $1`, [e.idempotencyKey])).toEqual([
-      { entry_id: e.id, args: { account: "acc-1", delta: 5 } },
-    ]);
+    expect(
+      await sql(`SELECT entry_id, args FROM "${schema}".outbox_applied WHERE idempotency_key = $1`, [e.idempotencyKey]),
+    ).toEqual([{ entry_id: e.id, args: { account: "acc-1", delta: 5 } }]);
   });
 
   it("two concurrent applies of one entry: one applied, one duplicate, the effect once", async () => {
@@ -103,18 +109,29 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
     // order or id order, so only the sink's own insertion counter gives this order back.
     const entries = Array.from({ length: 100 }, (_, i) => {
       const type = types[i % types.length]!;
-      const args: Record<string, JsonValue> = type === "balance.update" ? { account: `acc-${i % 3}`, delta: i } : type === "trade.log" ? { tradeId: `T${i}`, qty: i } : type === "position.open" ? { positionId: `P${i}` } : { sessionId: `S${i}` };
+      const args: Record<string, JsonValue> =
+        type === "balance.update"
+          ? { account: `acc-${i % 3}`, delta: i }
+          : type === "trade.log"
+            ? { tradeId: `T${i}`, qty: i }
+            : type === "position.open"
+              ? { positionId: `P${i}` }
+              : { sessionId: `S${i}` };
       return makeEntry(((i * 37) % 100) + 1, type, args, Date.now());
     });
     for (const e of entries) expect(await sink.apply(e)).toBe("applied");
 
     const snap = await sink.snapshot();
     expect(snap.applied.map((a) => a.entryId)).toEqual(entries.map((e) => e.id));
-    expect(snap.applied).toEqual(entries.map((e) => ({ idempotencyKey: e.idempotencyKey, entryId: e.id, n: e.n, type: e.type })));
+    expect(snap.applied).toEqual(
+      entries.map((e) => ({ idempotencyKey: e.idempotencyKey, entryId: e.id, n: e.n, type: e.type })),
+    );
     expect(snap.trades).toBe(25);
     expect(snap.positions).toBe(25);
     const expected: Record<string, number> = {};
-    for (const e of entries) if (e.type === "balance.update") expected[e.args.account as string] = (expected[e.args.account as string] ?? 0) + (e.args.delta as number);
+    for (const e of entries)
+      if (e.type === "balance.update")
+        expected[e.args.account as string] = (expected[e.args.account as string] ?? 0) + (e.args.delta as number);
     expect(Object.keys(expected)).toHaveLength(3);
     expect(snap.balances).toEqual(expected);
   });
@@ -129,7 +146,9 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
     expect(await sink.apply(entry("position.update", { positionId: "P3", size: 2 }))).toBe("applied"); // first seen in an update: open
     expect(await sink.apply(entry("session.create", { sessionId: "S1" }))).toBe("applied");
 
-    expect(await sql(`SELECT trade_id, args FROM "${schema}".trades`)).toEqual([{ trade_id: "T1", args: { tradeId: "T1", symbol: "BTC", qty: 2 } }]);
+    expect(await sql(`SELECT trade_id, args FROM "${schema}".trades`)).toEqual([
+      { trade_id: "T1", args: { tradeId: "T1", symbol: "BTC", qty: 2 } },
+    ]);
     expect(await sql(`SELECT position_id, open, args FROM "${schema}".positions ORDER BY position_id`)).toEqual([
       { position_id: "P1", open: true, args: { positionId: "P1", size: 3 } },
       { position_id: "P2", open: false, args: { positionId: "P2", pnl: -4 } },
@@ -137,7 +156,15 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
     ]);
     const snap = await sink.snapshot();
     expect(snap).toMatchObject({ trades: 1, positions: 3, events: 0, balances: {} });
-    expect(snap.applied.map((a) => a.type)).toEqual(["trade.log", "position.open", "position.update", "position.open", "position.close", "position.update", "session.create"]);
+    expect(snap.applied.map((a) => a.type)).toEqual([
+      "trade.log",
+      "position.open",
+      "position.update",
+      "position.open",
+      "position.close",
+      "position.update",
+      "session.create",
+    ]);
   });
 
   it("an entry refused mid-transaction leaves neither its key nor its effect, and the sink keeps working", async () => {
@@ -165,7 +192,8 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
 
     // The pooled clients saw failed transactions: were they rolled back and released, the
     // pool (max 2) still serves, and no statement meets "current transaction is aborted".
-    for (const delta of [1, 2, 3]) expect(await sink.apply(entry("balance.update", { account: "acc-1", delta }))).toBe("applied");
+    for (const delta of [1, 2, 3])
+      expect(await sink.apply(entry("balance.update", { account: "acc-1", delta }))).toBe("applied");
     // The refused entry, retried, is refused again (its key was not kept to call it a duplicate).
     expect((await rejectionOf(sink.apply(clash))).code).toBe("23505");
     const snap = await sink.snapshot();
@@ -200,77 +228,91 @@ describe.skipIf(missing)("PostgreSQL outbox sink", () => {
       ctx.skip(serverControlMissing);
     });
 
-    it.skipIf(serverControlMissing)("a stopped server makes apply, writeDirect and snapshot throw SinkUnavailableError; after a restart the same sink works", async () => {
-      const { sink } = await openSink(1_000, PG_OUTAGE_URL);
-      const before = entry("balance.update", { account: "acc-1", delta: 1 });
-      expect(await sink.apply(before)).toBe("applied"); // the pool now holds an idle connection
+    it.skipIf(serverControlMissing)(
+      "a stopped server makes apply, writeDirect and snapshot throw SinkUnavailableError; after a restart the same sink works",
+      async () => {
+        const { sink } = await openSink(1_000, PG_OUTAGE_URL);
+        const before = entry("balance.update", { account: "acc-1", delta: 1 });
+        expect(await sink.apply(before)).toBe("applied"); // the pool now holds an idle connection
 
-      const during = entry("balance.update", { account: "acc-1", delta: 10 });
-      await stopServer();
-      try {
-        // The idle connection was killed under the pool (its 'error' must not crash the
-        // process); new ones are refused. More calls than the pool has clients: none leaks.
-        for (let i = 0; i < 4; i++) {
-          const error = await rejectionOf(sink.apply(during));
-          expect(error).toBeInstanceOf(SinkUnavailableError);
-          expect(error.cause).toBeInstanceOf(Error);
+        const during = entry("balance.update", { account: "acc-1", delta: 10 });
+        await stopServer();
+        try {
+          // The idle connection was killed under the pool (its 'error' must not crash the
+          // process); new ones are refused. More calls than the pool has clients: none leaks.
+          for (let i = 0; i < 4; i++) {
+            const error = await rejectionOf(sink.apply(during));
+            expect(error).toBeInstanceOf(SinkUnavailableError);
+            expect(error.cause).toBeInstanceOf(Error);
+          }
+          expect(await rejectionOf(sink.writeDirect("analytics.click", { page: "/" }))).toBeInstanceOf(
+            SinkUnavailableError,
+          );
+          expect(await rejectionOf(sink.snapshot())).toBeInstanceOf(SinkUnavailableError);
+        } finally {
+          await startServer();
         }
-        expect(await rejectionOf(sink.writeDirect("analytics.click", { page: "/" }))).toBeInstanceOf(SinkUnavailableError);
-        expect(await rejectionOf(sink.snapshot())).toBeInstanceOf(SinkUnavailableError);
-      } finally {
-        await startServer();
-      }
 
-      // The same sink object, its pool recovered: the entry that failed during the outage is applied now, once.
-      expect(await sink.apply(during)).toBe("applied");
-      expect(await sink.apply(during)).toBe("duplicate");
-      await sink.writeDirect("analytics.click", { page: "/" });
-      const snap = await sink.snapshot();
-      expect(snap.balances).toEqual({ "acc-1": 11 });
-      expect(snap.applied.map((a) => a.idempotencyKey)).toEqual([before.idempotencyKey, during.idempotencyKey]);
-      expect(snap.events).toBe(1);
-    });
+        // The same sink object, its pool recovered: the entry that failed during the outage is applied now, once.
+        expect(await sink.apply(during)).toBe("applied");
+        expect(await sink.apply(during)).toBe("duplicate");
+        await sink.writeDirect("analytics.click", { page: "/" });
+        const snap = await sink.snapshot();
+        expect(snap.balances).toEqual({ "acc-1": 11 });
+        expect(snap.applied.map((a) => a.idempotencyKey)).toEqual([before.idempotencyKey, during.idempotencyKey]);
+        expect(snap.events).toBe(1);
+      },
+    );
 
-    it.skipIf(serverControlMissing)("a server that goes away mid-transaction: SinkUnavailableError, nothing kept, the retry applies it", async () => {
-      const { sink, schema } = await openSink(1_000, PG_OUTAGE_URL);
-      expect(await sink.apply(entry("balance.update", { account: "acc-1", delta: 1 }))).toBe("applied");
+    it.skipIf(serverControlMissing)(
+      "a server that goes away mid-transaction: SinkUnavailableError, nothing kept, the retry applies it",
+      async () => {
+        const { sink, schema } = await openSink(1_000, PG_OUTAGE_URL);
+        expect(await sink.apply(entry("balance.update", { account: "acc-1", delta: 1 }))).toBe("applied");
 
-      // Hold acc-1's row so that the next apply stops inside its transaction: key row
-      // inserted, balance update waiting for the lock.
-      const locker = await connect(PG_OUTAGE_URL);
-      onTestFinished(() => locker.end().catch(() => {}));
-      await locker.query("BEGIN");
-      await locker.query(`SELECT amount FROM "${schema}".balances WHERE account = 'acc-1' FOR UPDATE`);
-      const e = entry("balance.update", { account: "acc-1", delta: 5 });
-      const outcome = sink.apply(e).then(
-        (result) => ({ result }),
-        (error: unknown) => ({ error }),
-      );
-      await waitUntil("the apply waits for the row lock", async () => {
-        const rows = await sql(
-          `SELECT 1 FROM pg_stat_activity WHERE application_name = 'walcheck-outbox' AND wait_event_type = 'Lock' AND position($1 in query) > 0`,
-          [`"${schema}".balances`],
-          PG_OUTAGE_URL,
+        // Hold acc-1's row so that the next apply stops inside its transaction: key row
+        // inserted, balance update waiting for the lock.
+        const locker = await connect(PG_OUTAGE_URL);
+        onTestFinished(() => locker.end().catch(() => {}));
+        await locker.query("BEGIN");
+        await locker.query(`SELECT amount FROM "${schema}".balances WHERE account = 'acc-1' FOR UPDATE`);
+        const e = entry("balance.update", { account: "acc-1", delta: 5 });
+        const outcome = sink.apply(e).then(
+          (result) => ({ result }),
+          (error: unknown) => ({ error }),
         );
-        return rows.length > 0;
-      });
+        await waitUntil("the apply waits for the row lock", async () => {
+          const rows = await sql(
+            `SELECT 1 FROM pg_stat_activity WHERE application_name = 'walcheck-outbox' AND wait_event_type = 'Lock' AND position($1 in query) > 0`,
+            [`"${schema}".balances`],
+            PG_OUTAGE_URL,
+          );
+          return rows.length > 0;
+        });
 
-      // A crash, not a fast stop: a fast stop terminates the lock holder and the waiting apply
-      // one after the other, and when the holder goes first its lock is released and the
-      // apply can commit before its own termination reaches it. In a crash nothing is released.
-      await stopServer("immediate");
-      const settled = await outcome;
-      await startServer();
+        // A crash, not a fast stop: a fast stop terminates the lock holder and the waiting apply
+        // one after the other, and when the holder goes first its lock is released and the
+        // apply can commit before its own termination reaches it. In a crash nothing is released.
+        await stopServer("immediate");
+        const settled = await outcome;
+        await startServer();
 
-      expect(settled).toHaveProperty("error");
-      const error = (settled as { error: unknown }).error;
-      expect(error).toBeInstanceOf(SinkUnavailableError);
-      expect((error as Error).cause).toBeInstanceOf(Error);
-      // Neither the key nor the effect survived: the retry is "applied", not "duplicate".
-      expect(await sql(`SELECT 1 FROM "${schema}".outbox_applied WHERE idempotency_key = $1`, [e.idempotencyKey], PG_OUTAGE_URL)).toEqual([]);
-      expect((await sink.snapshot()).balances).toEqual({ "acc-1": 1 });
-      expect(await sink.apply(e)).toBe("applied");
-      expect((await sink.snapshot()).balances).toEqual({ "acc-1": 6 });
-    });
+        expect(settled).toHaveProperty("error");
+        const error = (settled as { error: unknown }).error;
+        expect(error).toBeInstanceOf(SinkUnavailableError);
+        expect((error as Error).cause).toBeInstanceOf(Error);
+        // Neither the key nor the effect survived: the retry is "applied", not "duplicate".
+        expect(
+          await sql(
+            `SELECT 1 FROM "${schema}".outbox_applied WHERE idempotency_key = $1`,
+            [e.idempotencyKey],
+            PG_OUTAGE_URL,
+          ),
+        ).toEqual([]);
+        expect((await sink.snapshot()).balances).toEqual({ "acc-1": 1 });
+        expect(await sink.apply(e)).toBe("applied");
+        expect((await sink.snapshot()).balances).toEqual({ "acc-1": 6 });
+      },
+    );
   });
 });

@@ -26,7 +26,9 @@ describe("SqliteSink", () => {
     for (const e of entries) expect(await sink.apply(makeEntry(e.n + 100, e.type, e.args, T0))).toBe("duplicate");
 
     const snap = await sink.snapshot();
-    expect(snap.applied.map((a) => [a.n, a.type, a.entryId, a.idempotencyKey])).toEqual(entries.map((e) => [e.n, e.type, e.id, e.idempotencyKey]));
+    expect(snap.applied.map((a) => [a.n, a.type, a.entryId, a.idempotencyKey])).toEqual(
+      entries.map((e) => [e.n, e.type, e.id, e.idempotencyKey]),
+    );
     expect(snap.balances).toEqual({ acme: 3, zen: 7 });
     expect(snap).toMatchObject({ trades: 1, positions: 1, events: 0 });
     await sink.close();
@@ -73,7 +75,9 @@ describe("SqliteSink", () => {
 
   it("the database's directory removed under an open connection is an outage, not a silent write to a deleted file", async () => {
     const { dbFile, sink } = await sqliteSinkIn();
-    expect(await sink.apply(makeEntry(1, "balance.update", { account: "acme", delta: 5, op: "a" }, T0))).toBe("applied");
+    expect(await sink.apply(makeEntry(1, "balance.update", { account: "acme", delta: 5, op: "a" }, T0))).toBe(
+      "applied",
+    );
     fs.rmSync(path.dirname(dbFile), { recursive: true });
     const entry = makeEntry(2, "balance.update", { account: "acme", delta: 1, op: "b" }, T0);
     await expect(sink.apply(entry)).rejects.toBeInstanceOf(SinkUnavailableError);

@@ -20,12 +20,32 @@ interface Rig {
   time: FakeTime;
 }
 
-async function rig(options: Partial<SyncWorkerOptions> & { failureThreshold?: number; resetMs?: number; onPoint?: (p: OutboxCrashPoint) => void } = {}): Promise<Rig> {
+async function rig(
+  options: Partial<SyncWorkerOptions> & {
+    failureThreshold?: number;
+    resetMs?: number;
+    onPoint?: (p: OutboxCrashPoint) => void;
+  } = {},
+): Promise<Rig> {
   const time = new FakeTime();
   const { dir, dbFile, sink } = await sqliteSinkIn();
-  const store = closeAfter(await OutboxStore.open(`${dir}/wal`, { logger: silentLogger, now: time.now, onPoint: options.onPoint }));
-  const breaker = new CircuitBreaker({ failureThreshold: options.failureThreshold ?? 3, resetMs: options.resetMs ?? 10_000, now: time.now });
-  const worker = new SyncWorker({ store, sink, breaker, logger: silentLogger, timers: time, backoff: { baseMs: 100, capMs: 1000, random: () => 0.5 }, ...options });
+  const store = closeAfter(
+    await OutboxStore.open(`${dir}/wal`, { logger: silentLogger, now: time.now, onPoint: options.onPoint }),
+  );
+  const breaker = new CircuitBreaker({
+    failureThreshold: options.failureThreshold ?? 3,
+    resetMs: options.resetMs ?? 10_000,
+    now: time.now,
+  });
+  const worker = new SyncWorker({
+    store,
+    sink,
+    breaker,
+    logger: silentLogger,
+    timers: time,
+    backoff: { baseMs: 100, capMs: 1000, random: () => 0.5 },
+    ...options,
+  });
   closeAfter({ close: () => worker.stop() });
   return { store, sink, dbFile, worker, breaker, time };
 }
@@ -35,7 +55,8 @@ describe("SyncWorker", () => {
     const { store, sink, worker } = await rig();
     const deltas = [5, -2, 7, 1, -3, 10];
     const ids = [];
-    for (const [i, d] of deltas.entries()) ids.push((await store.accept(...credit(i % 2 ? "bob" : "amy", d, `op-${i}`))).entry.id);
+    for (const [i, d] of deltas.entries())
+      ids.push((await store.accept(...credit(i % 2 ? "bob" : "amy", d, `op-${i}`))).entry.id);
 
     expect(await worker.syncOnce()).toEqual({ applied: 6, duplicates: 0, failed: 0, remaining: 0, stopped: null });
     const snap = await sink.snapshot();
@@ -62,7 +83,13 @@ describe("SyncWorker", () => {
     const lock = holdExclusiveLock(dbFile);
 
     for (let i = 1; i <= 3; i++) {
-      expect(await worker.syncOnce()).toEqual({ applied: 0, duplicates: 0, failed: 0, remaining: 2, stopped: "sink-unavailable" });
+      expect(await worker.syncOnce()).toEqual({
+        applied: 0,
+        duplicates: 0,
+        failed: 0,
+        remaining: 2,
+        stopped: "sink-unavailable",
+      });
       expect(breaker.consecutiveFailures).toBe(i);
     }
     expect(breaker.state).toBe("open");
@@ -99,7 +126,11 @@ describe("SyncWorker", () => {
   });
 
   it("the loop backs off with growing jittered delays during an outage, waits out the open circuit, returns to the interval, and stop leaves no timer", async () => {
-    const { store, sink, dbFile, worker, breaker, time } = await rig({ failureThreshold: 3, resetMs: 10_000, intervalMs: 5000 });
+    const { store, sink, dbFile, worker, breaker, time } = await rig({
+      failureThreshold: 3,
+      resetMs: 10_000,
+      intervalMs: 5000,
+    });
     await store.accept(...credit("amy", 5, "op-1"));
     const lock = holdExclusiveLock(dbFile);
 
@@ -144,16 +175,34 @@ describe("SyncWorker", () => {
     const { entry: clash } = await store.accept("trade.log", { tradeId: "t1", px: 2 }); // same trade id, other args
     const { entry: after } = await store.accept(...credit("amy", 5, "op-1"));
 
-    expect(await worker.syncOnce()).toEqual({ applied: 1, duplicates: 0, failed: 0, remaining: 2, stopped: "entry-error" });
-    expect(await worker.syncOnce()).toEqual({ applied: 0, duplicates: 0, failed: 0, remaining: 2, stopped: "entry-error" });
-    expect(store.get(clash.id)?.status).toMatchObject({ status: "PENDING", attempts: 2, error: expect.stringMatching(/UNIQUE constraint failed: trades.trade_id/) });
+    expect(await worker.syncOnce()).toEqual({
+      applied: 1,
+      duplicates: 0,
+      failed: 0,
+      remaining: 2,
+      stopped: "entry-error",
+    });
+    expect(await worker.syncOnce()).toEqual({
+      applied: 0,
+      duplicates: 0,
+      failed: 0,
+      remaining: 2,
+      stopped: "entry-error",
+    });
+    expect(store.get(clash.id)?.status).toMatchObject({
+      status: "PENDING",
+      attempts: 2,
+      error: expect.stringMatching(/UNIQUE constraint failed: trades.trade_id/),
+    });
     expect(store.get(after.id)?.status.status).toBe("PENDING"); // n order: it waits behind the refused entry
 
     expect(await worker.syncOnce()).toEqual({ applied: 1, duplicates: 0, failed: 1, remaining: 0, stopped: null });
     expect(store.get(clash.id)?.status).toMatchObject({ status: "FAILED", attempts: 3 });
     expect(store.get(after.id)?.status.status).toBe("COMPLETED");
     expect((await sink.snapshot()).balances).toEqual({ amy: 5 });
-    expect(capture.lines.filter((l) => l.alert === "outbox.entry-failed")).toEqual([expect.objectContaining({ id: clash.id, attempts: 3, type: "trade.log" })]);
+    expect(capture.lines.filter((l) => l.alert === "outbox.entry-failed")).toEqual([
+      expect.objectContaining({ id: clash.id, attempts: 3, type: "trade.log" }),
+    ]);
 
     // In the loop, the retry waits out a backoff that grows with the attempt count.
     await store.accept("trade.log", { tradeId: "t1", px: 3 });
