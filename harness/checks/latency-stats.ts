@@ -1,4 +1,18 @@
-import type { LatencyOp, Level } from "../engine/scenario.js";
+/** A latency level: over `targetMs` is a warning in the report, over `criticalMs` fails the run. */
+export interface Level {
+  targetMs: number;
+  criticalMs: number;
+}
+
+/** The ops whose latency is held to levels (p99 of the samples of a scenario). */
+export type LatencyOp = "append" | "recovery" | "truncate";
+export type Thresholds = Record<LatencyOp, Level>;
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  append: { targetMs: 10, criticalMs: 20 },
+  recovery: { targetMs: 100, criticalMs: 200 },
+  truncate: { targetMs: 5, criticalMs: 10 },
+};
 
 /** Latency statistics of one op, in tinybench's names. */
 export interface LatencyStats {

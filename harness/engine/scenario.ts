@@ -4,6 +4,9 @@ import type { Hello } from "../protocol/messages.js";
 import type { PowerStateRef } from "./replay-token.js";
 import type { CrashKinds } from "./workload.js";
 
+import type { Thresholds } from "../checks/latency-stats.js";
+export { DEFAULT_THRESHOLDS, type Level, type LatencyOp, type Thresholds } from "../checks/latency-stats.js";
+
 /** What a scenario needs of the adapter; an adapter without it has the scenario skipped, with the reason. */
 export type Requirement =
   | { kind: "feature"; feature: string; why: string }
@@ -12,22 +15,6 @@ export type Requirement =
   | { kind: "durability"; level: "power" }
   /** The power-loss recorder: a C compiler to build it, and an adapter that is a dynamically linked process. */
   | { kind: "power-recorder" };
-
-/** A latency level: over `targetMs` is a warning in the report, over `criticalMs` fails the run. */
-export interface Level {
-  targetMs: number;
-  criticalMs: number;
-}
-
-/** The ops whose latency is held to levels (p99 of the samples of a scenario). */
-export type LatencyOp = "append" | "recovery" | "truncate";
-export type Thresholds = Record<LatencyOp, Level>;
-
-export const DEFAULT_THRESHOLDS: Thresholds = {
-  append: { targetMs: 10, criticalMs: 20 },
-  recovery: { targetMs: 100, criticalMs: 200 },
-  truncate: { targetMs: 5, criticalMs: 10 },
-};
 
 /** What a scenario's cases know about the adapter and the run. */
 export interface ScenarioEnv {

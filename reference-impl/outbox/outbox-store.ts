@@ -8,7 +8,7 @@ import { Wal } from "../wal.js";
 import type { WalOptions } from "../wal-options.js";
 import { entryIntact, makeEntry, type EntryStatus, type OutboxEntry } from "./outbox-entry.js";
 import { OutboxError } from "./outbox-error.js";
-import type { OutboxCrashPoint } from "./sync-worker.js";
+import type { OutboxCrashPoint } from "./outbox-crash-points.js";
 
 // Layout in the WAL's key-value state:
 //   entry/<id>   the entry JSON, written once, never edited

@@ -7,17 +7,9 @@ import type { OutboxEntry } from "./outbox-entry.js";
 import { OutboxError } from "./outbox-error.js";
 import type { OutboxStore } from "./outbox-store.js";
 import { SinkUnavailableError, type OutboxSink } from "./sink.js";
+import type { OutboxCrashPoint } from "./outbox-crash-points.js";
 
-/** Named crash points of the outbox, in the order one entry meets them (see crashpoint.ts). */
-export const OUTBOX_CRASH_POINTS = [
-  "outbox.after-accept",
-  "outbox.after-syncing",
-  // Between the database commit and the COMPLETED record: replay must find the key and not apply twice.
-  "outbox.after-sink-apply",
-  "outbox.after-completed",
-] as const;
-
-export type OutboxCrashPoint = (typeof OUTBOX_CRASH_POINTS)[number];
+export { OUTBOX_CRASH_POINTS, type OutboxCrashPoint } from "./outbox-crash-points.js";
 
 /** The timer calls the worker schedules with; tests inject fake ones and never sleep. */
 export interface Timers {

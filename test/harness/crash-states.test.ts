@@ -6,13 +6,13 @@ import {
   allStates,
   countStates,
   CrashStateError,
-  describeState,
   materialize,
   pendingAt,
   stateFor,
   statesAt,
   type CrashState,
 } from "../../harness/faults/power/crash-states.js";
+import { describeState } from "../../harness/faults/power/describe-state.js";
 import type { InitialState, TraceOp } from "../../harness/faults/power/trace.js";
 import { tempDir } from "../helpers.js";
 

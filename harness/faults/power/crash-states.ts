@@ -15,7 +15,6 @@ import type { InitialState, TraceOp } from "./trace.js";
 // writes); sectors (512 bytes) are the atomic unit.
 
 export { CrashStateError, type CrashStateErrorCode } from "./crash-state-error.js";
-export { describeState } from "./describe-state.js";
 
 /** An op pending at a cut (not yet made durable by an fsync of its file or its directory). */
 export interface PendingOp {
