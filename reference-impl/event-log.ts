@@ -6,7 +6,7 @@ import { crashpoint } from "../harness/protocol/crashpoint.js";
 import { crc32c } from "./crc32c.js";
 import { ensureDir, fsyncDir, writeFully } from "./durable-fs.js";
 import { WalError } from "./errors.js";
-import { stableStringify, type JsonValue } from "./stable-json.js";
+import { stableStringify, type JsonValue } from "../harness/protocol/stable-json.js";
 
 // Design A: an orchestrator's event log. One JSONL file per run, one event per line,
 // each line carrying a CRC32C of the event so recovery can tell a torn tail (the last

@@ -9,5 +9,5 @@ export { WalError, errorCode, type WalErrorCode } from "./errors.js";
 export { crashpoint, crashTarget } from "../harness/protocol/crashpoint.js";
 export { CRASH_POINTS, type CrashPoint } from "./crash-points.js";
 export { LatencyWindow, type LatencySummary } from "./latency-window.js";
-export { stableStringify, type JsonValue } from "./stable-json.js";
+export { stableStringify, type JsonValue } from "../harness/protocol/stable-json.js";
 export { createReferenceAdapter, parseReferenceConfig, type ReferenceConfig } from "./reference-adapter.js";

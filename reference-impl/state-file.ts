@@ -5,7 +5,7 @@ import { crashpoint } from "../harness/protocol/crashpoint.js";
 import { crc32c } from "./crc32c.js";
 import { ensureDir, fsyncDir, writeFileAtomic, writeFully } from "./durable-fs.js";
 import { WalError } from "./errors.js";
-import { stableStringify, type JsonValue } from "./stable-json.js";
+import { stableStringify, type JsonValue } from "../harness/protocol/stable-json.js";
 
 // Design B: one JSON state file, replaced as a whole, protected by a one-shot WAL at
 // `<file>.wal`. The new content is made durable in the WAL first; only then is the state

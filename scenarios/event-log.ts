@@ -2,7 +2,7 @@ import path from "node:path";
 import fc from "fast-check";
 import type { AdapterClient } from "../harness/protocol/adapter-client.js";
 import type { BatchOp } from "../harness/protocol/messages.js";
-import { stableStringify } from "../reference-impl/stable-json.js";
+import { stableStringify } from "../harness/protocol/stable-json.js";
 import { snapshotDir, walChanges } from "./dir-files.js";
 import type { Scenario } from "../harness/engine/scenario.js";
 

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { JsonValue } from "../../reference-impl/stable-json.js";
+import type { JsonValue } from "../protocol/stable-json.js";
 
 // The operations the chaos scenarios send: what a trading engine writes through its outbox.
 // Drawn with fast-check from a seed, so a seed names the same operations again; every one

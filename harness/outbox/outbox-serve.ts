@@ -4,7 +4,7 @@ import { Outbox, type OutboxOptions } from "../../reference-impl/outbox/outbox.j
 import type { OutboxSink } from "../../reference-impl/outbox/sink.js";
 import { SqliteSink } from "../../reference-impl/outbox/sqlite-sink.js";
 import { OUTBOX_CRASH_POINTS } from "../../reference-impl/outbox/sync-worker.js";
-import type { JsonValue } from "../../reference-impl/stable-json.js";
+import type { JsonValue } from "../protocol/stable-json.js";
 import type { OpenConfig } from "../protocol/outbox-messages.js";
 import { serveLines } from "../protocol/line-server.js";
 import { checkOutboxRequest, type CheckedOutboxRequest } from "../protocol/outbox-request-check.js";

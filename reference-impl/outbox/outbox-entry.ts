@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { crc32c } from "../crc32c.js";
-import { stableStringify, type JsonValue } from "../stable-json.js";
+import { stableStringify, type JsonValue } from "../../harness/protocol/stable-json.js";
 
 /** The lifecycle of an entry. Each change is a new WAL record, never an edit. */
 export type EntryStatus = "PENDING" | "SYNCING" | "COMPLETED" | "FAILED";

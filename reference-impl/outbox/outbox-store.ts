@@ -3,7 +3,7 @@ import type { BatchOp } from "../kv-batch.js";
 import { crashpoint } from "../../harness/protocol/crashpoint.js";
 import { defaultLogger } from "../default-logger.js";
 import { errnoCode, errorCode } from "../errors.js";
-import type { JsonValue } from "../stable-json.js";
+import type { JsonValue } from "../../harness/protocol/stable-json.js";
 import { Wal } from "../wal.js";
 import type { WalOptions } from "../wal-options.js";
 import { entryIntact, makeEntry, type EntryStatus, type OutboxEntry } from "./outbox-entry.js";

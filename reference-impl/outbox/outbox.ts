@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import { defaultLogger } from "../default-logger.js";
-import type { JsonValue } from "../stable-json.js";
+import type { JsonValue } from "../../harness/protocol/stable-json.js";
 import type { WalOptions } from "../wal-options.js";
 import type { BackoffOptions } from "./backoff.js";
 import { CircuitBreaker, type CircuitBreakerOptions, type CircuitState } from "./circuit-breaker.js";

@@ -1,5 +1,5 @@
 import pg from "pg";
-import type { JsonValue } from "../stable-json.js";
+import type { JsonValue } from "../../harness/protocol/stable-json.js";
 import type { OutboxEntry } from "./outbox-entry.js";
 import { SinkUnavailableError, type ApplyResult, type OutboxSink, type SinkSnapshot } from "./sink.js";
 

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { createRequire } from "node:module";
 import type BetterSqlite3 from "better-sqlite3";
-import { stableStringify, type JsonValue } from "../stable-json.js";
+import { stableStringify, type JsonValue } from "../../harness/protocol/stable-json.js";
 import type { OutboxEntry } from "./outbox-entry.js";
 import { SinkUnavailableError, type ApplyResult, type OutboxSink, type SinkSnapshot } from "./sink.js";
 

@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { assertDistFresh, tempDir, walErrorOf } from "../helpers.js";
 import { WalError } from "../../reference-impl/errors.js";
-import type { JsonValue } from "../../reference-impl/stable-json.js";
+import type { JsonValue } from "../../harness/protocol/stable-json.js";
 import { StateFile, stateWalPath } from "../../reference-impl/state-file.js";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -111,7 +111,7 @@ describe("StateFile", () => {
 
 describe("StateFile WAL recovery", () => {
   beforeAll(() =>
-    assertDistFresh(["state-file", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "stable-json"]),
+    assertDistFresh(["state-file", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "harness/protocol/stable-json"]),
   );
 
   // Old until the WAL is synced (step 3); new from then on. SIGKILL keeps the page cache,

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it, onTestFinished } from "vitest";
 import { makeEntry, type OutboxEntry } from "../../../reference-impl/outbox/outbox-entry.js";
-import type { JsonValue } from "../../../reference-impl/stable-json.js";
+import type { JsonValue } from "../../../harness/protocol/stable-json.js";
 import { createPostgresSink } from "../../../reference-impl/outbox/postgres-sink.js";
 import { SinkUnavailableError, type OutboxSink } from "../../../reference-impl/outbox/sink.js";
 import {
