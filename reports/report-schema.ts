@@ -85,6 +85,8 @@ export const ScenarioReportSchema = z.looseObject({
   name: z.string().min(1),
   status: z.enum(["passed", "failed", "error", "skipped", "interrupted", "running", "pending", "not-run"]),
   reason: z.string().optional(),
+  /** What the scenario checks, as it declares them: a violation names one of these ids. Absent from reports of walcheck before 0.2. */
+  invariants: z.array(z.looseObject({ id: z.string().min(1), text: z.string() })).optional(),
   cases: Tally,
   cycles: count,
   crashes: Crashes,

@@ -69,8 +69,11 @@ export const bitFlip: Scenario<Input> = {
   workload: "2-8 single-batch appends with a checkpoint among them, one last append, SIGKILL",
   faults: "one flipped bit at a seeded offset of a seeded file",
   invariants: [
-    "open refuses the directory, or check reports a problem, or the state is exactly the acknowledged one",
-    "the adapter answers (it does not die) when it meets the corruption",
+    {
+      id: "corruption-detected",
+      text: "open refuses the directory, or check reports a problem, or the state is exactly the acknowledged one",
+    },
+    { id: "answers-on-corruption", text: "the adapter answers (it does not die) when it meets the corruption" },
   ],
   defaultCases: 16,
   arbitrary: () =>

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import type { CaseSession } from "../harness/engine/case-session.js";
 import { workloadCommands, type Aim } from "../harness/engine/workload.js";
-import type { Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
+import type { InvariantSpec, Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
 
 type Commands = Iterable<fc.AsyncCommand<Record<string, never>, CaseSession>>;
 
@@ -14,19 +14,22 @@ export async function runCommands(commands: Commands, session: CaseSession): Pro
 }
 
 /** The protocol's invariants, checked after every crash by every crash scenario. */
-export const PROTOCOL_INVARIANTS = [
-  "durability: every acknowledged batch survives (the recovered state is the state after some prefix k >= the last ack)",
-  "atomicity: no batch is partly applied",
-  "sequence: lastSeq is the seq of batch k; seqs never repeat",
-  'integrity: check answers ["ok"] (where the adapter has check)',
-  "recovery: open succeeds on every directory a crash leaves, within the recovery threshold",
-] as const;
+export const PROTOCOL_INVARIANTS: readonly InvariantSpec[] = [
+  {
+    id: "durability",
+    text: "every acknowledged batch survives (the recovered state is the state after some prefix k >= the last ack)",
+  },
+  { id: "atomicity", text: "no batch is partly applied" },
+  { id: "sequence", text: "lastSeq is the seq of batch k; seqs never repeat" },
+  { id: "integrity", text: 'check answers ["ok"] (where the adapter has check)' },
+  { id: "recovery", text: "open succeeds on every directory a crash leaves, within the recovery threshold" },
+];
 
 /** A crash scenario: the command workload, aimed at one path by `aim`. */
 export function crashScenario(
   spec: Omit<Scenario<Commands>, "arbitrary" | "execute" | "invariants"> & {
     aim?: Aim;
-    invariants?: readonly string[];
+    invariants?: readonly InvariantSpec[];
   },
 ): Scenario<Commands> {
   const { aim, invariants, ...rest } = spec;

@@ -24,9 +24,12 @@ export const diskFull: Scenario<Input> = {
     "appends on a healthy disk, close; appends under the fault until one fails; recovery; appends with space back",
   faults: "ENOSPC after 0-4 KiB of writes (the crossing write writes the prefix that fits)",
   invariants: [
-    "an append whose write failed is never acknowledged (every ack survives recovery)",
-    "open under a full disk answers with an error or succeeds; it never dies",
-    "after space is back, recovery keeps every acknowledged batch and new appends are acknowledged and survive",
+    { id: "durability", text: "an append whose write failed is never acknowledged (every ack survives recovery)" },
+    { id: "clean-refusal", text: "open under a full disk answers with an error or succeeds; it never dies" },
+    {
+      id: "recovery",
+      text: "after space is back, recovery keeps every acknowledged batch and new appends are acknowledged and survive",
+    },
   ],
   defaultCases: 10,
   arbitrary: () =>

@@ -89,9 +89,15 @@ export const eventLog: Scenario<Input> = {
   workload: "1-4 tasks' lifecycles interleaved by a seeded schedule, 1-6 events per burst, SIGKILL after some bursts",
   faults: "SIGKILL a few milliseconds into a burst of events",
   invariants: [
-    "the recovered events are a prefix of those emitted, each serialized byte for byte as sent, with the task projections matching",
-    "read.log (where the adapter returns it) lists the events in (seq, ts) order",
-    "with `deterministic`: the same events give byte-identical files in two directories",
+    {
+      id: "durability",
+      text: "the recovered events are a prefix of those emitted, each serialized byte for byte as sent, with the task projections matching",
+    },
+    { id: "event-order", text: "read.log (where the adapter returns it) lists the events in (seq, ts) order" },
+    {
+      id: "deterministic-bytes",
+      text: "with `deterministic`: the same events give byte-identical files in two directories",
+    },
   ],
   defaultCases: 6,
   arbitrary: () =>

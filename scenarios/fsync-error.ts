@@ -22,9 +22,12 @@ export const fsyncError: Scenario<Input> = {
   workload: "appends, close; pipelined bursts under the fault; recovery; appends",
   faults: "the n-th fsync/fdatasync (n = 1-6) fails with EIO, with the file's unsynced bytes dropped",
   invariants: [
-    "the batch whose fsync failed is not acknowledged, nor any batch after it in that process",
-    "every acknowledged batch survives recovery",
-    "open under the fault answers or succeeds; it never dies",
+    {
+      id: "no-ack-after-fsync-error",
+      text: "the batch whose fsync failed is not acknowledged, nor any batch after it in that process",
+    },
+    { id: "durability", text: "every acknowledged batch survives recovery" },
+    { id: "clean-refusal", text: "open under the fault answers or succeeds; it never dies" },
   ],
   defaultCases: 10,
   arbitrary: () =>

@@ -5,6 +5,7 @@ export {
   describeRequirement,
   DEFAULT_THRESHOLDS,
   type Scenario,
+  type InvariantSpec,
   type ScenarioEnv,
   type Requirement,
   type Thresholds,

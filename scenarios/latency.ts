@@ -18,8 +18,11 @@ export const latency: Scenario<Input> = {
   workload: `${ROUNDS} rounds of ${APPENDS_PER_ROUND} sequential single-batch appends and a truncating checkpoint (where the adapter has one) in one process; then ${ROUNDS} appends each followed by a close and reopen`,
   faults: "none: a calm run, alone on the machine",
   invariants: [
-    "p95 of append, truncate and recovery latency under the critical levels (over the target: a warning)",
-    "every acknowledged batch survives each reopen",
+    {
+      id: "latency",
+      text: "p95 of append, truncate and recovery latency under the critical levels (over the target: a warning)",
+    },
+    { id: "durability", text: "every acknowledged batch survives each reopen" },
   ],
   defaultCases: 1,
   solo: true,

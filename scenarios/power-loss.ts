@@ -87,7 +87,16 @@ export const powerLoss: Scenario<Input> = {
   workload: "one recorded life: open an empty directory, appends and checkpoints one at a time, close",
   faults:
     "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
-  invariants: ["durability", "atomicity", "sequence", "integrity", "recovery (open succeeds on every state)"],
+  invariants: [
+    { id: "durability", text: "every batch acknowledged before the cut is in the recovered state" },
+    { id: "atomicity", text: "no batch is partly applied" },
+    {
+      id: "sequence",
+      text: "lastSeq is the seq of the last batch recovered; nothing that was not yet written appears",
+    },
+    { id: "integrity", text: 'check answers ["ok"] (where the adapter has check)' },
+    { id: "recovery", text: "open succeeds on every state a power cut can leave" },
+  ],
   defaultCases: 4,
   // Every state of a 20-step workload is hundreds to thousands of directories (SQLite's: about 1,100),
   // each a fresh process when the adapter lacks the recover op (or with --fresh-recovery).

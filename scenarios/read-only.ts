@@ -29,9 +29,12 @@ export const readOnly: Scenario<Input> = {
   workload: "appends and close (or a new directory); open under the fault, one append; recovery with the fault gone",
   faults: "EROFS on every mutating call; EACCES on directory changes; EACCES on opening existing files for writing",
   invariants: [
-    "open answers (a non-empty error message) or succeeds; it never dies",
-    "a refused open adds and removes no file",
-    "an open that succeeds serves exactly the acknowledged state, and whatever it acknowledges survives",
+    { id: "clean-refusal", text: "open answers (a non-empty error message) or succeeds; it never dies" },
+    { id: "no-partial-files", text: "a refused open adds and removes no file" },
+    {
+      id: "durability",
+      text: "an open that succeeds serves exactly the acknowledged state, and whatever it acknowledges survives",
+    },
   ],
   defaultCases: 9,
   arbitrary: () =>

@@ -20,8 +20,14 @@ export const secondOpener: Scenario<Input> = {
   workload: "appends in process A; a burst in A while B opens; (shared) appends alternating A, B; close and reopen",
   faults: "a second adapter process on the same directory",
   invariants: [
-    "without `shared`: the second open is refused while the first process has the WAL open",
-    "with `shared`: every ack from either process has the next seq, and every acknowledged batch survives",
+    {
+      id: "exclusive-open",
+      text: "without `shared`: the second open is refused while the first process has the WAL open",
+    },
+    {
+      id: "sequence",
+      text: "with `shared`: every ack from either process has the next seq, and every acknowledged batch survives",
+    },
   ],
   defaultCases: 6,
   arbitrary: () =>

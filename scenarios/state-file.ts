@@ -36,9 +36,15 @@ export const stateFile: Scenario<Input> = {
   faults:
     "every named crash point (the steps of the write protocol), fs-call crashes before, after and halfway through writes",
   invariants: [
-    "the recovered document hashes to the checksum it carries (never a mix of two versions, never a torn file)",
-    "it is the last acknowledged document or the one being written (durability, atomicity, sequence)",
-    "open succeeds after a crash at any step",
+    {
+      id: "whole-file",
+      text: "the recovered document hashes to the checksum it carries (never a mix of two versions, never a torn file)",
+    },
+    {
+      id: "durability",
+      text: "it is the last acknowledged document or the one being written (durability, atomicity, sequence)",
+    },
+    { id: "recovery", text: "open succeeds after a crash at any step" },
   ],
   defaultCases: 4,
   arbitrary: (env) =>

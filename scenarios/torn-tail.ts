@@ -70,9 +70,15 @@ export const tornTail: Scenario<Input> = {
   workload: "1-6 single-batch appends, one last append, SIGKILL; after the tear one more append, close and reopen",
   faults: "the last append's bytes cut at a seeded point, or 1-600 bytes of garbage or zeros after them",
   invariants: [
-    "recovery succeeds and keeps every batch before the torn one (the torn one is gone or whole)",
-    "recovery reports the discarded bytes (recovery.bytesDiscarded > 0, for adapters listing recovery-stats)",
-    "a batch appended after recovery survives the next recovery",
+    {
+      id: "durability",
+      text: "recovery succeeds and keeps every batch before the torn one (the torn one is gone or whole)",
+    },
+    {
+      id: "torn-tail-reported",
+      text: "recovery reports the discarded bytes (recovery.bytesDiscarded > 0, for adapters listing recovery-stats)",
+    },
+    { id: "append-after-recovery", text: "a batch appended after recovery survives the next recovery" },
   ],
   defaultCases: 12,
   arbitrary: () =>

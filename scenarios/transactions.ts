@@ -11,8 +11,8 @@ const base = crashScenario({
     "transactions (savepoints nested up to 3 deep, rolled back or released), append bursts, reads, close and reopen",
   faults: "SIGKILL during a transaction's commit, named crash points, SIGKILL during bursts",
   invariants: [
-    "no value written in a rolled-back scope is ever read, live or after recovery",
-    "a transaction's surviving writes are one atomic batch with one seq",
+    { id: "rollback", text: "no value written in a rolled-back scope is ever read, live or after recovery" },
+    { id: "one-batch", text: "a transaction's surviving writes are one atomic batch with one seq" },
     ...PROTOCOL_INVARIANTS,
   ],
   defaultCases: 8,

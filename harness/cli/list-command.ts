@@ -18,7 +18,7 @@ export interface ListedScenario {
   needs: string[];
   workload: string;
   faults: string;
-  invariants: string[];
+  invariants: { id: string; text: string }[];
   defaultCases: number;
   applies?: boolean;
   reason?: string;
@@ -47,7 +47,7 @@ export async function listCommand(flags: ListFlags): Promise<number> {
     needs: s.needs.map(describeRequirement),
     workload: s.workload,
     faults: s.faults,
-    invariants: [...s.invariants],
+    invariants: s.invariants.map(({ id, text }) => ({ id, text })),
     defaultCases: s.defaultCases,
     ...(judge ? judge(i) : {}),
   }));
@@ -55,7 +55,7 @@ export async function listCommand(flags: ListFlags): Promise<number> {
   if (flags.json) {
     out(
       JSON.stringify(
-        { kind: "walcheck-scenarios", version: 1, ...(against ? { adapter: against } : {}), scenarios: rows },
+        { kind: "walcheck-scenarios", version: 2, ...(against ? { adapter: against } : {}), scenarios: rows },
         null,
         2,
       ),
@@ -73,7 +73,7 @@ export async function listCommand(flags: ListFlags): Promise<number> {
       out(`  ${" ".repeat(mark.length + width)}  ${r.description}`);
       out(`  ${" ".repeat(mark.length + width)}  workload: ${r.workload}`);
       out(`  ${" ".repeat(mark.length + width)}  faults: ${r.faults}`);
-      for (const inv of r.invariants) out(`  ${" ".repeat(mark.length + width)}  checks: ${inv}`);
+      for (const inv of r.invariants) out(`  ${" ".repeat(mark.length + width)}  checks: ${inv.id}: ${inv.text}`);
     }
   }
   return 0;

@@ -33,6 +33,7 @@ import type { Hello } from "../protocol/messages.js";
 import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
 import { UsageError } from "../protocol/usage-error.js";
 import type { CrashKinds } from "../engine/workload.js";
+import type { InvariantSpec } from "../engine/scenario.js";
 
 /** `walcheck run` flags as commander parses them (all optional: the config file and defaults fill in). */
 export interface RunFlags {
@@ -251,11 +252,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
       }
     : undefined;
   const plans: PlannedScenario[] = [];
-  const skipped: { name: string; reason: string }[] = [];
+  const skipped: { name: string; reason: string; invariants: readonly InvariantSpec[] }[] = [];
   for (const scenario of selected) {
     const verdict = applicability(scenario, hello, fsFaults, recorder);
     if (!verdict.applies) {
-      skipped.push({ name: scenario.name, reason: verdict.reason });
+      skipped.push({ name: scenario.name, reason: verdict.reason, invariants: scenario.invariants });
       continue;
     }
     const options = config.scenarioOptions?.[scenario.name] ?? {};

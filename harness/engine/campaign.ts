@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import type { LatencyOp, Scenario, ScenarioEnv, Thresholds } from "./scenario.js";
+import type { InvariantSpec, LatencyOp, Scenario, ScenarioEnv, Thresholds } from "./scenario.js";
 import { AdapterClient } from "../protocol/adapter-client.js";
 import { AdapterError } from "../protocol/adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
@@ -39,7 +39,7 @@ export interface CampaignOptions {
   /** The order scenarios are listed in (the catalogue's). */
   order?: string[];
   /** Scenarios that do not apply to this adapter, with the reason (listed in the report, never run). */
-  skipped?: { name: string; reason: string }[];
+  skipped?: { name: string; reason: string; invariants: readonly InvariantSpec[] }[];
   /** Stop starting cases after this long. */
   budgetMs?: number;
   workers: number;
@@ -66,6 +66,8 @@ type Tally = { planned: number; run: number; passed: number; failed: number; err
 /** One scenario's part of the report. */
 export interface ScenarioSummary {
   name: string;
+  /** What the scenario checks (declared by the scenario): renderers read them here, not from the catalogue. */
+  invariants: InvariantSpec[];
   /** not-run: the budget ran out (or the run bailed) before any of its cases started. */
   status: "passed" | "failed" | "error" | "skipped" | "interrupted" | "running" | "pending" | "not-run";
   /** Why it was skipped. */
@@ -177,13 +179,13 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     perScenario.set(plan.scenario.name, emptyStats());
     stops.set(plan.scenario.name, new AbortController());
     summaries.set(plan.scenario.name, {
-      ...blankScenario(plan.scenario.name, "pending", indices.length),
+      ...blankScenario(plan.scenario.name, plan.scenario.invariants, "pending", indices.length),
       latencyExpected: plan.scenario.latencyExpected === true,
       latencyGated: plan.gatesLatency ?? plan.scenario.gatesLatency === true,
     });
   }
   for (const skip of opts.skipped ?? [])
-    summaries.set(skip.name, { ...blankScenario(skip.name, "skipped", 0), reason: skip.reason });
+    summaries.set(skip.name, { ...blankScenario(skip.name, skip.invariants, "skipped", 0), reason: skip.reason });
 
   const summary: RunSummary = {
     status: "running",
@@ -364,9 +366,15 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
   return summary;
 }
 
-function blankScenario(name: string, status: ScenarioSummary["status"], planned: number): ScenarioSummary {
+function blankScenario(
+  name: string,
+  invariants: readonly InvariantSpec[],
+  status: ScenarioSummary["status"],
+  planned: number,
+): ScenarioSummary {
   return {
     name,
+    invariants: invariants.map(({ id, text }) => ({ id, text })),
     status,
     cases: emptyTally(planned),
     cycles: 0,

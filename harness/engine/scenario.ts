@@ -7,6 +7,15 @@ import type { CrashKinds } from "./workload.js";
 import type { Thresholds } from "../checks/latency-stats.js";
 export { DEFAULT_THRESHOLDS, type Level, type LatencyOp, type Thresholds } from "../checks/latency-stats.js";
 
+/**
+ * One invariant a scenario checks: `id` is what a violation of it names (InvariantViolation's
+ * invariant, a JUnit test case), `text` says what holds, for `walcheck list` and the report.
+ */
+export interface InvariantSpec {
+  id: string;
+  text: string;
+}
+
 /** What a scenario needs of the adapter; an adapter without it has the scenario skipped, with the reason. */
 export type Requirement =
   | { kind: "feature"; feature: string; why: string }
@@ -54,7 +63,8 @@ export interface Scenario<T = unknown> {
   needs: readonly Requirement[];
   workload: string;
   faults: string;
-  invariants: readonly string[];
+  /** What its cases hold the adapter to; a violation names one of these ids. */
+  invariants: readonly InvariantSpec[];
   /** Cases a run makes when `--runs` does not say. */
   defaultCases: number;
   /** Latency levels that differ from the defaults. */

@@ -3,7 +3,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { invariantName, renderJUnit } from "../../reports/junit.js";
+import { renderJUnit } from "../../reports/junit.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
 import { PROTOCOL_INVARIANTS, SCENARIOS } from "../../scenarios/index.js";
 import { tempDir } from "../helpers.js";
@@ -52,7 +52,9 @@ describe("renderJUnit, from a real failing run", () => {
     const suite = testsuites.testsuite[0]!;
     expect(suite.name).toBe("crash-append");
     expect(names(suite)).toEqual(["durability", "atomicity", "sequence", "integrity", "recovery"]);
-    expect(names(suite)).toEqual(PROTOCOL_INVARIANTS.map(invariantName));
+    expect(names(suite)).toEqual(PROTOCOL_INVARIANTS.map((i) => i.id));
+    // The test cases come from the invariants the run recorded in report.json.
+    expect(report.scenarios[0]!.invariants?.map((i) => i.id)).toEqual(names(suite));
     // The suite's time is the time its cases took; its test cases share it equally.
     const caseTimeMs = report.scenarios[0]!.caseTimeMs!;
     expect(caseTimeMs).toBeGreaterThan(0);
@@ -133,7 +135,7 @@ describe("renderJUnit, with hostile adapter strings", () => {
     expect(adapterName?.value).toBe(cleaned);
   });
 
-  it("counts failures, errors, skips, and gives a violation of an invariant the catalogue does not list its own test case", () => {
+  it("counts failures, errors, skips, and gives a violation of an invariant the scenario does not declare its own test case", () => {
     const { testsuites } = parseJUnit(xml);
     const [crash, torn, flip] = testsuites.testsuite;
     // crash-append: five protocol invariants plus "exclusive-open", which it does not list.
@@ -172,12 +174,16 @@ describe("renderJUnit, with hostile adapter strings", () => {
   });
 });
 
-describe("invariantName", () => {
-  it("takes a name before the first colon, else the whole text", () => {
-    expect(invariantName(PROTOCOL_INVARIANTS[0])).toBe("durability");
-    expect(invariantName("without `shared`: the second open is refused")).toBe(
-      "without `shared`: the second open is refused",
-    );
-    expect(invariantName("the adapter answers (it does not die)")).toBe("the adapter answers (it does not die)");
+describe("renderJUnit, a report written before scenarios recorded their invariants", () => {
+  it("gives each scenario one test case named after it, plus one per violated invariant", () => {
+    const report = hostileReport();
+    for (const s of report.scenarios) delete s.invariants;
+    const { testsuites } = parseJUnit(renderJUnit(report));
+    const [crash, torn, flip] = testsuites.testsuite;
+    expect(names(crash!)).toEqual(["crash-append", "durability", "exclusive-open"]);
+    expect(crash!.testcase.find((c) => c.name === "durability")?.failure?.type).toBe("invariant");
+    expect(names(torn!)).toEqual(["torn-tail", "adapter error in case 0"]);
+    expect(names(flip!)).toEqual(["bit-flip"]);
+    expect(flip!.skipped).toBe("1");
   });
 });

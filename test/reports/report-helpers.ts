@@ -5,6 +5,7 @@ import { execa } from "execa";
 import { expect } from "vitest";
 import { CLI } from "../helpers.js";
 import { parseRunReport, type RunReport } from "../../reports/report-schema.js";
+import { SCENARIOS } from "../../scenarios/index.js";
 
 /**
  * A real `walcheck run`, with its run directory and parsed report (call `cleanup` after). GITHUB_STEP_SUMMARY is
@@ -78,8 +79,11 @@ const stats = () => ({
 const latency = { n: 2, p50: 1, p95: 2, p99: 2, p999: 2, max: 2 };
 
 function scenario(name: string, status: string, extra: Record<string, unknown> = {}) {
+  // What a run writes: the invariants the scenario declares (a crafted name has none).
+  const declared = SCENARIOS.find((s) => s.name === name)?.invariants;
   return {
     name,
+    ...(declared ? { invariants: declared.map(({ id, text }) => ({ id, text })) } : {}),
     status,
     cases: {
       planned: 2,

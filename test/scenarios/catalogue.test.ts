@@ -17,6 +17,21 @@ describe("the scenario catalogue", () => {
       expect(s.description.length).toBeGreaterThan(80);
       expect(s.invariants.length).toBeGreaterThan(0);
     }
+    // Each invariant is listed with its id, which is what a violation of it names.
+    expect(text.stdout).toContain("needs:");
+    const verbose = await execa(process.execPath, [CLI, "list", "-v"]);
+    expect(verbose.stdout).toContain("checks: torn-tail-reported: recovery reports the discarded bytes");
+  });
+
+  it("every scenario declares its invariants with distinct ids, in the form violations name them", () => {
+    for (const s of SCENARIOS) {
+      const ids = s.invariants.map((i) => i.id);
+      expect(new Set(ids).size, `${s.name}: ${ids.join(", ")}`).toBe(ids.length);
+      for (const i of s.invariants) {
+        expect(i.id, s.name).toMatch(/^[a-z][a-z0-9-]*$/);
+        expect(i.text.length, `${s.name} ${i.id}`).toBeGreaterThan(10);
+      }
+    }
   });
 
   it("walcheck list --adapter sqlite says which scenarios are skipped and why", async () => {
