@@ -1,5 +1,5 @@
-// The durable outbox side of walcheck: the outbox protocol (schemas, client, server), the
-// operator's CLI (status, sync, compact) and the chaos command's building blocks.
+// The durable outbox side of walcheck: the outbox protocol (schemas, client, server) and the
+// chaos command's building blocks (the operator's commands are harness/cli/outbox-command.ts).
 export * from "../protocol/outbox-messages.js";
 export {
   OutboxClient,
@@ -23,8 +23,6 @@ export {
   type OutboxRequestCheck,
 } from "../protocol/outbox-request-check.js";
 export { parseSinkSpec, formatSinkSpec, redactUrl, type SinkSpec } from "./sink-spec.js";
-export { outboxCommand, parseRetention, type OutboxFlags, type OutboxSubcommand } from "../cli/outbox-command.js";
-export { outboxChaosCommand, CHAOS_DEFAULTS, type ChaosFlags } from "../cli/outbox-chaos-command.js";
 export { chaosOps, expectedEffects, describeOp, type ChaosOp } from "./chaos-ops.js";
 export { checkSink, Ledger, type SinkViolation } from "./sink-check.js";
 export { sqliteTarget, postgresTarget, type ChaosSink, type SinkTarget, type Outage } from "./chaos-sink.js";

@@ -540,7 +540,14 @@ describe("I/O errors", () => {
 
 describe("crash (SIGKILL in a child process)", () => {
   beforeAll(() =>
-    assertDistFresh(["event-log", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "harness/protocol/stable-json"]),
+    assertDistFresh([
+      "event-log",
+      "harness/protocol/crashpoint",
+      "crc32c",
+      "durable-fs",
+      "errors",
+      "harness/protocol/stable-json",
+    ]),
   );
 
   it.each([

@@ -111,7 +111,14 @@ describe("StateFile", () => {
 
 describe("StateFile WAL recovery", () => {
   beforeAll(() =>
-    assertDistFresh(["state-file", "harness/protocol/crashpoint", "crc32c", "durable-fs", "errors", "harness/protocol/stable-json"]),
+    assertDistFresh([
+      "state-file",
+      "harness/protocol/crashpoint",
+      "crc32c",
+      "durable-fs",
+      "errors",
+      "harness/protocol/stable-json",
+    ]),
   );
 
   // Old until the WAL is synced (step 3); new from then on. SIGKILL keeps the page cache,
