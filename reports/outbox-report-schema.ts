@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { OutboxHelloFields } from "../harness/protocol/outbox-messages.js";
 
-// The JSON report of `walcheck outbox chaos` (report.json), as harness/outbox/outbox-chaos-command.ts
+// The JSON report of `walcheck outbox chaos` (report.json), as harness/cli/outbox-chaos-command.ts
 // writes it: one record per scenario (ScenarioRecord in harness/outbox/chaos-kit.ts) and the
 // figures of the sink-outage scenario. Objects are loose: later versions may add fields.
 

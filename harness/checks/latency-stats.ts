@@ -4,7 +4,7 @@ export interface Level {
   criticalMs: number;
 }
 
-/** The ops whose latency is held to levels (p99 of the samples of a scenario). */
+/** The ops whose latency is held to levels (p95 of the samples of a scenario: judgeLatency). */
 export type LatencyOp = "append" | "recovery" | "truncate";
 export type Thresholds = Record<LatencyOp, Level>;
 

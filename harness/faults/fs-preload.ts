@@ -1,6 +1,6 @@
 // fs crash points: kill a Node.js process at its k-th mutating file-system call, with no
 // change to its code. Load it with NODE_OPTIONS="--import <file URL or absolute path of
-// dist/harness/fs-preload.js>" and start the adapter as `node …` itself: the first Node
+// dist/harness/faults/fs-preload.js>" and start the adapter as `node …` itself: the first Node
 // process that loads this module owns the counter (see "Environment" below).
 //
 // Environment (read once at load):

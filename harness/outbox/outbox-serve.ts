@@ -10,7 +10,7 @@ import { serveLines } from "../protocol/line-server.js";
 import { checkOutboxRequest, type CheckedOutboxRequest } from "../protocol/outbox-request-check.js";
 import { parseSinkSpec, type SinkSpec } from "./sink-spec.js";
 
-// The serving side of the outbox protocol (outbox-protocol.ts) for the reference outbox
+// The serving side of the outbox protocol (harness/protocol/outbox-messages.ts) for the reference outbox
 // (reference-impl/outbox), or for the reference outbox over another sink (openSink): the
 // fixture outbox without idempotency keys is the reference outbox over a sink that does not
 // check them.

@@ -1,6 +1,6 @@
 import { z } from "zod";
 
-// One zod schema per message of adapter protocol v1 (shared/adapter-protocol.md), and
+// One zod schema per message of adapter protocol v1 (docs/protocol.md), and
 // the TypeScript type of each via z.infer. Objects are loose: the protocol may grow new
 // optional fields, and an adapter that sends extra ones is not wrong.
 

@@ -49,7 +49,7 @@ export class OutboxFault extends Error {
 }
 
 /**
- * An outbox process spoken to over outbox protocol v1 (outbox-protocol.ts): every answer is
+ * An outbox process spoken to over outbox protocol v1 (outbox-messages.ts): every answer is
  * checked with its op's zod schema; a malformed answer, a hang past the timeout, or the
  * process dying rejects with an OutboxFault (OUTBOX_PROTOCOL, OUTBOX_TIMEOUT,
  * OUTBOX_EXITED, OUTBOX_START) carrying the stderr tail.

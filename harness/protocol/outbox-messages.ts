@@ -2,7 +2,7 @@ import { z } from "zod";
 
 // The outbox protocol, version 1: how walcheck drives a durable outbox in another process
 // (`walcheck outbox serve` for the reference outbox, or any program in any language) over
-// JSON lines on stdin/stdout, like the adapter protocol (harness/protocol.ts).
+// JSON lines on stdin/stdout, like the adapter protocol (messages.ts).
 //
 // Every request is one line `{"id": <integer>, "op": <string>, ...fields}`; every answer is
 // one line `{"id", "ok": true, ...result}` or `{"id", "ok": false, "error": {"code", "message"}}`,

@@ -1,7 +1,7 @@
 // Request validation for the serving side of the outbox protocol (`walcheck outbox serve`):
-// plain code, as harness/request-check.ts is for the adapter protocol, because zod's import
+// plain code, as request-check.ts is for the adapter protocol, because zod's import
 // alone costs ~100 ms and the crash scenarios start an outbox process per crash. The rules
-// are those of the zod schemas in outbox-protocol.ts (walcheck's side).
+// are those of the zod schemas in outbox-messages.ts (walcheck's side).
 import { isObject, requestHead, type LineRequestCheck } from "./line-server.js";
 import type { OpenConfig, OutboxOp } from "./outbox-messages.js";
 

@@ -1,7 +1,7 @@
 // Request validation for the serving side (`walcheck serve`). It runs inside every
 // adapter child, thousands per campaign, so it is plain code rather than zod, whose
 // import alone costs ~100 ms of start-up. The walcheck side validates every response with
-// the zod schemas in protocol.ts.
+// the zod schemas in messages.ts.
 import { isObject, requestHead, type LineRequestCheck } from "./line-server.js";
 import type { BatchOp, Op, TransactionStep } from "./messages.js";
 
