@@ -7,6 +7,9 @@ export {
   type RunReport,
   type ScenarioReport,
   type Environment,
+  ExhaustiveReportSchema,
+  EXHAUSTIVE_REPORT_VERSION,
+  type ExhaustiveReport,
 } from "./report-schema.js";
 export { collectEnvironment } from "./environment.js";
 export { renderMarkdown } from "./markdown.js";

@@ -165,11 +165,59 @@ export const RunReportSchema = z.looseObject({
 });
 
 export type RunReport = z.infer<typeof RunReportSchema>;
+
+/**
+ * A report type without the index signatures of its loose objects: what a writer must supply.
+ * `value satisfies Written<RunReport>` holds a writer's own types (the engine's summaries) to
+ * the schema at compile time; the schema stays the one definition of the report.
+ */
+export type Written<T> = T extends readonly (infer U)[]
+  ? Written<U>[]
+  : T extends object
+    ? { [K in keyof T as string extends K ? never : K]: Written<T[K]> }
+    : T;
 export type ScenarioReport = z.infer<typeof ScenarioReportSchema>;
 export type FailedCase = z.infer<typeof FailedCaseSchema>;
 export type ErrorCase = z.infer<typeof ErrorCaseSchema>;
 export type Environment = z.infer<typeof EnvironmentSchema>;
 export type RecoveryBySizeReport = z.infer<typeof RecoveryBySizeSchema>;
+
+/** A crash point of `walcheck run --exhaustive`: before or after the n-th mutating fs call, or mid-way through a write. */
+const FsPointSchema = z.looseObject({ call: z.number().int().positive(), when: z.enum(["before", "after", "mid"]) });
+
+export const EXHAUSTIVE_REPORT_VERSION = 1;
+
+/** The report of `walcheck run --exhaustive` (report.json, kind "walcheck-run-exhaustive"). */
+export const ExhaustiveReportSchema = z.looseObject({
+  kind: z.literal("walcheck-run-exhaustive"),
+  version: z.literal(EXHAUSTIVE_REPORT_VERSION),
+  adapter: z.string(),
+  hello: HelloFields.loose(),
+  status: z.enum(["passed", "failed", "error", "interrupted"]),
+  seed: count,
+  /** The bounded workload, one step a string. */
+  workload: z.array(z.string()),
+  /** Mutating fs calls the workload makes in one life. */
+  calls: count,
+  /** Crash points: every call before and after, and mid-way through every write. */
+  points: count,
+  checked: count,
+  fired: count,
+  elapsedMs: ms,
+  pointsPerSecond: ms,
+  stats: SessionStats,
+  failures: z.array(
+    z.looseObject({
+      point: FsPointSchema,
+      violation: FailedCaseSchema.shape.violation,
+      keptDir: z.string(),
+      replayToken: z.string().min(1),
+    }),
+  ),
+  errors: z.array(z.looseObject({ point: FsPointSchema, code: z.string(), message: z.string() })),
+});
+
+export type ExhaustiveReport = z.infer<typeof ExhaustiveReportSchema>;
 
 /**
  * Check a run report (the parsed JSON, or its text) and return it typed. A report that is

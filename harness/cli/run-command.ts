@@ -5,7 +5,13 @@ import { dir as tmpDir } from "tmp-promise";
 import { collectEnvironment } from "../../reports/environment.js";
 import { writeJsonAtomic } from "../../reports/json-file.js";
 import { writeRenderings } from "../../reports/renderings.js";
-import { REPORT_VERSION } from "../../reports/report-schema.js";
+import {
+  EXHAUSTIVE_REPORT_VERSION,
+  REPORT_VERSION,
+  type ExhaustiveReport,
+  type RunReport,
+  type Written,
+} from "../../reports/report-schema.js";
 import { AdapterClient } from "../protocol/adapter-client.js";
 import { resolveAdapter, type AdapterLaunch } from "../engine/adapter-launch.js";
 import {
@@ -300,8 +306,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   // The environment goes in from the first write, so an interrupted run's report has it too.
   const environment = await collectEnvironment({ reportDir });
   const base = {
-    kind: "walcheck-run",
-    version: REPORT_VERSION,
+    kind: "walcheck-run" as const,
+    version: REPORT_VERSION as typeof REPORT_VERSION,
     adapter: launch.label,
     flags: launch.flags,
     environment,
@@ -330,7 +336,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         signal: controller.signal,
         onCase: (result, s) => {
           // Written as the run goes: an interrupted run still leaves a valid report.
-          writeJsonAtomic(reportFile, { ...base, ...s });
+          writeJsonAtomic(reportFile, { ...base, ...s } satisfies Written<RunReport>);
           if (bar)
             bar.update(s.cases.run, {
               cycles: s.cycles,
@@ -350,7 +356,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
   }
-  writeJsonAtomic(reportFile, { ...base, ...summary });
+  // The report's type is its schema's (reports/report-schema.ts): the engine's summary must fit it.
+  writeJsonAtomic(reportFile, { ...base, ...summary } satisfies Written<RunReport>);
   printSummary(summary, reportFile, launch);
   // Markdown, JUnit and HTML from the final JSON, checked against its schema first (a report that
   // does not match is walcheck's own bug: said, but the run's verdict stands).
@@ -417,11 +424,11 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
   }
   writeJsonAtomic(o.reportFile, {
     kind: "walcheck-run-exhaustive",
-    version: 1,
+    version: EXHAUSTIVE_REPORT_VERSION as typeof EXHAUSTIVE_REPORT_VERSION,
     adapter: o.launch.label,
     hello: o.hello,
     ...result,
-  });
+  } satisfies Written<ExhaustiveReport>);
   const out = (line = "") => process.stdout.write(`${line}\n`);
   out(
     `walcheck run --exhaustive — ${result.status.toUpperCase()} (seed ${result.seed}: ${result.calls} fs calls, ${result.points} crash points, ${result.checked} checked, ${result.fired} fired, ${result.pointsPerSecond.toFixed(1)} points/s)`,

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
+import { ExhaustiveReportSchema } from "../../reports/report-schema.js";
 import { CLI, tempDir } from "../helpers.js";
 
 async function walcheckRun(args: string[]) {
@@ -21,6 +22,8 @@ describe("walcheck run --exhaustive", () => {
     const r = await walcheckRun(["--exhaustive", "--seed", "4"]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.report).toMatchObject({ kind: "walcheck-run-exhaustive", status: "passed", seed: 4 });
+    // The report is what its schema (and docs/schema/) says it is.
+    expect(ExhaustiveReportSchema.safeParse(r.report).error).toBeUndefined();
     expect(r.report.calls).toBeGreaterThan(20);
     // before and after for every call, plus mid-way through every write.
     expect(r.report.points).toBeGreaterThan(2 * r.report.calls);
@@ -32,6 +35,7 @@ describe("walcheck run --exhaustive", () => {
     const fixture = path.resolve("test/fixtures/adapters/bug-truncate-before-snapshot.mjs");
     const r = await walcheckRun(["--exhaustive", "--seed", "4", "--adapter", fixture]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    expect(ExhaustiveReportSchema.safeParse(r.report).error).toBeUndefined();
     const failure = r.report.failures[0];
     expect(failure.violation.invariant).toBe("durability");
     expect(r.stdout).toContain(`VIOLATION at fs call #${failure.point.call} (${failure.point.when})`);
