@@ -10,7 +10,11 @@ export interface LedgerEntry {
   life: number;
 }
 
-/** The acknowledgement ledger of a case: every batch sent, acked, failed or in flight at a crash. */
+/**
+ * The acknowledgement ledger of a case: every batch sent, acked, failed or in flight at a crash.
+ * The outbox chaos driver keeps its own record, `WriteLedger` (harness/outbox/sink-check.ts):
+ * its writes are keyed by the idempotency key the outbox assigns on acceptance, not by a seq.
+ */
 export class Ledger {
   readonly entries: LedgerEntry[] = [];
 

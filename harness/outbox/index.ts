@@ -26,7 +26,7 @@ export { parseSinkSpec, formatSinkSpec, redactUrl, type SinkSpec } from "./sink-
 export { outboxCommand, parseRetention, type OutboxFlags, type OutboxSubcommand } from "../cli/outbox-command.js";
 export { outboxChaosCommand, CHAOS_DEFAULTS, type ChaosFlags } from "../cli/outbox-chaos-command.js";
 export { chaosOps, expectedEffects, describeOp, type ChaosOp } from "./chaos-ops.js";
-export { checkSink, Ledger, type SinkViolation } from "./sink-check.js";
+export { checkSink, WriteLedger, type SinkViolation } from "./sink-check.js";
 export { sqliteTarget, postgresTarget, type ChaosSink, type SinkTarget, type Outage } from "./chaos-sink.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export * from "./chaos-kit.js";
