@@ -2,10 +2,10 @@ import { z } from "zod";
 import { HelloFields } from "../harness/protocol/messages.js";
 import { parseReportJson } from "./report-file.js";
 
-// The JSON report of `walcheck run` (report.json), as harness/run-command.ts writes it:
+// The JSON report of `walcheck run` (report.json), as harness/cli/run-command.ts writes it:
 // `{kind, version, adapter, flags, environment, ...RunSummary}` (RunSummary, ScenarioSummary
-// in harness/campaign.ts, CaseResult in harness/case-runner.ts). Objects are loose: a later
-// walcheck may add fields, and a renderer of this version must still read the report.
+// in harness/engine/campaign.ts, CaseResult in harness/engine/case-runner.ts). Objects are
+// loose: a later walcheck may add fields, and these renderers must still read its report.
 // A report is valid at every moment of a run (it is rewritten after every case), so the
 // statuses of a run still going ("running", "pending") are part of the schema.
 
@@ -21,7 +21,7 @@ const Batches = z.looseObject({ sent: count, acked: count });
 const TimeSplit = z.looseObject({ startup: ms, recovery: ms, workload: ms, verify: ms });
 
 const RecoverySample = z.looseObject({ walBytes: count, ms });
-/** Recovery time against WAL size (harness/recovery-by-size.ts). Absent from reports of walcheck before 0.2. */
+/** Recovery time against WAL size (harness/checks/recovery-by-size.ts). Absent from reports of walcheck before 0.2. */
 export const RecoveryBySizeSchema = z.looseObject({
   n: count,
   points: z.array(RecoverySample),

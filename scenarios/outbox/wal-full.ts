@@ -15,7 +15,7 @@ import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
 import { WriteLedger } from "../../harness/outbox/sink-check.js";
 
 // wal-full: the outbox's WAL disk fills. The outbox runs under walcheck's fs preload with
-// WALCHECK_FS_FAULT=enospc:<bytes> (harness/fs-preload.ts): after that many bytes every
+// WALCHECK_FS_FAULT=enospc:<bytes> (harness/faults/fs-preload.ts): after that many bytes every
 // write(2) its Node code makes fails with a real ENOSPC (the database's own I/O is not Node's
 // fs and stays healthy). Writes go in one at a time, with a sync after every third accepted
 // one, until the first refusal; then 5 more writes.
