@@ -30,7 +30,7 @@ export interface BenchPlan {
   batchSizes: number[];
   concurrency: number[];
   recoverySizes: number[];
-  /** Steps of the life the power suite records (20: the issue's bounded workload). */
+  /** Steps of the life the power suite records (default 20, as an exhaustive `--crash power` case). */
   powerSteps: number;
   timeMs: number;
   timeoutMs: number;

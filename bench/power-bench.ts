@@ -11,9 +11,10 @@ import { runOne, timedPart, type RunOptions } from "./bench-util.js";
 import { BenchError, type ClientPool } from "./protocol-suites.js";
 
 // The power-loss suite: how many crash states per second walcheck checks for one recorded
-// life of a bounded workload (the issue's figure: 20 steps on 2 cores). The life is recorded
-// once; one tinybench iteration enumerates and checks every state of it (exhaustive mode),
-// so ops per iteration is the number of states and ops/s is states per second.
+// life of a bounded workload (20 steps by default, the length of an exhaustive `--crash power`
+// case). The life is recorded once; one tinybench iteration enumerates and checks every state
+// of it (exhaustive mode), so ops per iteration is the number of states and ops/s is states
+// per second.
 
 export interface PowerBenchResult {
   task: Awaited<ReturnType<typeof runOne>>;

@@ -7,7 +7,7 @@ export type { CheckpointStats } from "./checkpoint-loop.js";
 export type { RecoveryReport, SalvageReport } from "./recovery.js";
 export { WalError, errorCode, type WalErrorCode } from "./errors.js";
 export { crashpoint, crashTarget } from "../harness/protocol/crashpoint.js";
-export { CRASH_POINTS, type CrashPoint } from "./crash-points.js";
+export { CRASH_POINTS, type CrashPoint } from "./reference-crash-points.js";
 export { LatencyWindow, type LatencySummary } from "./latency-window.js";
 export { stableStringify, type JsonValue } from "../harness/protocol/stable-json.js";
 export { createReferenceAdapter, parseReferenceConfig, type ReferenceConfig } from "./reference-adapter.js";

@@ -1,7 +1,7 @@
 import type { TransactionStep } from "../harness/protocol/messages.js";
 import { netOps } from "../harness/protocol/transaction-steps.js";
 import type { WalAdapter } from "../harness/protocol/wal-adapter.js";
-import { CRASH_POINTS } from "./crash-points.js";
+import { CRASH_POINTS } from "./reference-crash-points.js";
 import { configParser, OpenStore, type FieldCheck } from "./locked-adapter.js";
 import type { Savepoint } from "./transaction.js";
 import { Wal } from "./wal.js";

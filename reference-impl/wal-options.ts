@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { CrashPoint } from "./crash-points.js";
+import type { CrashPoint } from "./reference-crash-points.js";
 
 /** When an append is acknowledged. */
 export type SyncMode = "always" | "batch" | "none";

@@ -7,7 +7,7 @@ import { AsyncMutex } from "./async-mutex.js";
 import { binaryCodec } from "./binary-codec.js";
 import { defaultLogger } from "./default-logger.js";
 import { CheckpointLoop, logCheckpoint, type CheckpointStats } from "./checkpoint-loop.js";
-import type { CrashPoint } from "./crash-points.js";
+import type { CrashPoint } from "./reference-crash-points.js";
 import { crashpoint } from "../harness/protocol/crashpoint.js";
 import { DirLock } from "./dir-lock.js";
 import { ensureDir, fsyncDir, writeFully } from "./durable-fs.js";

@@ -5,7 +5,7 @@ import { EnvironmentSchema } from "./report-schema.js";
 
 // The JSON report of `walcheck bench` (bench.json). Written first; the Markdown, the HTML
 // page, the terminal summary and `--baseline` comparisons are all built from it. Objects
-// are loose: a later walcheck may add fields and a reader of this version must still read it.
+// are loose: a later walcheck may add fields, and this schema must still read its reports.
 
 /** Bumped when a field changes meaning or a required field is added. */
 export const BENCH_VERSION = 1;

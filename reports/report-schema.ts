@@ -4,8 +4,8 @@ import { parseReportJson } from "./report-file.js";
 
 // The JSON report of `walcheck run` (report.json), as harness/cli/run-command.ts writes it:
 // `{kind, version, adapter, flags, environment, ...RunSummary}` (RunSummary, ScenarioSummary
-// in harness/engine/campaign.ts, CaseResult in harness/engine/case-runner.ts). Objects are loose: a later
-// walcheck may add fields, and a renderer of this version must still read the report.
+// in harness/engine/campaign.ts, CaseResult in harness/engine/case-runner.ts). Objects are
+// loose: a later walcheck may add fields, and these renderers must still read its report.
 // A report is valid at every moment of a run (it is rewritten after every case), so the
 // statuses of a run still going ("running", "pending") are part of the schema.
 

@@ -1,4 +1,4 @@
-import { crashScenario } from "./crash-campaign.js";
+import { crashScenario } from "./crash-scenario.js";
 
 /** Named points on the append path: writing, syncing, committing a batch (not checkpoints or rotation). */
 export const appendPoint = (p: string) =>

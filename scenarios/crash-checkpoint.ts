@@ -1,4 +1,4 @@
-import { crashScenario } from "./crash-campaign.js";
+import { crashScenario } from "./crash-scenario.js";
 
 const checkpointPoint = (p: string) => /checkpoint|snapshot|compact/i.test(p) && !/truncate/i.test(p);
 

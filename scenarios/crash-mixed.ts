@@ -1,4 +1,4 @@
-import { crashScenario } from "./crash-campaign.js";
+import { crashScenario } from "./crash-scenario.js";
 
 export const crashMixed = crashScenario({
   name: "crash-mixed",

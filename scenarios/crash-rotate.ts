@@ -1,4 +1,4 @@
-import { crashScenario } from "./crash-campaign.js";
+import { crashScenario } from "./crash-scenario.js";
 
 const ROTATE = /rotat|segment|compact/i;
 const rotatePoint = (p: string) => ROTATE.test(p);

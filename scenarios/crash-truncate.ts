@@ -1,4 +1,4 @@
-import { crashScenario } from "./crash-campaign.js";
+import { crashScenario } from "./crash-scenario.js";
 
 const truncatePoint = (p: string) => /truncate|checkpoint|snapshot/i.test(p);
 

@@ -12,4 +12,4 @@ export {
   type Level,
   type LatencyOp,
 } from "../harness/engine/scenario.js";
-export { crashScenario, runCommands, PROTOCOL_INVARIANTS } from "./crash-campaign.js";
+export { crashScenario, runCommands, PROTOCOL_INVARIANTS } from "./crash-scenario.js";

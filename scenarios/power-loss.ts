@@ -27,7 +27,11 @@ interface Input {
 
 /** States a case samples when the run is not exhaustive. */
 export const SAMPLED_STATES = 40;
-/** Workload steps of an exhaustive case: the bounded workload the issue's speed figure is for. */
+/**
+ * Workload steps of an exhaustive case: short enough to check every crash state of the life,
+ * and the life length `walcheck bench --suites power` measures by default, so the states/s of
+ * the two compare.
+ */
 export const EXHAUSTIVE_STEPS = 20;
 
 function stepOf(features: readonly string[]): fc.Arbitrary<PowerStep> {
@@ -41,7 +45,7 @@ function stepOf(features: readonly string[]): fc.Arbitrary<PowerStep> {
   return fc.oneof(...options);
 }
 
-/** The bounded workload of the issue's speed figure, from a seed: `steps` steps of what the adapter's features allow. */
+/** The bounded workload of a power-loss case or bench, from a seed: `steps` steps of what the adapter's features allow. */
 export function powerWorkload(features: readonly string[], steps: number, seed: number): PowerStep[] {
   return fc.sample(fc.array(stepOf(features), { minLength: steps, maxLength: steps }), { seed, numRuns: 1 })[0]!;
 }

@@ -1,5 +1,5 @@
 import { ROLLED_BACK } from "../harness/engine/workload.js";
-import { crashScenario, PROTOCOL_INVARIANTS, runCommands } from "./crash-campaign.js";
+import { crashScenario, PROTOCOL_INVARIANTS, runCommands } from "./crash-scenario.js";
 
 const base = crashScenario({
   name: "transactions",

@@ -1,3 +1,15 @@
+// Latency statistics and the latency gate.
+//
+// Verifies: that an op's p95 latency is under its target level (else a warning) and its
+// critical level (else the run fails, with at least MIN_SAMPLES_TO_FAIL samples; with fewer it
+// is a warning). Percentiles are nearest-rank over the samples as given.
+//
+// Does not verify: the other percentiles or the maximum (computed for reports, never judged);
+// how the samples were taken (CaseSession.sample: the adapter's own elapsedMs, else the round
+// trip) or which levels apply to a scenario (the campaign's plan, from config and flags); the
+// recovery-time threshold on a single open (CaseSession). latencyHistogram only bins samples
+// for the reports.
+
 /** A latency level: over `targetMs` is a warning in the report, over `criticalMs` fails the run. */
 export interface Level {
   targetMs: number;

@@ -1,3 +1,13 @@
+// The acknowledgement ledger: every batch a case sent, and whether it was acked, refused, or
+// in flight when the process died.
+//
+// Verifies: nothing. It is the record a violation prints (its tail), so a person can see the
+// batches and acks that led to it.
+//
+// Does not verify: durability, atomicity or sequence (the prefix model judges recovered
+// states from its own copy of the batches); the outbox's writes (WriteLedger in
+// harness/outbox/sink-check.ts, which checkSink judges).
+
 import type { BatchOp } from "../protocol/messages.js";
 
 /** One batch walcheck sent, and what became of it. */
@@ -10,7 +20,11 @@ export interface LedgerEntry {
   life: number;
 }
 
-/** The acknowledgement ledger of a case: every batch sent, acked, failed or in flight at a crash. */
+/**
+ * The acknowledgement ledger of a case: every batch sent, acked, failed or in flight at a crash.
+ * The outbox chaos driver keeps its own record, `WriteLedger` (harness/outbox/sink-check.ts):
+ * its writes are keyed by the idempotency key the outbox assigns on acceptance, not by a seq.
+ */
 export class Ledger {
   readonly entries: LedgerEntry[] = [];
 

@@ -1,3 +1,20 @@
+// The prefix model: what a WAL may hold after a crash, given the batches walcheck sent and
+// the ones it saw acknowledged.
+//
+// Verifies: that a recovered (lastSeq, state) is the state after exactly the first lastSeq
+// batches, for some lastSeq between the last acknowledged batch and the last sent one.
+// Reports durability (lastSeq below the last ack), sequence (lastSeq beyond what was sent, or
+// a state that is some other prefix than the one lastSeq names) and atomicity (a state that is
+// no prefix at all: half a batch, a batch without the one before it, a changed value).
+// `diffStates` names every key that differs, for the violation.
+//
+// Does not verify: that `check` answers ["ok"] (the integrity invariant is the caller's:
+// CaseSession.verify, the smoke checker, the power-loss state check); that open succeeds or is
+// fast enough (recovery, recovery-time: CaseSession); that an ack carries the expected seq, or
+// that a live read is exactly the acknowledged prefix (CaseSession). It knows batches only:
+// a transaction is the one batch of its surviving writes (netOps), its rollback is checked by
+// the transactions scenario, and checkpoints, rotation and truncation change no expected state.
+
 import type { BatchOp } from "../protocol/messages.js";
 
 /** How a recovered state compares with the batches that were sent. */
@@ -40,7 +57,7 @@ export class PrefixModel {
     this.ackedSeq = Math.max(this.ackedSeq, seq);
   }
 
-  /** Batch `seq` is no longer owed: walcheck itself tore it after the ack (a torn-tail scenario models its write as never finished). */
+  /** Batch `seq` and the ones after it are not owed: walcheck itself tore `seq` after its ack (a torn-tail scenario models its write as never finished). */
   retract(seq: number): void {
     this.ackedSeq = Math.max(this.baseSeq, Math.min(this.ackedSeq, seq - 1));
   }

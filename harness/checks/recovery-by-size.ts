@@ -1,3 +1,13 @@
+// Recovery time against WAL size, summarised for the reports.
+//
+// Verifies: nothing. It buckets recoveries by the WAL directory's size, keeps a bounded set of
+// points (spread over the sizes, plus the slowest) and fits a line, so a person can see
+// whether recovery grows with the WAL.
+//
+// Does not verify: that any recovery was fast enough (the recovery-time threshold is checked
+// per open by CaseSession; recovery's p95 against its levels by latency-stats' judgeLatency),
+// or that recovery succeeded (recovery invariant: CaseSession).
+
 import { latencyStats } from "./latency-stats.js";
 
 /** One recovery: the bytes of the WAL directory it started from, and how long `open` took. */

@@ -1,3 +1,11 @@
+// The names of the invariants and the error a broken one is reported with.
+//
+// Verifies: nothing. InvariantViolation carries what another check found (the invariant, the
+// crash before it, the keys that differ, the ledger's tail) and `describe` prints it.
+//
+// Does not verify: any invariant; each is checked where its data is (the prefix model,
+// CaseSession, the scenarios, the power-loss state check).
+
 import type { KeyDiff } from "./prefix-model.js";
 
 /** The invariants of the protocol document, plus the recovery checks. */

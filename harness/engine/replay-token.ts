@@ -32,30 +32,48 @@ export function encodeReplayToken(token: Omit<ReplayToken, "v">): string {
   return Buffer.from(JSON.stringify({ v: 1, ...token }), "utf8").toString("base64url");
 }
 
+const CRASH_KINDS: readonly unknown[] = ["named", "fs", "signal"] satisfies ReplayToken["crash"];
+const WHENS: readonly unknown[] = ["before", "after", "mid"] satisfies NonNullable<ReplayToken["exhaustive"]>["when"][];
+
+const isRecord = (x: unknown): x is Record<string, unknown> => typeof x === "object" && x !== null && !Array.isArray(x);
+const absentOr = (x: unknown, ok: (x: unknown) => boolean): boolean => x === undefined || ok(x);
+
+/** Every field of a token checked, so a damaged one is refused rather than replaying some other case. */
+function isReplayToken(t: unknown): t is ReplayToken {
+  return (
+    isRecord(t) &&
+    t.v === 1 &&
+    Number.isInteger(t.seed) &&
+    typeof t.path === "string" &&
+    absentOr(t.replayPath, (x) => typeof x === "string") &&
+    Array.isArray(t.crash) &&
+    t.crash.every((k) => CRASH_KINDS.includes(k)) &&
+    Number.isInteger(t.maxCommands) &&
+    absentOr(t.scenario, (x) => typeof x === "string") &&
+    absentOr(t.exhaustive, (x) => isRecord(x) && Number.isInteger(x.call) && WHENS.includes(x.when)) &&
+    absentOr(t.power, (x) => x === "exhaustive") &&
+    absentOr(
+      t.powerState,
+      (x) =>
+        isRecord(x) &&
+        Number.isInteger(x.cut) &&
+        (x.cut as number) >= 0 &&
+        typeof x.variant === "string" &&
+        typeof x.op === "string",
+    )
+  );
+}
+
+/** The case a token names; a UsageError naming the token (its first 40 characters) if it is not one walcheck made. */
 export function decodeReplayToken(raw: string): ReplayToken {
-  let parsed: Partial<ReplayToken>;
+  const named = raw.slice(0, 40);
+  let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(raw, "base64url").toString("utf8")) as Partial<ReplayToken>;
+    parsed = JSON.parse(Buffer.from(raw, "base64url").toString("utf8"));
   } catch {
-    throw new UsageError(`--replay: not a walcheck replay token: ${raw.slice(0, 40)}`);
+    throw new UsageError(`--replay: not a walcheck replay token: ${named}`);
   }
-  const exhaustiveOk =
-    parsed.exhaustive === undefined ||
-    (Number.isInteger(parsed.exhaustive.call) && ["before", "after", "mid"].includes(parsed.exhaustive.when));
-  const p = parsed.powerState;
-  const powerOk =
-    p === undefined ||
-    (Number.isInteger(p.cut) && p.cut >= 0 && typeof p.variant === "string" && typeof p.op === "string");
-  if (
-    parsed.v !== 1 ||
-    !Number.isInteger(parsed.seed) ||
-    typeof parsed.path !== "string" ||
-    !Array.isArray(parsed.crash) ||
-    !Number.isInteger(parsed.maxCommands) ||
-    !exhaustiveOk ||
-    !powerOk
-  ) {
-    throw new UsageError(`--replay: the token is damaged or from another walcheck version`);
-  }
-  return parsed as ReplayToken;
+  if (!isReplayToken(parsed))
+    throw new UsageError(`--replay: the token is damaged or from another walcheck version: ${named}`);
+  return parsed;
 }

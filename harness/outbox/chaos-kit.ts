@@ -3,7 +3,7 @@ import type { ChaosOp } from "./chaos-ops.js";
 import type { ChaosSink, SinkTarget } from "./chaos-sink.js";
 import type { OutboxClient } from "../protocol/outbox-client.js";
 import type { OpenConfig, OutboxHello, OutboxStatsAnswer, SinkSnapshotAnswer } from "../protocol/outbox-messages.js";
-import { checkSink, type Ledger } from "./sink-check.js";
+import { checkSink, type WriteLedger } from "./sink-check.js";
 
 // What the outbox chaos scenarios (scenarios/outbox/) share: the context the chaos command
 // gives them, the record each fills in for the report, and the steps every one of them takes
@@ -156,7 +156,7 @@ export type WriteOutcome =
 export async function writeOp(
   client: OutboxClient,
   op: ChaosOp,
-  ledger: Ledger,
+  ledger: WriteLedger,
   rec: ScenarioRecord,
 ): Promise<WriteOutcome> {
   rec.ops.sent += 1;
@@ -193,7 +193,7 @@ export async function writeOp(
 export async function writeMany(
   client: OutboxClient,
   ops: ChaosOp[],
-  ledger: Ledger,
+  ledger: WriteLedger,
   rec: ScenarioRecord,
   window = 32,
 ): Promise<WriteOutcome[]> {
@@ -251,7 +251,7 @@ export async function syncUntilEmpty(
 export async function settleAndCheck(
   ctx: ChaosContext,
   client: OutboxClient,
-  ledger: Ledger,
+  ledger: WriteLedger,
   rec: ScenarioRecord,
   where?: string,
 ): Promise<{ snapshot: SinkSnapshotAnswer; stats: OutboxStatsAnswer; duplicates: number }> {

@@ -24,7 +24,7 @@ export {
 } from "../protocol/outbox-request-check.js";
 export { parseSinkSpec, formatSinkSpec, redactUrl, type SinkSpec } from "./sink-spec.js";
 export { chaosOps, expectedEffects, describeOp, type ChaosOp } from "./chaos-ops.js";
-export { checkSink, Ledger, type SinkViolation } from "./sink-check.js";
+export { checkSink, WriteLedger, type SinkViolation } from "./sink-check.js";
 export { sqliteTarget, postgresTarget, type ChaosSink, type SinkTarget, type Outage } from "./chaos-sink.js";
 export { startTcpProxy, type TcpProxy } from "./tcp-proxy.js";
 export * from "./chaos-kit.js";

@@ -6,8 +6,19 @@ import type { OutboxStatsAnswer, SinkSnapshotAnswer } from "../protocol/outbox-m
 // idempotency key, in acceptance order, nothing applied that was refused, nothing stuck, and
 // balances, trades and positions equal to those of the applied operations.
 
-/** What walcheck knows of the writes it sent one outbox directory. */
-export class Ledger {
+/**
+ * What walcheck knows of the writes it sent one outbox directory: the input `checkSink` judges
+ * the database against.
+ *
+ * Not the WAL campaign's `Ledger` (harness/checks/ledger.ts), though both record what was
+ * acknowledged and what was in flight. That one lists WAL batches in the seq walcheck assigns
+ * before sending, and only prints its tail in a violation; the prefix model does the judging.
+ * Here the outbox assigns the idempotency key and acceptance number `n` when it accepts a
+ * write, and those are what the invariants check (each key applied once, in order of `n`), so
+ * writes are looked up by key; refused writes keep their error, and an unanswered write is
+ * recorded when its request fails rather than by sweeping in-flight entries after a crash.
+ */
+export class WriteLedger {
   /** Writes answered accepted, by the idempotency key the outbox gave. */
   readonly acknowledged = new Map<string, { op: ChaosOp; n: number; entryId: string }>();
   /** Writes whose answer never came (the outbox died with them in flight): applied once or not at all. */
@@ -26,7 +37,11 @@ export interface SinkViolation {
 }
 
 /** Every invariant that `snapshot` and `stats` (after the final sync) break; empty when all hold. */
-export function checkSink(ledger: Ledger, snapshot: SinkSnapshotAnswer, stats: OutboxStatsAnswer): SinkViolation[] {
+export function checkSink(
+  ledger: WriteLedger,
+  snapshot: SinkSnapshotAnswer,
+  stats: OutboxStatsAnswer,
+): SinkViolation[] {
   const out: SinkViolation[] = [];
   const queued = stats.pending + stats.syncing;
   if (queued > 0) {

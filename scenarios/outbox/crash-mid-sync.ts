@@ -13,7 +13,7 @@ import {
 } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
 import { OutboxFault } from "../../harness/protocol/outbox-client.js";
-import { Ledger } from "../../harness/outbox/sink-check.js";
+import { WriteLedger } from "../../harness/outbox/sink-check.js";
 
 // crash-mid-sync: SIGKILL at every crash point the outbox names in hello.points (the reference:
 // after-accept, after-syncing, after-sink-apply — between the database commit and the
@@ -82,7 +82,7 @@ async function crashCase(
   const ops = chaosOps(seed, c.writes, `c${c.index}`);
   const groups = fc.sample(fc.integer({ min: 1, max: 3 }), { seed, numRuns: c.writes });
   const wal = path.join(c.dir, "wal");
-  const ledger = new Ledger();
+  const ledger = new WriteLedger();
   const doomed = ctx.start({ WALCHECK_CRASH_AT: at });
   let crashed = false;
   try {

@@ -14,7 +14,7 @@ import {
 } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
 import type { OpenConfig } from "../../harness/protocol/outbox-messages.js";
-import { Ledger } from "../../harness/outbox/sink-check.js";
+import { WriteLedger } from "../../harness/outbox/sink-check.js";
 
 // sink-outage: the database goes away while trading goes on, then comes back.
 //
@@ -55,7 +55,7 @@ async function outageLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, s
   const t0 = performance.now();
   const warm = Math.max(1, Math.ceil(ctx.ops / 10));
   const ops = chaosOps(ctx.seed, warm + ctx.ops, "out");
-  const ledger = new Ledger();
+  const ledger = new WriteLedger();
   const features = new Set(ctx.hello.features);
   const client = ctx.start();
   await openOutbox(client, path.join(dir, "wal"), sink, outageConfig(ctx.sink.kind));

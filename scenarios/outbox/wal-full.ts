@@ -12,7 +12,7 @@ import {
   type ScenarioRecord,
 } from "../../harness/outbox/chaos-kit.js";
 import type { ChaosSink } from "../../harness/outbox/chaos-sink.js";
-import { Ledger } from "../../harness/outbox/sink-check.js";
+import { WriteLedger } from "../../harness/outbox/sink-check.js";
 
 // wal-full: the outbox's WAL disk fills. The outbox runs under walcheck's fs preload with
 // WALCHECK_FS_FAULT=enospc:<bytes> (harness/faults/fs-preload.ts): after that many bytes every
@@ -46,7 +46,7 @@ async function fullLife(ctx: ChaosContext, rec: ScenarioRecord, dir: string, sin
   rec.details.enospcAfterBytes = budget;
   const ops = chaosOps(ctx.seed, Math.max(ctx.ops, 60) + AFTER_HALT, "full");
   const wal = path.join(dir, "wal");
-  const ledger = new Ledger();
+  const ledger = new WriteLedger();
   const full = ctx.start({
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
     WALCHECK_FS_FAULT: `enospc:${budget}`,

@@ -8,11 +8,11 @@ import { renderBenchMarkdown } from "../../reports/bench-markdown.js";
 import { parseBenchReport, type BenchReport } from "../../reports/bench-schema.js";
 import { benchFiles, slowWal, walcheck } from "./bench-helpers.js";
 
-// Issue 5's "done when": `walcheck bench --baseline` flags a regression made on purpose. The
-// same simple WAL is measured at full speed (about a millisecond per fdatasync'd append),
-// then with 100 ms slept before every append: a difference no noise can hide. The slow run
-// takes ~15 samples, so that even a loaded machine stalling one or two of them by a whole
-// second keeps the margin of error below the 100 ms the sleep adds.
+// `walcheck bench --baseline` must flag a regression made on purpose. The same simple WAL is
+// measured at full speed (about a millisecond per fdatasync'd append), then with 100 ms slept
+// before every append: a difference no noise can hide. The slow run takes ~15 samples, so
+// that even a loaded machine stalling one or two of them by a whole second keeps the margin
+// of error below the 100 ms the sleep adds.
 
 const ID = "adapter/append/b1/c1";
 const HOSTILE_NAME = "<script>alert(1)</script>";

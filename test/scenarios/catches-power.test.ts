@@ -7,8 +7,9 @@ type PowerEntry = ReturnType<typeof scenarioOf> & {
 
 // Power loss, simulated from a recorded life (LD_PRELOAD recorder, crash states built from
 // the trace, each recovered by the recover op of a long-lived process, or by a fresh process
-// per state). The four bugs the issue names each fail with a fixture WAL that has exactly
-// that bug; the correct WALs pass every state.
+// per state). Four power-loss bugs (no fsync, a new segment without a directory fsync, no
+// checksum, a snapshot renamed in without a directory fsync) each fail with a fixture WAL
+// that has exactly that bug; the correct WALs pass every state.
 describe("the power-loss scenario", () => {
   catchesBugs([
     ["power-loss", "bug-power-no-fsync", ["durability"]],
