@@ -26,20 +26,33 @@ export interface Finding {
 /** A state read: the recovered (or live) WAL as `read` answered it. */
 export type StateRead = { lastSeq: number; state: Record<string, string> } & Record<string, unknown>;
 
+/** A whole recovery of a directory as one answer: `open` refused, or what `read` (and `check`, if run) answered. */
+export type RecoveryAnswer =
+  | { open: "failed"; code: string; message: string }
+  | { open: "ok"; lastSeq: number; state: Record<string, string>; check?: string[] };
+
 export interface CheckerOptions {
   /** A recovery (the adapter's own figure, else the round trip) longer than this is a `recovery-time` violation. */
   recoveryThresholdMs?: number;
 }
 
-/** `open` refused to recover. */
-export function openFinding(error: { code: string; message: string }): Finding {
-  return { invariant: "recovery", message: `open failed: ${error.code}: ${error.message}`, diff: [] };
+/** `open` refused to recover: `where` says what was being recovered, for a person. */
+export function openFinding(error: { code: string; message: string }, where?: string): Finding {
+  return {
+    invariant: "recovery",
+    message: `open failed${where ? ` ${where}` : ""}: ${error.code}: ${error.message}`,
+    diff: [],
+  };
 }
 
-/** `check` must answer exactly ["ok"]. */
-export function checkFinding(result: string[]): Finding | undefined {
+/** `check` must answer exactly ["ok"]; `after` says after what, for a person. */
+export function checkFinding(result: string[], after?: string): Finding | undefined {
   if (result.length === 1 && result[0] === "ok") return undefined;
-  return { invariant: "integrity", message: `check answered ${JSON.stringify(result)}`, diff: [] };
+  return {
+    invariant: "integrity",
+    message: `check answered ${JSON.stringify(result)}${after ? ` ${after}` : ""}`,
+    diff: [],
+  };
 }
 
 /**
@@ -57,6 +70,20 @@ export class CaseChecker {
   private fault: string | undefined;
 
   constructor(private readonly o: CheckerOptions = {}) {}
+
+  /**
+   * A checker for a life that sent `sent` (batch b gets seq b + 1) and had every batch up to
+   * seq `acked` acknowledged: what a recovery of a state cut at that moment is held to.
+   */
+  static after(sent: BatchOp[][], acked: number): CaseChecker {
+    const checker = new CaseChecker();
+    for (const ops of sent) {
+      const entry = checker.send(ops, 1);
+      if (entry.seq <= acked) entry.status = "acked";
+    }
+    if (acked > 0) checker.model.ack(acked);
+    return checker;
+  }
 
   // --- batches ---
 
@@ -193,6 +220,15 @@ export class CaseChecker {
   judgeState(read: { lastSeq: number; state: Record<string, string> }): Finding | undefined {
     const v = this.model.judge(read.lastSeq, read.state);
     return v.status === "violation" ? { invariant: v.invariant, message: v.message, diff: v.diff } : undefined;
+  }
+
+  /**
+   * Judge a whole recovery answered at once (open, read, check): the first invariant that does
+   * not hold. `notes` complete the messages: what the directory was, what the check came after.
+   */
+  judgeRecovery(r: RecoveryAnswer, notes: { openFailed?: string; checkAfter?: string } = {}): Finding | undefined {
+    if (r.open === "failed") return openFinding(r, notes.openFailed);
+    return this.judgeState(r) ?? (r.check ? checkFinding(r.check, notes.checkAfter) : undefined);
   }
 
   // --- violations ---
