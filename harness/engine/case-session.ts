@@ -6,11 +6,12 @@ import { AdapterClient, type Reply } from "../protocol/adapter-client.js";
 import { AdapterError } from "../protocol/adapter-error.js";
 import { dirBytes } from "./dir-bytes.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
-import { Ledger } from "../checks/ledger.js";
-import { PrefixModel } from "../checks/prefix-model.js";
+import { CaseChecker, type StateRead } from "../checks/case-checker.js";
+import type { Ledger } from "../checks/ledger.js";
+import type { PrefixModel } from "../checks/prefix-model.js";
 import type { BatchOp, Hello, Op, RequestFields, TransactionStep } from "../protocol/messages.js";
 import { netOps } from "../protocol/transaction-steps.js";
-import { InvariantViolation, type CrashInfo, type Invariant } from "../checks/violation.js";
+import type { CrashInfo, Invariant, InvariantViolation } from "../checks/violation.js";
 
 /** A crash to arm in the next process: the adapter kills itself there. */
 export type CrashArm =
@@ -94,20 +95,18 @@ const describeArm = (arm: CrashArm): CrashInfo =>
     : { kind: "fs", at: `#${arm.call} ${arm.when}` };
 
 /**
- * The real system a case drives: one adapter process at a time on one directory. After
- * every crash a fresh process recovers the directory and the invariants are checked
- * against the prefix model before the workload goes on.
+ * The real system a case drives: one adapter process at a time on one directory (spawning,
+ * the spare process kept warm, crash arms, kills, timeouts). After every crash a fresh
+ * process recovers the directory and hands what it answers to the case's checker
+ * (checks/case-checker.ts) before the workload goes on.
  */
 export class CaseSession {
-  readonly model = new PrefixModel();
-  readonly ledger = new Ledger();
+  /** The prefix model, the ledger and the violations of this case. */
+  readonly checker: CaseChecker;
   readonly stats: SessionStats = emptyStats();
   hello: Hello | undefined;
   /** The last `open` answer (a scenario may hold it to more than the protocol's invariants). */
   lastOpen: Reply<"open"> | undefined;
-  /** Called with every state read (after recovery and live), before the prefix model judges it: a scenario's own invariants. */
-  onRecovered:
-    ((read: { lastSeq: number; state: Record<string, string> } & Record<string, unknown>) => void) | undefined;
   /** What the case is doing now (the command running), for a timed-out case's report. */
   step = "start";
   /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
@@ -117,14 +116,31 @@ export class CaseSession {
   private armed: CrashArm | undefined;
   private killing = false;
   private disposed: string | undefined;
-  private lastCrash: CrashInfo | undefined;
   /** Set after an `ok:false` append: the process is not used again (fail-stop). */
   private stopped = false;
   private readonly extras: AdapterClient[] = [];
-  /** The last fault or tampering of the case, named in violations found lives later. */
-  private faultNote: string | undefined;
 
-  constructor(private readonly opts: SessionOptions) {}
+  constructor(private readonly opts: SessionOptions) {
+    this.checker = new CaseChecker({ recoveryThresholdMs: opts.recoveryThresholdMs });
+  }
+
+  /** The checker's prefix model (scenarios that send or retract batches by hand). */
+  get model(): PrefixModel {
+    return this.checker.model;
+  }
+
+  get ledger(): Ledger {
+    return this.checker.ledger;
+  }
+
+  /** Called with every state read (after recovery and live), before the prefix model judges it: a scenario's own invariants. */
+  get onRecovered(): ((read: StateRead) => void) | undefined {
+    return this.checker.onRecovered;
+  }
+
+  set onRecovered(hook: ((read: StateRead) => void) | undefined) {
+    this.checker.onRecovered = hook;
+  }
 
   /** The WAL directory every process of this case opens. */
   get dirPath(): string {
@@ -173,17 +189,12 @@ export class CaseSession {
       this.lastOpen = open;
       const rtt = performance.now() - t;
       this.stats.timeMs.recovery += rtt;
-      if (!open.ok) this.violation("recovery", `open failed: ${open.error.code}: ${open.error.message}`);
+      if (!open.ok) this.checker.openRefused(open.error);
       const recoveryMs = open.recovery?.elapsedMs ?? rtt;
       this.stats.recoveryMs.push(recoveryMs);
       (this.stats.latency.recovery ??= []).push(recoveryMs);
       if (open.ok) this.stats.recoveries.push({ walBytes, ms: recoveryMs });
-      if (recoveryMs > this.opts.recoveryThresholdMs) {
-        this.violation(
-          "recovery-time",
-          `recovery took ${recoveryMs.toFixed(1)} ms, over the ${this.opts.recoveryThresholdMs} ms threshold`,
-        );
-      }
+      this.checker.recoveryTook(recoveryMs);
       t = performance.now();
       await this.verify(open.lastSeq);
       this.stats.timeMs.verify += performance.now() - t;
@@ -214,35 +225,22 @@ export class CaseSession {
     return ms;
   }
 
-  /** Compare the recovered WAL with the prefix model, run `check`, and settle the model. */
+  /** Read the recovered WAL and run `check`, for the checker to judge; then settle its model. */
   private async verify(openedSeq?: number): Promise<void> {
     const read = this.must("read", await this.request("read", {}));
-    if (openedSeq !== undefined && read.lastSeq !== openedSeq)
-      this.violation("sequence", `open said lastSeq ${openedSeq}, read says ${read.lastSeq}`);
-    this.onRecovered?.(read);
-    const verdict = this.model.judge(read.lastSeq, read.state);
-    if (verdict.status === "violation") this.violation(verdict.invariant, verdict.message, verdict.diff);
+    this.checker.recovered(read, openedSeq);
     if (this.features.includes("check")) {
       const check = this.must("check", await this.request("check", {}));
-      if (check.result.length !== 1 || check.result[0] !== "ok")
-        this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+      this.checker.checked(check.result);
     }
-    this.model.settle(read.lastSeq);
+    this.checker.settle(read.lastSeq);
   }
 
   /** A read in the middle of a workload: the state must be exactly what was acknowledged. */
   async readCompare(): Promise<void> {
     await this.guard(async () => {
       const read = this.must("read", await this.request("read", {}));
-      this.onRecovered?.(read);
-      const verdict = this.model.judge(read.lastSeq, read.state);
-      if (verdict.status === "violation")
-        this.violation(verdict.invariant, `live read: ${verdict.message}`, verdict.diff);
-      if (read.lastSeq !== this.model.lastAcked)
-        this.violation(
-          "sequence",
-          `live read says lastSeq ${read.lastSeq}, ${this.model.lastAcked} batches were acknowledged`,
-        );
+      this.checker.liveRead(read);
     });
   }
 
@@ -250,8 +248,7 @@ export class CaseSession {
     if (!this.features.includes("check")) return;
     await this.guard(async () => {
       const check = this.must("check", await this.request("check", {}));
-      if (check.result.length !== 1 || check.result[0] !== "ok")
-        this.violation("integrity", `check answered ${JSON.stringify(check.result)}`);
+      this.checker.checked(check.result);
     });
   }
 
@@ -305,39 +302,26 @@ export class CaseSession {
       const pending: Promise<void>[] = [];
       let timer: NodeJS.Timeout | undefined;
       // With `noAckAfterFailure`, no batch after a failed one may be acknowledged (in either arrival order).
-      let firstFailed = Infinity;
-      let lastAcked = 0;
-      const strict = (failed: number, acked: number) => {
-        if (opts.noAckAfterFailure && acked > failed) {
-          this.violation(
-            "no-ack-after-fsync-error",
-            `batch ${acked} was acknowledged after batch ${failed} failed (${opts.noAckAfterFailure}): a later ack can only be honest after recovery`,
-          );
-        }
-      };
+      const order = this.checker.ackOrder(opts.noAckAfterFailure);
       for (const [i, ops] of batches.entries()) {
-        const seq = this.model.send(ops);
-        const entry = this.ledger.record(seq, ops, this.stats.lives);
+        const entry = this.checker.send(ops, this.stats.lives);
+        const seq = entry.seq;
         this.stats.batchesSent += 1;
         const sentAt = performance.now();
         pending.push(
           this.request("append", { ops }).then((reply) => {
             if (!reply.ok) {
               // Indeterminate from here on: fail-stop, recover from the directory.
-              entry.status = "failed";
+              this.checker.refused(entry);
               this.stats.refused.append += 1;
               this.stopped = true;
-              firstFailed = Math.min(firstFailed, seq);
-              strict(firstFailed, lastAcked);
+              order.failed(seq);
               return;
             }
-            lastAcked = Math.max(lastAcked, seq);
-            strict(firstFailed, lastAcked);
+            order.acked(seq);
             if (this.stopped) return;
-            if (reply.seq !== seq) this.violation("sequence", `append acknowledged seq ${reply.seq}, expected ${seq}`);
-            entry.status = "acked";
+            this.checker.acked(entry, reply.seq, "append");
             this.sample("append", reply, performance.now() - sentAt);
-            this.model.ack(seq);
             this.stats.batchesAcked += 1;
           }),
         );
@@ -388,8 +372,7 @@ export class CaseSession {
     await this.guard(async () => {
       if (this.stopped) return;
       const client = this.client!;
-      const seq = this.model.send(ops);
-      const entry = this.ledger.record(seq, ops, this.stats.lives);
+      const entry = this.checker.send(ops, this.stats.lives);
       this.stats.batchesSent += 1;
       const timer = kill
         ? setTimeout(() => {
@@ -405,13 +388,11 @@ export class CaseSession {
         clearTimeout(timer);
       }
       if (reply.ok) {
-        if (reply.seq !== seq) this.violation("sequence", `transaction acknowledged seq ${reply.seq}, expected ${seq}`);
-        entry.status = "acked";
+        this.checker.acked(entry, reply.seq, "transaction");
         this.sample("transaction", reply, performance.now() - t);
-        this.model.ack(seq);
         this.stats.batchesAcked += 1;
       } else {
-        entry.status = "failed";
+        this.checker.refused(entry);
         this.stats.refused.append += 1;
         this.stopped = true;
       }
@@ -465,7 +446,7 @@ export class CaseSession {
     if (crashed) return;
     if (this.armed) this.stats.armsNotReached += 1;
     this.armed = undefined;
-    this.lastCrash = undefined;
+    this.checker.closedCleanly();
     // Every request was answered before close, so the prefix model allows exactly one
     // state: all acknowledged batches, nothing else.
     await this.start();
@@ -505,8 +486,7 @@ export class CaseSession {
     if (this.armed) this.stats.armsNotReached += 1;
     this.armed = undefined;
     if (at.kind === "signal") this.stats.crashes.signal += 1;
-    this.lastCrash = at;
-    this.ledger.crashed();
+    this.checker.crashed(at);
   }
 
   /** Clean close of the current process (every acknowledged batch must survive it); no new process. */
@@ -523,13 +503,12 @@ export class CaseSession {
     });
     if (crashed) return this.closeClean();
     this.client = undefined;
-    this.lastCrash = undefined;
+    this.checker.closedCleanly();
   }
 
   /** Say what was done to the directory, for a violation found after it (a torn tail, a flipped bit). */
   tampered(at: CrashInfo): void {
-    this.lastCrash = at;
-    this.faultNote = at.at;
+    this.checker.tampered(at);
   }
 
   /**
@@ -559,7 +538,7 @@ export class CaseSession {
       if (!(error instanceof AdapterError) || (error.code !== "ADAPTER_EXITED" && error.code !== "ADAPTER_PROTOCOL"))
         throw error;
       if (error.code === "ADAPTER_PROTOCOL") {
-        await this.crash({ kind: "fault", at: this.faultNote ?? "open" });
+        await this.crash({ kind: "fault", at: this.checker.faultNote ?? "open" });
         return { broken: `it answered with an invalid message: ${error.message}` };
       }
       const exit = await this.client.exited;
@@ -587,7 +566,7 @@ export class CaseSession {
 
   /** The crash that later violations are reported after: a power loss walcheck simulated (`at` says where and how). */
   simulatedCrash(at: string): void {
-    this.lastCrash = { kind: "power", at };
+    this.checker.simulatedCrash(at);
   }
 
   /** A request to the current process, answered as it is (a scenario judges it). */
@@ -597,7 +576,7 @@ export class CaseSession {
 
   /** An invariant that does not hold, reported with the session's crash and ledger. */
   fail(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
-    this.violation(invariant, message, diff);
+    this.checker.fail(invariant, message, diff);
   }
 
   private spawn(env: Record<string, string>): AdapterClient {
@@ -615,8 +594,7 @@ export class CaseSession {
     this.killing = true;
     await this.client?.kill("SIGKILL");
     this.stats.crashes.signal += 1;
-    this.lastCrash = { kind: "signal", at: "before re-arming" };
-    this.ledger.crashed();
+    this.checker.crashed({ kind: "signal", at: "before re-arming" });
   }
 
   /**
@@ -636,17 +614,18 @@ export class CaseSession {
 
   private async afterCrash(): Promise<void> {
     const arm = this.armed;
+    let at: CrashInfo;
     if (arm && !this.killing) {
-      this.lastCrash = describeArm(arm);
+      at = describeArm(arm);
       const bucket = arm.kind === "named" ? this.stats.crashes.named : this.stats.crashes.fs;
       const key = arm.kind === "named" ? arm.point : `#${arm.call} ${arm.when}`;
       bucket[key] = (bucket[key] ?? 0) + 1;
     } else {
-      this.lastCrash = { kind: "signal", at: "SIGKILL from walcheck" };
+      at = { kind: "signal", at: "SIGKILL from walcheck" };
       this.stats.crashes.signal += 1;
     }
     this.armed = undefined;
-    this.ledger.crashed();
+    this.checker.crashed(at);
     await this.start();
   }
 
@@ -660,8 +639,8 @@ export class CaseSession {
         const exit = await client.exited;
         const expected = this.killing || this.armed !== undefined;
         if (exit.signal === "SIGKILL" && expected) throw new CrashHappened();
-        if (op === "open" && this.lastCrash) {
-          this.violation(
+        if (op === "open" && this.checker.lastCrash) {
+          this.checker.fail(
             "recovery",
             `the adapter died while recovering (${exit.signal ?? `exit code ${exit.exitCode}`})\n${error.details.stderrTail.trim()}`,
           );
@@ -679,15 +658,6 @@ export class CaseSession {
       });
     }
     return reply as Extract<Reply<O>, { ok: true }>;
-  }
-
-  private violation(invariant: Invariant, message: string, diff: InvariantViolation["diff"] = []): never {
-    const crash =
-      this.lastCrash ??
-      (this.faultNote
-        ? { kind: "fault" as const, at: `${this.faultNote} (in an earlier life of this case; then a clean close)` }
-        : undefined);
-    throw new InvariantViolation(invariant, message, crash, diff, this.ledger.tail());
   }
 }
 

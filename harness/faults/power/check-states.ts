@@ -4,7 +4,8 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { AdapterClient } from "../../protocol/adapter-client.js";
 import { AdapterError } from "../../protocol/adapter-error.js";
-import { PrefixModel, type KeyDiff } from "../../checks/prefix-model.js";
+import { CaseChecker, type RecoveryAnswer } from "../../checks/case-checker.js";
+import type { KeyDiff } from "../../checks/prefix-model.js";
 import type { Invariant } from "../../checks/violation.js";
 import type { CrashState } from "./crash-states.js";
 import { materialize } from "./crash-states.js";
@@ -16,10 +17,8 @@ import type { Recording } from "./record-life.js";
 // acknowledged batches. That assumes what the protocol already does: what `open` and
 // `read` answer is a function of the directory's bytes.
 
-/** What a fresh process made of a directory. */
-export type Recovered =
-  | { open: "failed"; code: string; message: string; ms: number }
-  | { open: "ok"; lastSeq: number; state: Record<string, string>; check?: string[]; ms: number };
+/** What a fresh process made of a directory, and how long its recovery took. */
+export type Recovered = RecoveryAnswer & { ms: number };
 
 export type PowerVerdict = { ok: true } | { ok: false; invariant: Invariant; message: string; diff: KeyDiff[] };
 
@@ -33,31 +32,17 @@ export function boundsAt(rec: Recording, k: number): { acked: number; possible: 
   return { acked, possible };
 }
 
-/** Judge what a process recovered from a state cut after trace line k. */
+/**
+ * Judge what a process recovered from a state cut after trace line k: the case checker, with
+ * the batches whose I/O could have started by then sent and those acknowledged by then acked.
+ */
 export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdict {
   const { acked, possible } = boundsAt(rec, k);
-  if (r.open === "failed") {
-    return {
-      ok: false,
-      invariant: "recovery",
-      message: `open failed on a directory a power loss can leave (${acked} batches acknowledged by then): ${r.code}: ${r.message}`,
-      diff: [],
-    };
-  }
-  const model = new PrefixModel();
-  for (const ops of rec.batches.slice(0, possible)) model.send(ops);
-  if (acked > 0) model.ack(acked);
-  const v = model.judge(r.lastSeq, r.state);
-  if (v.status === "violation") return { ok: false, invariant: v.invariant, message: v.message, diff: v.diff };
-  if (r.check && !(r.check.length === 1 && r.check[0] === "ok")) {
-    return {
-      ok: false,
-      invariant: "integrity",
-      message: `check answered ${JSON.stringify(r.check)} after recovering this state`,
-      diff: [],
-    };
-  }
-  return { ok: true };
+  const finding = CaseChecker.after(rec.batches.slice(0, possible), acked).judgeRecovery(r, {
+    openFailed: `on a directory a power loss can leave (${acked} batches acknowledged by then)`,
+    checkAfter: "after recovering this state",
+  });
+  return finding ? { ok: false, ...finding } : { ok: true };
 }
 
 export interface PoolOptions {
