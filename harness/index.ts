@@ -1,11 +1,10 @@
-// The harness: protocol schemas, the adapter client and server, the smoke checker.
+// The harness: protocol schemas, the adapter client and server, the run engine.
 export * from "./protocol/messages.js";
 export type { WalAdapter, WalAdapterExport } from "./protocol/wal-adapter.js";
 export { AdapterClient, type Reply, type ExitInfo, type StartOptions } from "./protocol/adapter-client.js";
 export { AdapterError, type AdapterErrorCode, type AdapterErrorDetails } from "./protocol/adapter-error.js";
 export { serveAdapter } from "./protocol/serve.js";
 export { loadAdapter } from "./adapters/load-adapter.js";
-export { runSmoke, type SmokeOptions, type SmokeResult, type Violation as SmokeViolation } from "./engine/smoke.js";
 export { PrefixModel, diffStates, type Verdict, type KeyDiff } from "./checks/prefix-model.js";
 export { Prng } from "./engine/prng.js";
 export { UsageError } from "./protocol/usage-error.js";
