@@ -6,14 +6,13 @@ import { dir as tmpDir } from "tmp-promise";
 import {
   BENCH_NOTES,
   BenchInterrupted,
-  BenchTaskError,
   computeRatios,
   runBench,
   type BenchPlan,
   type PlannedSubject,
 } from "../../bench/bench-run.js";
 import { KEY_SPACE, VALUE_BYTES } from "../../bench/bench-util.js";
-import { ClientPool } from "../../bench/protocol-suites.js";
+import { BenchError, ClientPool } from "../../bench/protocol-suites.js";
 import { compareBench, DEFAULT_THRESHOLD_PERCENT } from "../../reports/bench-compare.js";
 import { readBenchReport, writeBenchFiles } from "../../reports/bench-files.js";
 import { comparisonMarkdown, renderBenchSummary } from "../../reports/bench-markdown.js";
@@ -30,7 +29,7 @@ import {
 import { collectEnvironment, fileSystemType } from "../../reports/environment.js";
 import { resolveAdapter } from "../engine/adapter-launch.js";
 import { createLogger } from "./logger.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 /** `walcheck bench` flags as commander parses them (lists still as text). */
 export interface BenchFlags {
@@ -250,7 +249,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
       );
       return 130;
     }
-    if (error instanceof BenchTaskError) {
+    if (error instanceof BenchError) {
       process.stderr.write(`walcheck bench: ${error.code}: ${error.message}\n`);
       return 2;
     }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Command } from "commander";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 // Commands load their modules when they run: `walcheck serve` starts in every crash
 // cycle, and must not pay for the run engine's execa or the pretty logger.

@@ -11,7 +11,7 @@ import {
   type OutboxChaosReport,
 } from "../../reports/outbox-report-schema.js";
 import { OUTBOX_SCENARIOS, type OutboxScenario } from "../../scenarios/outbox/index.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 import {
   ChaosOutboxError,
   ChaosViolation,
@@ -21,8 +21,7 @@ import {
   type ScenarioRecord,
 } from "../outbox/chaos-kit.js";
 import { postgresTarget, sqliteTarget, type SinkTarget } from "../outbox/chaos-sink.js";
-import { OutboxFault } from "../protocol/outbox-client.js";
-import { OutboxClient, OutboxRefusal } from "../protocol/outbox-client.js";
+import { OutboxClient, OutboxFault, OutboxRefusal } from "../protocol/outbox-client.js";
 import type { OutboxHello } from "../protocol/outbox-messages.js";
 import { parseSinkSpec } from "../outbox/sink-spec.js";
 
@@ -267,10 +266,8 @@ function classify(error: unknown, signal: AbortSignal): Pick<ScenarioRecord, "st
       },
     };
   }
-  if (error instanceof ChaosOutboxError || error instanceof OutboxFault)
+  if (error instanceof ChaosOutboxError || error instanceof OutboxFault || error instanceof OutboxRefusal)
     return { status: "error", error: { code: error.code, message: error.message } };
-  if (error instanceof OutboxRefusal)
-    return { status: "error", error: { code: `OUTBOX_REFUSED_${error.code}`, message: error.message } };
   return {
     status: "error",
     error: { code: "EINTERNAL", message: error instanceof Error ? (error.stack ?? error.message) : String(error) },

@@ -9,7 +9,7 @@ import { listSegments } from "../../reference-impl/segment.js";
 import { snapshotSeqOf } from "../../reference-impl/snapshot-file.js";
 import { createLogger } from "./logger.js";
 import { parseDuration } from "./duration.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 import { openReferenceSink, serveOutboxStdio } from "../outbox/outbox-serve.js";
 import { parseSinkSpec, redactUrl, type SinkSpec } from "../outbox/sink-spec.js";
 

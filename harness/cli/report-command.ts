@@ -4,7 +4,7 @@ import { renderHtml } from "../../reports/html.js";
 import { renderJUnit } from "../../reports/junit.js";
 import { renderMarkdown } from "../../reports/markdown.js";
 import { readRunReport } from "../../reports/renderings.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 /** `walcheck report` flags as commander parses them. */
 export interface ReportFlags {

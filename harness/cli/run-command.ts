@@ -31,7 +31,7 @@ import { createLogger } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import type { Hello } from "../protocol/messages.js";
 import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 import type { CrashKinds } from "../engine/workload.js";
 
 /** `walcheck run` flags as commander parses them (all optional: the config file and defaults fill in). */

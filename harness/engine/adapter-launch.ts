@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandString } from "execa";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 /** How to start the adapter under test: a program, its arguments, extra environment. */
 export interface AdapterLaunch {

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
-import { errorCode } from "../../reference-impl/errors.js";
 import { adapterSource } from "../adapters/load-adapter.js";
+import { errorCode, WalcheckError } from "./errors.js";
 import { serveLines } from "./line-server.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
 import type { WalAdapter } from "./wal-adapter.js";
@@ -143,10 +143,10 @@ async function recoverWith(
   }
 }
 
-function protocolError(message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code: "EPROTO" });
+function protocolError(message: string): WalcheckError {
+  return new WalcheckError("EPROTO", message);
 }
 
-function unsupported(what: string): Error & { code: string } {
-  return Object.assign(new Error(`${what} is not supported by this adapter`), { code: "EUNSUPPORTED" });
+function unsupported(what: string): WalcheckError {
+  return new WalcheckError("EUNSUPPORTED", `${what} is not supported by this adapter`);
 }
