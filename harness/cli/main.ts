@@ -5,20 +5,16 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Command } from "commander";
 import { UsageError } from "../protocol/errors.js";
+import { errorLine, EXIT } from "./exit.js";
 
-// Commands load their modules when they run: `walcheck serve` starts in every crash
-// cycle, and must not pay for the run engine's execa or the pretty logger.
+// The commander program: every command's flags, wired to its module (one per command, loaded
+// when it runs: `walcheck serve` starts in every crash cycle, and must not pay for the run
+// engine's execa or the pretty logger), and the fast path of `walcheck serve`.
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageJson = JSON.parse(fs.readFileSync(path.join(here, "..", "..", "..", "package.json"), "utf8")) as {
   version: string;
 };
-/** The compiled CLI itself. */
-export const CLI_PATH = fileURLToPath(import.meta.url);
-
-/** Exit codes: the CI-gate contract. */
-export const EXIT = { pass: 0, violation: 1, usage: 2, interrupted: 130 } as const;
-
 // commander is loaded only when a command needs it (see fastServe).
 let commander: typeof import("commander") | undefined;
 const cmdr = (): typeof import("commander") => {
@@ -73,7 +69,7 @@ function jsonArg(raw: string): Record<string, unknown> {
 function forceExitSoon(): void {
   setTimeout(() => {
     process.stderr.write("walcheck: something still held the process after the run ended; exiting\n");
-    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT.pass);
   }, 3000).unref();
 }
 
@@ -123,11 +119,10 @@ export async function buildProgram(): Promise<Command> {
     )
     .option("--config <json>", "adapter config (JSON object); the open request's config is merged over it", jsonArg, {})
     .action(async (opts: { adapter: string; config: Record<string, unknown> }) => {
-      const { serveSpec } = await import("../protocol/serve.js");
-      await serveSpec(opts.adapter, opts.config);
+      const { serveCommand } = await import("./serve-command.js");
       // Answered close (or the input ended): exit now, whatever handles an adapter left
       // open. stdout to a pipe is synchronous on POSIX, so the last answer is out.
-      process.exit(0);
+      process.exit(await serveCommand(opts.adapter, opts.config));
     });
 
   // Retired: `walcheck run --scenarios crash-mixed` runs the same crash cycles with the real engine.
@@ -362,8 +357,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version "fail" with exit code 0; every real parse error is a usage error.
       return error.exitCode === 0 ? EXIT.pass : EXIT.usage;
     }
-    const code = (error as { code?: string }).code;
-    process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
+    process.stderr.write(errorLine(error));
     return EXIT.usage;
   }
 }
@@ -394,17 +388,10 @@ async function fastServe(argv: string[]): Promise<boolean> {
       return false;
     }
   }
-  const { serveSpec } = await import("../protocol/serve.js");
-  try {
-    await serveSpec(parsed.values.adapter ?? "reference", config);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
-    process.exit(EXIT.usage);
-  }
-  process.exit(0);
+  const { serveCommand } = await import("./serve-command.js");
+  process.exit(await serveCommand(parsed.values.adapter ?? "reference", config));
 }
 
-if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(CLI_PATH)) {
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))) {
   if (!(await fastServe(process.argv))) process.exitCode = await main(process.argv);
 }

@@ -1,6 +1,5 @@
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { parseCommandString } from "execa";
 import { dir as tmpDir } from "tmp-promise";
@@ -11,7 +10,9 @@ import {
   type OutboxChaosReport,
 } from "../../reports/outbox-report-schema.js";
 import { OUTBOX_SCENARIOS, type OutboxScenario } from "../../scenarios/outbox/index.js";
+import { CLI_JS } from "../engine/adapter-launch.js";
 import { UsageError } from "../protocol/errors.js";
+import { EXIT, exitCodeOf, onInterrupt } from "./exit.js";
 import {
   ChaosOutboxError,
   ChaosViolation,
@@ -45,8 +46,6 @@ export interface ChaosFlags {
 }
 
 export const CHAOS_DEFAULTS = { ops: 200, timeoutMs: 10_000, reportDir: "walcheck-reports" } as const;
-
-const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.js");
 
 function resolveLaunch(outboxCmd: string | undefined): OutboxLaunch {
   if (outboxCmd === undefined)
@@ -114,7 +113,7 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     ERR(error.message);
-    return 2;
+    return EXIT.usage;
   }
 
   const started = new Date();
@@ -127,13 +126,9 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   );
   const controller = new AbortController();
   const everyone = new Set<OutboxClient>();
-  const onSignal = () => {
-    controller.abort();
+  const offInterrupt = onInterrupt(controller, () => {
     for (const c of everyone) void c.kill();
-  };
-  // `on`, not `once`: a second Ctrl-C must not fall through to Node's default (no cleanup).
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
   const root = await tmpDir({ prefix: "walcheck-outbox-", unsafeCleanup: true });
   const start =
     (owned: Set<OutboxClient>) =>
@@ -204,8 +199,7 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
       }
     }
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offInterrupt();
     await Promise.all([...everyone].map((c) => c.kill()));
     await root.cleanup().catch((error: unknown) => ERR(`could not remove ${root.path}: ${(error as Error).message}`));
   }
@@ -245,9 +239,9 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
     ERR(
       `the report does not match its schema (a walcheck bug): ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
     );
-    return 2;
+    return EXIT.usage;
   }
-  return status === "passed" ? 0 : status === "failed" ? 1 : status === "interrupted" ? 130 : 2;
+  return exitCodeOf(status);
 }
 
 /** What an error thrown out of a scenario makes of its record. */

@@ -1,6 +1,5 @@
 import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
-import { adapterSource } from "../adapters/load-adapter.js";
 import { errorCode, WalcheckError } from "./errors.js";
 import { serveLines } from "./line-server.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
@@ -109,16 +108,6 @@ export async function serveAdapter(
     await adapter
       .close()
       .catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
-}
-
-/** `walcheck serve --adapter <spec>` on this process's stdin and stdout. */
-export async function serveSpec(spec: string, config: Record<string, unknown>): Promise<void> {
-  const source = await adapterSource(spec, config);
-  await serveAdapter(
-    await source.make(),
-    { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) },
-    source.fresh ? { fresh: source.make } : {},
-  );
 }
 
 /** `recover`: what a fresh process would answer to open, read and check, then close, so nothing of it stays. */
