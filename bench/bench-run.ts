@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Logger } from "pino";
-import { AdapterError } from "../harness/protocol/adapter-error.js";
+import { WalcheckError } from "../harness/protocol/errors.js";
 import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
 import type { Hello } from "../harness/protocol/messages.js";
 import type { BenchRatio, BenchSubject, BenchSuite, BenchTask } from "../reports/bench-schema.js";
@@ -52,23 +52,12 @@ export interface BenchContext {
 }
 
 /** The benchmark was interrupted (SIGINT, SIGTERM): no result, and nothing left running. */
-export class BenchInterrupted extends Error {
+export class BenchInterrupted extends WalcheckError {
   override readonly name = "BenchInterrupted";
-  readonly code = "INTERRUPTED";
-}
+  declare readonly code: "INTERRUPTED";
 
-/** A task that could not finish: names the subject, the task and what the adapter did. */
-export class BenchTaskError extends Error {
-  override readonly name = "BenchTaskError";
-  readonly code: string;
-
-  constructor(
-    readonly subject: string,
-    readonly task: string,
-    cause: unknown,
-  ) {
-    super(`subject ${subject}, task ${task}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    this.code = cause instanceof AdapterError || cause instanceof BenchError ? cause.code : "BENCH_FAILED";
+  constructor(message = "interrupted", options: { cause?: unknown } = {}) {
+    super("INTERRUPTED", message, options);
   }
 }
 
@@ -101,7 +90,7 @@ export interface BenchResult {
   skipped: { subject: string; suite: BenchSuite; reason: string }[];
 }
 
-/** Run every suite of the plan for every subject, in order; throws BenchTaskError or BenchInterrupted. */
+/** Run every suite of the plan for every subject, in order; throws BenchError (naming subject and task) or BenchInterrupted. */
 export async function runBench(plan: BenchPlan, ctx: BenchContext): Promise<BenchResult> {
   return new BenchRunner(plan, ctx).run();
 }
@@ -178,7 +167,7 @@ class BenchRunner {
       return await fn();
     } catch (error) {
       if (this.ctx.signal.aborted) throw new BenchInterrupted("interrupted", { cause: error });
-      throw new BenchTaskError(subject, task, error);
+      throw BenchError.inTask(subject, task, error);
     }
   }
 

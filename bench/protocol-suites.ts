@@ -2,6 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { AdapterClient, type Reply } from "../harness/protocol/adapter-client.js";
+import { AdapterError, type AdapterErrorCode } from "../harness/protocol/adapter-error.js";
+import { WalcheckError } from "../harness/protocol/errors.js";
 import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
 import type { Hello, Op, ResultOf } from "../harness/protocol/messages.js";
 import { dirBytes, makeBatch, runOne, timedPart, type RunOptions } from "./bench-util.js";
@@ -11,14 +13,43 @@ import { reportedElapsed, type BenchTarget } from "./tasks.js";
 // process and driven with AdapterClient. What is timed is the wall round trip as walcheck
 // sees it (an adapter's own elapsedMs is not used), which is what a caller of that WAL pays.
 
-/** A benchmark that could not produce an honest figure: an adapter refused a request, or recovered less than it acknowledged. */
-export class BenchError extends Error {
-  override readonly name = "BenchError";
-  readonly code: "ADAPTER_REFUSED" | "RECOVERY_LOST" | "POWER_STATE_FAILED";
+/** Why a benchmark stopped: its own refusals, an adapter's fault passed through, or BENCH_FAILED for anything else. */
+export type BenchErrorCode =
+  "ADAPTER_REFUSED" | "RECOVERY_LOST" | "POWER_STATE_FAILED" | "BENCH_FAILED" | AdapterErrorCode;
 
-  constructor(code: BenchError["code"], message: string) {
-    super(message);
-    this.code = code;
+/**
+ * A benchmark that could not produce an honest figure: an adapter refused a request, or recovered
+ * less than it acknowledged; and, from BenchError.inTask, the task that could not finish, naming
+ * the subject, the task and what went wrong.
+ */
+export class BenchError extends WalcheckError {
+  override readonly name = "BenchError";
+  declare readonly code: BenchErrorCode;
+  /** The subject and the task it stopped (BenchError.inTask). */
+  readonly subject: string | undefined;
+  readonly task: string | undefined;
+
+  constructor(
+    code: BenchErrorCode,
+    message: string,
+    options: { cause?: unknown; subject?: string; task?: string } = {},
+  ) {
+    const { subject, task, cause } = options;
+    super(code, message, {
+      cause,
+      details: subject === undefined ? {} : { subject, task },
+    });
+    this.subject = subject;
+    this.task = task;
+  }
+
+  /** A task that could not finish: an adapter's or a BenchError's code passes through, anything else is BENCH_FAILED. */
+  static inTask(subject: string, task: string, cause: unknown): BenchError {
+    return new BenchError(
+      cause instanceof AdapterError || cause instanceof BenchError ? cause.code : "BENCH_FAILED",
+      `subject ${subject}, task ${task}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause, subject, task },
+    );
   }
 }
 

@@ -1,14 +1,26 @@
-// The harness: protocol schemas, the adapter client and server, the smoke checker.
+// The harness: protocol schemas, the adapter client and server, the run engine, its errors.
 export * from "./protocol/messages.js";
 export type { WalAdapter, WalAdapterExport } from "./protocol/wal-adapter.js";
 export { AdapterClient, type Reply, type ExitInfo, type StartOptions } from "./protocol/adapter-client.js";
 export { AdapterError, type AdapterErrorCode, type AdapterErrorDetails } from "./protocol/adapter-error.js";
 export { serveAdapter } from "./protocol/serve.js";
 export { loadAdapter } from "./adapters/load-adapter.js";
-export { runSmoke, type SmokeOptions, type SmokeResult, type Violation as SmokeViolation } from "./engine/smoke.js";
 export { PrefixModel, diffStates, type Verdict, type KeyDiff } from "./checks/prefix-model.js";
 export { Prng } from "./engine/prng.js";
-export { UsageError } from "./protocol/usage-error.js";
+export {
+  WalcheckError,
+  UsageError,
+  ProtocolFault,
+  Violation,
+  ERROR_CODES,
+  errorCodeInfo,
+  EXIT,
+  type ErrorCodeInfo,
+  type ErrorDetails,
+  type ExitCode,
+  type FaultDetails,
+  type ProtocolFaultCode,
+} from "./protocol/errors.js";
 export { crashpoint } from "./protocol/crashpoint.js";
 export { runCampaign, probeAdapter, caseSeed, type CampaignOptions, type RunSummary } from "./engine/campaign.js";
 export { runCase, type CaseOptions, type CaseResult } from "./engine/case-runner.js";

@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import type { z } from "zod";
-import { UsageError } from "../harness/protocol/usage-error.js";
+import { UsageError } from "../harness/protocol/errors.js";
 
 // Reading and checking a report file, and appending to the CI job summary: the same for the
 // run report and the bench report.

@@ -1,4 +1,4 @@
-import { UsageError } from "../harness/protocol/usage-error.js";
+import { UsageError } from "../harness/protocol/errors.js";
 import { bitFlip } from "./bit-flip.js";
 import { crashAppend } from "./crash-append.js";
 import { crashCheckpoint } from "./crash-checkpoint.js";

@@ -1,7 +1,7 @@
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { createReferenceAdapter, type ReferenceConfig } from "../../reference-impl/reference-adapter.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 import type { WalAdapter, WalAdapterExport } from "../protocol/wal-adapter.js";
 
 function isAdapter(value: unknown): value is WalAdapter {

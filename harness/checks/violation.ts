@@ -6,6 +6,7 @@
 // Does not verify: any invariant; each is checked where its data is (the prefix model,
 // CaseSession, the scenarios, the power-loss state check).
 
+import { Violation } from "../protocol/errors.js";
 import type { KeyDiff } from "./prefix-model.js";
 
 /** The invariants of the protocol document, plus the recovery checks. */
@@ -38,18 +39,19 @@ export interface CrashInfo {
   at: string;
 }
 
-/** An invariant that did not hold: thrown inside a case so fast-check can shrink it. */
-export class InvariantViolation extends Error {
+/** An invariant of the WAL that did not hold: thrown inside a case so fast-check can shrink it. */
+export class InvariantViolation extends Violation {
   override readonly name = "InvariantViolation";
+  declare readonly invariant: Invariant;
 
   constructor(
-    readonly invariant: Invariant,
+    invariant: Invariant,
     message: string,
     readonly crash: CrashInfo | undefined,
     readonly diff: KeyDiff[],
     readonly ledgerTail: string[],
   ) {
-    super(`${invariant}: ${message}`);
+    super(invariant, `${invariant}: ${message}`);
   }
 
   /** A person-readable account: what broke, after which crash, which keys differ, the last batches. */

@@ -6,14 +6,13 @@ import { dir as tmpDir } from "tmp-promise";
 import {
   BENCH_NOTES,
   BenchInterrupted,
-  BenchTaskError,
   computeRatios,
   runBench,
   type BenchPlan,
   type PlannedSubject,
 } from "../../bench/bench-run.js";
 import { KEY_SPACE, VALUE_BYTES } from "../../bench/bench-util.js";
-import { ClientPool } from "../../bench/protocol-suites.js";
+import { BenchError, ClientPool } from "../../bench/protocol-suites.js";
 import { compareBench, DEFAULT_THRESHOLD_PERCENT } from "../../reports/bench-compare.js";
 import { readBenchReport, writeBenchFiles } from "../../reports/bench-files.js";
 import { comparisonMarkdown, renderBenchSummary } from "../../reports/bench-markdown.js";
@@ -30,7 +29,8 @@ import {
 import { collectEnvironment, fileSystemType } from "../../reports/environment.js";
 import { resolveAdapter } from "../engine/adapter-launch.js";
 import { createLogger } from "./logger.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
+import { EXIT, onInterrupt } from "./exit.js";
 
 /** `walcheck bench` flags as commander parses them (lists still as text). */
 export interface BenchFlags {
@@ -223,14 +223,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   // Every tinybench task listens on this one signal (dozens of them in a run).
   setMaxListeners(0, controller.signal);
   const pool = new ClientPool(plan.timeoutMs);
-  const onSignal = () => {
-    controller.abort();
-    void pool.killAll();
-  };
-  // `on`, not `once`: execa's child cleanup (signal-exit) re-raises the signal when no other
-  // listener is left, which would end walcheck before it removed its temp directories.
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const offInterrupt = onInterrupt(controller, () => void pool.killAll());
   const t0 = performance.now();
   const work = await tmpDir({ prefix: "walcheck-bench-", unsafeCleanup: true });
   const walFsType = fileSystemType(work.path);
@@ -248,18 +241,17 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
       process.stderr.write(
         "walcheck bench: interrupted; every adapter process was stopped and the temp directories removed, no report written\n",
       );
-      return 130;
+      return EXIT.interrupted;
     }
-    if (error instanceof BenchTaskError) {
+    if (error instanceof BenchError) {
       process.stderr.write(`walcheck bench: ${error.code}: ${error.message}\n`);
-      return 2;
+      return EXIT.usage;
     }
     throw error;
   } finally {
     await pool.killAll();
     await work.cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offInterrupt();
   }
 
   const tinybench = tinybenchVersion();
@@ -303,7 +295,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   );
   if (files.stepSummary) process.stdout.write(`  job summary: appended to ${files.stepSummary}\n`);
   if (files.stepSummaryError) process.stderr.write(`walcheck: ${files.stepSummaryError}\n`);
-  return report.comparison && report.comparison.regressions.length > 0 ? 1 : 0;
+  return report.comparison && report.comparison.regressions.length > 0 ? EXIT.violation : EXIT.pass;
 }
 
 /** `walcheck bench compare <new.json> --baseline <old.json>`: runs nothing; exit 0, 1 (regression) or 2. */
@@ -316,5 +308,5 @@ export function benchCompareCommand(file: string, flags: { baseline: string; thr
   });
   warnComparison(comparison, (m) => process.stderr.write(`${m}\n`));
   process.stdout.write(`${[`walcheck bench compare: ${file}`, ...comparisonMarkdown(comparison)].join("\n")}\n`);
-  return comparison.regressions.length > 0 ? 1 : 0;
+  return comparison.regressions.length > 0 ? EXIT.violation : EXIT.pass;
 }

@@ -1,4 +1,4 @@
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 // Durations on the command line and in configs. Its own small module: `walcheck outbox serve`
 // starts once per crash case and must not load zod to parse a flag.

@@ -1,6 +1,7 @@
 import { applicability, describeRequirement, SCENARIOS } from "../../scenarios/index.js";
 import { resolveAdapter } from "../engine/adapter-launch.js";
 import { probeAdapter } from "../engine/campaign.js";
+import { EXIT } from "./exit.js";
 import { fsFaultSupport, probeWithFsCalls } from "./run-command.js";
 
 export interface ListFlags {
@@ -60,7 +61,7 @@ export async function listCommand(flags: ListFlags): Promise<number> {
         2,
       ),
     );
-    return 0;
+    return EXIT.pass;
   }
   out(`walcheck scenarios${against ? ` for ${against}` : ""} (${rows.length}; pick with --scenarios <names or globs>)`);
   const width = Math.max(...rows.map((r) => r.name.length));
@@ -76,5 +77,5 @@ export async function listCommand(flags: ListFlags): Promise<number> {
       for (const inv of r.invariants) out(`  ${" ".repeat(mark.length + width)}  checks: ${inv.id}: ${inv.text}`);
     }
   }
-  return 0;
+  return EXIT.pass;
 }

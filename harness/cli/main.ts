@@ -4,22 +4,17 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Command } from "commander";
-import type { SmokeResult } from "../engine/smoke.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
+import { errorLine, EXIT } from "./exit.js";
 
-// Commands load their modules when they run: `walcheck serve` starts in every crash
-// cycle, and must not pay for the smoke runner's execa or the pretty logger.
+// The commander program: every command's flags, wired to its module (one per command, loaded
+// when it runs: `walcheck serve` starts in every crash cycle, and must not pay for the run
+// engine's execa or the pretty logger), and the fast path of `walcheck serve`.
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const packageJson = JSON.parse(fs.readFileSync(path.join(here, "..", "..", "..", "package.json"), "utf8")) as {
   version: string;
 };
-/** The compiled CLI itself: children (adapters served by walcheck) start from it. */
-export const CLI_PATH = fileURLToPath(import.meta.url);
-
-/** Exit codes: the CI-gate contract. */
-export const EXIT = { pass: 0, violation: 1, usage: 2, interrupted: 130 } as const;
-
 // commander is loaded only when a command needs it (see fastServe).
 let commander: typeof import("commander") | undefined;
 const cmdr = (): typeof import("commander") => {
@@ -74,7 +69,7 @@ function jsonArg(raw: string): Record<string, unknown> {
 function forceExitSoon(): void {
   setTimeout(() => {
     process.stderr.write("walcheck: something still held the process after the run ended; exiting\n");
-    process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    process.exit(typeof process.exitCode === "number" ? process.exitCode : EXIT.pass);
   }, 3000).unref();
 }
 
@@ -124,93 +119,22 @@ export async function buildProgram(): Promise<Command> {
     )
     .option("--config <json>", "adapter config (JSON object); the open request's config is merged over it", jsonArg, {})
     .action(async (opts: { adapter: string; config: Record<string, unknown> }) => {
-      const { serveSpec } = await import("../protocol/serve.js");
-      await serveSpec(opts.adapter, opts.config);
+      const { serveCommand } = await import("./serve-command.js");
       // Answered close (or the input ended): exit now, whatever handles an adapter left
       // open. stdout to a pipe is synchronous on POSIX, so the last answer is out.
-      process.exit(0);
+      process.exit(await serveCommand(opts.adapter, opts.config));
     });
 
+  // Retired: `walcheck run --scenarios crash-mixed` runs the same crash cycles with the real engine.
   program
-    .command("smoke")
-    .description(
-      "crash smoke run: SIGKILL the reference WAL (or an adapter module) at seeded moments and verify every acked batch after recovery",
-    )
-    .option("--adapter <spec>", "reference, or the path of a JavaScript module exporting a WalAdapter", "reference")
-    .option("--config <json>", "adapter config (JSON object) sent with every open", jsonArg)
-    .option("--seed <n>", "seed for every choice (default: random, printed)", intArg("--seed", 0))
-    .option("--cycles <n>", "crash cycles to run", intArg("--cycles", 1), 40)
-    .option(
-      "--recovery-threshold <ms>",
-      "a recovery slower than this is a violation",
-      intArg("--recovery-threshold", 1),
-      100,
-    )
-    .option("--timeout <ms>", "per-request timeout", intArg("--timeout", 1), 10_000)
-    .option("--report-dir <dir>", "where the JSON report (and a failing cycle's directory) go", "walcheck-reports")
-    .action(
-      async (opts: {
-        adapter: string;
-        config?: Record<string, unknown>;
-        seed?: number;
-        cycles: number;
-        recoveryThreshold: number;
-        timeout: number;
-        reportDir: string;
-      }) => {
-        if (opts.adapter !== "reference" && !fs.existsSync(opts.adapter))
-          throw new UsageError(`--adapter ${opts.adapter}: no such file`);
-        const [{ runSmoke }, { createLogger }, { writeJsonAtomic }] = await Promise.all([
-          import("../engine/smoke.js"),
-          import("./logger.js"),
-          import("../../reports/json-file.js"),
-        ]);
-        const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
-        const logger = createLogger();
-        const stamp = new Date().toISOString().replace(/[:.]/g, "-");
-        const reportDir = path.resolve(opts.reportDir, `smoke-${stamp}-seed${seed}`);
-        const controller = new AbortController();
-        const onSigint = () => controller.abort();
-        // `on`, not `once`: execa's child cleanup (signal-exit) re-raises a signal when no other
-        // listener is left, which would kill walcheck before it removed its temp directories.
-        process.on("SIGINT", onSigint);
-        process.on("SIGTERM", onSigint);
-        logger.info({ seed, cycles: opts.cycles, adapter: opts.adapter }, "walcheck smoke: starting");
-        const result = await runSmoke({
-          seed,
-          cycles: opts.cycles,
-          adapter: {
-            file: process.execPath,
-            args: [
-              CLI_PATH,
-              "serve",
-              "--adapter",
-              opts.adapter === "reference" ? "reference" : path.resolve(opts.adapter),
-            ],
-          },
-          ...(opts.config ? { config: opts.config } : {}),
-          recoveryThresholdMs: opts.recoveryThreshold,
-          timeoutMs: opts.timeout,
-          reportDir,
-          log: (line) => logger.debug(line),
-          signal: controller.signal,
-        });
-        process.off("SIGINT", onSigint);
-        process.off("SIGTERM", onSigint);
-        const file = path.join(reportDir, "report.json");
-        writeJsonAtomic(file, { kind: "walcheck-smoke", version: 1, adapter: opts.adapter, ...result });
-        printSmoke(result, file, opts);
-        process.exitCode =
-          result.status === "passed"
-            ? EXIT.pass
-            : result.status === "failed"
-              ? EXIT.violation
-              : result.status === "interrupted"
-                ? EXIT.interrupted
-                : EXIT.usage;
-        forceExitSoon();
-      },
-    );
+    .command("smoke", { hidden: true })
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(() => {
+      throw new UsageError(
+        'walcheck smoke was retired: run "walcheck run --scenarios crash-mixed" (the same SIGKILL and named-crash cycles, with shrinking and replay)',
+      );
+    });
 
   program
     .command("run")
@@ -423,36 +347,6 @@ export async function buildProgram(): Promise<Command> {
   return program;
 }
 
-function printSmoke(result: SmokeResult, file: string, opts: { adapter: string; cycles: number }): void {
-  const out = process.stdout;
-  const named =
-    Object.entries(result.crashes.named)
-      .map(([p, n]) => `${p} x${n}`)
-      .join(", ") || "none";
-  out.write(`walcheck smoke — ${result.status.toUpperCase()} (seed ${result.seed})\n`);
-  out.write(
-    `  cycles ${result.cyclesRun}, batches acked ${result.batchesAcked}/${result.batchesSent}, checkpoints ${result.checkpoints}\n`,
-  );
-  out.write(
-    `  crashes: SIGKILL ${result.crashes.signal}, named ${Object.values(result.crashes.named).reduce((a, b) => a + b, 0)} (${named}), clean closes ${result.crashes.cleanCloses}\n`,
-  );
-  out.write(
-    `  recovery ms: p50 ${result.recoveryMs.p50.toFixed(2)}, p95 ${result.recoveryMs.p95.toFixed(2)}, max ${result.recoveryMs.max.toFixed(2)}; torn bytes discarded ${result.bytesDiscarded}\n`,
-  );
-  if (result.status === "failed") {
-    const v = result.violation;
-    out.write(`  VIOLATION ${v.invariant} in cycle ${v.cycle}: ${v.message}\n`);
-    for (const d of v.diff.slice(0, 10))
-      out.write(
-        `    key ${JSON.stringify(d.key)}: expected ${JSON.stringify(d.expected)}, recovered ${JSON.stringify(d.recovered)}\n`,
-      );
-    if (v.keptDir) out.write(`  kept: ${v.keptDir}\n`);
-    out.write(`  replay: npx walcheck smoke --adapter ${opts.adapter} --seed ${result.seed} --cycles ${opts.cycles}\n`);
-  }
-  if (result.status === "error") out.write(`  ERROR ${result.error.code}: ${result.error.message}\n`);
-  out.write(`  report: ${file}\n`);
-}
-
 export async function main(argv: string[]): Promise<number> {
   const program = await buildProgram();
   try {
@@ -463,8 +357,7 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version "fail" with exit code 0; every real parse error is a usage error.
       return error.exitCode === 0 ? EXIT.pass : EXIT.usage;
     }
-    const code = (error as { code?: string }).code;
-    process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
+    process.stderr.write(errorLine(error));
     return EXIT.usage;
   }
 }
@@ -495,17 +388,10 @@ async function fastServe(argv: string[]): Promise<boolean> {
       return false;
     }
   }
-  const { serveSpec } = await import("../protocol/serve.js");
-  try {
-    await serveSpec(parsed.values.adapter ?? "reference", config);
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    process.stderr.write(`walcheck: ${code ? `${code}: ` : ""}${(error as Error).message}\n`);
-    process.exit(EXIT.usage);
-  }
-  process.exit(0);
+  const { serveCommand } = await import("./serve-command.js");
+  process.exit(await serveCommand(parsed.values.adapter ?? "reference", config));
 }
 
-if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(CLI_PATH)) {
+if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))) {
   if (!(await fastServe(process.argv))) process.exitCode = await main(process.argv);
 }

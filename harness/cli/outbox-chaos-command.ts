@@ -1,6 +1,5 @@
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import { parseCommandString } from "execa";
 import { dir as tmpDir } from "tmp-promise";
@@ -11,7 +10,9 @@ import {
   type OutboxChaosReport,
 } from "../../reports/outbox-report-schema.js";
 import { OUTBOX_SCENARIOS, type OutboxScenario } from "../../scenarios/outbox/index.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { CLI_JS } from "../engine/adapter-launch.js";
+import { UsageError } from "../protocol/errors.js";
+import { EXIT, exitCodeOf, onInterrupt } from "./exit.js";
 import {
   ChaosOutboxError,
   ChaosViolation,
@@ -21,8 +22,7 @@ import {
   type ScenarioRecord,
 } from "../outbox/chaos-kit.js";
 import { postgresTarget, sqliteTarget, type SinkTarget } from "../outbox/chaos-sink.js";
-import { OutboxFault } from "../protocol/outbox-client.js";
-import { OutboxClient, OutboxRefusal } from "../protocol/outbox-client.js";
+import { OutboxClient, OutboxFault, OutboxRefusal } from "../protocol/outbox-client.js";
 import type { OutboxHello } from "../protocol/outbox-messages.js";
 import { parseSinkSpec } from "../outbox/sink-spec.js";
 
@@ -46,8 +46,6 @@ export interface ChaosFlags {
 }
 
 export const CHAOS_DEFAULTS = { ops: 200, timeoutMs: 10_000, reportDir: "walcheck-reports" } as const;
-
-const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "main.js");
 
 function resolveLaunch(outboxCmd: string | undefined): OutboxLaunch {
   if (outboxCmd === undefined)
@@ -115,7 +113,7 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     ERR(error.message);
-    return 2;
+    return EXIT.usage;
   }
 
   const started = new Date();
@@ -128,13 +126,9 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
   );
   const controller = new AbortController();
   const everyone = new Set<OutboxClient>();
-  const onSignal = () => {
-    controller.abort();
+  const offInterrupt = onInterrupt(controller, () => {
     for (const c of everyone) void c.kill();
-  };
-  // `on`, not `once`: a second Ctrl-C must not fall through to Node's default (no cleanup).
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  });
   const root = await tmpDir({ prefix: "walcheck-outbox-", unsafeCleanup: true });
   const start =
     (owned: Set<OutboxClient>) =>
@@ -205,8 +199,7 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
       }
     }
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offInterrupt();
     await Promise.all([...everyone].map((c) => c.kill()));
     await root.cleanup().catch((error: unknown) => ERR(`could not remove ${root.path}: ${(error as Error).message}`));
   }
@@ -246,9 +239,9 @@ export async function outboxChaosCommand(flags: ChaosFlags): Promise<number> {
     ERR(
       `the report does not match its schema (a walcheck bug): ${checked.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
     );
-    return 2;
+    return EXIT.usage;
   }
-  return status === "passed" ? 0 : status === "failed" ? 1 : status === "interrupted" ? 130 : 2;
+  return exitCodeOf(status);
 }
 
 /** What an error thrown out of a scenario makes of its record. */
@@ -267,10 +260,8 @@ function classify(error: unknown, signal: AbortSignal): Pick<ScenarioRecord, "st
       },
     };
   }
-  if (error instanceof ChaosOutboxError || error instanceof OutboxFault)
+  if (error instanceof ChaosOutboxError || error instanceof OutboxFault || error instanceof OutboxRefusal)
     return { status: "error", error: { code: error.code, message: error.message } };
-  if (error instanceof OutboxRefusal)
-    return { status: "error", error: { code: `OUTBOX_REFUSED_${error.code}`, message: error.message } };
   return {
     status: "error",
     error: { code: "EINTERNAL", message: error instanceof Error ? (error.stack ?? error.message) : String(error) },

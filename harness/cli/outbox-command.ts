@@ -9,7 +9,8 @@ import { listSegments } from "../../reference-impl/segment.js";
 import { snapshotSeqOf } from "../../reference-impl/snapshot-file.js";
 import { createLogger } from "./logger.js";
 import { parseDuration } from "./duration.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
+import { EXIT } from "./exit.js";
 import { openReferenceSink, serveOutboxStdio } from "../outbox/outbox-serve.js";
 import { parseSinkSpec, redactUrl, type SinkSpec } from "../outbox/sink-spec.js";
 
@@ -64,13 +65,13 @@ export async function outboxCommand(sub: OutboxSubcommand, flags: OutboxFlags, o
     }
     if (sub === "serve") {
       await serveOutboxStdio();
-      return 0;
+      return EXIT.pass;
     }
     return await operate(sub, flags, out);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     out.stderr(`walcheck outbox ${sub}: ${error.message}\n`);
-    return 2;
+    return EXIT.usage;
   }
 }
 
@@ -195,7 +196,7 @@ function status(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out): number
   const s = outbox.stats();
   if (flags.json) {
     out.stdout(`${JSON.stringify({ dir: t.dir, sinkTarget: t.label, ...s }, null, 2)}\n`);
-    return 0;
+    return EXIT.pass;
   }
   out.stdout(`outbox ${t.dir}\n`);
   out.stdout(
@@ -217,7 +218,7 @@ function status(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out): number
       ["sink failures", `${s.totalFailures} (this process)`],
     ]),
   );
-  return 0;
+  return EXIT.pass;
 }
 
 async function compact(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out, retentionMs: number): Promise<number> {
@@ -225,7 +226,7 @@ async function compact(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out, 
   const s = outbox.stats();
   if (flags.json) {
     out.stdout(`${JSON.stringify({ dir: t.dir, removed, retentionMs, ...s }, null, 2)}\n`);
-    return 0;
+    return EXIT.pass;
   }
   out.stdout(
     `outbox ${t.dir}: removed ${removed} COMPLETED entr${removed === 1 ? "y" : "ies"} older than ${flags.retention ?? "168h"} and folded the WAL\n`,
@@ -238,7 +239,7 @@ async function compact(outbox: Outbox, t: Target, flags: OutboxFlags, out: Out, 
       ],
     ]),
   );
-  return 0;
+  return EXIT.pass;
 }
 
 async function sync(outbox: Outbox, sink: CliSink, t: Target, flags: OutboxFlags, out: Out): Promise<number> {
@@ -295,5 +296,5 @@ async function sync(outbox: Outbox, sink: CliSink, t: Target, flags: OutboxFlags
     else if (why) out.stdout(`walcheck outbox sync: the queue is empty, but ${why}\n`);
     else out.stdout("the queue is empty\n");
   }
-  return why ? 1 : 0;
+  return why ? EXIT.violation : EXIT.pass;
 }

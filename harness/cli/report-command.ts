@@ -4,7 +4,8 @@ import { renderHtml } from "../../reports/html.js";
 import { renderJUnit } from "../../reports/junit.js";
 import { renderMarkdown } from "../../reports/markdown.js";
 import { readRunReport } from "../../reports/renderings.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
+import { EXIT } from "./exit.js";
 
 /** `walcheck report` flags as commander parses them. */
 export interface ReportFlags {
@@ -59,5 +60,5 @@ export async function reportCommand(file: string, flags: ReportFlags): Promise<n
   } else {
     process.stdout.write(text);
   }
-  return 0;
+  return EXIT.pass;
 }

@@ -37,7 +37,8 @@ import { createLogger } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import type { Hello } from "../protocol/messages.js";
 import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
+import { exitCodeOf, onInterrupt } from "./exit.js";
 import type { CrashKinds } from "../engine/workload.js";
 import type { InvariantSpec } from "../engine/scenario.js";
 
@@ -286,11 +287,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   );
 
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  // `on`, not `once`: execa's child cleanup (signal-exit) re-raises the signal when no other
-  // listener is left, which would end walcheck before it removed its temp directories.
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const offInterrupt = onInterrupt(controller);
   const tty = process.stderr.isTTY === true;
   const bar = tty
     ? new cliProgress.SingleBar(
@@ -353,8 +350,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     );
   } finally {
     bar?.stop();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offInterrupt();
   }
   // The report's type is its schema's (reports/report-schema.ts): the engine's summary must fit it.
   writeJsonAtomic(reportFile, { ...base, ...summary } satisfies Written<RunReport>);
@@ -371,9 +367,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   } catch (error) {
     process.stderr.write(`walcheck: could not render the report: ${(error as Error).message}\n`);
   }
-  const exitCode =
-    summary.status === "passed" ? 0 : summary.status === "failed" ? 1 : summary.status === "interrupted" ? 130 : 2;
-  return { exitCode, summary, reportFile };
+  return { exitCode: exitCodeOf(summary.status), summary, reportFile };
 }
 
 interface ExhaustiveCommandOptions {
@@ -393,9 +387,7 @@ interface ExhaustiveCommandOptions {
 async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOutcome> {
   const { runExhaustive } = await import("../engine/exhaustive.js");
   const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const offInterrupt = onInterrupt(controller);
   let last = 0;
   let result;
   try {
@@ -419,8 +411,7 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
       },
     });
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    offInterrupt();
   }
   writeJsonAtomic(o.reportFile, {
     kind: "walcheck-run-exhaustive",
@@ -444,9 +435,7 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
   for (const e of result.errors)
     out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
   out(`  report: ${o.reportFile}`);
-  const exitCode =
-    result.status === "passed" ? 0 : result.status === "failed" ? 1 : result.status === "interrupted" ? 130 : 2;
-  return { exitCode, reportFile: o.reportFile };
+  return { exitCode: exitCodeOf(result.status), reportFile: o.reportFile };
 }
 
 function mergeThresholds(

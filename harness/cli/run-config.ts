@@ -3,7 +3,7 @@ import path from "node:path";
 import { createRequire } from "node:module";
 import { pathToFileURL } from "node:url";
 import { z } from "zod";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 export { parseDuration } from "./duration.js";
 
 /** `walcheck.config.{ts,js,mjs,json}`: every field optional; flags on the command line win. */

@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseCommandString } from "execa";
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 /** How to start the adapter under test: a program, its arguments, extra environment. */
 export interface AdapterLaunch {
@@ -20,7 +20,11 @@ export interface AdapterLaunch {
 /** Adapters `walcheck serve` hosts by name (see load-adapter.ts); anything else is a module path. */
 const BUILT_IN_ADAPTERS = ["reference", "sqlite", "state-file", "event-log"];
 
-/** The compiled CLI: adapters named by `--adapter` are hosted by `walcheck serve` in a child. */
+/**
+ * The compiled CLI (dist/harness/cli/main.js), the one place its path is defined: children start
+ * from it (adapters named by `--adapter` hosted by `walcheck serve`, the reference outbox by
+ * `walcheck outbox serve`).
+ */
 export const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
 /**

@@ -4,6 +4,7 @@ import { performance } from "node:perf_hooks";
 import { dir as tmpDir } from "tmp-promise";
 import { AdapterClient, type Reply } from "../protocol/adapter-client.js";
 import { AdapterError } from "../protocol/adapter-error.js";
+import { WalcheckError } from "../protocol/errors.js";
 import { dirBytes } from "./dir-bytes.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { CaseChecker, type StateRead } from "../checks/case-checker.js";
@@ -79,14 +80,23 @@ export function emptyStats(): SessionStats {
 }
 
 /** Thrown when a case is stopped from outside (its time limit, Ctrl-C) while it runs. */
-export class CaseAbandoned extends Error {
+export class CaseAbandoned extends WalcheckError {
   override readonly name = "CaseAbandoned";
-  readonly code = "CASE_ABANDONED";
+  declare readonly code: "CASE_ABANDONED";
+
+  constructor(message: string) {
+    super("CASE_ABANDONED", message);
+  }
 }
 
-/** Thrown by a request when the adapter died of the crash walcheck armed or sent: not an error. */
-export class CrashHappened extends Error {
+/** Thrown by a request when the adapter died of the crash walcheck armed or sent: not an error (control flow). */
+export class CrashHappened extends WalcheckError {
   override readonly name = "CrashHappened";
+  declare readonly code: "CRASH_HAPPENED";
+
+  constructor() {
+    super("CRASH_HAPPENED", "");
+  }
 }
 
 const describeArm = (arm: CrashArm): CrashInfo =>

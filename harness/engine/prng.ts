@@ -1,7 +1,7 @@
 /**
- * A small seeded PRNG (mulberry32): the smoke run's every choice comes from the seed, so a
- * failing cycle can be run again. (fast-check drives the full harness; this is enough
- * for a plain loop.)
+ * A small seeded PRNG (mulberry32): every choice of a plain loop (the power-loss workload,
+ * the benchmark's keys) comes from the seed, so it can be run again. (fast-check drives the
+ * full harness; this is enough for a plain loop.)
  */
 export class Prng {
   private s: number;

@@ -1,4 +1,4 @@
-import { UsageError } from "../protocol/usage-error.js";
+import { UsageError } from "../protocol/errors.js";
 
 /** Everything needed to run one case again exactly: fast-check's seed and path, and the generation settings. */
 export interface ReplayToken {

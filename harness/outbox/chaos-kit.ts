@@ -1,6 +1,7 @@
 import type { AdapterLaunch } from "../engine/adapter-launch.js";
 import type { ChaosOp } from "./chaos-ops.js";
 import type { ChaosSink, SinkTarget } from "./chaos-sink.js";
+import { Violation, WalcheckError } from "../protocol/errors.js";
 import type { OutboxClient } from "../protocol/outbox-client.js";
 import type { OpenConfig, OutboxHello, OutboxStatsAnswer, SinkSnapshotAnswer } from "../protocol/outbox-messages.js";
 import { checkSink, type WriteLedger } from "./sink-check.js";
@@ -79,19 +80,19 @@ export function newRecord(name: string): ScenarioRecord {
   };
 }
 
-/** An invariant the outbox broke: the scenario fails (exit 1). */
-export class ChaosViolation extends Error {
+/** An invariant the outbox broke (exactly once, in order, durability, ...): the scenario fails (exit 1). */
+export class ChaosViolation extends Violation {
   override readonly name = "ChaosViolation";
   /** Where the outbox directory of the violation was kept (report directory). */
   kept: string | undefined;
   constructor(
-    readonly invariant: string,
+    invariant: string,
     message: string,
     readonly where?: string,
     /** Other invariants the same state breaks. */
     readonly also: string[] = [],
   ) {
-    super(message);
+    super(invariant, message);
   }
 }
 
@@ -119,13 +120,10 @@ export async function inFreshDir<T>(
 }
 
 /** The outbox did something walcheck cannot judge (an unexpected death, a refused open): the scenario errs (exit 2). */
-export class ChaosOutboxError extends Error {
+export class ChaosOutboxError extends WalcheckError {
   override readonly name = "ChaosOutboxError";
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
+  constructor(code: string, message: string) {
+    super(code, message);
   }
 }
 

@@ -1,10 +1,10 @@
 import type { Readable, Writable } from "node:stream";
-import { errorCode } from "../../reference-impl/errors.js";
 import { Outbox, type OutboxOptions } from "../../reference-impl/outbox/outbox.js";
 import type { OutboxSink } from "../../reference-impl/outbox/sink.js";
 import { SqliteSink } from "../../reference-impl/outbox/sqlite-sink.js";
 import { OUTBOX_CRASH_POINTS } from "../../reference-impl/outbox/sync-worker.js";
 import type { JsonValue } from "../protocol/stable-json.js";
+import { errorCode, WalcheckError } from "../protocol/errors.js";
 import type { OpenConfig } from "../protocol/outbox-messages.js";
 import { serveLines } from "../protocol/line-server.js";
 import { checkOutboxRequest, type CheckedOutboxRequest } from "../protocol/outbox-request-check.js";
@@ -55,8 +55,8 @@ interface Opened {
   sink: OutboxSink;
 }
 
-function coded(code: string, message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code });
+function coded(code: string, message: string): WalcheckError {
+  return new WalcheckError(code, message);
 }
 
 /** The protocol's error code of anything a handler threw. */

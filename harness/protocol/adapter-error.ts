@@ -1,4 +1,4 @@
-import type { FaultDetails } from "./json-lines-child.js";
+import { ProtocolFault, type FaultDetails } from "./errors.js";
 
 /** Stable codes for an adapter that broke the protocol, hung, exited or could not start. */
 export type AdapterErrorCode = "ADAPTER_PROTOCOL" | "ADAPTER_TIMEOUT" | "ADAPTER_EXITED" | "ADAPTER_START";
@@ -7,18 +7,11 @@ export type AdapterErrorCode = "ADAPTER_PROTOCOL" | "ADAPTER_TIMEOUT" | "ADAPTER
 export type AdapterErrorDetails = FaultDetails;
 
 /** A protocol fault, carrying everything a person needs to see what the adapter did. */
-export class AdapterError extends Error {
+export class AdapterError extends ProtocolFault {
   override readonly name = "AdapterError";
-  readonly code: AdapterErrorCode;
-  readonly details: AdapterErrorDetails;
+  declare readonly code: AdapterErrorCode;
 
   constructor(code: AdapterErrorCode, message: string, details: AdapterErrorDetails, cause?: unknown) {
-    const tail = details.stderrTail.trim();
-    super(
-      tail ? `${message}\n--- adapter stderr (tail) ---\n${tail}` : message,
-      cause === undefined ? undefined : { cause },
-    );
-    this.code = code;
-    this.details = details;
+    super(code, message, details, { cause, heading: "adapter stderr (tail)" });
   }
 }

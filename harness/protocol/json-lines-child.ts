@@ -1,6 +1,7 @@
 import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 import { execa, type ResultPromise } from "execa";
+import type { ChildFault, FaultDetails } from "./errors.js";
 
 // A child process spoken to in JSON lines, the transport of adapter protocol v1 and of the
 // outbox protocol: `{id, op, ...}` out, answers matched by id (pipelined, in any order), each
@@ -12,7 +13,7 @@ import { execa, type ResultPromise } from "execa";
 
 const STDERR_TAIL_BYTES = 16 * 1024;
 
-export type ChildFault = "PROTOCOL" | "TIMEOUT" | "EXITED" | "START";
+export type { ChildFault, FaultDetails } from "./errors.js";
 
 export interface ExitInfo {
   exitCode: number | undefined;
@@ -27,19 +28,6 @@ export interface StartOptions {
   cwd?: string;
   /** Per-request timeout (default 10 s). */
   timeoutMs?: number;
-}
-
-/** Everything a person needs about a fault. */
-export interface FaultDetails {
-  /** The request that was waiting, if any. */
-  op?: string;
-  id?: number;
-  /** The offending line the child wrote. */
-  line?: string;
-  exitCode?: number | undefined;
-  signal?: string | undefined;
-  timeoutMs?: number;
-  stderrTail: string;
 }
 
 export type AnswerCheck = { ok: true; value: Record<string, unknown> } | { ok: false; problem: string };

@@ -1,11 +1,5 @@
-import {
-  JsonLinesChild,
-  schemaCheck,
-  type ChildFault,
-  type ExitInfo,
-  type FaultDetails,
-  type StartOptions,
-} from "./json-lines-child.js";
+import { ProtocolFault, WalcheckError, type ChildFault, type FaultDetails } from "./errors.js";
+import { JsonLinesChild, schemaCheck, type ExitInfo, type StartOptions } from "./json-lines-child.js";
 import {
   outboxAnswerSchemas,
   OutboxErrorAnswer,
@@ -18,15 +12,18 @@ import {
 export type OutboxReply<O extends OutboxOp> =
   ({ ok: true } & OutboxResultOf<O>) | { ok: false; error: { code: string; message: string } };
 
-/** The outbox answered `ok:false` to a request that had to succeed. */
-export class OutboxRefusal extends Error {
+/** The outbox answered `ok:false` to a request that had to succeed: code OUTBOX_REFUSED_<the outbox's code>. */
+export class OutboxRefusal extends WalcheckError {
   override readonly name = "OutboxRefusal";
   constructor(
     readonly op: OutboxOp,
-    readonly code: string,
+    /** The code the outbox answered. */
+    readonly refusedWith: string,
     message: string,
   ) {
-    super(`the outbox refused ${op}: ${code}: ${message}`);
+    super(`OUTBOX_REFUSED_${refusedWith}`, `the outbox refused ${op}: ${refusedWith}: ${message}`, {
+      details: { op, refusedWith },
+    });
   }
 }
 
@@ -34,17 +31,11 @@ export class OutboxRefusal extends Error {
 export type OutboxStartOptions = StartOptions;
 
 /** A fault of an outbox process or of what it wrote: code OUTBOX_PROTOCOL, OUTBOX_TIMEOUT, OUTBOX_EXITED or OUTBOX_START. */
-export class OutboxFault extends Error {
+export class OutboxFault extends ProtocolFault {
   override readonly name = "OutboxFault";
-  readonly code: string;
-  constructor(
-    readonly fault: ChildFault,
-    message: string,
-    readonly details: FaultDetails,
-  ) {
-    const tail = details.stderrTail.trim();
-    super(tail ? `${message}\n--- stderr (tail) ---\n${tail}` : message);
-    this.code = `OUTBOX_${fault}`;
+  declare readonly code: `OUTBOX_${ChildFault}`;
+  constructor(fault: ChildFault, message: string, details: FaultDetails) {
+    super(`OUTBOX_${fault}`, message, details);
   }
 }
 

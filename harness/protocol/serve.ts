@@ -1,7 +1,6 @@
 import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
-import { errorCode } from "../../reference-impl/errors.js";
-import { adapterSource } from "../adapters/load-adapter.js";
+import { errorCode, WalcheckError } from "./errors.js";
 import { serveLines } from "./line-server.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
 import type { WalAdapter } from "./wal-adapter.js";
@@ -111,16 +110,6 @@ export async function serveAdapter(
       .catch((error: unknown) => streams.log(`walcheck serve: close at end of input failed: ${String(error)}`));
 }
 
-/** `walcheck serve --adapter <spec>` on this process's stdin and stdout. */
-export async function serveSpec(spec: string, config: Record<string, unknown>): Promise<void> {
-  const source = await adapterSource(spec, config);
-  await serveAdapter(
-    await source.make(),
-    { input: process.stdin, output: process.stdout, log: (line) => process.stderr.write(`${line}\n`) },
-    source.fresh ? { fresh: source.make } : {},
-  );
-}
-
 /** `recover`: what a fresh process would answer to open, read and check, then close, so nothing of it stays. */
 async function recoverWith(
   adapter: WalAdapter,
@@ -143,10 +132,10 @@ async function recoverWith(
   }
 }
 
-function protocolError(message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code: "EPROTO" });
+function protocolError(message: string): WalcheckError {
+  return new WalcheckError("EPROTO", message);
 }
 
-function unsupported(what: string): Error & { code: string } {
-  return Object.assign(new Error(`${what} is not supported by this adapter`), { code: "EUNSUPPORTED" });
+function unsupported(what: string): WalcheckError {
+  return new WalcheckError("EUNSUPPORTED", `${what} is not supported by this adapter`);
 }

@@ -1,3 +1,4 @@
+import { WalcheckError } from "../../harness/protocol/errors.js";
 import type { OutboxEntry } from "./outbox-entry.js";
 
 // The database behind the outbox. Both sinks (SQLite, PostgreSQL) keep the same tables:
@@ -40,10 +41,10 @@ export interface OutboxSink {
 }
 
 /** The database is unreachable: the worker backs off and the circuit breaker counts it; never an entry's fault. */
-export class SinkUnavailableError extends Error {
+export class SinkUnavailableError extends WalcheckError {
   override readonly name = "SinkUnavailableError";
-  readonly code = "SINK_UNAVAILABLE";
+  declare readonly code: "SINK_UNAVAILABLE";
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super("SINK_UNAVAILABLE", message, options);
   }
 }

@@ -15,16 +15,17 @@ describe("walcheck CLI", () => {
     expect(version.stdout.trim()).toBe(pkg.version);
     const help = await walcheck(["--help"]);
     expect(help.exitCode).toBe(0);
-    for (const cmd of ["serve", "smoke", "run", "bench"]) expect(help.stdout).toContain(cmd);
+    for (const cmd of ["serve", "run", "list", "report", "bench", "outbox"]) expect(help.stdout).toContain(cmd);
+    expect(help.stdout).not.toContain("smoke");
   });
 
   it("a wrong flag or value is a usage error: exit 2 with a message", async () => {
-    const bad = await walcheck(["smoke", "--cycels", "3"]);
+    const bad = await walcheck(["run", "--rnus", "3"]);
     expect(bad.exitCode).toBe(2);
-    expect(bad.stderr).toContain("unknown option '--cycels'");
-    const badValue = await walcheck(["smoke", "--cycles", "zero"]);
+    expect(bad.stderr).toContain("unknown option '--rnus'");
+    const badValue = await walcheck(["run", "--runs", "zero"]);
     expect(badValue.exitCode).toBe(2);
-    expect(badValue.stderr).toContain('--cycles must be an integer >= 1, got "zero"');
+    expect(badValue.stderr).toContain('--runs must be an integer >= 1, got "zero"');
     const badJson = await walcheck(["serve", "--config", "{nope"]);
     expect(badJson.exitCode).toBe(2);
     expect(badJson.stderr).toContain("--config must be a JSON object");
@@ -86,60 +87,14 @@ describe("walcheck CLI", () => {
     expect(r.stderr).toContain("ignoring a line that is not JSON");
   });
 
-  it("smoke: the reference WAL survives seeded SIGKILLs and named crash points (exit 0, JSON report)", async () => {
-    const reportDir = await tempDir();
-    const r = await walcheck([
-      "smoke",
-      "--seed",
-      "42",
-      "--cycles",
-      "12",
-      "--report-dir",
-      reportDir,
-      "--recovery-threshold",
-      "5000",
-    ]);
-    expect(r.stdout).toContain("PASSED (seed 42)");
-    expect(r.exitCode).toBe(0);
-    const [run] = fs.readdirSync(reportDir);
-    const report = JSON.parse(fs.readFileSync(path.join(reportDir, run!, "report.json"), "utf8"));
-    expect(report).toMatchObject({ kind: "walcheck-smoke", status: "passed", seed: 42, cyclesRun: 13 });
-    // Every cycle but the last (recovery only) ended in a crash or a clean close. Whether a
-    // named point is reached depends on how appends group into fsyncs, so count them together.
-    const c = report.crashes as {
-      signal: number;
-      named: Record<string, number>;
-      cleanCloses: number;
-      namedNotReached: number;
-    };
-    const named = Object.values(c.named).reduce((a, b) => a + b, 0);
-    expect(c.signal + named + c.namedNotReached + c.cleanCloses).toBe(12);
-    expect(c.signal).toBeGreaterThanOrEqual(3);
-    expect(report.batchesAcked).toBeGreaterThan(50);
-  });
-
-  it("smoke catches an adapter that acks before writing: exit 1, durability violation, replay line, kept directory", async () => {
-    const reportDir = await tempDir();
-    const fixture = path.resolve("test/fixtures/lazy-ack-adapter.mjs");
-    const r = await walcheck([
-      "smoke",
-      "--adapter",
-      fixture,
-      "--seed",
-      "7",
-      "--cycles",
-      "10",
-      "--report-dir",
-      reportDir,
-      "--recovery-threshold",
-      "5000",
-    ]);
-    expect(r.exitCode).toBe(1);
-    expect(r.stdout).toContain("FAILED (seed 7)");
-    expect(r.stdout).toMatch(/VIOLATION durability in cycle \d+: recovered lastSeq \d+ but batch \d+ was acknowledged/);
-    expect(r.stdout).toContain(`replay: npx walcheck smoke --adapter ${fixture} --seed 7 --cycles 10`);
-    const kept = /kept: (.+)/.exec(r.stdout)![1]!;
-    expect(fs.existsSync(path.join(kept, "wal", "state.json"))).toBe(true);
-    expect(fs.existsSync(path.join(kept, "adapter-stderr.log"))).toBe(true);
+  it("smoke was retired: exit 2 pointing at walcheck run --scenarios crash-mixed, whatever its flags", async () => {
+    const message =
+      'walcheck smoke was retired: run "walcheck run --scenarios crash-mixed" (the same SIGKILL and named-crash cycles, with shrinking and replay)';
+    for (const args of [["smoke"], ["smoke", "--seed", "42", "--cycles", "12", "--report-dir", "x"]]) {
+      const r = await walcheck(args);
+      expect(r.exitCode).toBe(2);
+      expect(r.stderr).toContain(message);
+      expect(r.stdout).toBe("");
+    }
   });
 });

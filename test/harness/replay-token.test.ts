@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decodeReplayToken, encodeReplayToken, type ReplayToken } from "../../harness/engine/replay-token.js";
-import { UsageError } from "../../harness/protocol/usage-error.js";
+import { UsageError } from "../../harness/protocol/errors.js";
 
 // A replay token is what a failed case prints and `walcheck run --replay <token>` takes back:
 // every field must survive the trip, and anything that is not a token walcheck made must be

@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { dir } from "tmp-promise";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
 import { defineConfig, loadRunConfig, type RunConfig } from "../../harness/cli/run-config.js";
-import { UsageError } from "../../harness/protocol/usage-error.js";
+import { UsageError } from "../../harness/protocol/errors.js";
 import { CLI } from "../helpers.js";
 
 // walcheck.config.{json,mjs,js} as `walcheck run --config` reads them. A walcheck.config.ts is

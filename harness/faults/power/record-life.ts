@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import type { AdapterClient } from "../../protocol/adapter-client.js";
 import { AdapterError } from "../../protocol/adapter-error.js";
+import { WalcheckError } from "../../protocol/errors.js";
 import type { BatchOp } from "../../protocol/messages.js";
 import { parseTrace, type InitialState, type TraceOp } from "./trace.js";
 
@@ -29,8 +30,13 @@ export interface Recording {
 }
 
 /** The recorded life's `open` of an empty directory was refused: a recovery violation, not a crash state. */
-export class OpenRefused extends Error {
+export class OpenRefused extends WalcheckError {
   override readonly name = "OpenRefused";
+  declare readonly code: "POWER_OPEN_REFUSED";
+
+  constructor(message: string) {
+    super("POWER_OPEN_REFUSED", message);
+  }
 }
 
 /** The trace's byte size now (0 before the recorder made it). */
