@@ -35,9 +35,7 @@ export function reportedP50(task: BenchTask, field: "adapterRecoveryMs" | "adapt
 
 /** A number from a task's extra, if it is one. */
 /** The power suite's rows: one per subject and mode, with the states and directories an iteration checked. */
-export function powerRows(
-  report: BenchReport,
-): {
+export function powerRows(report: BenchReport): {
   task: BenchTask;
   mode: string;
   states: number | undefined;
