@@ -7,7 +7,7 @@
 // Does not verify: the other percentiles or the maximum (computed for reports, never judged);
 // how the samples were taken (CaseSession.sample: the adapter's own elapsedMs, else the round
 // trip) or which levels apply to a scenario (the campaign's plan, from config and flags); the
-// recovery-time threshold on a single open (CaseSession). latencyHistogram only bins samples
+// recovery-time threshold on a single open (CaseChecker). latencyHistogram only bins samples
 // for the reports.
 
 /** A latency level: over `targetMs` is a warning in the report, over `criticalMs` fails the run. */

@@ -9,9 +9,9 @@
 // `diffStates` names every key that differs, for the violation.
 //
 // Does not verify: that `check` answers ["ok"] (the integrity invariant is the caller's:
-// CaseSession.verify, the smoke checker, the power-loss state check); that open succeeds or is
-// fast enough (recovery, recovery-time: CaseSession); that an ack carries the expected seq, or
-// that a live read is exactly the acknowledged prefix (CaseSession). It knows batches only:
+// CaseChecker, for cases and power-loss states alike); that open succeeds or is fast enough
+// (recovery, recovery-time: CaseChecker); that an ack carries the expected seq, or that a live
+// read is exactly the acknowledged prefix (CaseChecker). It knows batches only:
 // a transaction is the one batch of its surviving writes (netOps), its rollback is checked by
 // the transactions scenario, and checkpoints, rotation and truncation change no expected state.
 

@@ -6,7 +6,7 @@
 //
 // Does not verify: that any recovery was fast enough (the recovery-time threshold is checked
 // per open by CaseSession; recovery's p95 against its levels by latency-stats' judgeLatency),
-// or that recovery succeeded (recovery invariant: CaseSession).
+// or that recovery succeeded (recovery invariant: CaseChecker).
 
 import { latencyStats } from "./latency-stats.js";
 
