@@ -443,17 +443,7 @@ export class CaseSession {
   /** Clean close (every acknowledged batch must survive it exactly) and a fresh process. */
   async closeReopen(): Promise<void> {
     // An armed crash can fire inside close: recovery has then already started a process.
-    const crashed = await this.guard(async () => {
-      this.must("close", await this.request("close", {}));
-      const exit = await this.client!.waitExit();
-      if (exit.exitCode !== 0)
-        throw new AdapterError(
-          "ADAPTER_EXITED",
-          `the adapter exited with ${exit.signal ?? exit.exitCode} after close`,
-          { ...exit, stderrTail: this.stderrTail },
-        );
-    });
-    if (crashed) return;
+    if (await this.closeProcess()) return;
     if (this.armed) this.stats.armsNotReached += 1;
     this.armed = undefined;
     this.checker.closedCleanly();
@@ -501,7 +491,17 @@ export class CaseSession {
 
   /** Clean close of the current process (every acknowledged batch must survive it); no new process. */
   async closeClean(): Promise<void> {
-    const crashed = await this.guard(async () => {
+    if (await this.closeProcess()) return this.closeClean();
+    this.client = undefined;
+    this.checker.closedCleanly();
+  }
+
+  /**
+   * Send close and wait for the process to exit 0 (else ADAPTER_EXITED). True when an armed
+   * crash fired inside close instead: recovery has then already started a new process.
+   */
+  private closeProcess(): Promise<boolean> {
+    return this.guard(async () => {
       this.must("close", await this.request("close", {}));
       const exit = await this.client!.waitExit();
       if (exit.exitCode !== 0)
@@ -511,9 +511,6 @@ export class CaseSession {
           { ...exit, stderrTail: this.stderrTail },
         );
     });
-    if (crashed) return this.closeClean();
-    this.client = undefined;
-    this.checker.closedCleanly();
   }
 
   /** Say what was done to the directory, for a violation found after it (a torn tail, a flipped bit). */
