@@ -6,6 +6,7 @@
 //   reports            report schemas and renderers          -> protocol
 //   harness/checks     invariants, the prefix model          -> protocol
 //   harness/faults     fs preload, power-loss simulation     -> protocol, checks
+//                      (the fs preload, fs-preload.ts and fs/, -> only fs/: it runs in the adapter)
 //   harness/engine     campaigns, cases, adapter processes   -> protocol, checks, faults
 //   harness/adapters   built-in adapters                     -> protocol, reference-impl
 //   harness/outbox     the outbox chaos driver               -> protocol, checks, faults, engine, reference-impl
@@ -34,13 +35,12 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
-    {
-      name: "fs-preload-standalone",
-      comment: "The fs preload runs inside the adapter's process (node --import): it imports nothing of walcheck.",
-      severity: "error",
-      from: { path: "^harness/faults/fs-preload\\.ts$" },
-      to: { path: SOURCE },
-    },
+    layer(
+      "fs-preload-standalone",
+      "^harness/faults/(fs-preload\\.ts$|fs/)",
+      ["harness/faults/fs/"],
+      "The fs preload runs inside the adapter's process (node --import): fs-preload.ts and its parts in harness/faults/fs/ import nothing else of walcheck.",
+    ),
     {
       name: "sources-never-import-tests",
       severity: "error",

@@ -6,7 +6,7 @@ import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { parseFsFault } from "../../harness/faults/fs-preload.js";
 import { tempDir } from "../helpers.js";
-import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
+import { assertPreloadBuilt, DIR, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
 
 // WALCHECK_FS_FAULT in real child processes: the compiled preload is loaded through NODE_OPTIONS
 // into fixtures (test/fixtures/fs-fault-*.mjs) that print how each of their calls ended.
@@ -81,12 +81,7 @@ function write(): FaultFailure {
   return failure("ENOSPC", "write");
 }
 
-beforeAll(() => {
-  const source = path.resolve("harness/faults/fs-preload.ts");
-  if (!fs.existsSync(PRELOAD) || fs.statSync(PRELOAD).mtimeMs < fs.statSync(source).mtimeMs) {
-    throw new Error("dist/harness/faults/fs-preload.js is missing or older than its source: run `npx tsc -p .` first");
-  }
-});
+beforeAll(assertPreloadBuilt);
 
 describe("fs-fault: WALCHECK_FS_FAULT", () => {
   it("parses every kind, with and without a release file, and rejects anything else", () => {

@@ -5,7 +5,7 @@ import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import { opensForWriting, parseFsCrash, prefixLength } from "../../harness/faults/fs-preload.js";
 import { tempDir } from "../helpers.js";
-import { DIR, PRELOAD, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
+import { assertPreloadBuilt, DIR, PRELOAD_OPTION, readTrace, snapshot, type TraceLine } from "./preload-helpers.js";
 
 // Real child processes, real SIGKILL: the compiled preload is loaded through NODE_OPTIONS into
 // fixtures (test/fixtures/fs-preload-*.mjs) that know nothing about it.
@@ -34,12 +34,7 @@ function runIn(dir: string, name: string, env: Record<string, string>, args: str
   return execa(process.execPath, [fixture, dir, ...args], { env, reject: false });
 }
 
-beforeAll(() => {
-  const source = path.resolve("harness/faults/fs-preload.ts");
-  if (!fs.existsSync(PRELOAD) || fs.statSync(PRELOAD).mtimeMs < fs.statSync(source).mtimeMs) {
-    throw new Error("dist/harness/faults/fs-preload.js is missing or older than its source: run `npx tsc -p .` first");
-  }
-});
+beforeAll(assertPreloadBuilt);
 
 describe("fs-preload: counting", () => {
   it("with neither variable set it patches nothing: fs, fs/promises and FileHandle are Node's own", async () => {

@@ -8,6 +8,17 @@ import { pathToFileURL } from "node:url";
 export const PRELOAD = path.resolve("dist/harness/faults/fs-preload.js");
 export const PRELOAD_OPTION = `--import ${pathToFileURL(PRELOAD).href}`;
 
+/** Throws unless each of the preload's modules is compiled, and newer than its source: the tests load dist/. */
+export function assertPreloadBuilt(): void {
+  const parts = fs.readdirSync("harness/faults/fs").filter((name) => name.endsWith(".ts"));
+  for (const source of ["harness/faults/fs-preload.ts", ...parts.map((name) => `harness/faults/fs/${name}`)]) {
+    const compiled = `dist/${source.replace(/\.ts$/, ".js")}`;
+    if (!fs.existsSync(compiled) || fs.statSync(compiled).mtimeMs < fs.statSync(source).mtimeMs) {
+      throw new Error(`${compiled} is missing or older than its source: run \`npx tsc -p .\` first`);
+    }
+  }
+}
+
 /** One line of WALCHECK_FS_TRACE. */
 export interface TraceLine {
   i: number;
