@@ -143,7 +143,11 @@ export async function buildProgram(): Promise<Command> {
     )
     .option("--adapter <spec>", "reference (default), or the path of a JavaScript module exporting a WalAdapter")
     .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
-    .option("--config <file>", "walcheck.config.{mjs,js,json,ts} (defineConfig); flags win over it")
+    .option(
+      "--config <file>",
+      "a config file (defineConfig); flags win over it (default: the first walcheck.config.{ts,mts,cts,js,mjs,cjs,json} here)",
+    )
+    .option("--no-config", "use no config file, even if a walcheck.config.* is here")
     .option("--seed <n>", "campaign seed (default: random, printed)", intArg("--seed", 0))
     .option("--runs <n>", "cases per scenario (default: each scenario's own, 3-16)", intArg("--runs", 1))
     .option("--budget <duration>", "stop starting cases after this long, e.g. 60s or 5m")

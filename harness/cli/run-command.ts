@@ -36,7 +36,7 @@ import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import type { Hello } from "../protocol/messages.js";
-import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
+import { parseDuration, resolveRunConfig } from "./run-config.js";
 import { UsageError } from "../protocol/errors.js";
 import { exitCodeOf, onInterrupt } from "./exit.js";
 import type { CrashKinds } from "../engine/workload.js";
@@ -46,7 +46,8 @@ import type { InvariantSpec } from "../engine/scenario.js";
 export interface RunFlags {
   adapter?: string;
   adapterCmd?: string;
-  config?: string;
+  /** A file; false for --no-config; absent: the first walcheck.config.* of the working directory. */
+  config?: string | false;
   seed?: number;
   runs?: number;
   budget?: string;
@@ -161,9 +162,12 @@ export interface RunOutcome {
 
 /** `walcheck run`: resolve flags and config, run the campaign, write the report, print the verdict. */
 export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
-  const config: RunConfig = flags.config ? await loadRunConfig(flags.config) : {};
-  const replay: ReplayToken | undefined = flags.replay ? decodeReplayToken(flags.replay) : undefined;
   const logger = createLogger();
+  const { config, label: configLabel } = await resolveRunConfig(flags.config, {
+    info: (m) => logger.info(m),
+    warn: (m) => logger.warn(m),
+  });
+  const replay: ReplayToken | undefined = flags.replay ? decodeReplayToken(flags.replay) : undefined;
   const log = (m: string) => logger.info(m);
   const openConfig = config.adapterConfig ?? {};
   const adapterFlag = flags.adapter ?? (flags.adapterCmd ? undefined : config.adapter);
@@ -184,9 +188,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     throw new UsageError("this replay token uses fs crash points, which need a Node.js adapter");
   for (const name of Object.keys(config.scenarioOptions ?? {})) {
     if (!SCENARIOS.some((sc) => sc.name === name))
-      throw new UsageError(
-        `--config ${flags.config}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`,
-      );
+      throw new UsageError(`${configLabel}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
   }
   const powerRun = crashChoice === "power" || replay?.power !== undefined;
   const powerExhaustive = replay ? replay.power === "exhaustive" : powerRun && flags.exhaustive === true;

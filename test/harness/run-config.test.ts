@@ -8,9 +8,8 @@ import { defineConfig, loadRunConfig, type RunConfig } from "../../harness/cli/r
 import { UsageError } from "../../harness/protocol/errors.js";
 import { CLI } from "../helpers.js";
 
-// walcheck.config.{json,mjs,js} as `walcheck run --config` reads them. A walcheck.config.ts is
-// not tested here: loading one needs TypeScript's JS API (transpileModule, TypeScript 5), and
-// this project's TypeScript is 7, which has none.
+// walcheck.config.{json,mjs,js} as `walcheck run --config` reads them. TypeScript configs (loaded
+// with jiti) and finding walcheck.config.* without --config: config-discovery.test.ts.
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
