@@ -1,11 +1,11 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { AdapterClient, type Reply } from "../harness/protocol/adapter-client.js";
+import { AdapterClient, type AnswerOf, type Reply } from "../harness/protocol/adapter-client.js";
 import { AdapterError, type AdapterErrorCode } from "../harness/protocol/adapter-error.js";
 import { WalcheckError } from "../harness/protocol/errors.js";
 import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
-import type { Hello, Op, ResultOf } from "../harness/protocol/messages.js";
+import type { Hello, Op } from "../harness/protocol/messages.js";
 import { dirBytes, makeBatch, runOne, timedPart, type RunOptions } from "./bench-util.js";
 import { reportedElapsed, type BenchTarget } from "./tasks.js";
 
@@ -54,13 +54,13 @@ export class BenchError extends WalcheckError {
 }
 
 /** The result of an ok:true reply; ok:false is a BenchError naming the request and the adapter's error. */
-export function must<O extends Op>(reply: Reply<O>, what: string): ResultOf<O> {
+export function must<O extends Op>(reply: Reply<O>, what: string): AnswerOf<O> {
   if (!reply.ok)
     throw new BenchError(
       "ADAPTER_REFUSED",
       `the adapter answered ${what} with ok:false: ${reply.error.code}: ${reply.error.message}`,
     );
-  return reply as ResultOf<O>;
+  return reply as AnswerOf<O>;
 }
 
 /** Every adapter process the benchmark started, so that an error or an interrupt ends them all. */
@@ -182,7 +182,7 @@ export async function protocolRecovery(
             `open after a crash recovered lastSeq ${opened.lastSeq}, but ${batches} batches were acknowledged before it`,
           );
         }
-        if (phase === "run" && opened.recovery) reported.push(opened.recovery.elapsedMs);
+        if (phase === "run" && opened.recovery?.elapsedMs !== undefined) reported.push(opened.recovery.elapsedMs);
         await fresh.kill();
         return timedPart(after - before, performance.now() - start);
       } finally {

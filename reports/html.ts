@@ -457,6 +457,20 @@ ${errors}
 </section>`;
 }
 
+/** The informational answer fields the adapter got wrong: tolerated, listed once each. */
+function warningsSection(r: RunReport): string {
+  const warnings = r.warnings ?? [];
+  if (warnings.length === 0) return "";
+  return `
+<section id="protocol-warnings">
+<h2>Protocol warnings</h2>
+<p class="note">Informational fields the adapter got wrong: walcheck ignored them; the run is not affected.</p>
+<ul>
+${warnings.map((w) => `<li class="st-error">${h(w.message)} (${h(plural(w.count, "answer"))})</li>`).join("\n")}
+</ul>
+</section>`;
+}
+
 /** The whole report as one self-contained HTML page; every string from the report is escaped where it lands. */
 export function renderHtml(report: RunReport): string {
   const title = `walcheck run: ${report.status.toUpperCase()} (seed ${report.seed})`;
@@ -468,7 +482,7 @@ ${verdict(report)}
 ${scenarioTable(report)}
 ${latencySection(report)}
 ${recoverySection(report)}
-${coverageSection(report)}
+${coverageSection(report)}${warningsSection(report)}
 ${violationsSection(report)}`,
   });
 }

@@ -208,6 +208,17 @@ function violation(r: RunReport, f: FailedCase, n: number): string[] {
   ];
 }
 
+function warningsSection(r: RunReport): string[] {
+  const warnings = r.warnings ?? [];
+  if (warnings.length === 0) return [];
+  return [
+    "",
+    "#### Protocol warnings (informational fields; the run is not affected)",
+    "",
+    ...warnings.map((w) => `- ${mdText(w.message)} (${plural(w.count, "answer")})`),
+  ];
+}
+
 function problems(r: RunReport): string[] {
   const out: string[] = [];
   if (r.failures.length > 0) {
@@ -226,5 +237,5 @@ function problems(r: RunReport): string[] {
 
 /** The whole report as Markdown; every string from the report is escaped where it lands. */
 export function renderMarkdown(report: RunReport): string {
-  return `${[...header(report), "", ...scenarioTable(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...problems(report)].join("\n")}\n`;
+  return `${[...header(report), "", ...scenarioTable(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...warningsSection(report), ...problems(report)].join("\n")}\n`;
 }

@@ -162,6 +162,12 @@ export const RunReportSchema = z.looseObject({
   latencyWarnings: z.array(z.string()),
   latencyFailures: z.array(z.string()),
   latencyObserved: z.array(z.string()),
+  /**
+   * Informational answer fields the adapter got wrong (a checkpoint's stats, recovery, elapsedMs...):
+   * tolerated and dropped, the run not affected; each deviation once, with how many answers had it.
+   * Absent from reports of walcheck before 0.3.
+   */
+  warnings: z.array(z.looseObject({ op: z.string(), field: z.string(), message: z.string(), count: count })).optional(),
 });
 
 export type RunReport = z.infer<typeof RunReportSchema>;

@@ -264,6 +264,8 @@ const OUTBOX_ANSWER_TEXT: Record<OutboxOp, string> = {
 const ADAPTER = `adapter protocol v${PROTOCOL_VERSION}`;
 const OUTBOX = `outbox protocol v${OUTBOX_PROTOCOL_VERSION}`;
 const LOOSE = "Objects accept fields this schema does not name, except where it says additionalProperties: false.";
+const TOLERANT =
+  "Informational fields (elapsedMs, checkpoint stats, recovery but for bytesDiscarded under the feature recovery-stats, an error's message) are what an adapter should send; walcheck drops one that does not match, with a warning, instead of failing (docs/protocol.md).";
 
 function schemaSpecs(): SchemaSpec[] {
   const requestOps = Request.options.map((o) => [o.shape.op.value, o] as const);
@@ -304,7 +306,7 @@ function schemaSpecs(): SchemaSpec[] {
       description:
         `Any answer line of an adapter (${ADAPTER}): a success answer of one of the ops in $defs, or "error". ` +
         "A success answer does not name its op, so this union is loose; to validate the answer to one op, use " +
-        `protocol-response/<op>.json (the same schema as $defs/<op> here) or protocol-response/error.json. ${LOOSE}`,
+        `protocol-response/<op>.json (the same schema as $defs/<op> here) or protocol-response/error.json. ${LOOSE} ${TOLERANT}`,
       summary: `Any answer line of an adapter, with each op's success answer in $defs.`,
       schema: z.union([ErrorResponse, ...responseOps.map(([, s]) => s)]),
       io: "input",
@@ -313,7 +315,7 @@ function schemaSpecs(): SchemaSpec[] {
     ...responseOps.map(([op, s]): SchemaSpec => ({
       file: `protocol-response/${op}.json`,
       title: `walcheck ${ADAPTER}: ${op} response`,
-      description: `An adapter's success answer to "${op}" (${ADAPTER}): ${RESPONSE_TEXT[op]}. ${LOOSE}`,
+      description: `An adapter's success answer to "${op}" (${ADAPTER}): ${RESPONSE_TEXT[op]}. ${LOOSE} ${TOLERANT}`,
       schema: s,
       io: "input",
     })),
@@ -322,7 +324,7 @@ function schemaSpecs(): SchemaSpec[] {
       title: `walcheck ${ADAPTER}: error response`,
       description:
         `An adapter's error answer to any op (${ADAPTER}): ok false and an error code (an errno name such as ` +
-        `EIO, or WAL_LOCKED, WAL_CORRUPT, EPROTO, EUNSUPPORTED...) with a message. ${LOOSE}`,
+        `EIO, or WAL_LOCKED, WAL_CORRUPT, EPROTO, EUNSUPPORTED...) with a message. ${LOOSE} ${TOLERANT}`,
       schema: ErrorResponse,
       io: "input",
     },

@@ -12,7 +12,8 @@ import {
   type RunReport,
   type Written,
 } from "../../reports/report-schema.js";
-import { AdapterClient } from "../protocol/adapter-client.js";
+import { AdapterClient, type ProtocolWarning } from "../protocol/adapter-client.js";
+import { addWarning } from "../protocol/tolerant-reader.js";
 import { resolveAdapter, type AdapterLaunch } from "../engine/adapter-launch.js";
 import {
   applicability,
@@ -106,6 +107,7 @@ export async function probeWithFsCalls(
   launch: AdapterLaunch,
   timeoutMs: number,
   openConfig: Record<string, unknown>,
+  onWarning?: (w: Omit<ProtocolWarning, "count">) => void,
 ): Promise<{ hello: Hello; fsCalls: number }> {
   const work = await tmpDir({ prefix: "walcheck-count-", unsafeCleanup: true });
   const trace = path.join(work.path, "trace.jsonl");
@@ -114,7 +116,13 @@ export async function probeWithFsCalls(
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
     WALCHECK_FS_TRACE: trace,
   };
-  const client = AdapterClient.start({ file: launch.file, args: launch.args, env, timeoutMs });
+  const client = AdapterClient.start({
+    file: launch.file,
+    args: launch.args,
+    env,
+    timeoutMs,
+    ...(onWarning ? { onWarning } : {}),
+  });
   try {
     const hello = await client.hello();
     await client.request("open", { dir: path.join(work.path, "wal"), config: openConfig });
@@ -213,9 +221,12 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     launch.node &&
     !fsExhaustive &&
     (crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults")));
+  // The probe's informational-field deviations count with the cases' (each is listed once).
+  const probeWarnings: ProtocolWarning[] = [];
+  const onProbeWarning = (w: Omit<ProtocolWarning, "count">) => addWarning(probeWarnings, w);
   const { hello, fsCalls: fsCallsPerLife } = needFsCount
-    ? await probeWithFsCalls(launch, timeoutMs, openConfig)
-    : { hello: await probeAdapter(launch, timeoutMs), fsCalls: 0 };
+    ? await probeWithFsCalls(launch, timeoutMs, openConfig, onProbeWarning)
+    : { hello: await probeAdapter(launch, timeoutMs, onProbeWarning), fsCalls: 0 };
   if (fsExhaustive) {
     return runExhaustiveCommand({
       launch,
@@ -330,6 +341,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         timeoutMs,
         ...(replay ? { replay } : {}),
         fsPreload: FS_PRELOAD,
+        warnings: probeWarnings,
         latencyGate: flags.latency ?? config.latency ?? "gate",
         ...(flags.bail ? { bail: true } : {}),
         signal: controller.signal,
@@ -436,6 +448,7 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
   }
   for (const e of result.errors)
     out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
+  printWarnings(result.stats.warnings, out);
   out(`  report: ${o.reportFile}`);
   return { exitCode: exitCodeOf(result.status), reportFile: o.reportFile };
 }
@@ -510,5 +523,13 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
     out();
     out(`ADAPTER ERROR in ${e.scenario} case ${e.index} (case seed ${e.seed}): ${e.error.code}: ${e.error.message}`);
   }
+  printWarnings(s.warnings, out);
   out(`  report: ${reportFile}`);
+}
+
+/** The informational answer fields the adapter got wrong, once each, after the verdict. */
+function printWarnings(warnings: readonly { message: string; count: number }[], out: (line?: string) => void): void {
+  if (warnings.length === 0) return;
+  out("  protocol warnings (informational fields; the run is not affected):");
+  for (const w of warnings) out(`    ${w.message} (${w.count} answer${w.count === 1 ? "" : "s"})`);
 }

@@ -2,7 +2,8 @@ import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import type { InvariantSpec, LatencyOp, Scenario, ScenarioEnv, Thresholds } from "./scenario.js";
-import { AdapterClient } from "../protocol/adapter-client.js";
+import { AdapterClient, type ProtocolWarning } from "../protocol/adapter-client.js";
+import { addWarning } from "../protocol/tolerant-reader.js";
 import { AdapterError } from "../protocol/adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { mergeStats, runCase, type CaseResult } from "./case-runner.js";
@@ -57,6 +58,8 @@ export interface CampaignOptions {
   /** Stop the whole run at the first failing case (default: only that scenario stops). */
   bail?: boolean;
   signal?: AbortSignal;
+  /** Informational-field deviations seen before the campaign (the probe's), counted with the cases'. */
+  warnings?: ProtocolWarning[];
   /** Called after every case, for progress and the report written as the run goes. */
   onCase?: (result: CaseResult, summary: RunSummary) => void;
 }
@@ -126,6 +129,8 @@ export interface RunSummary {
   latencyFailures: string[];
   /** Levels crossed by latency measured beside crash cycles, or provoked on purpose: reported only. */
   latencyObserved: string[];
+  /** Informational answer fields the adapter got wrong (tolerated; the run is not affected), each deviation once, counted. */
+  warnings: { op: string; field: string; message: string; count: number }[];
 }
 
 /** Case seeds are spread from the campaign seed and the scenario, so any case runs alone with the same input. */
@@ -139,8 +144,18 @@ export function caseSeed(seed: number, index: number, scenario = ""): number {
 }
 
 /** Start the adapter once to learn its name, features and crash points. */
-export async function probeAdapter(launch: AdapterLaunch, timeoutMs: number): Promise<Hello> {
-  const client = AdapterClient.start({ file: launch.file, args: launch.args, env: launch.env, timeoutMs });
+export async function probeAdapter(
+  launch: AdapterLaunch,
+  timeoutMs: number,
+  onWarning?: (w: Omit<ProtocolWarning, "count">) => void,
+): Promise<Hello> {
+  const client = AdapterClient.start({
+    file: launch.file,
+    args: launch.args,
+    env: launch.env,
+    timeoutMs,
+    ...(onWarning ? { onWarning } : {}),
+  });
   try {
     return await client.hello();
   } finally {
@@ -164,6 +179,7 @@ const emptyTally = (planned: number): Tally => ({ planned, run: 0, passed: 0, fa
 export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<RunSummary> {
   const started = performance.now();
   const total: SessionStats = emptyStats();
+  for (const w of opts.warnings ?? []) addWarning(total.warnings, w);
   const perScenario = new Map<string, SessionStats>();
   const summaries = new Map<string, ScenarioSummary>();
   const stops = new Map<string, AbortController>();
@@ -211,6 +227,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     latencyWarnings: [],
     latencyFailures: [],
     latencyObserved: [],
+    warnings: [],
   };
   const refresh = () => {
     const r = latencyStats(total.recoveryMs);
@@ -222,6 +239,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     summary.checkpoints = total.checkpoints;
     summary.elapsedMs = performance.now() - started;
     summary.cyclesPerMinute = summary.elapsedMs > 0 ? (summary.cycles * 60_000) / summary.elapsedMs : 0;
+    summary.warnings = total.warnings.map(({ op, field, message, count }) => ({ op, field, message, count }));
     summary.latencyWarnings = [];
     summary.latencyFailures = [];
     summary.latencyObserved = [];

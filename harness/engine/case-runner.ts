@@ -2,6 +2,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import fc from "fast-check";
 import { AdapterError } from "../protocol/adapter-error.js";
+import { addWarning } from "../protocol/tolerant-reader.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./case-session.js";
 import type { Scenario, ScenarioEnv } from "./scenario.js";
@@ -69,6 +70,7 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   for (const k of ["checked", "recovered", "crossChecked", "ms"] as const) into.powerStates[k] += from.powerStates[k];
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
+  for (const w of from.warnings) addWarning(into.warnings, w);
 }
 
 /** A case's input as a person reads it: a command list prints itself, anything else as fast-check shows values. */

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { dir as tmpDir } from "tmp-promise";
-import { AdapterClient, type Reply } from "../protocol/adapter-client.js";
+import { AdapterClient, type ProtocolWarning, type Reply } from "../protocol/adapter-client.js";
+import { addWarning } from "../protocol/tolerant-reader.js";
 import { AdapterError } from "../protocol/adapter-error.js";
 import { WalcheckError } from "../protocol/errors.js";
 import { dirBytes } from "./dir-bytes.js";
@@ -58,6 +59,8 @@ export interface SessionStats {
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */
   timeMs: { startup: number; recovery: number; workload: number; verify: number };
+  /** Deviations in informational answer fields (tolerated), one entry per (op, field, kind), counted. */
+  warnings: ProtocolWarning[];
 }
 
 /** Zeroed stats, to be summed into. */
@@ -76,6 +79,7 @@ export function emptyStats(): SessionStats {
     powerStates: { checked: 0, recovered: 0, crossChecked: 0, ms: 0 },
     latency: {},
     timeMs: { startup: 0, recovery: 0, workload: 0, verify: 0 },
+    warnings: [],
   };
 }
 
@@ -592,6 +596,7 @@ export class CaseSession {
       args: this.opts.launch.args,
       env,
       timeoutMs: this.opts.timeoutMs,
+      onWarning: (w) => addWarning(this.stats.warnings, w),
     });
   }
 

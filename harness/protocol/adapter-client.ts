@@ -1,33 +1,64 @@
 import { AdapterError } from "./adapter-error.js";
-import { JsonLinesChild, schemaCheck, type ExitInfo, type StartOptions } from "./json-lines-child.js";
-import { ErrorResponse, responseSchemas, type Op, type RequestFields, type ResultOf } from "./messages.js";
+import { JsonLinesChild, type ExitInfo, type StartOptions } from "./json-lines-child.js";
+import type { CheckpointStatsInfo, Op, RecoveryStatsInfo, RequestFields, ResultOf } from "./messages.js";
+import { addWarning, readAnswer, type ProtocolWarning } from "./tolerant-reader.js";
 
 export type { ExitInfo, StartOptions } from "./json-lines-child.js";
+export type { ProtocolWarning } from "./tolerant-reader.js";
+
+/**
+ * A result as walcheck reads it: the informational objects (checkpoint `stats`, `recovery`) may
+ * lack a sub-field the adapter got wrong (tolerant-reader.ts dropped it, with a warning).
+ */
+export type AnswerOf<O extends Op> = O extends "checkpoint"
+  ? { stats?: Partial<CheckpointStatsInfo> }
+  : O extends "open" | "recover"
+    ? Omit<ResultOf<O>, "recovery"> & { recovery?: Partial<RecoveryStatsInfo> }
+    : ResultOf<O>;
 
 /** A response as the caller sees it: a result, or the adapter's own `ok:false` answer. */
 export type Reply<O extends Op> =
-  ({ ok: true } & ResultOf<O>) | { ok: false; error: { code: string; message: string } };
+  ({ ok: true } & AnswerOf<O>) | { ok: false; error: { code: string; message: string } };
+
+export interface ClientOptions extends StartOptions {
+  /** Called with every deviation in an informational field (each occurrence; `warnings` keeps them counted). */
+  onWarning?: (warning: Omit<ProtocolWarning, "count">) => void;
+}
 
 /**
  * A running adapter process spoken to over protocol v1: requests are pipelined, responses
- * matched by id and checked with the op's zod schema, each request has a timeout, and
+ * matched by id and checked with the op's zod schema (tolerant-reader.ts: a deviation in an
+ * informational field is a warning, not a fault), each request has a timeout, and
  * stderr is kept. Every protocol fault rejects with an AdapterError (ADAPTER_PROTOCOL,
  * ADAPTER_TIMEOUT, ADAPTER_EXITED, ADAPTER_START) carrying the offending line and the stderr
  * tail, and stops the process.
  */
 export class AdapterClient {
   private readonly child: JsonLinesChild;
+  /** The features this process's hello listed (some make an informational field strict). */
+  private features: readonly string[] = [];
+  /** The informational-field deviations this process's answers had, one entry per (op, field, kind). */
+  readonly warnings: ProtocolWarning[] = [];
 
-  private constructor(opts: StartOptions) {
-    this.child = new JsonLinesChild(opts, {
+  private constructor(opts: ClientOptions) {
+    const { onWarning, ...start } = opts;
+    this.child = new JsonLinesChild(start, {
       who: "the adapter",
-      check: (op, json) =>
-        schemaCheck((j) => (json.ok === false ? ErrorResponse : responseSchemas[op as Op]).safeParse(j), json),
+      check: (op, json) => {
+        const read = readAnswer(op as Op, json, this.features);
+        if (!read.ok) return read;
+        if (op === "hello" && read.value.ok === true) this.features = read.value.features as string[];
+        for (const w of read.warnings) {
+          addWarning(this.warnings, w);
+          onWarning?.(w);
+        }
+        return read;
+      },
       fault: (kind, message, details) => new AdapterError(`ADAPTER_${kind}`, message, details),
     });
   }
 
-  static start(opts: StartOptions): AdapterClient {
+  static start(opts: ClientOptions): AdapterClient {
     return new AdapterClient(opts);
   }
 

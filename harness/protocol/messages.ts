@@ -177,6 +177,8 @@ export type Hello = ResultOf<"hello">;
 export type OpenResult = ResultOf<"open">;
 export type ReadResult = ResultOf<"read">;
 export type CheckpointResult = ResultOf<"checkpoint">;
+export type CheckpointStatsInfo = z.infer<typeof CheckpointStatsSchema>;
+export type RecoveryStatsInfo = z.infer<typeof RecoveryInfo>;
 
 /** Optional features an adapter may list in `hello.features`. */
 export const FEATURES = [
