@@ -162,6 +162,8 @@ export const RunReportSchema = z.looseObject({
   latencyWarnings: z.array(z.string()),
   latencyFailures: z.array(z.string()),
   latencyObserved: z.array(z.string()),
+  /** Set by `walcheck report merge`: the shards of the reports it combined ("1/4", ...), and what the merge could not keep exactly. */
+  merged: z.looseObject({ shards: z.array(z.string()), notes: z.array(z.string()) }).optional(),
 });
 
 export type RunReport = z.infer<typeof RunReportSchema>;

@@ -5,6 +5,7 @@ import { dir as tmpDir } from "tmp-promise";
 import { collectEnvironment } from "../../reports/environment.js";
 import { writeJsonAtomic } from "../../reports/json-file.js";
 import { writeRenderings } from "../../reports/renderings.js";
+import { githubAnnotations, inGitHubActions } from "../../reports/github-annotations.js";
 import {
   EXHAUSTIVE_REPORT_VERSION,
   REPORT_VERSION,
@@ -33,7 +34,7 @@ import {
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
-import { createLogger } from "./logger.js";
+import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import type { Hello } from "../protocol/messages.js";
 import { loadRunConfig, parseDuration, type RunConfig } from "./run-config.js";
@@ -288,7 +289,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
 
   const controller = new AbortController();
   const offInterrupt = onInterrupt(controller);
-  const tty = process.stderr.isTTY === true;
+  // The bar only on a terminal, and not among JSON log lines; elsewhere a line per case.
+  const tty = process.stderr.isTTY === true && logFormat() === "pretty";
   const bar = tty
     ? new cliProgress.SingleBar(
         {
@@ -340,10 +342,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
               rate: Math.round(s.cyclesPerMinute),
               violations: s.cases.failed,
             });
-          else
-            process.stderr.write(
-              `case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`,
-            );
+          else {
+            const line = `case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min`;
+            if (logFormat() === "json") logger.info(line);
+            else process.stderr.write(`${line}\n`);
+          }
         },
       },
       hello,
@@ -355,6 +358,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   // The report's type is its schema's (reports/report-schema.ts): the engine's summary must fit it.
   writeJsonAtomic(reportFile, { ...base, ...summary } satisfies Written<RunReport>);
   printSummary(summary, reportFile, launch);
+  if (inGitHubActions())
+    for (const line of githubAnnotations({ ...base, ...summary })) process.stdout.write(`${line}\n`);
   // Markdown, JUnit and HTML from the final JSON, checked against its schema first (a report that
   // does not match is walcheck's own bug: said, but the run's verdict stands).
   try {
