@@ -55,6 +55,38 @@ export function githubAnnotations(report: AnnotatedRun): string[] {
   ];
 }
 
+/** The parts of an exhaustive run's report the annotations need. */
+export interface AnnotatedExhaustiveRun {
+  flags: readonly string[];
+  failures: readonly {
+    point: { call: number; when: string };
+    violation: { invariant: string; message: string };
+    replayToken: string;
+  }[];
+  errors: readonly { point: { call: number; when: string }; code: string; message: string }[];
+}
+
+/** The annotation lines of `walcheck run --exhaustive`: a violation or an adapter error per crash point. */
+export function githubExhaustiveAnnotations(report: AnnotatedExhaustiveRun): string[] {
+  const flags = report.flags.length > 0 ? `${report.flags.join(" ")} ` : "";
+  return [
+    ...report.failures.map((f) =>
+      command(
+        "error",
+        `walcheck exhaustive: ${f.violation.invariant}`,
+        `${f.violation.message} (crash ${f.point.when} fs call #${f.point.call}) — replay: npx walcheck run ${flags}--replay ${f.replayToken}`,
+      ),
+    ),
+    ...report.errors.map((e) =>
+      command(
+        "error",
+        `walcheck exhaustive: adapter error ${e.code}`,
+        `${e.message} (crash ${e.point.when} fs call #${e.point.call})`,
+      ),
+    ),
+  ];
+}
+
 /** Whether the environment is a GitHub Actions job. */
 export function inGitHubActions(env: NodeJS.ProcessEnv = process.env): boolean {
   return env.GITHUB_ACTIONS === "true";

@@ -5,7 +5,7 @@ import { dir as tmpDir } from "tmp-promise";
 import { collectEnvironment } from "../../reports/environment.js";
 import { writeJsonAtomic } from "../../reports/json-file.js";
 import { writeRenderings } from "../../reports/renderings.js";
-import { githubAnnotations, inGitHubActions } from "../../reports/github-annotations.js";
+import { githubAnnotations, githubExhaustiveAnnotations, inGitHubActions } from "../../reports/github-annotations.js";
 import {
   EXHAUSTIVE_REPORT_VERSION,
   REPORT_VERSION,
@@ -440,6 +440,8 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
   for (const e of result.errors)
     out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
   out(`  report: ${o.reportFile}`);
+  if (inGitHubActions())
+    for (const line of githubExhaustiveAnnotations({ ...result, flags: o.launch.flags })) out(line);
   return { exitCode: exitCodeOf(result.status), reportFile: o.reportFile };
 }
 

@@ -147,7 +147,14 @@ describe("walcheck report merge", () => {
     for (const s of merged.scenarios)
       expect(s.cases.run, s.name).toBe(all.scenarios.find((x) => x.name === s.name)!.cases.run);
     expect(merged.cycles).toBe(a.cycles + b.cycles);
-    expect(fs.readFileSync(path.join(out, "report.md"), "utf8")).toContain("shard 1-2/2 merged");
+    const md = fs.readFileSync(path.join(out, "report.md"), "utf8");
+    expect(md).toContain("shard 1-2/2 merged");
+    expect(md).toContain(
+      "- merged: latency percentiles (p50, p95, p99, p99.9) and latency verdicts are the worst shard's",
+    );
+    expect(fs.readFileSync(path.join(out, "report.html"), "utf8")).toContain(
+      "Merged: from the reports of shards 1/2, 2/2",
+    );
 
     // The same shard twice, or a report of another seed: refused, exit 2, nothing written.
     const twice = await merge([one.reportDir, one.reportFile!.replace(/report\.json$/, ""), "--out", `${out}-2`]);

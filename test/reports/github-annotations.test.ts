@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { escapeData, escapeProperty, githubAnnotations } from "../../reports/github-annotations.js";
+import {
+  escapeData,
+  escapeProperty,
+  githubAnnotations,
+  githubExhaustiveAnnotations,
+} from "../../reports/github-annotations.js";
 import { hostileReport } from "./report-helpers.js";
 
 // The workflow-command lines `walcheck run` prints in a GitHub Actions job, from a report
@@ -34,5 +39,23 @@ describe("GitHub Actions annotations", () => {
   it("a passing run has nothing to say", () => {
     const r = hostileReport();
     expect(githubAnnotations({ ...r, failures: [], errors: [], latencyWarnings: [], latencyFailures: [] })).toEqual([]);
+  });
+
+  it("an exhaustive run: a violation per crash point with its replay command, an adapter error per point", () => {
+    const lines = githubExhaustiveAnnotations({
+      flags: ["--adapter-cmd", '"python3 wal.py"'],
+      failures: [
+        {
+          point: { call: 12, when: "after" },
+          violation: { invariant: "durability", message: "durability: lost 100%\nof it" },
+          replayToken: "tok",
+        },
+      ],
+      errors: [{ point: { call: 3, when: "mid" }, code: "ADAPTER_EXITED", message: "exit 3" }],
+    });
+    expect(lines).toEqual([
+      '::error title=walcheck exhaustive%3A durability::durability: lost 100%25%0Aof it (crash after fs call #12) — replay: npx walcheck run --adapter-cmd "python3 wal.py" --replay tok',
+      "::error title=walcheck exhaustive%3A adapter error ADAPTER_EXITED::exit 3 (crash mid fs call #3)",
+    ]);
   });
 });
