@@ -106,6 +106,7 @@ function verdict(r: RunReport): string {
     r.status === "interrupted"
       ? `<p class="note">The run was interrupted: the numbers are those of the cases that finished.</p>`
       : "",
+    ...(r.merged?.notes ?? []).map((n) => `<p class="note">Merged: ${h(n)}</p>`),
   ].join("");
   return `<section id="verdict">
 <h2>Verdict</h2>

@@ -55,6 +55,7 @@ function header(r: RunReport): string[] {
     `- crash kinds: ${mdText(r.crash.join(", ") || "none")}; shard ${mdText(r.shard)}`,
   ];
   lines.push(`- environment: ${environmentLine(r.environment)}`);
+  for (const note of r.merged?.notes ?? []) lines.push(`- merged: ${mdText(note)}`);
   for (const c of coverageLines(r)) lines.push(`- crash coverage: ${mdText(c)}`);
   if (r.status === "running")
     lines.push("", "_This report was written while the run was going: the numbers are partial._");

@@ -168,6 +168,8 @@ export const RunReportSchema = z.looseObject({
    * Absent from reports of walcheck before 0.3.
    */
   warnings: z.array(z.looseObject({ op: z.string(), field: z.string(), message: z.string(), count: count })).optional(),
+  /** Set by `walcheck report merge`: the shards of the reports it combined ("1/4", ...), and what the merge could not keep exactly. */
+  merged: z.looseObject({ shards: z.array(z.string()), notes: z.array(z.string()) }).optional(),
 });
 
 export type RunReport = z.infer<typeof RunReportSchema>;

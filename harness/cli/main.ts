@@ -96,6 +96,14 @@ async function exitNow(code: number): Promise<never> {
   process.exit(code);
 }
 
+/** `--log-format`, on the commands that log: it sets WALCHECK_LOG_FORMAT, which the logger reads. */
+function logFormatOption() {
+  return new (cmdr().Option)(
+    "--log-format <format>",
+    "walcheck's own log lines on stderr: pretty (default) or json (env WALCHECK_LOG_FORMAT)",
+  ).choices(["pretty", "json"]);
+}
+
 export async function buildProgram(): Promise<Command> {
   commander ??= await import("commander");
   const { Command, Option } = commander;
@@ -105,7 +113,11 @@ export async function buildProgram(): Promise<Command> {
     .showHelpAfterError("(run walcheck --help for usage)")
     // Options belong to the command they follow (`bench compare --baseline` is compare's, not bench's).
     .enablePositionalOptions()
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", (_program, action) => {
+      const format = (action.opts() as { logFormat?: string }).logFormat;
+      if (format) process.env.WALCHECK_LOG_FORMAT = format;
+    });
 
   program
     .command("serve")
@@ -184,6 +196,7 @@ export async function buildProgram(): Promise<Command> {
       ).choices(["gate", "warn"]),
     )
     .option("--bail", "stop the whole run at the first failing case (default: only its scenario stops)")
+    .addOption(logFormatOption())
     .action(async (opts: import("./run-command.js").RunFlags) => {
       const { runCommand } = await import("./run-command.js");
       const outcome = await runCommand(opts);
@@ -198,14 +211,16 @@ export async function buildProgram(): Promise<Command> {
     .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
     .option("--json", "print the catalogue as JSON")
     .option("-v, --verbose", "print each scenario's description, workload, faults and invariants")
+    .addOption(logFormatOption())
     .action(async (opts: import("./list-command.js").ListFlags) => {
       const { listCommand } = await import("./list-command.js");
       process.exitCode = await listCommand(opts);
       forceExitSoon();
     });
 
-  program
+  const report = program
     .command("report")
+    .enablePositionalOptions()
     .description(
       "render a run's report.json as Markdown (a CI job summary), JUnit XML, an HTML page or the checked JSON (a bench.json too, but for JUnit)",
     )
@@ -219,6 +234,17 @@ export async function buildProgram(): Promise<Command> {
     .action(async (file: string, opts: { format: "md" | "junit" | "json" | "html"; out?: string }) => {
       const { reportCommand } = await import("./report-command.js");
       process.exitCode = await reportCommand(file, { format: opts.format, ...(opts.out ? { out: opts.out } : {}) });
+    });
+  report
+    .command("merge")
+    .description(
+      "merge the reports of walcheck run --shard i/n jobs (same seed, adapter, scenarios) into one: report.json, .md, .junit.xml, .html; exit with the merged verdict, 2 if they are not shards of one run",
+    )
+    .argument("<dir...>", "each a run's report directory, a --report-dir holding runs, or a report.json")
+    .option("--out <dir>", "where the merged report goes (default walcheck-reports/merged-<time>-seed<seed>)")
+    .action(async (dirs: string[], opts: import("./report-merge-command.js").ReportMergeFlags) => {
+      const { reportMergeCommand } = await import("./report-merge-command.js");
+      process.exitCode = await reportMergeCommand(dirs, opts);
     });
 
   const bench = program
@@ -255,6 +281,7 @@ export async function buildProgram(): Promise<Command> {
       "a mean latency this much worse (and beyond the margin of error) is a regression (default 10)",
       numberArg("--threshold", 0),
     )
+    .addOption(logFormatOption())
     .action(async (opts: import("./bench-command.js").BenchFlags) => {
       const { benchCommand } = await import("./bench-command.js");
       process.exitCode = await benchCommand(opts);
@@ -291,7 +318,8 @@ export async function buildProgram(): Promise<Command> {
         "--sink <sink>",
         "the database: sqlite:<path> or postgres://user@host:port/database (default sqlite:<dir>/outbox.sqlite)",
       )
-      .option("--json", "print JSON");
+      .option("--json", "print JSON")
+      .addOption(logFormatOption());
   const runOutbox =
     (name: "status" | "sync" | "compact") => async (opts: import("./outbox-command.js").OutboxFlags, cmd: Command) => {
       requireFlag(cmd, opts.dir, "--dir <dir>");

@@ -5,6 +5,7 @@ import { dir as tmpDir } from "tmp-promise";
 import { collectEnvironment } from "../../reports/environment.js";
 import { writeJsonAtomic } from "../../reports/json-file.js";
 import { writeRenderings } from "../../reports/renderings.js";
+import { githubAnnotations, githubExhaustiveAnnotations, inGitHubActions } from "../../reports/github-annotations.js";
 import {
   EXHAUSTIVE_REPORT_VERSION,
   REPORT_VERSION,
@@ -34,7 +35,7 @@ import {
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
-import { createLogger } from "./logger.js";
+import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import type { Hello } from "../protocol/messages.js";
 import { parseDuration, resolveRunConfig } from "./run-config.js";
@@ -301,7 +302,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
 
   const controller = new AbortController();
   const offInterrupt = onInterrupt(controller);
-  const tty = process.stderr.isTTY === true;
+  // The bar only on a terminal, and not among JSON log lines; elsewhere a line per case.
+  const tty = process.stderr.isTTY === true && logFormat() === "pretty";
   const bar = tty
     ? new cliProgress.SingleBar(
         {
@@ -354,10 +356,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
               rate: Math.round(s.cyclesPerMinute),
               violations: s.cases.failed,
             });
-          else
-            process.stderr.write(
-              `case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min\n`,
-            );
+          else {
+            const line = `case ${s.cases.run}/${planned} ${result.scenario} ${result.status}: ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min`;
+            if (logFormat() === "json") logger.info(line);
+            else process.stderr.write(`${line}\n`);
+          }
         },
       },
       hello,
@@ -369,6 +372,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   // The report's type is its schema's (reports/report-schema.ts): the engine's summary must fit it.
   writeJsonAtomic(reportFile, { ...base, ...summary } satisfies Written<RunReport>);
   printSummary(summary, reportFile, launch);
+  if (inGitHubActions())
+    for (const line of githubAnnotations({ ...base, ...summary })) process.stdout.write(`${line}\n`);
   // Markdown, JUnit and HTML from the final JSON, checked against its schema first (a report that
   // does not match is walcheck's own bug: said, but the run's verdict stands).
   try {
@@ -450,6 +455,8 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
     out(`ADAPTER ERROR at fs call #${e.point.call} (${e.point.when}): ${e.code}: ${e.message}`);
   printWarnings(result.stats.warnings, out);
   out(`  report: ${o.reportFile}`);
+  if (inGitHubActions())
+    for (const line of githubExhaustiveAnnotations({ ...result, flags: o.launch.flags })) out(line);
   return { exitCode: exitCodeOf(result.status), reportFile: o.reportFile };
 }
 
