@@ -75,19 +75,36 @@ async function groupGone(pgid: number): Promise<void> {
   for (let i = 0; i < 400 && groupAlive(pgid); i++) await new Promise((resolve) => setTimeout(resolve, i < 10 ? 1 : 5));
 }
 
+function killAllGroups(): void {
+  for (const group of liveGroups) {
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/**
+ * Remember `pgid` for the hooks that kill every group left when walcheck ends: on `exit`, and
+ * on a SIGINT, SIGTERM or SIGHUP that nothing else handles (a Ctrl-C while a command starts its
+ * adapter, before it listens for one), which then ends walcheck as it would have (the signal
+ * raised again). A command that handles the signal (onInterrupt) stops its children itself.
+ */
 function watchGroup(pgid: number): void {
   liveGroups.add(pgid);
   if (exitHook) return;
   exitHook = true;
-  process.on("exit", () => {
-    for (const group of liveGroups) {
-      try {
-        process.kill(-group, "SIGKILL");
-      } catch {
-        // gone already
-      }
-    }
-  });
+  process.on("exit", killAllGroups);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      if (process.listeners(signal).length > 1) return;
+      killAllGroups();
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
 }
 
 export type { ChildFault, FaultDetails } from "./errors.js";

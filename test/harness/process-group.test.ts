@@ -110,6 +110,41 @@ describe("adapters in process groups", () => {
   }, 180_000);
 });
 
+/** Resolves once a process marked `mark` has `text` in its command line (waiting on /proc, not on time). */
+async function processStarted(mark: string, text: string): Promise<void> {
+  for (;;) {
+    for (const pid of processesMarked(mark)) {
+      try {
+        if (fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(text)) return;
+      } catch {
+        // gone
+      }
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("Ctrl-C before a command listens for it", () => {
+  it("walcheck ends as Ctrl-C ends it, and kills the adapter group it was starting", async () => {
+    const reportDir = await tempDir();
+    // An adapter under a wrapper that never answers hello: walcheck is still probing it.
+    const { child, mark } = run([
+      "run",
+      "--adapter-cmd",
+      `sh ${adapters}/wrapper.sh python3 -c 'import time; time.sleep(600)'`,
+      "--timeout",
+      "120000",
+      "--report-dir",
+      reportDir,
+    ]);
+    await processStarted(mark, "time.sleep(600)");
+    child.kill("SIGINT");
+    const r = await child;
+    expect(r.signal ?? r.exitCode).toBe("SIGINT");
+    expect(processesMarked(mark)).toEqual([]);
+  }, 180_000);
+});
+
 describe("--adapter-cmd is split as a shell splits words, without a shell", () => {
   it("quotes and backslashes: a path with spaces and a bash -c command run as written", async () => {
     const dir = path.join(await tempDir(), "my adapters");
