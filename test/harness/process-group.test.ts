@@ -127,17 +127,17 @@ async function processStarted(mark: string, text: string): Promise<void> {
 describe("Ctrl-C before a command listens for it", () => {
   it("walcheck ends as Ctrl-C ends it, and kills the adapter group it was starting", async () => {
     const reportDir = await tempDir();
-    // An adapter under a wrapper that never answers hello: walcheck is still probing it.
+    // An "adapter" under a wrapper that never answers hello: walcheck is still probing it.
     const { child, mark } = run([
       "run",
       "--adapter-cmd",
-      `sh ${adapters}/wrapper.sh python3 -c 'import time; time.sleep(600)'`,
+      `sh ${adapters}/wrapper.sh sleep 617`,
       "--timeout",
       "120000",
       "--report-dir",
       reportDir,
     ]);
-    await processStarted(mark, "time.sleep(600)");
+    await processStarted(mark, "sleep\u0000617");
     child.kill("SIGINT");
     const r = await child;
     expect(r.signal ?? r.exitCode).toBe("SIGINT");
