@@ -31,12 +31,17 @@ const STDERR_TAIL_BYTES = 16 * 1024;
 const liveGroups = new Set<number>();
 let exitHook = false;
 
-/** SIGKILL (or `signal`) to the whole process group `pgid`; a group already gone is fine. */
-export function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
+/**
+ * SIGKILL (or `signal`) to the whole process group `pgid`. A group already gone (ESRCH) is fine;
+ * so is one none of whose processes walcheck may signal (EPERM: a setuid program), which no
+ * retry would change.
+ */
+function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
   try {
     process.kill(-pgid, signal);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ESRCH" && code !== "EPERM") throw error;
   }
 }
 

@@ -110,6 +110,22 @@ describe("adapters in process groups", () => {
   }, 180_000);
 });
 
+describe("the verdict line", () => {
+  it("says how many of the planned cases ran when the budget ran out first", async () => {
+    const reportDir = await tempDir();
+    const { child } = run([
+      "run",
+      ...["--scenarios", "crash-append", "--runs", "200", "--budget", "3s", "--seed", "4"],
+      ...["--report-dir", reportDir, "--recovery-threshold", "5000", "--latency", "warn"],
+    ]);
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    const { cases } = readOnlyReport(reportDir);
+    expect(cases.run).toBeLessThan(200);
+    expect(r.stdout).toContain(`walcheck run — PASSED (seed 4, ${cases.run} of 200 planned cases ran, `);
+  });
+});
+
 /** Resolves once a process marked `mark` has `text` in its command line (waiting on /proc, not on time). */
 async function processStarted(mark: string, text: string): Promise<void> {
   for (;;) {
