@@ -24,9 +24,9 @@ export function errorLine(error: unknown): string {
 
 /**
  * On SIGINT or SIGTERM, abort `controller` (then run `also`, to stop children at once) until
- * the returned function is called. `on`, not `once`: execa's child cleanup (signal-exit)
- * re-raises the signal when no other listener is left, which would end walcheck before it
- * removed its temp directories; and a second Ctrl-C must not fall through to Node's default
+ * the returned function is called. `on`, not `once`: the transport's last-resort hook
+ * (protocol/json-lines-child.ts: kill every adapter group) re-raises the signal when no other
+ * listener is left, which would end walcheck before it removed its temp directories; and a second Ctrl-C must not fall through to Node's default
  * (no cleanup) either.
  */
 export function onInterrupt(controller: AbortController, also?: () => void): () => void {

@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { parseCommandString } from "execa";
 import { dir as tmpDir } from "tmp-promise";
 import { writeJsonAtomic } from "../../reports/json-file.js";
 import {
@@ -10,7 +9,7 @@ import {
   type OutboxChaosReport,
 } from "../../reports/outbox-report-schema.js";
 import { OUTBOX_SCENARIOS, type OutboxScenario } from "../../scenarios/outbox/index.js";
-import { CLI_JS } from "../engine/adapter-launch.js";
+import { CLI_JS, splitCommand } from "../engine/adapter-launch.js";
 import { UsageError } from "../protocol/errors.js";
 import { EXIT, exitCodeOf, onInterrupt } from "./exit.js";
 import {
@@ -50,7 +49,7 @@ export const CHAOS_DEFAULTS = { ops: 200, timeoutMs: 10_000, reportDir: "walchec
 function resolveLaunch(outboxCmd: string | undefined): OutboxLaunch {
   if (outboxCmd === undefined)
     return { label: "reference", flags: [], file: process.execPath, args: [CLI_JS, "outbox", "serve"], node: true };
-  const [file, ...args] = parseCommandString(outboxCmd);
+  const [file, ...args] = splitCommand("--outbox-cmd", outboxCmd);
   if (!file) throw new UsageError("--outbox-cmd is empty");
   return {
     label: outboxCmd,

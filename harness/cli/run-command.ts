@@ -476,8 +476,14 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
   const t = s.timeMs;
   const total = t.startup + t.recovery + t.workload + t.verify || 1;
   const pct = (v: number) => `${Math.round((v / total) * 100)}%`;
+  // A run that could not start the cases it planned (budget, Ctrl-C, bail, a scenario stopped
+  // at its first failure) says so next to its verdict.
+  const cases =
+    s.cases.run < s.cases.planned
+      ? `${s.cases.run} of ${s.cases.planned} planned cases ran`
+      : `${s.cases.run}/${s.cases.planned} cases`;
   out(
-    `walcheck run — ${s.status.toUpperCase()} (seed ${s.seed}, ${s.cases.run}/${s.cases.planned} cases, ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min)`,
+    `walcheck run — ${s.status.toUpperCase()} (seed ${s.seed}, ${cases}, ${s.cycles} crash cycles, ${Math.round(s.cyclesPerMinute)}/min)`,
   );
   out(
     `  adapter: ${launch.label} (${s.hello?.name}, durability ${s.hello?.durability}, features ${s.hello?.features.join(", ") || "none"})`,

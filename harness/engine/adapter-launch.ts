@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseCommandString } from "execa";
+import { parse } from "shell-quote";
 import { UsageError } from "../protocol/errors.js";
 
 /** How to start the adapter under test: a program, its arguments, extra environment. */
@@ -28,9 +28,44 @@ const BUILT_IN_ADAPTERS = ["reference", "sqlite", "state-file", "event-log"];
 export const CLI_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "cli", "main.js");
 
 /**
+ * Split `command` (the value of `flag`, `--adapter-cmd` or `--outbox-cmd`) into words as a POSIX
+ * shell would: single and double quotes, backslash escapes; and nothing more, since no shell
+ * runs it (walcheck starts the program itself, in a process group it kills whole). Pipes,
+ * lists, redirections, globs, comments, `$VAR` and `$(...)` are refused with a UsageError that
+ * points to `bash -c '...'`: an environment variable is refused rather than expanded (or passed
+ * as text), so a command never means something else than it would in a shell. `~` is not
+ * expanded either, as in quotes.
+ */
+export function splitCommand(flag: string, command: string): string[] {
+  const words: string[] = [];
+  const tokens = parse(command, (name) => ({ envVar: name }) as unknown as string);
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i] as string | Record<string, unknown>;
+    if (typeof token === "string") {
+      words.push(token);
+      continue;
+    }
+    const next = tokens[i + 1] as { op?: unknown } | undefined;
+    const what =
+      "envVar" in token
+        ? token.envVar === "" && typeof next === "object" && next.op === "("
+          ? "command substitution $(...) is"
+          : `the environment variable reference $${String(token.envVar)} is not expanded and`
+        : "comment" in token
+          ? "a comment (#) is"
+          : token.op === "glob"
+            ? `the glob ${String(token.pattern)} is`
+            : `the shell operator ${String(token.op)} is`;
+    throw new UsageError(
+      `${flag} ${JSON.stringify(command)}: ${what} not supported (walcheck splits the command into words as a shell would, quotes and backslashes, and runs it without a shell); write the value itself, quote it ('...'), or give ${flag} "bash -c '...'"`,
+    );
+  }
+  return words;
+}
+
+/**
  * Resolve `--adapter reference | sqlite | state-file | event-log | <module path>` or `--adapter-cmd "<command>"` (any
- * language; split like a shell would, without a shell, so SIGKILL reaches the adapter
- * itself and not a shell around it). No adapter means the reference WAL.
+ * language; split by splitCommand, like a shell would, without a shell). No adapter means the reference WAL.
  */
 export function resolveAdapter(opts: {
   adapter?: string | undefined;
@@ -39,7 +74,7 @@ export function resolveAdapter(opts: {
 }): AdapterLaunch {
   if (opts.adapter && opts.adapterCmd) throw new UsageError("give --adapter or --adapter-cmd, not both");
   if (opts.adapterCmd !== undefined) {
-    const [file, ...args] = parseCommandString(opts.adapterCmd);
+    const [file, ...args] = splitCommand("--adapter-cmd", opts.adapterCmd);
     if (!file) throw new UsageError("--adapter-cmd is empty");
     return {
       label: opts.adapterCmd,

@@ -650,7 +650,10 @@ export class CaseSession {
       if (error instanceof AdapterError && error.code === "ADAPTER_EXITED") {
         const exit = await client.exited;
         const expected = this.killing || this.armed !== undefined;
-        if (exit.signal === "SIGKILL" && expected) throw new CrashHappened();
+        // A wrapper around the adapter (sh, bash, uv run) reports the SIGKILL of an armed crash
+        // point as exit code 137 (128 + 9), as shells do.
+        const killed = exit.signal === "SIGKILL" || (this.armed !== undefined && exit.exitCode === 137);
+        if (killed && expected) throw new CrashHappened();
         if (op === "open" && this.checker.lastCrash) {
           this.checker.fail(
             "recovery",

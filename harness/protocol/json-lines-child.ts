@@ -1,3 +1,4 @@
+import fs from "node:fs";
 import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 import { execa, type ResultPromise } from "execa";
@@ -8,10 +9,108 @@ import type { ChildFault, FaultDetails } from "./errors.js";
 // checked by the protocol's `check`, each request with a timeout, the last 16 KiB of stderr
 // kept. The first fault (a line that is not JSON or fails its check, an answer to no request,
 // no answer in time, the child gone, the child never started) rejects every waiting and every
-// later request with the protocol's error for it, and stops the child. Started with execa
-// (cleanup: a child still running when walcheck exits is killed).
+// later request with the protocol's error for it, and stops the child.
+//
+// Every child is started in a process group of its own (detached: setsid), and every kill is
+// sent to that whole group: a wrapper (`npx tsx`, `cargo run`, `uv run`, a shell script) dies
+// with the process it started, which would otherwise outlive a "crash" with its files open and
+// its lock held. When the child exits by itself (a crash point's SIGKILL to its own pid, a
+// clean exit, a wrapper whose adapter died) the group is killed too, at once: what is left of
+// it is a wrapper's other children. `exited` resolves once no process of the group lives. The
+// group is killed by the id recorded at spawn (a leader that exited leaves the id in use while
+// members live), and never again after the exit-time kill: the group is then empty and its id
+// free for reuse. A group left when walcheck exits (normally or not) is killed on `exit`
+// (execa's `cleanup` does not apply to detached children). Ctrl-C in a terminal no longer
+// reaches the child (it is not in the foreground process group): the commands kill the groups
+// themselves when interrupted. The children stay referenced: walcheck waits for each one it
+// started, and kills every one before it ends.
 
 const STDERR_TAIL_BYTES = 16 * 1024;
+
+/** Process groups of children still to be killed, for the `exit` hook. */
+const liveGroups = new Set<number>();
+let exitHook = false;
+
+/**
+ * SIGKILL (or `signal`) to the whole process group `pgid`. A group already gone (ESRCH) is fine;
+ * so is one none of whose processes walcheck may signal (EPERM: a setuid program), which no
+ * retry would change.
+ */
+function killGroup(pgid: number, signal: NodeJS.Signals = "SIGKILL"): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ESRCH" && code !== "EPERM") throw error;
+  }
+}
+
+/**
+ * Whether a process of group `pgid` still lives. A zombie holds nothing (its files are closed,
+ * its locks released) and is not counted on Linux, where a member orphaned by its leader may
+ * stay a zombie until an init that reaps gets to it (or forever, under one that does not).
+ */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ESRCH") return false;
+  }
+  if (process.platform !== "linux") return true;
+  for (const pid of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+      const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(pgrp) === pgid && state !== "Z" && state !== "X") return true;
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return false;
+}
+
+/**
+ * Wait until no process of the killed group `pgid` lives (SIGKILL is delivered at once, but a
+ * process dies when it next runs, later if it sits in the kernel, say in fsync): the next
+ * process must not meet one still holding the WAL's files and lock. Gives up after about 2 s.
+ */
+async function groupGone(pgid: number): Promise<void> {
+  for (let i = 0; i < 400 && groupAlive(pgid); i++) await new Promise((resolve) => setTimeout(resolve, i < 10 ? 1 : 5));
+}
+
+function killAllGroups(): void {
+  for (const group of liveGroups) {
+    try {
+      process.kill(-group, "SIGKILL");
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/**
+ * Remember `pgid` for the hooks that kill every group left when walcheck ends: on `exit`, and
+ * on a SIGINT, SIGTERM or SIGHUP that nothing else handles (a Ctrl-C while a command starts its
+ * adapter, before it listens for one), which then ends walcheck as it would have (the signal
+ * raised again). A command that handles the signal (onInterrupt) stops its children itself.
+ */
+function watchGroup(pgid: number): void {
+  liveGroups.add(pgid);
+  if (exitHook) return;
+  exitHook = true;
+  process.on("exit", killAllGroups);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      if (process.listeners(signal).length > 1) return;
+      killAllGroups();
+      process.off(signal, onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
 
 export type { ChildFault, FaultDetails } from "./errors.js";
 
@@ -59,6 +158,8 @@ export class JsonLinesChild {
   private stderr = "";
   private failure: Error | undefined;
   private exit: ExitInfo | undefined;
+  /** The child's process group (its pid at spawn), until the group was killed after the child exited. */
+  private group: number | undefined;
   readonly timeoutMs: number;
 
   constructor(
@@ -72,10 +173,18 @@ export class JsonLinesChild {
       stderr: "pipe",
       buffer: false,
       reject: false,
-      cleanup: true,
+      // A process group of its own (setsid), killed whole by stop(); see the top of the file.
+      detached: true,
       ...(opts.cwd ? { cwd: opts.cwd } : {}),
       env: opts.env ?? {},
     });
+    if (this.child.pid !== undefined) {
+      this.group = this.child.pid;
+      watchGroup(this.group);
+    }
+    // The child gone (killed, or exited by itself): whatever is left of its group goes too,
+    // before anything waits for its stdio (which a wrapper's orphan would hold open).
+    this.child.once("exit", () => this.stop("SIGKILL", true));
     this.child.stderr?.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString("utf8")).slice(-STDERR_TAIL_BYTES);
     });
@@ -83,7 +192,10 @@ export class JsonLinesChild {
     this.child.stdin?.on("error", () => {});
     const lines = readline.createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
     lines.on("line", (line) => this.onLine(line));
-    this.exited = this.child.then((result) => {
+    const pgid = this.group;
+    this.exited = this.child.then(async (result) => {
+      // Killed at the child's exit (above): the group is gone once its last member is.
+      if (pgid !== undefined) await groupGone(pgid);
       const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined;
       this.exit = { exitCode: result.exitCode, signal: result.signal };
       if (spawnFailed) {
@@ -128,7 +240,7 @@ export class JsonLinesChild {
         });
         reject(error);
         this.failAll(error);
-        this.child.kill("SIGKILL");
+        this.stop("SIGKILL");
       }, timeoutMs);
       this.waiting.set(id, { op, sentAt: performance.now(), timer, resolve, reject });
       this.child.stdin!.write(`${JSON.stringify({ id, op, ...fields })}\n`);
@@ -154,10 +266,21 @@ export class JsonLinesChild {
     });
   }
 
-  /** Kill the child (SIGKILL by default) and wait for it to be gone. */
+  /** Kill the child's whole process group (SIGKILL by default) and wait for the child to be gone. */
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ExitInfo> {
-    if (!this.exit) this.child.kill(signal);
+    this.stop(signal);
     return this.exited;
+  }
+
+  /** Send `signal` to the child's process group; `last` (the child has exited) SIGKILLs it for the last time. */
+  private stop(signal: NodeJS.Signals, last = false): void {
+    const group = this.group;
+    if (group === undefined) return;
+    if (last) {
+      this.group = undefined;
+      liveGroups.delete(group);
+    }
+    killGroup(group, signal);
   }
 
   private fault(kind: ChildFault, message: string, details: Omit<FaultDetails, "stderrTail"> = {}): Error {
@@ -196,7 +319,7 @@ export class JsonLinesChild {
         ...(id !== undefined ? { id } : {}),
       }),
     );
-    this.child.kill("SIGKILL");
+    this.stop("SIGKILL");
   }
 
   /** The first fault sticks: every waiting request and every later one fails with it. */
