@@ -248,7 +248,7 @@ describe("walcheck run finds walcheck.config.ts", () => {
     const before = listing(d);
     const r = await walcheckRun(d, ["--report-dir", reportDir]);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stderr).toContain('"msg":"config: ./walcheck.config.ts"');
+    expect(r.stderr).toContain("INFO (walcheck): config: ./walcheck.config.ts");
     expect(r.stdout).toContain("(seed 4242, 1/1 cases");
     const [run] = fs.readdirSync(reportDir);
     const report = JSON.parse(fs.readFileSync(path.join(reportDir, run!, "report.json"), "utf8"));
