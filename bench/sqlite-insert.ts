@@ -1,9 +1,14 @@
 import fs from "node:fs";
 import path from "node:path";
-import Database from "better-sqlite3";
+import type BetterSqlite3 from "better-sqlite3";
+import { requireOptional } from "../harness/protocol/optional-dependency.js";
 import { nextKey, runOne, taskJson, VALUE, type RunOptions, type TaskJson } from "./bench-util.js";
 
+// better-sqlite3 (optional) is loaded only when the sqlite subject runs.
+const loadSqlite = () => requireOptional<typeof BetterSqlite3>("better-sqlite3", "the bench's sqlite subject");
+
 export function sqliteVersion(): string {
+  const Database = loadSqlite();
   const db = new Database(":memory:");
   try {
     return (db.prepare("select sqlite_version() as v").get() as { v: string }).v;
@@ -20,6 +25,7 @@ export function sqliteVersion(): string {
 export async function benchSqlite(dir: string, synchronous: "FULL" | "NORMAL", opts: RunOptions): Promise<TaskJson> {
   const dbDir = path.join(dir, `sqlite-${synchronous.toLowerCase()}`);
   fs.mkdirSync(dbDir, { recursive: true });
+  const Database = loadSqlite();
   const db = new Database(path.join(dbDir, "kv.sqlite"));
   try {
     const journalMode = db.pragma("journal_mode = WAL", { simple: true });

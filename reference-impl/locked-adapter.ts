@@ -46,8 +46,14 @@ export class OpenStore<S> {
   /** The open store; undefined before open and after close. */
   current: S | undefined;
 
-  /** `what` names the store in "<what> is already open", e.g. "the WAL". */
-  constructor(private readonly what: string) {}
+  /**
+   * `what` names the store in "<what> is already open", e.g. "the WAL". Throws a UsageError
+   * naming fs-ext when the directory lock's flock binding does not load: an adapter without it
+   * fails when it is made (walcheck exits 2), not on every open as if the WAL were broken.
+   */
+  constructor(private readonly what: string) {
+    DirLock.ensureAvailable();
+  }
 
   /** The open store, or WAL_CLOSED "open must come first". */
   get(): S {

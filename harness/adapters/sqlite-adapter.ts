@@ -1,16 +1,17 @@
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
 import { performance } from "node:perf_hooks";
 import type BetterSqlite3 from "better-sqlite3";
 import { crashpoint } from "../protocol/crashpoint.js";
+import { requireOptional } from "../protocol/optional-dependency.js";
 import { WalError } from "../../reference-impl/errors.js";
 import { netOps } from "../protocol/transaction-steps.js";
 import type { WalAdapter } from "../protocol/wal-adapter.js";
 
-// better-sqlite3 is CommonJS; require it (no ESM lexer pass at start-up) and only when
-// `--adapter sqlite` is asked for.
-const require = createRequire(import.meta.url);
+// better-sqlite3 (optional, CommonJS: no ESM lexer pass at start-up) is loaded only when
+// `--adapter sqlite` is asked for; missing, it is a UsageError naming the package.
+const loadSqlite = (): typeof BetterSqlite3 =>
+  requireOptional<typeof BetterSqlite3>("better-sqlite3", "--adapter sqlite");
 
 /** `open.config` of the SQLite adapter. */
 export interface SqliteConfig {
@@ -69,6 +70,7 @@ function invalidRequest(message: string): Error & { code: string } {
  */
 export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
   const base = parseConfig(defaults as Record<string, unknown>);
+  loadSqlite(); // a missing better-sqlite3 is a UsageError now, not at the first request
   let current: Opened | undefined;
   const opened = (): Opened => {
     if (!current) throw new WalError("WAL_CLOSED", "open must come first");
@@ -77,7 +79,7 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
 
   return {
     hello() {
-      const Database = require("better-sqlite3") as typeof BetterSqlite3;
+      const Database = loadSqlite();
       const version = (new Database(":memory:").prepare("select sqlite_version() as v").get() as { v: string }).v;
       return {
         name: `sqlite ${version} (better-sqlite3, WAL, synchronous=${base.synchronous})`,
@@ -94,7 +96,7 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
       const cfg = parseConfig({ ...defaults, ...config });
       const t0 = performance.now();
       fs.mkdirSync(dir, { recursive: true });
-      const Database = require("better-sqlite3") as typeof BetterSqlite3;
+      const Database = loadSqlite();
       const db = new Database(path.join(dir, "kv.sqlite"), { timeout: SQLITE_BUSY_TIMEOUT_MS });
       try {
         db.pragma("journal_mode = WAL");

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
-import cliProgress from "cli-progress";
+import { createRequire } from "node:module";
+import type cliProgressModule from "cli-progress";
 import { dir as tmpDir } from "tmp-promise";
 import { collectEnvironment } from "../../reports/environment.js";
 import { writeJsonAtomic } from "../../reports/json-file.js";
@@ -304,7 +305,9 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const offInterrupt = onInterrupt(controller);
   // The bar only on a terminal, and not among JSON log lines; elsewhere a line per case.
   const tty = process.stderr.isTTY === true && logFormat() === "pretty";
-  const bar = tty
+  // cli-progress only draws on a terminal: loaded then (CommonJS), not in CI or under a pipe.
+  const cliProgress = tty ? (createRequire(import.meta.url)("cli-progress") as typeof cliProgressModule) : undefined;
+  const bar = cliProgress
     ? new cliProgress.SingleBar(
         {
           format: "cases {bar} {value}/{total} | cycles {cycles} ({rate}/min) | violations {violations}",

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
-import { createRequire } from "node:module";
 import type BetterSqlite3 from "better-sqlite3";
 import type pg from "pg";
+import { requireOptional } from "../protocol/optional-dependency.js";
 import type { OpenConfig } from "../protocol/outbox-messages.js";
 import { redactUrl } from "./sink-spec.js";
 import { startTcpProxy } from "./tcp-proxy.js";
@@ -10,8 +10,6 @@ import { startTcpProxy } from "./tcp-proxy.js";
 // The databases the chaos scenarios give an outbox: a fresh, empty one for every outbox
 // directory (a SQLite file beside it, or a new PostgreSQL schema, dropped afterwards), and a
 // switch that makes it unreachable for a while (sink-outage).
-
-const require = createRequire(import.meta.url);
 
 /** An outage in progress: `end()` brings the database back. */
 export interface Outage {
@@ -41,20 +39,23 @@ export interface SinkTarget {
   check(): Promise<void>;
 }
 
+const loadSqlite = () => requireOptional<typeof BetterSqlite3>("better-sqlite3", "a sqlite sink");
+
 /** SQLite: a file in the outbox's directory; the outage is a connection of walcheck's holding BEGIN EXCLUSIVE. */
 export function sqliteTarget(): SinkTarget {
   return {
     kind: "sqlite",
     label: "sqlite",
     flag: "sqlite",
-    check: async () => {},
+    // better-sqlite3 is optional: missing, the check says which package to install.
+    check: async () => void loadSqlite(),
     async fresh(dir) {
       const file = path.join(dir, "sink.sqlite");
       return {
         spec: `sqlite:${file}`,
         config: {},
         async outage() {
-          const Database = require("better-sqlite3") as typeof BetterSqlite3;
+          const Database = loadSqlite();
           const db = new Database(file, { timeout: 0 });
           db.exec("BEGIN EXCLUSIVE");
           return {
@@ -72,7 +73,7 @@ export function sqliteTarget(): SinkTarget {
 
 /** PostgreSQL: a new schema per outbox directory; the outage is a TCP proxy (tcp-proxy.ts) cutting every connection. */
 export function postgresTarget(url: string): SinkTarget {
-  const pgModule = () => require("pg") as typeof pg;
+  const pgModule = () => requireOptional<typeof pg>("pg", "a postgres:// sink");
   const query = async (text: string): Promise<void> => {
     const client = new (pgModule().Client)({
       connectionString: url,
@@ -92,6 +93,7 @@ export function postgresTarget(url: string): SinkTarget {
     label: redactUrl(url),
     flag: url,
     async check() {
+      pgModule(); // pg is optional: missing, this says which package to install (not "no answer")
       try {
         await query("SELECT 1");
       } catch (error) {

@@ -1,4 +1,5 @@
-import pg from "pg";
+import type pg from "pg";
+import { requireOptional } from "../../harness/protocol/optional-dependency.js";
 import type { JsonValue } from "../../harness/protocol/stable-json.js";
 import type { OutboxEntry } from "./outbox-entry.js";
 import { SinkUnavailableError, type ApplyResult, type OutboxSink, type SinkSnapshot } from "./sink.js";
@@ -90,7 +91,9 @@ export function createPostgresSink(url: string, options: PostgresSinkOptions = {
     events: `${s}.events`,
   };
 
-  const pool = new pg.Pool({
+  // pg (optional) is loaded only when a PostgreSQL sink is made; missing, a UsageError naming it.
+  const { Pool } = requireOptional<typeof pg>("pg", "a postgres:// sink");
+  const pool = new Pool({
     connectionString: url,
     max: 2,
     connectionTimeoutMillis: connectTimeoutMs,

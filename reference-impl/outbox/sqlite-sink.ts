@@ -1,13 +1,13 @@
 import fs from "node:fs";
 import path from "node:path";
-import { createRequire } from "node:module";
 import type BetterSqlite3 from "better-sqlite3";
+import { requireOptional } from "../../harness/protocol/optional-dependency.js";
 import { stableStringify, type JsonValue } from "../../harness/protocol/stable-json.js";
 import type { OutboxEntry } from "./outbox-entry.js";
 import { SinkUnavailableError, type ApplyResult, type OutboxSink, type SinkSnapshot } from "./sink.js";
 
-// better-sqlite3 is CommonJS; require it, and only when a SQLite sink is opened.
-const require = createRequire(import.meta.url);
+// better-sqlite3 (optional, CommonJS) is loaded only when a SQLite sink is opened.
+const loadSqlite = () => requireOptional<typeof BetterSqlite3>("better-sqlite3", "a sqlite: sink");
 
 export interface SqliteSinkOptions {
   /**
@@ -147,7 +147,7 @@ export class SqliteSink implements OutboxSink {
     const dir = path.dirname(this.file);
     if (!fs.existsSync(dir))
       throw new SinkUnavailableError(`cannot open SQLite database ${this.file}: directory ${dir} does not exist`);
-    const Database = require("better-sqlite3") as typeof BetterSqlite3;
+    const Database = loadSqlite();
     let db: BetterSqlite3.Database | undefined;
     try {
       db = new Database(this.file, { timeout: this.busyTimeoutMs });
