@@ -1,6 +1,6 @@
 import { resolveAdapter, type AdapterLaunch } from "../engine/adapter-launch.js";
 import { runDoctor, type Deviation, type DoctorResult } from "../engine/doctor.js";
-import { EXIT } from "./exit.js";
+import { EXIT, onInterrupt } from "./exit.js";
 
 /** `walcheck doctor` flags as commander parses them. */
 export interface DoctorFlags {
@@ -56,10 +56,22 @@ export function formatWarnings(result: DoctorResult): string {
     .concat(result.deviations.length ? "\n" : "");
 }
 
+/** Ctrl-C (SIGINT, SIGTERM) while doctor runs stops its adapter processes and removes its temp directory. */
+async function interruptible(run: (signal: AbortSignal) => Promise<DoctorResult>): Promise<DoctorResult> {
+  const controller = new AbortController();
+  const off = onInterrupt(controller);
+  try {
+    return await run(controller.signal);
+  } finally {
+    off();
+  }
+}
+
 /** `walcheck doctor`: exit 0 when the adapter is usable, 2 otherwise. */
 export async function doctorCommand(flags: DoctorFlags): Promise<number> {
   const launch = resolveAdapter({ adapter: flags.adapter, adapterCmd: flags.adapterCmd });
-  const result = await runDoctor(launch, { timeoutMs: flags.timeout ?? 10_000 });
+  const result = await interruptible((signal) => runDoctor(launch, { timeoutMs: flags.timeout ?? 10_000, signal }));
+  if (result.interrupted) return EXIT.interrupted;
   process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatDoctor(result));
   return result.usable ? EXIT.pass : EXIT.usage;
 }
@@ -74,7 +86,8 @@ export async function preflight(
   opts: { timeoutMs: number; openConfig: Record<string, unknown>; power: boolean },
   log: (m: string) => void,
 ): Promise<DoctorResult> {
-  const result = await runDoctor(launch, { ...opts, fsFaults: false });
+  const result = await interruptible((signal) => runDoctor(launch, { ...opts, fsFaults: false, signal }));
+  if (result.interrupted) return result;
   log(
     `pre-flight (walcheck doctor): ${result.usable ? "usable" : "not usable"}, ${result.deviations.length} deviations, ${Math.round(result.elapsedMs)} ms`,
   );

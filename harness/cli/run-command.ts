@@ -212,6 +212,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const doctor = flags.skipDoctor
     ? undefined
     : await preflight(launch, { timeoutMs, openConfig, power: needsRecorder }, log);
+  if (doctor?.interrupted) return { exitCode: EXIT.interrupted };
   if (doctor && !doctor.usable) return { exitCode: EXIT.usage };
   // One start of the adapter learns its hello and, when fs crash points or fs faults may be
   // drawn, counts the fs calls of a typical life under the preload.

@@ -133,6 +133,8 @@ export interface DoctorResult {
     powerRecorder: Capability;
   };
   elapsedMs: number;
+  /** Stopped by `signal` before the checks were done: the findings are partial. */
+  interrupted?: boolean;
 }
 
 export interface DoctorOptions {
@@ -142,6 +144,8 @@ export interface DoctorOptions {
   fsFaults?: boolean;
   /** Check whether the power-loss recorder sees its writes (default true). */
   power?: boolean;
+  /** Aborted (Ctrl-C): every adapter process is killed, the temp directory removed, and the result says `interrupted`. */
+  signal?: AbortSignal;
 }
 
 const DOC = "docs/protocol.md";
@@ -551,9 +555,16 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
     : {};
   let hello: Partial<Hello> | undefined;
   const lives: Life[] = [];
+  const extra: RawAdapter[] = [];
+  const stop = () => {
+    for (const l of lives) l.dead = true;
+    for (const a of [...lives.map((l) => l.adapter), ...extra]) void a.kill();
+  };
+  opts.signal?.addEventListener("abort", stop, { once: true });
   const life = (env: Record<string, string>, what: string) => {
     const l = new Life(launch, env, timeoutMs, found, what);
     lives.push(l);
+    if (opts.signal?.aborted) stop();
     return l;
   };
   let power: Capability = { available: false, checked: false, why: "not checked" };
@@ -586,7 +597,10 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
       // The power-loss recorder's life runs beside this one: they share nothing.
       const powerCheck =
         (opts.power ?? true) && hello.durability === "power"
-          ? checkPower(launch, timeoutMs, config, work.path).catch((error: unknown): Capability => ({
+          ? checkPower(launch, timeoutMs, config, work.path, (a) => {
+              extra.push(a);
+              if (opts.signal?.aborted) void a.kill();
+            }).catch((error: unknown): Capability => ({
               available: false,
               checked: true,
               why: `the recorded life failed: ${(error as Error).message}`,
@@ -609,7 +623,8 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
     fsCalls =
       checkFs && fs.existsSync(fsTrace) ? fs.readFileSync(fsTrace, "utf8").split("\n").filter(Boolean).length : 0;
   } finally {
-    await Promise.all(lives.map((l) => l.adapter.kill()));
+    opts.signal?.removeEventListener("abort", stop);
+    await Promise.all([...lives.map((l) => l.adapter.kill()), ...extra.map((a) => a.kill())]);
     await work.cleanup();
   }
   const fsFaults: DoctorResult["capabilities"]["fsFaults"] = !launch.node
@@ -643,6 +658,7 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
     deviations,
     capabilities: { fsFaults, powerRecorder: power },
     elapsedMs: performance.now() - started,
+    ...(opts.signal?.aborted ? { interrupted: true } : {}),
   };
 }
 
@@ -835,6 +851,7 @@ async function checkPower(
   timeoutMs: number,
   config: Record<string, unknown>,
   work: string,
+  started: (adapter: RawAdapter) => void,
 ): Promise<Capability> {
   let so: string;
   try {
@@ -847,6 +864,7 @@ async function checkPower(
   const root = fs.realpathSync(dir);
   const trace = path.join(work, "power.trace");
   const adapter = new RawAdapter(launch, recordEnv(trace, root, so), timeoutMs, () => {});
+  started(adapter);
   let acks = 0;
   try {
     const ok = async (op: string, fields: Record<string, unknown> = {}) => {

@@ -1,8 +1,9 @@
 import fs from "node:fs";
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { execa } from "execa";
 import { describe, expect, it } from "vitest";
-import { assertDistFresh, CLI, tempDir } from "../helpers.js";
+import { assertDistFresh, CLI, processesMarked, tempDir } from "../helpers.js";
 import type { Deviation, DoctorResult } from "../../harness/engine/doctor.js";
 
 // walcheck doctor end to end: real adapter processes (the reference WAL, a Python adapter, an
@@ -166,6 +167,22 @@ describe("walcheck doctor", () => {
     expect(run.stdout).toMatch(
       /SKIPPED +power-loss +the power-loss recorder is not available: the recorder saw none of its writes/,
     );
+  });
+
+  it("Ctrl-C stops doctor: exit 130, its adapter processes killed, its temp directory removed", async () => {
+    const tmp = await tempDir();
+    const mark = randomUUID();
+    const run = execa(process.execPath, [CLI, "doctor", "--adapter-cmd", BROKEN, "--timeout", "20000"], {
+      reject: false,
+      env: { TMPDIR: tmp, WALCHECK_TEST_MARK: mark },
+    });
+    // Wait (on a condition, not a time) until doctor has started the adapter: two marked processes.
+    while (processesMarked(mark).length < 2) await new Promise((r) => setTimeout(r, 50));
+    run.kill("SIGINT");
+    const result = await run;
+    expect(result.exitCode).toBe(130);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+    expect(processesMarked(mark)).toEqual([]);
   });
 
   it("bad input is a usage error (exit 2 with a message)", async () => {
