@@ -197,10 +197,29 @@ export async function buildProgram(): Promise<Command> {
     )
     .option("--bail", "stop the whole run at the first failing case (default: only its scenario stops)")
     .addOption(logFormatOption())
+    .option(
+      "--skip-doctor",
+      "skip the pre-flight (walcheck doctor's checks, about a second) that stops a run on an adapter breaking the protocol",
+    )
     .action(async (opts: import("./run-command.js").RunFlags) => {
       const { runCommand } = await import("./run-command.js");
       const outcome = await runCommand(opts);
       process.exitCode = outcome.exitCode;
+      forceExitSoon();
+    });
+
+  program
+    .command("doctor")
+    .description(
+      "pre-flight an adapter: drive it through every op it claims and list every deviation from protocol v1 at once, with the fix (exit 0 usable, 2 not)",
+    )
+    .option("--adapter <spec>", "reference (default), or the path of a JavaScript module exporting a WalAdapter")
+    .option("--adapter-cmd <command>", "any adapter in any language, started as this command")
+    .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
+    .option("--json", "print the findings as JSON")
+    .action(async (opts: import("./doctor-command.js").DoctorFlags) => {
+      const { doctorCommand } = await import("./doctor-command.js");
+      process.exitCode = await doctorCommand(opts);
       forceExitSoon();
     });
 

@@ -41,7 +41,8 @@ import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import type { Hello } from "../protocol/messages.js";
 import { parseDuration, resolveRunConfig } from "./run-config.js";
 import { UsageError } from "../protocol/errors.js";
-import { exitCodeOf, onInterrupt } from "./exit.js";
+import { EXIT, exitCodeOf, onInterrupt } from "./exit.js";
+import { preflight } from "./doctor-command.js";
 import type { CrashKinds } from "../engine/workload.js";
 import type { InvariantSpec } from "../engine/scenario.js";
 
@@ -67,6 +68,7 @@ export interface RunFlags {
   scenarios?: string;
   latency?: "gate" | "warn";
   bail?: boolean;
+  skipDoctor?: boolean;
 }
 
 /** Fewer visible fs calls than this per life and fs crash points say nothing. */
@@ -217,6 +219,13 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     throw new UsageError(
       "--exhaustive enumerates fs-call crash points, which need a Node.js adapter (or give --crash power --exhaustive for every power-loss state)",
     );
+  // Pre-flight (walcheck doctor): an adapter that breaks the protocol stops here, with every deviation.
+  const needsRecorder = selected.some((sc) => sc.needs.some((n) => n.kind === "power-recorder"));
+  const doctor = flags.skipDoctor
+    ? undefined
+    : await preflight(launch, { timeoutMs, openConfig, power: needsRecorder }, log);
+  if (doctor?.interrupted) return { exitCode: EXIT.interrupted };
+  if (doctor && !doctor.usable) return { exitCode: EXIT.usage };
   // One start of the adapter learns its hello and, when fs crash points or fs faults may be
   // drawn, counts the fs calls of a typical life under the preload.
   const needFsCount =
@@ -261,8 +270,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     }
   }
 
-  const recorder = selected.some((sc) => sc.needs.some((n) => n.kind === "power-recorder"))
-    ? await recorderSupport()
+  const seen = doctor?.capabilities.powerRecorder;
+  const recorder = needsRecorder
+    ? seen?.checked && !seen.available
+      ? { ok: false as const, why: seen.why }
+      : await recorderSupport()
     : undefined;
   const power = recorder?.ok
     ? {

@@ -1,7 +1,7 @@
 import fs from "node:fs";
 import readline from "node:readline";
 import { performance } from "node:perf_hooks";
-import { execa, type ResultPromise } from "execa";
+import { execa, type Result, type ResultPromise } from "execa";
 import type { ChildFault, FaultDetails } from "./errors.js";
 
 // A child process spoken to in JSON lines, the transport of adapter protocol v1 and of the
@@ -112,6 +112,58 @@ function watchGroup(pgid: number): void {
   }
 }
 
+/** A child in a process group of its own (see the top of this file). */
+export interface GroupedChild {
+  readonly child: ResultPromise<{ stdin: "pipe"; stdout: "pipe"; stderr: "pipe"; buffer: false; reject: false }>;
+  /** Resolves with execa's result once the child has exited and no process of its group lives. */
+  readonly done: Promise<Result>;
+  /** Send `signal` (SIGKILL by default) to the whole group, unless it was already killed at the child's exit. */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/**
+ * Start `file` with piped stdio in a process group of its own, watched so that the group is
+ * killed when walcheck ends, and killed whole at once when the child exits by itself.
+ */
+export function spawnGrouped(
+  file: string,
+  args: readonly string[],
+  opts: { env: Record<string, string | undefined>; cwd?: string | undefined },
+): GroupedChild {
+  const child = execa(file, args, {
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+    buffer: false,
+    reject: false,
+    // A process group of its own (setsid), killed whole; see the top of the file.
+    detached: true,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    env: opts.env,
+  });
+  let group = child.pid;
+  if (group !== undefined) watchGroup(group);
+  const kill = (signal: NodeJS.Signals = "SIGKILL", last = false) => {
+    const pgid = group;
+    if (pgid === undefined) return;
+    if (last) {
+      group = undefined;
+      liveGroups.delete(pgid);
+    }
+    killGroup(pgid, signal);
+  };
+  // The child gone (killed, or exited by itself): whatever is left of its group goes too,
+  // before anything waits for its stdio (which a wrapper's orphan would hold open).
+  child.once("exit", () => kill("SIGKILL", true));
+  const pgid = child.pid;
+  const done = child.then(async (result) => {
+    // Killed at the child's exit (above): the group is gone once its last member is.
+    if (pgid !== undefined) await groupGone(pgid);
+    return result;
+  });
+  return { child, done, kill: (signal) => kill(signal) };
+}
+
 export type { ChildFault, FaultDetails } from "./errors.js";
 
 export interface ExitInfo {
@@ -152,14 +204,14 @@ interface Waiting {
 export class JsonLinesChild {
   /** Resolves once the child is gone, with how it ended. */
   readonly exited: Promise<ExitInfo>;
-  private readonly child: ResultPromise;
+  private readonly child: GroupedChild["child"];
   private readonly waiting = new Map<number, Waiting>();
   private nextId = 1;
   private stderr = "";
   private failure: Error | undefined;
   private exit: ExitInfo | undefined;
-  /** The child's process group (its pid at spawn), until the group was killed after the child exited. */
-  private group: number | undefined;
+  /** The child and its process group. */
+  private readonly grouped: GroupedChild;
   readonly timeoutMs: number;
 
   constructor(
@@ -167,24 +219,8 @@ export class JsonLinesChild {
     private readonly protocol: LineProtocol,
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
-    this.child = execa(opts.file, opts.args ?? [], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "pipe",
-      buffer: false,
-      reject: false,
-      // A process group of its own (setsid), killed whole by stop(); see the top of the file.
-      detached: true,
-      ...(opts.cwd ? { cwd: opts.cwd } : {}),
-      env: opts.env ?? {},
-    });
-    if (this.child.pid !== undefined) {
-      this.group = this.child.pid;
-      watchGroup(this.group);
-    }
-    // The child gone (killed, or exited by itself): whatever is left of its group goes too,
-    // before anything waits for its stdio (which a wrapper's orphan would hold open).
-    this.child.once("exit", () => this.stop("SIGKILL", true));
+    this.grouped = spawnGrouped(opts.file, opts.args ?? [], { env: opts.env ?? {}, cwd: opts.cwd });
+    this.child = this.grouped.child;
     this.child.stderr?.on("data", (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString("utf8")).slice(-STDERR_TAIL_BYTES);
     });
@@ -192,10 +228,7 @@ export class JsonLinesChild {
     this.child.stdin?.on("error", () => {});
     const lines = readline.createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
     lines.on("line", (line) => this.onLine(line));
-    const pgid = this.group;
-    this.exited = this.child.then(async (result) => {
-      // Killed at the child's exit (above): the group is gone once its last member is.
-      if (pgid !== undefined) await groupGone(pgid);
+    this.exited = this.grouped.done.then((result) => {
       const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined;
       this.exit = { exitCode: result.exitCode, signal: result.signal };
       if (spawnFailed) {
@@ -272,15 +305,9 @@ export class JsonLinesChild {
     return this.exited;
   }
 
-  /** Send `signal` to the child's process group; `last` (the child has exited) SIGKILLs it for the last time. */
-  private stop(signal: NodeJS.Signals, last = false): void {
-    const group = this.group;
-    if (group === undefined) return;
-    if (last) {
-      this.group = undefined;
-      liveGroups.delete(group);
-    }
-    killGroup(group, signal);
+  /** Send `signal` to the child's process group. */
+  private stop(signal: NodeJS.Signals): void {
+    this.grouped.kill(signal);
   }
 
   private fault(kind: ChildFault, message: string, details: Omit<FaultDetails, "stderrTail"> = {}): Error {

@@ -140,23 +140,37 @@ async function processStarted(mark: string, text: string): Promise<void> {
   }
 }
 
-describe("Ctrl-C before a command listens for it", () => {
-  it("walcheck ends as Ctrl-C ends it, and kills the adapter group it was starting", async () => {
+describe("Ctrl-C while an adapter is being started", () => {
+  // An "adapter" under a wrapper that never answers hello: walcheck is still probing it.
+  const probing = async (command: string) => {
     const reportDir = await tempDir();
-    // An "adapter" under a wrapper that never answers hello: walcheck is still probing it.
-    const { child, mark } = run([
-      "run",
-      "--adapter-cmd",
-      `sh ${adapters}/wrapper.sh sleep 617`,
-      "--timeout",
-      "120000",
-      "--report-dir",
-      reportDir,
-    ]);
+    const args =
+      command === "list"
+        ? ["list", "--adapter-cmd", `sh ${adapters}/wrapper.sh sleep 617`]
+        : [
+            "run",
+            "--adapter-cmd",
+            `sh ${adapters}/wrapper.sh sleep 617`,
+            "--timeout",
+            "120000",
+            "--report-dir",
+            reportDir,
+          ];
+    const { child, mark } = run(args);
     await processStarted(mark, "sleep\u0000617");
     child.kill("SIGINT");
-    const r = await child;
+    return { r: await child, mark };
+  };
+
+  it("walcheck list, which does not listen for it, ends as Ctrl-C ends it and kills the adapter group", async () => {
+    const { r, mark } = await probing("list");
     expect(r.signal ?? r.exitCode).toBe("SIGINT");
+    expect(processesMarked(mark)).toEqual([]);
+  }, 180_000);
+
+  it("walcheck run, in its pre-flight, exits 130 and kills the adapter group", async () => {
+    const { r, mark } = await probing("run");
+    expect(r.exitCode).toBe(130);
     expect(processesMarked(mark)).toEqual([]);
   }, 180_000);
 });

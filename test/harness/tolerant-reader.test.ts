@@ -104,7 +104,16 @@ describe("walcheck run with a tolerant reader", () => {
   }, 180_000);
 
   it("an append answering seq as a string is still ADAPTER_PROTOCOL (exit 2), past informational deviations before it", async () => {
-    const r = await walcheckRun(["--adapter-cmd", `node ${fixture("tweaked-answers")} elapsed-string,seq-string`]);
+    const cmd = `node ${fixture("tweaked-answers")} elapsed-string,seq-string`;
+    // The pre-flight names the strict field as the one error; the informational ones are warnings.
+    const pre = await walcheckRun(["--adapter-cmd", cmd]);
+    expect(pre.exitCode).toBe(2);
+    expect(pre.stderr).toContain("error [schema] append.seq:");
+    expect(pre.stderr).not.toContain("error [schema] append.elapsedMs");
+    expect(pre.stderr).toContain("NOT USABLE: 1 error,");
+    expect(pre.stderr).toContain("warning [informational] hello.elapsedMs:");
+    // Past the pre-flight, the run's own reader holds the same line: seq stays strict.
+    const r = await walcheckRun(["--adapter-cmd", cmd, "--skip-doctor"]);
     expect(r.exitCode).toBe(2);
     const said = `${r.stdout}\n${r.stderr}`;
     expect(said).toContain("ADAPTER_PROTOCOL");
