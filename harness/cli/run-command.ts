@@ -16,7 +16,7 @@ import {
 } from "../../reports/report-schema.js";
 import { AdapterClient, type ProtocolWarning } from "../protocol/adapter-client.js";
 import { addWarning } from "../protocol/tolerant-reader.js";
-import { resolveAdapter, type AdapterLaunch } from "../engine/adapter-launch.js";
+import { fsFaultSupport, MIN_FS_CALLS, resolveAdapter, type AdapterLaunch } from "../engine/adapter-launch.js";
 import {
   applicability,
   DEFAULT_THRESHOLDS,
@@ -71,10 +71,8 @@ export interface RunFlags {
   skipDoctor?: boolean;
 }
 
-/** Fewer visible fs calls than this per life and fs crash points say nothing. */
-export const MIN_FS_CALLS = 4;
-
 export { FS_PRELOAD };
+export { fsFaultSupport, MIN_FS_CALLS };
 
 function parseShard(raw: string | undefined): { index: number; count: number } {
   if (raw === undefined) return { index: 0, count: 1 };
@@ -154,16 +152,6 @@ export async function recorderSupport(): Promise<{ ok: true; path: string; why: 
   } catch (error) {
     return { ok: false, why: (error as Error).message };
   }
-}
-
-/** Whether fs crash points and injected fs faults can reach this adapter's I/O, and if not, why. */
-export function fsFaultSupport(launch: AdapterLaunch, fsCallsPerLife: number): { ok: boolean; why: string } {
-  if (!launch.node) return { ok: false, why: "the adapter is not a Node.js process" };
-  if (fsCallsPerLife >= MIN_FS_CALLS) return { ok: true, why: "" };
-  return {
-    ok: false,
-    why: `the adapter made ${fsCallsPerLife} fs calls the preload could see in a typical life (its I/O is not Node's fs, as for SQLite's own VFS, or it is not started directly by node)`,
-  };
 }
 
 export interface RunOutcome {

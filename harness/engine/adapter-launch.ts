@@ -93,3 +93,16 @@ export function resolveAdapter(opts: {
   if (opts.config && Object.keys(opts.config).length > 0) args.push("--config", JSON.stringify(opts.config));
   return { label: spec, flags: ["--adapter", spec], file: process.execPath, args, env: {}, node: true };
 }
+
+/** Fewer fs calls than this that the preload sees in a typical life, and fs crash points say nothing. */
+export const MIN_FS_CALLS = 4;
+
+/** Whether fs crash points and injected fs faults can reach this adapter's I/O, and if not, why. */
+export function fsFaultSupport(launch: AdapterLaunch, fsCallsPerLife: number): { ok: boolean; why: string } {
+  if (!launch.node) return { ok: false, why: "the adapter is not a Node.js process" };
+  if (fsCallsPerLife >= MIN_FS_CALLS) return { ok: true, why: "" };
+  return {
+    ok: false,
+    why: `the adapter made ${fsCallsPerLife} fs calls the preload could see in a typical life (its I/O is not Node's fs, as for SQLite's own VFS, or it is not started directly by node)`,
+  };
+}

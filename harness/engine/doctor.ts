@@ -17,7 +17,7 @@ import { readAnswer } from "../protocol/tolerant-reader.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { ensureRecorder, recordEnv } from "../faults/power/recorder-build.js";
 import { parseTrace } from "../faults/power/trace.js";
-import type { AdapterLaunch } from "./adapter-launch.js";
+import { MIN_FS_CALLS, type AdapterLaunch } from "./adapter-launch.js";
 
 // walcheck doctor: a pre-flight for any adapter. It drives the adapter through every op it
 // claims (and one it cannot know) at the raw line level, so that a line that is not JSON, an
@@ -28,8 +28,6 @@ import type { AdapterLaunch } from "./adapter-launch.js";
 // adapter's I/O: capabilities, not deviations. `walcheck doctor` prints the result, and
 // `walcheck run` runs it before the campaign and stops on an adapter that is not usable.
 
-/** Fewer fs calls the preload sees in a life and fs crash points say nothing (as `walcheck run` decides). */
-const MIN_FS_CALLS = 4;
 const LINE_SHOWN = 300;
 
 export type DeviationKind =
