@@ -3,6 +3,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { BENCH_VERSION, type BenchReport, type BenchTask } from "../../reports/bench-schema.js";
 import { CLI } from "../helpers.js";
+import { quote } from "shell-quote";
 
 /** `walcheck <args>`: logs at warn, and never into a real CI job summary. */
 export const walcheck = (args: string[], env: Record<string, string> = {}) =>
@@ -12,8 +13,9 @@ export const walcheck = (args: string[], env: Record<string, string> = {}) =>
   });
 
 /** The slowed simple WAL: `delayMs` per append (0: full speed), optionally a hello name. */
+/** The --adapter-cmd of the slow WAL fixture, quoted as a shell would need it (a name may hold `<`, spaces). */
 export const slowWal = (delayMs: number, name?: string) =>
-  `node ${path.resolve("test/fixtures/adapters/slow-wal.mjs")} ${delayMs}${name ? ` ${name}` : ""}`;
+  quote(["node", path.resolve("test/fixtures/adapters/slow-wal.mjs"), String(delayMs), ...(name ? [name] : [])]);
 
 /** The three files `walcheck bench` writes into its --out directory. */
 export function benchFiles(dir: string): { json: BenchReport; md: string; html: string } {

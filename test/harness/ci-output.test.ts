@@ -59,6 +59,7 @@ describe("walcheck's log in a CI job", () => {
     const lines = r.stderr.split("\n").filter(Boolean);
     const parsed = lines.map((l) => JSON.parse(l) as { level: number; name: string; msg: string });
     expect(parsed.map((p) => p.msg)).toEqual([
+      expect.stringMatching(/^pre-flight \(walcheck doctor\): usable, 0 deviations, /),
       expect.stringMatching(/^walcheck run: walcheck-reference \(reference\), seed 3, 1 scenarios, 1 cases/),
       expect.stringMatching(/^case 1\/1 crash-append passed: /),
     ]);
