@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // SQLite (through better-sqlite3) as a WAL under walcheck's adapter protocol v1.
 //
-//   node examples/engines/sqlite.mjs --journal wal|delete --synchronous full|normal|off
+//   node examples/engines/sqlite.mjs --journal wal|delete --synchronous extra|full|normal|off
 //
 // Model (the one of walcheck's built-in `--adapter sqlite`, harness/adapters/sqlite-adapter.ts):
 // the key-value state in one table, one BEGIN IMMEDIATE transaction per `append` that writes
@@ -24,7 +24,7 @@ const BUSY_TIMEOUT_MS = 5000;
 
 function parseArgs(argv) {
   const options = {};
-  const allowed = { "--journal": ["wal", "delete"], "--synchronous": ["full", "normal", "off"] };
+  const allowed = { "--journal": ["wal", "delete"], "--synchronous": ["extra", "full", "normal", "off"] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf("=");
@@ -40,7 +40,7 @@ function parseArgs(argv) {
 
 function usage(message) {
   process.stderr.write(
-    `sqlite.mjs: ${message}\nusage: node examples/engines/sqlite.mjs --journal wal|delete --synchronous full|normal|off\n`,
+    `sqlite.mjs: ${message}\nusage: node examples/engines/sqlite.mjs --journal wal|delete --synchronous extra|full|normal|off\n`,
   );
   process.exit(2);
 }
@@ -53,17 +53,20 @@ const wal = journal === "wal";
  * for a committed transaction in this configuration.
  */
 function durability() {
+  if (synchronous === "extra")
+    // "EXTRA synchronous is like FULL with the addition that the directory containing a rollback
+    //  journal is synced after that journal is unlinked to commit a transaction in DELETE mode.
+    //  EXTRA provides additional durability if the commit is followed closely by a power loss."
+    return "power";
   if (synchronous === "full")
     // "When synchronous is FULL (2), the SQLite database engine will use the xSync method of the
     //  VFS to ensure that all content is safely written to the disk surface prior to continuing.
     //  This ensures that an operating system crash or power failure will not corrupt the
-    //  database." Both journal modes. (The same page says of EXTRA: "EXTRA synchronous is like
-    //  FULL with the addition that the directory containing a rollback journal is synced after
-    //  that journal is unlinked to commit a transaction in DELETE mode. EXTRA provides
-    //  additional durability if the commit is followed closely by a power loss." So in DELETE
-    //  mode, FULL's promise about the very last commit before a power loss is the weaker one;
-    //  the power-loss verdicts are for the next slice.)
-    return "power";
+    //  database." In WAL mode the commit is the synced WAL frame: "power". In DELETE mode the
+    //  commit is the unlink of the rollback journal, and only EXTRA syncs its directory (above):
+    //  a power loss right after a commit may bring the journal back and roll that commit back,
+    //  without corruption. So FULL promises "power" in WAL mode and "process" in DELETE mode.
+    return journal === "wal" ? "power" : "process";
   if (synchronous === "normal")
     // WAL: "WAL mode is always consistent with synchronous=NORMAL, but WAL mode does lose
     //  durability. A transaction committed in WAL mode with synchronous=NORMAL might roll back

@@ -17,10 +17,11 @@ const configurations = [
   { name: "leveldb --sync true", cmd: `node ${LEVELDB} --sync true`, durability: "power", checkpoint: false },
   { name: "leveldb --sync false", cmd: `node ${LEVELDB} --sync false`, durability: "process", checkpoint: false },
   ...["wal", "delete"].flatMap((journal) =>
-    (["full", "normal", "off"] as const).map((synchronous) => ({
+    (["extra", "full", "normal", "off"] as const).map((synchronous) => ({
       name: `sqlite --journal ${journal} --synchronous ${synchronous}`,
       cmd: `node ${SQLITE} --journal ${journal} --synchronous ${synchronous}`,
-      durability: synchronous === "full" ? "power" : "process",
+      // SQLite's docs: FULL syncs a WAL commit; in DELETE mode only EXTRA syncs the journal's unlink.
+      durability: synchronous === "extra" || (synchronous === "full" && journal === "wal") ? "power" : "process",
       checkpoint: journal === "wal",
     })),
   ),
