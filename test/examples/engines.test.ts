@@ -12,6 +12,11 @@ import { assertDistFresh, CLI, tempDir } from "../helpers.js";
 const root = path.resolve(import.meta.dirname, "..", "..");
 const LEVELDB = path.join(root, "examples", "engines", "leveldb.mjs");
 const SQLITE = path.join(root, "examples", "engines", "sqlite.mjs");
+const SQLITE_PY = path.join(root, "examples", "engines", "sqlite_py.py");
+
+// SQLite's docs: FULL syncs a WAL commit; in DELETE mode only EXTRA syncs the journal's unlink.
+const sqliteDurability = (journal: string, synchronous: string) =>
+  synchronous === "extra" || (synchronous === "full" && journal === "wal") ? "power" : "process";
 
 const configurations = [
   { name: "leveldb --sync true", cmd: `node ${LEVELDB} --sync true`, durability: "power", checkpoint: false },
@@ -20,11 +25,21 @@ const configurations = [
     (["extra", "full", "normal", "off"] as const).map((synchronous) => ({
       name: `sqlite --journal ${journal} --synchronous ${synchronous}`,
       cmd: `node ${SQLITE} --journal ${journal} --synchronous ${synchronous}`,
-      // SQLite's docs: FULL syncs a WAL commit; in DELETE mode only EXTRA syncs the journal's unlink.
-      durability: synchronous === "extra" || (synchronous === "full" && journal === "wal") ? "power" : "process",
+      durability: sqliteDurability(journal, synchronous),
       checkpoint: journal === "wal",
     })),
   ),
+  // The same engine from a second language (Python's sqlite3, the system's SQLite build).
+  ...[
+    ["wal", "full"],
+    ["delete", "full"],
+    ["wal", "normal"],
+  ].map(([journal, synchronous]) => ({
+    name: `python sqlite3 --journal ${journal} --synchronous ${synchronous}`,
+    cmd: `python3 ${SQLITE_PY} --journal ${journal} --synchronous ${synchronous}`,
+    durability: sqliteDurability(journal!, synchronous!),
+    checkpoint: journal === "wal",
+  })),
 ];
 
 const env = { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" };
@@ -72,7 +87,7 @@ describe("engine adapters (examples/engines)", () => {
     90_000,
   );
 
-  it.each([configurations[0]!, configurations[2]!])(
+  it.each([configurations[0]!, configurations[2]!, configurations.at(-1)!])(
     "walcheck doctor finds no deviation from the protocol in $name",
     async ({ cmd }) => {
       const result = await execa(process.execPath, [CLI, "doctor", "--adapter-cmd", cmd], { reject: false, env });
@@ -91,5 +106,8 @@ describe("engine adapters (examples/engines)", () => {
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toMatch(/usage: node examples\/engines\//);
     }
+    const py = await execa("python3", [SQLITE_PY, "--synchronous", "sometimes"], { reject: false, input: "" });
+    expect(py.exitCode).toBe(2);
+    expect(py.stderr).toMatch(/usage: python3 examples\/engines\/sqlite_py.py/);
   });
 });
