@@ -85,106 +85,117 @@ function durability() {
   return "process";
 }
 
-let current;
-const opened = () => {
-  if (!current) throw Object.assign(new Error("open must come first"), { code: "WAL_CLOSED" });
-  return current;
-};
+// One adapter per WAL: `recover` (a crash state recovered in a long-lived process) gets a new
+// one each time, sharing nothing with the others.
+function makeAdapter() {
+  let current;
+  const opened = () => {
+    if (!current) throw Object.assign(new Error("open must come first"), { code: "WAL_CLOSED" });
+    return current;
+  };
 
-const adapter = {
-  hello() {
-    const version = new Database(":memory:").prepare("select sqlite_version() as v").get().v;
-    const features = ["check", "shared"];
-    if (wal) features.push("checkpoint", "checkpoint.truncate");
-    return {
-      name: `sqlite ${version} (better-sqlite3, journal_mode=${journal.toUpperCase()}, synchronous=${synchronous.toUpperCase()})`,
-      protocol: 1,
-      durability: durability(),
-      features,
-      points: [],
-    };
-  },
+  const adapter = {
+    hello() {
+      const version = new Database(":memory:").prepare("select sqlite_version() as v").get().v;
+      // recover: a crash state is opened, read, checked and closed by a fresh adapter object in a
+      // long-lived process (walcheck cross-checks one in 16 against a fresh process).
+      const features = ["check", "shared", "recover"];
+      if (wal) features.push("checkpoint", "checkpoint.truncate");
+      return {
+        name: `sqlite ${version} (better-sqlite3, journal_mode=${journal.toUpperCase()}, synchronous=${synchronous.toUpperCase()})`,
+        protocol: 1,
+        durability: durability(),
+        features,
+        points: [],
+      };
+    },
 
-  async open(dir) {
-    if (current) throw Object.assign(new Error("the WAL is already open"), { code: "WAL_INVALID" });
-    fs.mkdirSync(dir, { recursive: true });
-    const db = new Database(path.join(dir, "kv.sqlite"), { timeout: BUSY_TIMEOUT_MS });
-    try {
-      db.pragma(`journal_mode = ${journal.toUpperCase()}`);
-      db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
-      db.exec(
-        "create table if not exists kv (key text primary key, value text not null); create table if not exists meta (name text primary key, seq integer not null)",
-      );
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-    const upsert = db.prepare(
-      "insert into kv (key, value) values (?, ?) on conflict(key) do update set value = excluded.value",
-    );
-    const remove = db.prepare("delete from kv where key = ?");
-    const getSeq = db.prepare("select seq from meta where name = 'seq'").pluck();
-    const setSeq = db.prepare(
-      "insert into meta (name, seq) values ('seq', ?) on conflict(name) do update set seq = excluded.seq",
-    );
-    const allRows = db.prepare("select key, value from kv");
-    const readSeq = () => getSeq.get() ?? 0;
-    // better-sqlite3 runs the function between BEGIN and COMMIT (ROLLBACK if it throws);
-    // `.immediate` makes it BEGIN IMMEDIATE, so the seq is read under the write lock.
-    const write = db.transaction((ops) => {
-      const seq = readSeq() + 1;
-      for (const op of ops) {
-        if (op.value === null) remove.run(op.key);
-        else upsert.run(op.key, op.value);
+    async open(dir) {
+      if (current) throw Object.assign(new Error("the WAL is already open"), { code: "WAL_INVALID" });
+      fs.mkdirSync(dir, { recursive: true });
+      const db = new Database(path.join(dir, "kv.sqlite"), { timeout: BUSY_TIMEOUT_MS });
+      try {
+        db.pragma(`journal_mode = ${journal.toUpperCase()}`);
+        db.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+        db.exec(
+          "create table if not exists kv (key text primary key, value text not null); create table if not exists meta (name text primary key, seq integer not null)",
+        );
+      } catch (error) {
+        db.close();
+        throw error;
       }
-      setSeq.run(seq);
-      return seq;
-    });
-    const read = db.transaction(() => ({
-      lastSeq: readSeq(),
-      state: Object.fromEntries(allRows.all().map((r) => [r.key, r.value])),
-    }));
-    current = { db, append: (ops) => write.immediate(ops), snapshot: () => read.deferred() };
-    return { lastSeq: readSeq() };
-  },
+      const upsert = db.prepare(
+        "insert into kv (key, value) values (?, ?) on conflict(key) do update set value = excluded.value",
+      );
+      const remove = db.prepare("delete from kv where key = ?");
+      const getSeq = db.prepare("select seq from meta where name = 'seq'").pluck();
+      const setSeq = db.prepare(
+        "insert into meta (name, seq) values ('seq', ?) on conflict(name) do update set seq = excluded.seq",
+      );
+      const allRows = db.prepare("select key, value from kv");
+      const readSeq = () => getSeq.get() ?? 0;
+      // better-sqlite3 runs the function between BEGIN and COMMIT (ROLLBACK if it throws);
+      // `.immediate` makes it BEGIN IMMEDIATE, so the seq is read under the write lock.
+      const write = db.transaction((ops) => {
+        const seq = readSeq() + 1;
+        for (const op of ops) {
+          if (op.value === null) remove.run(op.key);
+          else upsert.run(op.key, op.value);
+        }
+        setSeq.run(seq);
+        return seq;
+      });
+      const read = db.transaction(() => ({
+        lastSeq: readSeq(),
+        state: Object.fromEntries(allRows.all().map((r) => [r.key, r.value])),
+      }));
+      current = { db, append: (ops) => write.immediate(ops), snapshot: () => read.deferred() };
+      return { lastSeq: readSeq() };
+    },
 
-  // better-sqlite3 is synchronous: each op runs to its end before the next request is read,
-  // so pipelined appends commit, and take their seqs, in arrival order.
-  async append(ops) {
-    return { seq: opened().append(ops) };
-  },
+    // better-sqlite3 is synchronous: each op runs to its end before the next request is read,
+    // so pipelined appends commit, and take their seqs, in arrival order.
+    async append(ops) {
+      return { seq: opened().append(ops) };
+    },
 
-  async checkpoint(mode) {
-    const t0 = performance.now();
-    const [row] = opened().db.pragma(`wal_checkpoint(${mode === "truncate" ? "TRUNCATE" : "PASSIVE"})`);
-    return {
-      stats: {
-        logFrames: Math.max(0, row?.log ?? 0),
-        checkpointedFrames: Math.max(0, row?.checkpointed ?? 0),
-        elapsedMs: performance.now() - t0,
-      },
-    };
-  },
+    async checkpoint(mode) {
+      const t0 = performance.now();
+      const [row] = opened().db.pragma(`wal_checkpoint(${mode === "truncate" ? "TRUNCATE" : "PASSIVE"})`);
+      return {
+        stats: {
+          logFrames: Math.max(0, row?.log ?? 0),
+          checkpointedFrames: Math.max(0, row?.checkpointed ?? 0),
+          elapsedMs: performance.now() - t0,
+        },
+      };
+    },
 
-  async read() {
-    return opened().snapshot();
-  },
+    async read() {
+      return opened().snapshot();
+    },
 
-  async check() {
-    return opened()
-      .db.pragma("quick_check")
-      .map((r) => r.quick_check);
-  },
+    async check() {
+      return opened()
+        .db.pragma("quick_check")
+        .map((r) => r.quick_check);
+    },
 
-  async close() {
-    current?.db.close();
-    current = undefined;
-  },
-};
+    async close() {
+      current?.db.close();
+      current = undefined;
+    },
+  };
+  return adapter;
+}
 
-await serveAdapter(adapter, {
-  input: process.stdin,
-  output: process.stdout,
-  log: (line) => process.stderr.write(`${line}\n`),
-});
+await serveAdapter(
+  makeAdapter(),
+  {
+    input: process.stdin,
+    output: process.stdout,
+    log: (line) => process.stderr.write(`${line}\n`),
+  },
+  { fresh: async () => makeAdapter() },
+);
 process.exit(0);
