@@ -189,9 +189,14 @@ export const powerLoss: Scenario<Input> = {
     const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}`;
     session.simulatedCrash(`power loss: ${at}`);
     session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
+    // The state's name goes on the message's first line (the lines after it: a dead process's stderr).
+    const [first, ...more] = failure.verdict.message.split("\n");
     session.fail(
       failure.verdict.invariant,
-      `${failure.verdict.message} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
+      [
+        `${first} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
+        ...more,
+      ].join("\n"),
       failure.verdict.diff,
     );
   },

@@ -169,7 +169,7 @@ describe("the recorder", () => {
       { op: "mkdir", path: p("sub2") },
       { op: "rmdir", path: p("sub2") },
       { op: "unsupported", what: "symlink", path: p("ln") },
-      { op: "unsupported", what: "stdio stream opened for writing (fopen/freopen)", path: p("stdio") },
+      { op: "unsupported", what: "stdio stream reopened for writing (freopen)", path: p("stdio") },
       { op: "unsupported", what: "renameat2 with RENAME_EXCHANGE or RENAME_WHITEOUT", path: p("a") },
       { op: "create", path: p("holed"), ino: ino.holed },
       { op: "unsupported", what: "fallocate mode 0x3", path: p("holed") },
@@ -183,6 +183,45 @@ describe("the recorder", () => {
       "stale",
       ino.tmp,
     ]);
+  });
+
+  it("follows stdio streams opened for writing in the directory: fopen, fdopen, fprintf, fflush, fsync(fileno)", async () => {
+    const exe = path.join(await tempDir(), "c-stdio");
+    const [cc = "cc", ...ccArgs] = (process.env.CC?.trim() || "cc").split(/\s+/);
+    await execa(cc, [...ccArgs, "-o", exe, path.join(FIXTURES, "c-stdio.c")]);
+    const r = await record(exe, (dir, outside) => [dir, outside]);
+    const out = JSON.parse(r.stdout);
+    const p = (name: string) => path.join(r.dir, name);
+    // What the program saw: 'e' set FD_CLOEXEC, a+ appended and read back, r+ read, x refused.
+    expect(out).toMatchObject({ cloexec: 1, end: 18, head: "hello", read: "hello", xErrno: 17 });
+    const [big, rest] = [
+      r.ops.filter((o) => "ino" in o && o.ino === out.big),
+      r.ops.filter((o) => !("ino" in o) || o.ino !== out.big),
+    ];
+    expect(readable(rest)).toEqual([
+      { op: "create", path: p("log"), ino: out.log },
+      { op: "write", ino: out.log, offset: 0, data: "hello 42\n" }, // fflush
+      { op: "fsync", ino: out.log, kind: "fsync" }, // fsync(fileno(f))
+      { op: "write", ino: out.log, offset: 9, data: "tail" }, // fclose
+      { op: "write", ino: out.log, offset: 13, data: "+more" }, // a+
+      { op: "create", path: p("info"), ino: out.info }, // open, then fdopen
+      { op: "write", ino: out.info, offset: 0, data: "info line\n" },
+      { op: "fsync", ino: out.info, kind: "fdatasync" },
+      { op: "write", ino: out.log, offset: 0, data: "HELLO" }, // r+ after fseek
+    ]);
+    // fwrite of 10000 bytes: a create, then writes as the buffer fills and at fclose, end to end.
+    expect(big[0]).toMatchObject({ op: "create", path: p("big") });
+    let at = 0;
+    for (const o of big.slice(1)) {
+      expect(o).toMatchObject({ op: "write", offset: at });
+      at += Buffer.from((o as { data: string }).data, "base64").length;
+    }
+    expect([big.length > 2, at]).toEqual([true, 10000]);
+    // Every byte of every file is in the trace; the stream outside the directory was not followed.
+    expect(expectReplayed(r.dir, r.ops)).toEqual(["big", "info", "log"]);
+    expect(fs.readFileSync(p("log"), "utf8")).toBe("HELLO 42\ntail+more");
+    expect(fs.readFileSync(path.join(r.outside, "outside.txt"), "utf8")).toBe("outside");
+    expect(r.ops.some((o) => JSON.stringify(o).includes("outside"))).toBe(false);
   });
 
   it("replays better-sqlite3's WAL-mode files byte for byte, midway and after close", async () => {

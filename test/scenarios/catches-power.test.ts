@@ -1,3 +1,5 @@
+import fs from "node:fs";
+import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { catchesBugs, fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 
@@ -100,6 +102,68 @@ describe("the power-loss scenario", () => {
       /ADAPTER_PROTOCOL: recover is not isolated: for the power-loss state at cut \d+ \(variant [^)]+\) recover answered lastSeq \d+, (\d+) keys, check \["ok"\], but a fresh process answered lastSeq \d+, (?!\1 keys)\d+ keys/,
     );
   }, 120_000);
+
+  it("an adapter that dies by a signal while recovering a power-loss state fails that state's recovery (exit 1, replayable); dying in the recorded life is an adapter error (exit 2)", async () => {
+    // The fixture aborts (SIGABRT) in open when a segment ends in a torn record: only a power cut leaves one.
+    const r = await runScenarios([
+      "--adapter",
+      fixture("bug-power-abort-on-torn"),
+      "--crash",
+      "power",
+      "--seed",
+      "1",
+      "--runs",
+      "4",
+    ]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    const failure = scenarioOf(r.report, "power-loss").failures[0]!;
+    expect(failure.violation.invariant).toBe("recovery");
+    const line =
+      /invariant recovery violated: the adapter process died by SIGABRT while recovering this state \(during open\), on a directory a power loss can leave \(\d+ batches acknowledged by then\) \(power-loss state (cut \d+ variant torn-\S+); \d+ states checked\)\n *power-wal: torn record at \d+ of seg-\d+\.log, aborting/.exec(
+        r.stdout,
+      );
+    expect(line, r.stdout).not.toBeNull();
+    const kept = /kept: (\S+)/.exec(r.stdout)?.[1];
+    expect(fs.readdirSync(path.join(kept!, "wal"))).toContain("seg-000001.log");
+    const replay = /replay: npx walcheck run --adapter \S+ --replay ([A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
+    const again = await runScenarios(["--adapter", fixture("bug-power-abort-on-torn"), "--replay", replay!]);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(1);
+    expect(again.stdout).toContain(`power-loss state ${line![1]}; 1 state checked)`);
+    expect(again.stdout).toContain("died by SIGABRT while recovering this state");
+
+    // The same death in the recorded life (its second append) is not a crash state's: an adapter error.
+    const life = await runScenarios([
+      "--adapter",
+      fixture("bug-power-abort-in-life"),
+      "--crash",
+      "power",
+      "--seed",
+      "1",
+      "--runs",
+      "1",
+      "--skip-doctor",
+    ]);
+    expect(life.exitCode, life.stdout + life.stderr).toBe(2);
+    expect(life.stdout + life.stderr).toContain("ADAPTER_EXITED: the adapter was killed by SIGABRT");
+  }, 240_000);
+
+  it("records LevelDB (--sync true), whose info log is a stdio stream, and ends with a verdict", async () => {
+    const r = await runScenarios([
+      "--adapter-cmd",
+      "node examples/engines/leveldb.mjs --sync true",
+      "--crash",
+      "power",
+      "--seed",
+      "1",
+      "--runs",
+      "2",
+    ]);
+    expect([0, 1], r.stdout + r.stderr).toContain(r.exitCode);
+    expect(r.stdout + r.stderr).not.toContain("cannot replay");
+    const entry = scenarioOf(r.report, "power-loss") as PowerEntry;
+    expect(["passed", "failed"]).toContain(entry.status);
+    expect(entry.powerStates.checked).toBeGreaterThan(0);
+  }, 240_000);
 
   it('is skipped for an adapter that promises only durability "process", and --crash power then has nothing to run (exit 2)', async () => {
     const all = await runScenarios([

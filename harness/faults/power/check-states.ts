@@ -38,11 +38,50 @@ export function boundsAt(rec: Recording, k: number): { acked: number; possible: 
  */
 export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdict {
   const { acked, possible } = boundsAt(rec, k);
+  if (r.open === "failed" && r.code === DIED_RECOVERING) {
+    const [head, tail] = splitOnce(r.message, "\n");
+    return {
+      ok: false,
+      invariant: "recovery",
+      message: `${head}, on a directory a power loss can leave (${acked} batches acknowledged by then)${tail === undefined ? "" : `\n${tail}`}`,
+      diff: [],
+    };
+  }
   const finding = CaseChecker.after(rec.batches.slice(0, possible), acked).judgeRecovery(r, {
     openFailed: `on a directory a power loss can leave (${acked} batches acknowledged by then)`,
     checkAfter: "after recovering this state",
   });
   return finding ? { ok: false, ...finding } : { ok: true };
+}
+
+/**
+ * The code of a recovery whose adapter process ended on its own (a signal such as SIGSEGV or
+ * SIGABRT, an exit) while it recovered a crash state: a `recovery` failure of that state, like a
+ * refused open, since a power loss can leave that directory. (A process that dies in the
+ * recorded life, or before it was given a state, is still an adapter error.)
+ */
+export const DIED_RECOVERING = "ADAPTER_DIED_RECOVERING";
+
+function splitOnce(s: string, sep: string): [string, string | undefined] {
+  const i = s.indexOf(sep);
+  return i < 0 ? [s, undefined] : [s.slice(0, i), s.slice(i + sep.length)];
+}
+
+/** How much of the dead process's stderr a failure quotes. */
+const STDERR_QUOTED = 2000;
+
+/** `e` as the answer of a process that died during `op` of a recovery (its stderr tail on the lines after the first), or undefined if it is not that. */
+function diedRecovering(e: unknown, op: string, ms: number): Recovered | undefined {
+  if (!(e instanceof AdapterError) || e.code !== "ADAPTER_EXITED") return undefined;
+  const { signal, exitCode, stderrTail } = e.details;
+  const how = signal ? `died by ${signal}` : `exited with code ${String(exitCode)}`;
+  const tail = stderrTail.trim().slice(-STDERR_QUOTED);
+  return {
+    open: "failed",
+    code: DIED_RECOVERING,
+    message: `the adapter process ${how} while recovering this state (during ${op})${tail ? `\n${tail}` : ""}`,
+    ms,
+  };
 }
 
 export interface PoolOptions {
@@ -99,21 +138,29 @@ export class RecoveryPool {
     const next = this.o.mode === "fresh" ? (this.ready.shift() ?? this.started()) : this.started();
     if (this.o.mode === "fresh") this.ready.push(this.started());
     const client = await next;
+    const t = performance.now();
+    let op = "open";
     try {
-      const t = performance.now();
       const open = await client.request("open", { dir, config: this.o.openConfig });
       if (!open.ok)
         return { open: "failed", code: open.error.code, message: open.error.message, ms: performance.now() - t };
       const ms = open.recovery?.elapsedMs ?? performance.now() - t;
+      op = "read";
       const read = await client.request("read", {});
       if (!read.ok)
         return { open: "failed", code: read.error.code, message: `read after open: ${read.error.message}`, ms };
       let check: string[] | undefined;
       if (this.o.check) {
+        op = "check";
         const c = await client.request("check", {});
         check = c.ok ? c.result : [`check answered ${c.error.code}: ${c.error.message}`];
       }
       return { open: "ok", lastSeq: read.lastSeq, state: read.state, ...(check ? { check } : {}), ms };
+    } catch (e) {
+      // Not one walcheck killed (at close): the process died on this state.
+      const died = this.closed ? undefined : diedRecovering(e, op, performance.now() - t);
+      if (died) return died;
+      throw e;
     } finally {
       this.all.delete(client);
       await client.kill("SIGKILL");
@@ -124,7 +171,16 @@ export class RecoveryPool {
     if (this.closed) throw new Error("recovery pool closed");
     const slot = this.idle.pop() ?? { client: await this.started(), uses: 0 };
     const t = performance.now();
-    const r = await slot.client.request("recover", { dir, config: this.o.openConfig });
+    let r;
+    try {
+      r = await slot.client.request("recover", { dir, config: this.o.openConfig });
+    } catch (e) {
+      this.all.delete(slot.client);
+      await slot.client.kill("SIGKILL");
+      const died = this.closed ? undefined : diedRecovering(e, "recover", performance.now() - t);
+      if (died) return died;
+      throw e;
+    }
     slot.uses += 1;
     if (slot.uses < REUSE_LIMIT && !this.closed) this.idle.push(slot);
     else {
@@ -239,7 +295,8 @@ export async function checkStates(o: {
       p = (async () => {
         const recovered = await o.pool.recover(await materialized(state, dir));
         result.recovered += 1;
-        result.recoveryMs.push(recovered.ms);
+        // A process that died has no recovery time to speak of (only how long it took to die).
+        if (recovered.open === "ok" || recovered.code !== DIED_RECOVERING) result.recoveryMs.push(recovered.ms);
         if (o.pool.mode === "reuse" && index % CROSS_CHECK_EVERY === 0)
           fs.rmSync((await crossCheck(state, recovered, dir)).freshDir, { recursive: true, force: true });
         return { recovered, dir };

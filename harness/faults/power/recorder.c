@@ -43,14 +43,14 @@
  * non-regular file, renameat2 with RENAME_EXCHANGE/RENAME_WHITEOUT, a rename or link into or out
  * of the directory (a regular file renamed out is an unlink), linkat with AT_EMPTY_PATH,
  * O_TMPFILE, fallocate with other modes, splice into a tracked fd, ioctl FICLONE/FICLONERANGE,
- * stdio opened for writing on the directory (fopen, freopen, fdopen: glibc's stdio writes
- * through internal calls we cannot see), POSIX AIO writes (aio_write, lio_listio), and sync() or
- * syncfs() on the directory's file system once something was recorded.
+ * freopen for writing on the directory and stdio modes with ",ccs=" (fopen and fdopen for
+ * writing are followed: see "stdio" below), POSIX AIO writes (aio_write, lio_listio), and sync()
+ * or syncfs() on the directory's file system once something was recorded.
  *
  * Not seen at all: writes through mmap (msync included; SQLite's -shm file is such a file, and
  * it is not durable state), io_uring submitted some other way, system calls made without libc
  * (inline syscall instructions, Go programs, statically linked programs), calls glibc makes
- * internally (stdio, opendir), writes by an exec'd image through fds it inherited, and
+ * internally (opendir; stdio streams outside the directory), writes by an exec'd image through fds it inherited, and
  * operations on the directory's parent (the directory itself should exist, durably, before
  * recording). FIFOs, sockets and devices under the directory are not tracked.
  */
@@ -703,20 +703,168 @@ int mkstemps64(char *t, int suffix) { return mkstemp_common(T_MKSTEMPS64, t, suf
 int mkostemps(char *t, int suffix, int flags) { return mkstemp_common(T_MKOSTEMPS, t, suffix, flags); }
 int mkostemps64(char *t, int suffix, int flags) { return mkstemp_common(T_MKOSTEMPS64, t, suffix, flags); }
 
-/* ---------------------------------------------------------------- stdio (unsupported for writing) */
+/* ---------------------------------------------------------------- stdio */
 
-static int stdio_writes(const char *mode) { return mode && strpbrk(mode, "wa+") != NULL; }
+/* glibc's FILE streams write through internal calls we cannot see, so a stream opened for
+ * writing on the directory is handed back as a cookie stream (fopencookie) over an fd opened
+ * through our open(): its read, write, seek and close functions call the traced read, write,
+ * lseek and close, so fwrite/fprintf reach the trace when the stream flushes (fflush, a full
+ * buffer, fclose). A cookie stream has no fd of its own (glibc's fileno says -1), so fileno()
+ * and fileno_unlocked() are wrapped too: for one of ours they answer the fd under it, and
+ * fsync(fileno(f)) is traced like any fsync. */
+
+struct cookie {
+  int fd;
+  FILE *f;
+  struct cookie *next;
+};
+
+static struct cookie *cookies; /* the live cookie streams, for fileno */
+static int n_cookies;
+static pthread_mutex_t cookies_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void cookie_forget(struct cookie *c) {
+  pthread_mutex_lock(&cookies_mu);
+  for (struct cookie **p = &cookies; *p; p = &(*p)->next)
+    if (*p == c) {
+      *p = c->next;
+      __atomic_store_n(&n_cookies, n_cookies - 1, __ATOMIC_RELEASE);
+      break;
+    }
+  pthread_mutex_unlock(&cookies_mu);
+}
+
+static ssize_t cookie_read(void *v, char *buf, size_t n) { return read(((struct cookie *)v)->fd, buf, n); }
+
+static ssize_t cookie_write(void *v, const char *buf, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t w = write(((struct cookie *)v)->fd, buf + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return done > 0 ? (ssize_t)done : -1;
+    done += (size_t)w;
+  }
+  return (ssize_t)done;
+}
+
+static int cookie_seek(void *v, off64_t *pos, int whence) {
+  off64_t r = lseek64(((struct cookie *)v)->fd, *pos, whence);
+  if (r < 0) return -1;
+  *pos = r;
+  return 0;
+}
+
+static int cookie_close(void *v) {
+  struct cookie *c = v;
+  cookie_forget(c);
+  int r = close(c->fd);
+  free(c);
+  return r;
+}
+
+/* A cookie stream over fd (which it owns from here on: closed by fclose), or NULL. */
+static FILE *cookie_stream(int fd, const char *cmode) {
+  struct cookie *c = malloc(sizeof *c);
+  if (!c) return NULL;
+  c->fd = fd;
+  cookie_io_functions_t io = {cookie_read, cookie_write, cookie_seek, cookie_close};
+  FILE *f = fopencookie(c, cmode, io);
+  if (!f) {
+    free(c);
+    return NULL;
+  }
+  c->f = f;
+  pthread_mutex_lock(&cookies_mu);
+  c->next = cookies;
+  cookies = c;
+  __atomic_store_n(&n_cookies, n_cookies + 1, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&cookies_mu);
+  return f;
+}
+
+static int cookie_fd(FILE *f) {
+  int fd = -1;
+  pthread_mutex_lock(&cookies_mu);
+  for (struct cookie *c = cookies; c; c = c->next)
+    if (c->f == f) fd = c->fd;
+  pthread_mutex_unlock(&cookies_mu);
+  return fd;
+}
+
+int fileno(FILE *f) {
+  int e = errno, fd = REAL(fileno)(f);
+  if (fd >= 0 || !__atomic_load_n(&n_cookies, __ATOMIC_ACQUIRE)) return fd;
+  int c = cookie_fd(f);
+  if (c < 0) return fd;
+  errno = e;
+  return c;
+}
+
+int fileno_unlocked(FILE *f) {
+  int e = errno, fd = REAL(fileno_unlocked)(f);
+  if (fd >= 0 || !__atomic_load_n(&n_cookies, __ATOMIC_ACQUIRE)) return fd;
+  int c = cookie_fd(f);
+  if (c < 0) return fd;
+  errno = e;
+  return c;
+}
+
+/* An fopen mode's open(2) flags and the mode for fopencookie ("r+", "w", "a+"...); 0 if the
+ * mode only reads, -1 if we do not follow it (",ccs=": a wide-character conversion). */
+static int stdio_mode(const char *mode, int *flags, char cmode[4]) {
+  if (!mode) return 0;
+  int f, plus = 0;
+  switch (mode[0]) {
+  case 'r': f = 0; break;
+  case 'w': f = O_CREAT | O_TRUNC; break;
+  case 'a': f = O_CREAT | O_APPEND; break;
+  default: return 0; /* invalid: libc says EINVAL */
+  }
+  for (const char *m = mode + 1; *m && *m != ','; m++) {
+    if (*m == '+') plus = 1;
+    else if (*m == 'x') f |= O_EXCL;
+    else if (*m == 'e') f |= O_CLOEXEC;
+  }
+  if (strchr(mode, ',')) return mode[0] == 'r' && !plus ? 0 : -1;
+  if (mode[0] == 'r' && !plus) return 0;
+  *flags = f | (plus ? O_RDWR : O_WRONLY);
+  cmode[0] = mode[0];
+  cmode[1] = plus ? '+' : 0;
+  cmode[2] = 0;
+  return 1;
+}
+
+static FILE *fopen_real(int re, int lfs, const char *path, const char *mode, FILE *stream) {
+  return re ? (lfs ? REAL(freopen64)(path, mode, stream) : REAL(freopen)(path, mode, stream))
+            : (lfs ? REAL(fopen64)(path, mode) : REAL(fopen)(path, mode));
+}
 
 static FILE *fopen_common(int re, int lfs, const char *path, const char *mode, FILE *stream) {
-  char abs[PBUF];
-  int cs, tracked = stdio_writes(mode) && in_root(AT_FDCWD, path, abs) && begin(&cs);
-  FILE *f = re ? (lfs ? REAL(freopen64)(path, mode, stream) : REAL(freopen)(path, mode, stream))
-               : (lfs ? REAL(fopen64)(path, mode) : REAL(fopen)(path, mode));
-  if (!tracked) return f;
-  int e = errno;
-  if (f) rec_unsupported("stdio stream opened for writing (fopen/freopen)", abs);
-  end(cs);
-  errno = e;
+  char abs[PBUF], cmode[4];
+  int flags = 0, how = stdio_mode(mode, &flags, cmode);
+  struct stat st;
+  if (!how || !in_root(AT_FDCWD, path, abs) || (stat(path, &st) == 0 && !S_ISREG(st.st_mode)))
+    return fopen_real(re, lfs, path, mode, stream);
+  if (how < 0 || re) {
+    /* freopen must reuse the FILE it is given, which a cookie stream cannot be: refused. */
+    int cs;
+    if (!begin(&cs)) return fopen_real(re, lfs, path, mode, stream);
+    FILE *f = fopen_real(re, lfs, path, mode, stream);
+    int e = errno;
+    if (f) rec_unsupported(re ? "stdio stream reopened for writing (freopen)" : "stdio stream with a ,ccs= conversion", abs);
+    end(cs);
+    errno = e;
+    return f;
+  }
+  int fd = open(path, flags, 0666); /* ours: traced (create, truncate) */
+  if (fd < 0) return NULL;
+  if (flags & O_APPEND) (void)lseek64(fd, 0, SEEK_END);
+  FILE *f = cookie_stream(fd, cmode);
+  if (!f) {
+    int e = errno;
+    close(fd);
+    errno = e;
+  }
   return f;
 }
 
@@ -726,15 +874,28 @@ FILE *freopen(const char *path, const char *mode, FILE *s) { return fopen_common
 FILE *freopen64(const char *path, const char *mode, FILE *s) { return fopen_common(1, 1, path, mode, s); }
 
 FILE *fdopen(int fd, const char *mode) {
+  char cmode[4];
+  int flags = 0, how = stdio_mode(mode, &flags, cmode);
+  if (!how || !tracked_fd(fd)) return REAL(fdopen)(fd, mode);
   int cs;
-  if (!stdio_writes(mode) || !tracked_fd(fd) || !begin(&cs)) return REAL(fdopen)(fd, mode);
-  struct fdent *ent = entry(fd);
-  FILE *f = REAL(fdopen)(fd, mode);
-  int e = errno;
-  if (f && ent) rec_unsupported("stdio stream opened for writing (fdopen)", ent->path);
-  end(cs);
-  errno = e;
-  return f;
+  if (how < 0) {
+    if (!begin(&cs)) return REAL(fdopen)(fd, mode);
+    struct fdent *ent = entry(fd);
+    FILE *f = REAL(fdopen)(fd, mode);
+    int e = errno;
+    if (f && ent) rec_unsupported("stdio stream with a ,ccs= conversion (fdopen)", ent->path);
+    end(cs);
+    errno = e;
+    return f;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return NULL; /* EBADF */
+  if ((fl & O_ACCMODE) == O_RDONLY || ((flags & O_RDWR) && (fl & O_ACCMODE) != O_RDWR)) {
+    errno = EINVAL; /* as glibc: the mode asks for more than the fd allows */
+    return NULL;
+  }
+  if ((flags & O_APPEND) && !(fl & O_APPEND) && fcntl(fd, F_SETFL, fl | O_APPEND) != 0) return NULL;
+  return cookie_stream(fd, cmode);
 }
 
 /* ---------------------------------------------------------------- writes */
