@@ -636,6 +636,13 @@ describe("crash states: persistence models", () => {
     expect(pendingAt(init, t, 4).pending.map((o) => o.op)).toEqual(["mkdir", "create"]);
   });
 
+  it("a directory fsync after a rename without a data fsync: posix keeps the name over empty data, ext4-ordered writes the data with it", () => {
+    const init = initial({ snap: "old" });
+    const t = trace(create("snap.tmp", 7), write(7, 0, "new"), rename("snap.tmp", "snap", 7), dirsync());
+    expect(statesAt(init, t, 4, 1).map((s) => tree(s).files)).toContainEqual({ snap: "" });
+    expect(statesAt(init, t, 4, 1, "ext4-ordered").map(tree)).toEqual([{ dirs: [], files: { snap: "new" } }]);
+  });
+
   it("ext4-ordered keeps a reordering that changes no size: an overwrite may be lost under a later in-place write", () => {
     const init = initial({ "wal.log": "aaaabbbb" });
     const t = trace(write(100, 0, "AAAA"), write(100, 4, "BBBB"), write(100, 8, "CC"));

@@ -38,7 +38,10 @@ describe("the power-loss scenario", () => {
     const replay = /replay: npx walcheck run --adapter \S+ --replay ([A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
     expect(replay).toBeDefined();
     // The token names the failing state: the replay records the life again and checks that one state.
-    const state = /power-loss state (cut \d+ variant \S+); \d+ states checked/.exec(r.stdout)?.[1];
+    const state =
+      /power-loss state (cut \d+ variant \S+ under persistence model posix-pessimistic); \d+ states checked/.exec(
+        r.stdout,
+      )?.[1];
     const again = await runScenarios(["--adapter", fixture("bug-power-rename-no-dirsync"), "--replay", replay!]);
     expect(again.exitCode, again.stdout + again.stderr).toBe(1);
     expect(again.stdout).toContain(`power-loss state ${state}; 1 state checked)`);
@@ -212,6 +215,30 @@ describe("power loss per persistence model", () => {
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.report.persistence.results[0]).toMatchObject({ model: "sector-atomic", status: "passed" });
     // (The same seed under posix-pessimistic fails: `catchesBugs` above, and the CLI output in docs/power-loss.md.)
+  }, 120_000);
+
+  it("the model an adapter declares in hello is the default; --persistence overrides it", async () => {
+    process.env.POWER_WAL_PERSISTENCE = "sector-atomic";
+    try {
+      const args = ["--adapter", fixture("bug-power-no-checksum"), "--crash", "power", "--seed", "1", "--runs", "2"];
+      const declared = await runScenarios(args);
+      expect(declared.exitCode, declared.stdout + declared.stderr).toBe(0);
+      expect(declared.report.persistence).toMatchObject({
+        assumed: "sector-atomic",
+        source: "hello",
+        weakestPassing: "sector-atomic",
+      });
+      const overridden = await runScenarios([...args, "--persistence", "posix-pessimistic"]);
+      expect(overridden.exitCode, overridden.stdout + overridden.stderr).toBe(1);
+      expect(overridden.report.persistence).toMatchObject({
+        assumed: "posix-pessimistic",
+        source: "flag",
+        weakestPassing: null,
+      });
+      expect(overridden.stdout).toContain("under persistence model posix-pessimistic");
+    } finally {
+      delete process.env.POWER_WAL_PERSISTENCE;
+    }
   }, 120_000);
 
   it("an unknown model is a usage error (exit 2) listing the models", async () => {
