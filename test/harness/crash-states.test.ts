@@ -643,6 +643,14 @@ describe("crash states: persistence models", () => {
     expect(statesAt(init, t, 4, 1, "ext4-ordered").map(tree)).toEqual([{ dirs: [], files: { snap: "new" } }]);
   });
 
+  it("ext4-ordered: an fsync after a rename across directories commits both halves", () => {
+    const init = initial({}, ["a", "b"]);
+    const t = trace(create("a/f", 7), write(7, 0, "x"), fsync(7), rename("a/f", "b/f", 7), fsync(7));
+    const files = (s: CrashState[]) => s.map((x) => Object.keys(tree(x).files).sort().join(","));
+    expect(new Set(files(statesAt(init, t, 5, 1)))).toEqual(new Set(["", "a/f", "b/f", "a/f,b/f"]));
+    expect(files(statesAt(init, t, 5, 1, "ext4-ordered"))).toEqual(["b/f"]);
+  });
+
   it("ext4-ordered keeps a reordering that changes no size: an overwrite may be lost under a later in-place write", () => {
     const init = initial({ "wal.log": "aaaabbbb" });
     const t = trace(write(100, 0, "AAAA"), write(100, 4, "BBBB"), write(100, 8, "CC"));

@@ -155,6 +155,9 @@ describe("power loss per persistence model", () => {
       "power",
       "--persistence",
       "all",
+      // Four models' cases side by side on a busy machine: a slow recovery is not what this test is about.
+      "--timeout",
+      "60000",
       "--seed",
       "1",
       "--runs",
@@ -220,7 +223,18 @@ describe("power loss per persistence model", () => {
   it("the model an adapter declares in hello is the default; --persistence overrides it", async () => {
     process.env.POWER_WAL_PERSISTENCE = "sector-atomic";
     try {
-      const args = ["--adapter", fixture("bug-power-no-checksum"), "--crash", "power", "--seed", "1", "--runs", "2"];
+      const args = [
+        "--adapter",
+        fixture("bug-power-no-checksum"),
+        "--crash",
+        "power",
+        "--timeout",
+        "60000",
+        "--seed",
+        "1",
+        "--runs",
+        "2",
+      ];
       const declared = await runScenarios(args);
       expect(declared.exitCode, declared.stdout + declared.stderr).toBe(0);
       expect(declared.report.persistence).toMatchObject({

@@ -20,8 +20,9 @@ import type { PersistenceModel } from "../../protocol/messages.js";
 // The persistence model (docs/power-loss.md) changes one thing here: under ext4-ordered an
 // fsync of a file also makes durable the pending directory units that gave it its entry
 // (jbd2 commits the running transaction, which holds them), and a directory fsync that makes
-// a rename of a file durable makes the file's data durable first (data=ordered). The other differences between
-// models are in which variants of the pending units a crash may leave (crash-variants.ts).
+// a rename of a file durable makes the file's data durable first (data=ordered). The other
+// differences between models are in which variants of the pending units a crash may leave
+// (crash-variants.ts).
 
 /** The directory being recorded has directory id 0. */
 export const ROOT_DIR = 0;
@@ -232,15 +233,19 @@ export class Replay {
   /**
    * ext4-ordered: the fsync of a file commits the journal's running transaction, which holds
    * the pending directory units that gave the file its entries (its create, links, a rename's
-   * new name): their directories' pending units become durable, and so, in turn, those of the
-   * directories that gave those directories their entries.
+   * new name, and the removal of the old name of a rename across directories): their
+   * directories' pending units become durable, and so, in turn, those of the directories that
+   * gave those directories their entries.
    */
   private syncEntriesOf(target: Target): void {
+    const data = target.kind === "file" ? this.files.get(target.inode) : undefined;
     const same = (a: Target | undefined) =>
       a !== undefined &&
       a.kind === target.kind &&
       (a.kind === "file" ? a.inode === (target as { inode: number }).inode : a.dir === (target as { dir: number }).dir);
-    const dirs = new Set(this.pending.filter((u) => same(u.entry)).map((u) => u.track as Track<Entries>));
+    const dirs = new Set(
+      this.pending.filter((u) => same(u.entry) || (data && u.moves === data)).map((u) => u.track as Track<Entries>),
+    );
     for (const track of dirs) {
       if (track.units.length === 0) continue;
       this.sync(track);
