@@ -139,6 +139,25 @@ ${rows.join("\n")}
 </section>`;
 }
 
+/** The power-loss verdict per persistence model (report.persistence). */
+function persistenceSection(r: RunReport): string {
+  const p = r.persistence;
+  if (!p) return "";
+  const rows = p.results.map(
+    (x) =>
+      `<tr><td>${h(x.model)}</td><td class="${statusClass(x.status)}">${h(x.status)}</td><td class="num">${h(x.statesChecked)}</td><td class="num">${h(x.directoriesRecovered)}</td><td class="num">${h(x.lostAcked.states > 0 ? `${x.lostAcked.batches} (${x.lostAcked.states})` : "0")}</td><td class="num">${h(formatDuration(x.elapsedMs))}</td><td>${x.failure ? h(`${x.failure.invariant}: ${x.failure.message}`) : "—"}</td></tr>`,
+  );
+  return `
+<section id="persistence">
+<h2>Power loss per persistence model</h2>
+<p>Assumed model: ${h(p.assumed)} (from ${h(p.source)}); weakest model passed: ${h(p.weakestPassing ?? "none")}.</p>
+<table class="scenarios"><thead><tr><th>model</th><th>verdict</th><th>states</th><th>directories</th><th>acked batches lost (states)</th><th>time</th><th>failure</th></tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody></table>
+</section>`;
+}
+
 /** The target and critical levels a scenario's thresholds give each op. */
 function levels(s: ScenarioReport): Map<string, { target: number; critical: number }> {
   const out = new Map<string, { target: number; critical: number }>();
@@ -480,7 +499,7 @@ export function renderHtml(report: RunReport): string {
     css: `${CSS}${CHART_CSS}`,
     body: `<h1>${h(title)}</h1>
 ${verdict(report)}
-${scenarioTable(report)}
+${scenarioTable(report)}${persistenceSection(report)}
 ${latencySection(report)}
 ${recoverySection(report)}
 ${coverageSection(report)}${warningsSection(report)}

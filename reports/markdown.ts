@@ -95,6 +95,36 @@ function scenarioTable(r: RunReport): string[] {
   ];
 }
 
+/** The power-loss verdict per persistence model (report.persistence). */
+function persistenceSection(r: RunReport): string[] {
+  const p = r.persistence;
+  if (!p) return [];
+  return [
+    "",
+    "#### Power loss per persistence model",
+    "",
+    `Assumed model: ${mdCode(p.assumed)} (from ${p.source}); weakest model passed: ${p.weakestPassing ? mdCode(p.weakestPassing) : "none"}.`,
+    "",
+    "| model | verdict | states | directories | acked batches lost (states) | time | failure |",
+    "|---|---|--:|--:|--:|--:|---|",
+    ...p.results.map((x) =>
+      [
+        "",
+        mdCode(x.model),
+        mdText(x.status),
+        String(x.statesChecked),
+        String(x.directoriesRecovered),
+        x.lostAcked.states > 0 ? `${x.lostAcked.batches} (${x.lostAcked.states})` : "0",
+        formatDuration(x.elapsedMs),
+        x.failure ? `${mdText(x.failure.invariant)}: ${mdText(x.failure.message)}` : "—",
+        "",
+      ]
+        .join(" | ")
+        .trim(),
+    ),
+  ];
+}
+
 function skippedSection(r: RunReport): string[] {
   const skipped = r.scenarios.filter((s) => s.status === "skipped");
   if (skipped.length === 0) return [];
@@ -238,5 +268,5 @@ function problems(r: RunReport): string[] {
 
 /** The whole report as Markdown; every string from the report is escaped where it lands. */
 export function renderMarkdown(report: RunReport): string {
-  return `${[...header(report), "", ...scenarioTable(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...warningsSection(report), ...problems(report)].join("\n")}\n`;
+  return `${[...header(report), "", ...scenarioTable(report), ...persistenceSection(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...warningsSection(report), ...problems(report)].join("\n")}\n`;
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { HelloFields } from "../harness/protocol/messages.js";
+import { HelloFields, PERSISTENCE_MODELS } from "../harness/protocol/messages.js";
 import { parseReportJson } from "./report-file.js";
 
 // The JSON report of `walcheck run` (report.json), as harness/cli/run-command.ts writes it:
@@ -51,7 +51,17 @@ const SessionStats = z.looseObject({
   checkpoints: count,
   recoveryMs: z.array(ms),
   recoveries: z.array(RecoverySample).optional(),
-  powerStates: z.looseObject({ checked: count, recovered: count, crossChecked: count.optional(), ms }).optional(),
+  powerStates: z
+    .looseObject({
+      checked: count,
+      recovered: count,
+      crossChecked: count.optional(),
+      ms,
+      /** Durability "process" adapters: the states that lost acknowledged batches, and the most one lost. */
+      lostStates: count.optional(),
+      lostMax: count.optional(),
+    })
+    .optional(),
   latency: z.record(z.string(), z.array(ms)),
   timeMs: TimeSplit,
 });
@@ -99,7 +109,17 @@ export const ScenarioReportSchema = z.looseObject({
   histograms: z.record(z.string(), z.looseObject({ edgesMs: z.array(ms), counts: z.array(count) })).optional(),
   recoveryBySize: RecoveryBySizeSchema.optional(),
   /** Power-loss states judged, and the distinct directories recovered in fresh processes for them. */
-  powerStates: z.looseObject({ checked: count, recovered: count, crossChecked: count.optional(), ms }).optional(),
+  powerStates: z
+    .looseObject({
+      checked: count,
+      recovered: count,
+      crossChecked: count.optional(),
+      ms,
+      /** Durability "process" adapters: the states that lost acknowledged batches, and the most one lost. */
+      lostStates: count.optional(),
+      lostMax: count.optional(),
+    })
+    .optional(),
   /** Time spent in its cases, summed (they may run side by side). */
   caseTimeMs: ms.optional(),
   thresholds: z.array(ThresholdVerdict),
@@ -130,6 +150,32 @@ export const EnvironmentSchema = z.looseObject({
   /** walcheck's own version (its package.json). */
   walcheckVersion: z.string().optional(),
 });
+
+const PersistenceModelSchema = z.enum(PERSISTENCE_MODELS);
+
+/**
+ * The power-loss verdict per persistence model (docs/power-loss.md): the model assumed (and
+ * where that came from), one result per model run (`--persistence all`: each), and the
+ * weakest model (first in PERSISTENCE_MODELS order) under which the run passed.
+ */
+export const PersistenceReportSchema = z.looseObject({
+  assumed: PersistenceModelSchema,
+  source: z.enum(["hello", "flag", "default"]),
+  results: z.array(
+    z.looseObject({
+      model: PersistenceModelSchema,
+      status: z.enum(["passed", "failed", "error"]),
+      statesChecked: count,
+      directoriesRecovered: count,
+      /** Acknowledged batches lost, for a durability "process" adapter (counted, not a violation): states with a loss, most batches one lost. */
+      lostAcked: z.looseObject({ states: count, batches: count }),
+      elapsedMs: ms,
+      failure: z.looseObject({ invariant: z.string(), message: z.string(), replay: z.string() }).optional(),
+    }),
+  ),
+  weakestPassing: PersistenceModelSchema.nullable(),
+});
+export type PersistenceReport = z.infer<typeof PersistenceReportSchema>;
 
 export const RunReportSchema = z.looseObject({
   kind: z.literal("walcheck-run"),
@@ -168,6 +214,8 @@ export const RunReportSchema = z.looseObject({
    * Absent from reports of walcheck before 0.3.
    */
   warnings: z.array(z.looseObject({ op: z.string(), field: z.string(), message: z.string(), count: count })).optional(),
+  /** The power-loss verdict per persistence model; absent when power-loss did not run. */
+  persistence: PersistenceReportSchema.optional(),
   /** Set by `walcheck report merge`: the shards of the reports it combined ("1/4", ...), and what the merge could not keep exactly. */
   merged: z.looseObject({ shards: z.array(z.string()), notes: z.array(z.string()) }).optional(),
 });

@@ -11,6 +11,7 @@ import type { InitialState, TraceOp } from "../harness/faults/power/trace.js";
 import { Prng } from "../harness/engine/prng.js";
 import { batchOf } from "../harness/engine/workload.js";
 import type { Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
+import type { PersistenceModel } from "../harness/protocol/messages.js";
 
 // Power loss, simulated: one life of the WAL is recorded (every mutating fs operation, its
 // data, its fsync barriers) with the LD_PRELOAD recorder; then the directories a power cut
@@ -56,10 +57,11 @@ function exactState(
   trace: TraceOp[],
   ref: { cut: number; variant: string; op: string },
   seed: number,
+  model: PersistenceModel,
 ): CrashState | undefined {
   if (ref.cut > trace.length) return undefined;
   try {
-    const state = stateFor(initial, trace, ref.cut, ref.variant, seed);
+    const state = stateFor(initial, trace, ref.cut, ref.variant, seed, model);
     return state.context.label === ref.op ? state : undefined;
   } catch {
     return undefined;
@@ -67,12 +69,18 @@ function exactState(
 }
 
 /** `count` states spread over the cuts of the trace by `seed`: a cut uniformly, then one of its variants. */
-function* sampled(initial: InitialState, trace: TraceOp[], seed: number, count: number): Generator<CrashState> {
+function* sampled(
+  initial: InitialState,
+  trace: TraceOp[],
+  seed: number,
+  count: number,
+  model: PersistenceModel,
+): Generator<CrashState> {
   const rng = new Prng(seed);
   const seen = new Set<string>();
   for (let tries = 0; seen.size < count && tries < count * 4; tries++) {
     const cut = rng.int(0, trace.length);
-    const states = statesAt(initial, trace, cut, seed);
+    const states = statesAt(initial, trace, cut, seed, model);
     const state = rng.pick(states);
     const id = `${cut}/${state.variant}`;
     if (seen.has(id)) continue;
@@ -86,13 +94,16 @@ export const powerLoss: Scenario<Input> = {
   summary:
     "power cut at every point of a recorded life: unsynced writes lost, reordered or torn, unsynced directory entries lost",
   description:
-    'A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. Only adapters whose hello promises durability "power" are held to it.',
-  needs: [{ kind: "durability", level: "power" }, { kind: "power-recorder" }],
+    'A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. That is the posix-pessimistic persistence model, the default; --persistence (or hello.persistence) picks a stronger one: sector-atomic (no garbage sectors), ext4-ordered (no garbage, the data of a file lands before a rename or size change of it, an fsync of a new file keeps its entry) or process-only (nothing handed to the kernel is lost). Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. An adapter whose hello promises durability "process" is run too, without the durability invariant: acknowledged batches a state loses are counted in the report (the loss its promise allows), while every state must still recover to a whole prefix.',
+  needs: [{ kind: "power-recorder" }],
   workload: "one recorded life: open an empty directory, appends and checkpoints one at a time, close",
   faults:
     "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
   invariants: [
-    { id: "durability", text: "every batch acknowledged before the cut is in the recovered state" },
+    {
+      id: "durability",
+      text: 'every batch acknowledged before the cut is in the recovered state (durability "power" adapters; a "process" adapter\'s losses are counted)',
+    },
     { id: "atomicity", text: "no batch is partly applied" },
     {
       id: "sequence",
@@ -148,12 +159,13 @@ export const powerLoss: Scenario<Input> = {
     session.step = "power-loss states";
     // A replay names the failing state: check it alone when the replayed life's trace has the
     // same op at that cut; otherwise (a different trace) check the case's states as the run did.
-    const only = power.only ? exactState(rec.initial, rec.trace, power.only, input.sampleSeed) : undefined;
+    const model = power.model ?? "posix-pessimistic";
+    const only = power.only ? exactState(rec.initial, rec.trace, power.only, input.sampleSeed, model) : undefined;
     const states = only
       ? [only]
       : power.exhaustive
-        ? allStates(rec.initial, rec.trace, input.sampleSeed)
-        : sampled(rec.initial, rec.trace, input.sampleSeed, power.states);
+        ? allStates(rec.initial, rec.trace, input.sampleSeed, model)
+        : sampled(rec.initial, rec.trace, input.sampleSeed, power.states, model);
     // With the recover op, a few long-lived processes recover the states (one in
     // CROSS_CHECK_EVERY, and every failure, again in a fresh process); without it, or with
     // --fresh-recovery, every directory gets a process of its own.
@@ -169,7 +181,15 @@ export const powerLoss: Scenario<Input> = {
     const stateDir = path.join(work, "states");
     let result;
     try {
-      result = await checkStates({ states, rec, pool, workDir: stateDir, workers: 2, onProgress: power.onProgress });
+      result = await checkStates({
+        states,
+        rec,
+        pool,
+        workDir: stateDir,
+        workers: 2,
+        durable: env.hello.durability === "power",
+        ...(power.onProgress ? { onProgress: power.onProgress } : {}),
+      });
     } finally {
       await pool.close();
     }
@@ -177,6 +197,11 @@ export const powerLoss: Scenario<Input> = {
     session.stats.powerStates.recovered += result.recovered;
     session.stats.powerStates.crossChecked += result.crossChecked;
     session.stats.powerStates.ms += result.elapsedMs;
+    if (result.lostAcked.states > 0) {
+      const p = session.stats.powerStates;
+      p.lostStates = (p.lostStates ?? 0) + result.lostAcked.states;
+      p.lostMax = Math.max(p.lostMax ?? 0, result.lostAcked.batches);
+    }
     // Building, recovering and judging the states: the recovery share of the run's time line.
     session.stats.timeMs.recovery += result.elapsedMs;
     session.stats.recoveryMs.push(...result.recoveryMs);
@@ -194,7 +219,7 @@ export const powerLoss: Scenario<Input> = {
     session.fail(
       failure.verdict.invariant,
       [
-        `${first} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
+        `${first} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant} under persistence model ${model}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
         ...more,
       ].join("\n"),
       failure.verdict.diff,

@@ -174,6 +174,10 @@ export async function buildProgram(): Promise<Command> {
       "every crash point of a bounded workload: every fs-call crash point, or with --crash power every power-loss state",
     )
     .option(
+      "--persistence <model>",
+      "the persistence model power-loss states are built under: posix-pessimistic, sector-atomic, ext4-ordered, process-only, or all (each, with a table); default hello.persistence, else posix-pessimistic",
+    )
+    .option(
       "--fresh-recovery",
       "recover every power-loss state in a new adapter process, even when the adapter offers the recover op",
     )

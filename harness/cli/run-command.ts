@@ -11,6 +11,7 @@ import {
   EXHAUSTIVE_REPORT_VERSION,
   REPORT_VERSION,
   type ExhaustiveReport,
+  type PersistenceReport,
   type RunReport,
   type Written,
 } from "../../reports/report-schema.js";
@@ -38,7 +39,7 @@ import { ensureRecorder } from "../faults/power/recorder-build.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
-import type { Hello } from "../protocol/messages.js";
+import { PERSISTENCE_MODELS, type Hello, type PersistenceModel } from "../protocol/messages.js";
 import { parseDuration, resolveRunConfig } from "./run-config.js";
 import { UsageError } from "../protocol/errors.js";
 import { EXIT, exitCodeOf, onInterrupt } from "./exit.js";
@@ -56,6 +57,8 @@ export interface RunFlags {
   runs?: number;
   budget?: string;
   crash?: "named" | "fs" | "signal" | "power" | "all";
+  /** A persistence model, or "all" (validated here: commander passes any string). */
+  persistence?: string;
   exhaustive?: boolean;
   freshRecovery?: boolean;
   workers?: number;
@@ -190,6 +193,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     if (!SCENARIOS.some((sc) => sc.name === name))
       throw new UsageError(`${configLabel}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
   }
+  const persistenceChoice = parsePersistence(flags.persistence ?? config.persistence);
   const powerRun = crashChoice === "power" || replay?.power !== undefined;
   const powerExhaustive = replay ? replay.power === "exhaustive" : powerRun && flags.exhaustive === true;
   const selected: Scenario[] = replay
@@ -264,6 +268,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
       ? { ok: false as const, why: seen.why }
       : await recorderSupport()
     : undefined;
+  // The persistence model: a replay's own (older tokens: posix-pessimistic), else the flag's, else hello's.
+  const persistence = resolvePersistence(persistenceChoice, hello, replay);
   const power = recorder?.ok
     ? {
         recorder: recorder.path,
@@ -271,8 +277,11 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         states: SAMPLED_STATES,
         freshRecovery: flags.freshRecovery === true,
         only: replay?.powerState,
+        model: persistence.assumed,
       }
     : undefined;
+  /** The power-loss plans, one per model run, with their labels in the summary. */
+  const powerPlans: { model: PersistenceModel; label: string }[] = [];
   const plans: PlannedScenario[] = [];
   const skipped: { name: string; reason: string; invariants: readonly InvariantSpec[] }[] = [];
   for (const scenario of selected) {
@@ -283,13 +292,27 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     }
     const options = config.scenarioOptions?.[scenario.name] ?? {};
     const kinds = scenario.crashKinds ? crash.filter((k) => scenario.crashKinds!.includes(k)) : crash;
-    plans.push({
+    const plan: PlannedScenario = {
       scenario,
       cases: replay ? 1 : (flags.runs ?? options.cases ?? config.runs ?? scenario.defaultCases),
       env: { hello, crash: kinds, maxCommands, fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined, power },
       openConfig: { ...scenario.adapterConfig?.(hello), ...openConfig, ...options.adapterConfig },
       thresholds: mergeThresholds(DEFAULT_THRESHOLDS, scenario.thresholds, config.thresholds, options.thresholds),
-    });
+    };
+    if (scenario.name !== "power-loss" || !power) {
+      plans.push(plan);
+      continue;
+    }
+    // --persistence all: the power-loss scenario once per model, same seed, same cases.
+    for (const model of persistence.run) {
+      const label = persistence.run.length > 1 ? `power-loss (${model})` : "power-loss";
+      powerPlans.push({ model, label });
+      plans.push({
+        ...plan,
+        env: { ...plan.env, power: { ...power, model } },
+        ...(persistence.run.length > 1 ? { label } : {}),
+      });
+    }
   }
   for (const s of skipped) log(`scenario ${s.name} skipped: ${s.reason}`);
   if (plans.length === 0)
@@ -372,9 +395,17 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     bar?.stop();
     offInterrupt();
   }
+  const persistenceReport = powerPlans.length
+    ? persistenceVerdicts(summary, powerPlans, persistence, launch)
+    : undefined;
   // The report's type is its schema's (reports/report-schema.ts): the engine's summary must fit it.
-  writeJsonAtomic(reportFile, { ...base, ...summary } satisfies Written<RunReport>);
+  writeJsonAtomic(reportFile, {
+    ...base,
+    ...summary,
+    ...(persistenceReport ? { persistence: persistenceReport } : {}),
+  } satisfies Written<RunReport>);
   printSummary(summary, reportFile, launch);
+  if (persistenceReport && powerPlans.length > 1) printPersistence(persistenceReport);
   if (inGitHubActions())
     for (const line of githubAnnotations({ ...base, ...summary })) process.stdout.write(`${line}\n`);
   // Markdown, JUnit and HTML from the final JSON, checked against its schema first (a report that
@@ -463,6 +494,95 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
   return { exitCode: exitCodeOf(result.status), reportFile: o.reportFile };
 }
 
+type PersistenceChoice = PersistenceModel | "all" | undefined;
+
+/** `--persistence` (or the config's `persistence`): a model, "all", or absent; anything else is a usage error listing them. */
+export function parsePersistence(raw: string | undefined): PersistenceChoice {
+  if (raw === undefined) return undefined;
+  if (raw === "all" || (PERSISTENCE_MODELS as readonly string[]).includes(raw)) return raw as PersistenceChoice;
+  throw new UsageError(
+    `--persistence: unknown persistence model ${JSON.stringify(raw)}; the models: ${PERSISTENCE_MODELS.join(", ")}, or all (each in turn)`,
+  );
+}
+
+interface Persistence {
+  assumed: PersistenceModel;
+  source: PersistenceReport["source"];
+  /** The models power-loss runs under: the assumed one, or every one for `all`. */
+  run: readonly PersistenceModel[];
+}
+
+function resolvePersistence(choice: PersistenceChoice, hello: Hello, replay: ReplayToken | undefined): Persistence {
+  if (replay) {
+    const model = replay.persistence ?? "posix-pessimistic";
+    return { assumed: model, source: replay.persistence ? "flag" : "default", run: [model] };
+  }
+  const declared = hello.persistence;
+  if (choice !== undefined && choice !== "all") return { assumed: choice, source: "flag", run: [choice] };
+  const assumed = declared ?? "posix-pessimistic";
+  const source = declared ? "hello" : "default";
+  return { assumed, source, run: choice === "all" ? PERSISTENCE_MODELS : [assumed] };
+}
+
+/** report.json's `persistence`: each model's power-loss verdict, from its scenario summary. */
+function persistenceVerdicts(
+  s: RunSummary,
+  plans: readonly { model: PersistenceModel; label: string }[],
+  persistence: Persistence,
+  launch: AdapterLaunch,
+): PersistenceReport {
+  const results = plans.flatMap(({ model, label }) => {
+    const sc = s.scenarios.find((x) => x.name === label);
+    if (!sc) return [];
+    const p = sc.powerStates;
+    const failed = sc.failures[0];
+    const status: "passed" | "failed" | "error" =
+      sc.status === "passed" || sc.status === "failed" ? sc.status : "error";
+    return [
+      {
+        model,
+        status,
+        statesChecked: p?.checked ?? 0,
+        directoriesRecovered: p?.recovered ?? 0,
+        lostAcked: { states: p?.lostStates ?? 0, batches: p?.lostMax ?? 0 },
+        elapsedMs: sc.caseTimeMs ?? 0,
+        ...(failed
+          ? {
+              failure: {
+                invariant: failed.violation.invariant,
+                message: failed.violation.message,
+                replay: `npx walcheck run ${launch.flags.join(" ")} --replay ${failed.replayToken}`,
+              },
+            }
+          : {}),
+      },
+    ];
+  });
+  const weakest = PERSISTENCE_MODELS.find((m) => results.some((r) => r.model === m && r.status === "passed"));
+  return { assumed: persistence.assumed, source: persistence.source, results, weakestPassing: weakest ?? null };
+}
+
+/** The table `--persistence all` prints after the summary. */
+function printPersistence(r: PersistenceReport): void {
+  const out = (line = "") => process.stdout.write(`${line}\n`);
+  const rows = [
+    ["model", "verdict", "states", "directories", "acked batches lost (states)", "time"],
+    ...r.results.map((x) => [
+      x.model,
+      x.status.toUpperCase(),
+      String(x.statesChecked),
+      String(x.directoriesRecovered),
+      x.lostAcked.states > 0 ? `${x.lostAcked.batches} (${x.lostAcked.states})` : "0",
+      `${(x.elapsedMs / 1000).toFixed(1)} s`,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  out();
+  out(`persistence models (assumed: ${r.assumed}, from ${r.source}):`);
+  for (const row of rows) out(`  ${row.map((cell, c) => cell.padEnd(widths[c]!)).join(" | ")}`.trimEnd());
+  out(`  weakest model passed: ${r.weakestPassing ?? "none"}`);
+}
+
 function mergeThresholds(
   ...layers: (Partial<Record<keyof Thresholds, Partial<Thresholds[keyof Thresholds]>>> | undefined)[]
 ): Thresholds {
@@ -502,7 +622,7 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
     const p = sc.powerStates;
     const power =
       p && p.checked > 0
-        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case)`
+        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case${p.lostStates ? `; acknowledged batches lost in ${p.lostStates} states, at most ${p.lostMax} at once, as durability "process" allows` : ""})`
         : "";
     const detail =
       sc.status === "skipped"

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { z } from "zod";
 import { UsageError } from "../protocol/errors.js";
+import { PERSISTENCE_MODELS } from "../protocol/messages.js";
 export { parseDuration } from "./duration.js";
 
 /** `walcheck.config.{ts,mts,cts,js,mjs,cjs,json}`: every field optional; flags on the command line win. */
@@ -32,6 +33,8 @@ export const RunConfigSchema = z.strictObject({
     ])
     .optional(),
   crash: z.enum(["named", "fs", "signal", "power", "all"]).optional(),
+  /** The persistence model power-loss states are built under, or "all" (each, with a table); default hello.persistence, else posix-pessimistic. */
+  persistence: z.enum([...PERSISTENCE_MODELS, "all"]).optional(),
   workers: z.number().int().positive().optional(),
   reportDir: z.string().min(1).optional(),
   recoveryThresholdMs: z.number().positive().optional(),

@@ -29,7 +29,14 @@ export interface PlannedScenario {
   thresholds: Thresholds;
   /** Whether its latency over a critical level fails the run (default: the scenario's own `gatesLatency`). */
   gatesLatency?: boolean;
+  /**
+   * Its name in the summary when one scenario is planned more than once (power-loss once per
+   * persistence model: "power-loss (ext4-ordered)"); its cases keep the scenario's seeds.
+   */
+  label?: string;
 }
+
+const keyOf = (plan: PlannedScenario) => plan.label ?? plan.scenario.name;
 
 export interface CampaignOptions {
   launch: AdapterLaunch;
@@ -192,10 +199,10 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       ? [0]
       : Array.from({ length: plan.cases }, (_, i) => i).filter((i) => i % opts.shard.count === opts.shard.index);
     for (const index of indices) jobs.push({ plan, index });
-    perScenario.set(plan.scenario.name, emptyStats());
-    stops.set(plan.scenario.name, new AbortController());
-    summaries.set(plan.scenario.name, {
-      ...blankScenario(plan.scenario.name, plan.scenario.invariants, "pending", indices.length),
+    perScenario.set(keyOf(plan), emptyStats());
+    stops.set(keyOf(plan), new AbortController());
+    summaries.set(keyOf(plan), {
+      ...blankScenario(keyOf(plan), plan.scenario.invariants, "pending", indices.length),
       latencyExpected: plan.scenario.latencyExpected === true,
       latencyGated: plan.gatesLatency ?? plan.scenario.gatesLatency === true,
     });
@@ -244,8 +251,8 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
     summary.latencyFailures = [];
     summary.latencyObserved = [];
     for (const plan of opts.scenarios) {
-      const s = summaries.get(plan.scenario.name)!;
-      const stats = perScenario.get(plan.scenario.name)!;
+      const s = summaries.get(keyOf(plan))!;
+      const stats = perScenario.get(keyOf(plan))!;
       s.cycles = cyclesOf(stats);
       s.crashes = stats.crashes;
       s.armsNotReached = stats.armsNotReached;
@@ -261,7 +268,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       s.thresholds = LATENCY_OPS.flatMap((op) => judgeLatency(op, stats.latency[op] ?? [], plan.thresholds[op]) ?? []);
       for (const t of s.thresholds) {
         if (t.status === "ok") continue;
-        const line = `${plan.scenario.name}: ${t.reason}${s.latencyExpected ? " (provoked on purpose)" : ""}`;
+        const line = `${keyOf(plan)}: ${t.reason}${s.latencyExpected ? " (provoked on purpose)" : ""}`;
         if (!s.latencyGated || s.latencyExpected) summary.latencyObserved.push(line);
         else if (t.status === "critical" && opts.latencyGate !== "warn") summary.latencyFailures.push(line);
         else summary.latencyWarnings.push(line);
@@ -283,9 +290,10 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       if (opts.budgetMs !== undefined && performance.now() - started > opts.budgetMs) return;
       const { plan, index } = jobs[next++]!;
       const name = plan.scenario.name;
-      const stop = stops.get(name)!;
+      const key = keyOf(plan);
+      const stop = stops.get(key)!;
       if (stop.signal.aborted) continue;
-      const s = summaries.get(name)!;
+      const s = summaries.get(key)!;
       if (s.status === "pending") s.status = "running";
       const seed = opts.replay ? opts.replay.seed : caseSeed(opts.seed, index, name);
       const caseStarted = performance.now();
@@ -310,7 +318,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       );
       s.caseTimeMs += performance.now() - caseStarted;
       mergeStats(total, result.stats);
-      mergeStats(perScenario.get(name)!, result.stats);
+      mergeStats(perScenario.get(key)!, result.stats);
       if (result.status === "interrupted") continue;
       for (const tally of [summary.cases, s.cases]) {
         tally.run += 1;

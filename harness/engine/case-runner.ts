@@ -68,6 +68,10 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.recoveryMs.push(...from.recoveryMs);
   into.recoveries.push(...from.recoveries);
   for (const k of ["checked", "recovered", "crossChecked", "ms"] as const) into.powerStates[k] += from.powerStates[k];
+  if (from.powerStates.lostStates) {
+    into.powerStates.lostStates = (into.powerStates.lostStates ?? 0) + from.powerStates.lostStates;
+    into.powerStates.lostMax = Math.max(into.powerStates.lostMax ?? 0, from.powerStates.lostMax ?? 0);
+  }
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
   for (const w of from.warnings) addWarning(into.warnings, w);
@@ -184,6 +188,7 @@ export async function runCase(
         scenario,
         ...(opts.env.power?.exhaustive ? { power: "exhaustive" as const } : {}),
         ...(lastFailure.powerState ? { powerState: lastFailure.powerState } : {}),
+        ...(lastFailure.powerState && opts.env.power?.model ? { persistence: opts.env.power.model } : {}),
       }),
       keptDir: lastFailure.dir,
     };

@@ -53,8 +53,19 @@ export interface SessionStats {
   recoveryMs: number[];
   /** Each recovery's time beside the bytes of the WAL directory it started from. */
   recoveries: { walBytes: number; ms: number }[];
-  /** Power-loss states judged, and the distinct directories recovered for them in fresh processes. */
-  powerStates: { checked: number; recovered: number; crossChecked: number; ms: number };
+  /**
+   * Power-loss states judged, and the distinct directories recovered for them in fresh processes;
+   * for an adapter that promises process durability only, the states that lost acknowledged
+   * batches (`lostStates`) and the most batches one lost (`lostMax`).
+   */
+  powerStates: {
+    checked: number;
+    recovered: number;
+    crossChecked: number;
+    ms: number;
+    lostStates?: number;
+    lostMax?: number;
+  };
   /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */

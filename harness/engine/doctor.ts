@@ -626,7 +626,8 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
           });
       // The power-loss recorder's life runs beside this one: they share nothing.
       const powerCheck =
-        (opts.power ?? true) && hello.durability === "power"
+        // Power loss applies to both promises: a "process" adapter's lost acknowledged batches are counted, not failed.
+        (opts.power ?? true) && (hello.durability === "power" || hello.durability === "process")
           ? checkPower(launch, timeoutMs, config, work.path, (a) => {
               extra.push(a);
               if (opts.signal?.aborted) void a.kill();
@@ -639,11 +640,9 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
               available: false,
               checked: false,
               why:
-                hello.durability === "power"
+                hello.durability === "power" || hello.durability === "process"
                   ? "not checked"
-                  : hello.durability === "process"
-                    ? 'not applicable: the adapter promises durability "process", and only "power" adapters are held to power loss'
-                    : "not applicable: hello gives no valid durability",
+                  : "not applicable: hello gives no valid durability",
             });
       const acked = await firstLife(main, dir, config, features, found);
       completed = acked !== undefined;

@@ -1,4 +1,5 @@
 import { UsageError } from "../protocol/errors.js";
+import { PERSISTENCE_MODELS, type PersistenceModel } from "../protocol/messages.js";
 
 /** Everything needed to run one case again exactly: fast-check's seed and path, and the generation settings. */
 export interface ReplayToken {
@@ -19,6 +20,8 @@ export interface ReplayToken {
   power?: "exhaustive";
   /** The power-loss state that failed: its cut, its variant, and the op the cut falls after (to know the replayed life's trace is the same). */
   powerState?: PowerStateRef;
+  /** The persistence model the failing power-loss state was built under (absent in older tokens: posix-pessimistic). */
+  persistence?: PersistenceModel;
 }
 
 /** One crash state of a recorded life, by name. */
@@ -60,7 +63,8 @@ function isReplayToken(t: unknown): t is ReplayToken {
         (x.cut as number) >= 0 &&
         typeof x.variant === "string" &&
         typeof x.op === "string",
-    )
+    ) &&
+    absentOr(t.persistence, (x) => (PERSISTENCE_MODELS as readonly unknown[]).includes(x))
   );
 }
 

@@ -1,6 +1,6 @@
 import type fc from "fast-check";
 import type { CaseSession } from "./case-session.js";
-import type { Hello } from "../protocol/messages.js";
+import type { Hello, PersistenceModel } from "../protocol/messages.js";
 import type { PowerStateRef } from "./replay-token.js";
 import type { CrashKinds } from "./workload.js";
 
@@ -41,6 +41,8 @@ export interface ScenarioEnv {
         states: number;
         freshRecovery?: boolean;
         only?: PowerStateRef | undefined;
+        /** The persistence model the crash states are built under (default posix-pessimistic). */
+        model?: PersistenceModel;
         onProgress?: (checked: number) => void;
       }
     | undefined;

@@ -95,6 +95,13 @@ export type ErrorResponse = z.infer<typeof ErrorResponse>;
 
 export const Durability = z.enum(["process", "power"]);
 
+/**
+ * The persistence models a power-loss crash state can be built under, weakest promise first
+ * (docs/power-loss.md): what a disk may hold after a power cut.
+ */
+export const PERSISTENCE_MODELS = ["posix-pessimistic", "sector-atomic", "ext4-ordered", "process-only"] as const;
+export type PersistenceModel = (typeof PERSISTENCE_MODELS)[number];
+
 // The fields of each success response (without id and ok); the wire schemas below add
 // those and stay loose so that extensions pass.
 export const HelloFields = z.object({
@@ -103,6 +110,8 @@ export const HelloFields = z.object({
   durability: Durability,
   features: z.array(z.string()),
   points: z.array(z.string()).optional(),
+  /** The persistence model the adapter's engine assumes (docs/power-loss.md); default posix-pessimistic. */
+  persistence: z.enum(PERSISTENCE_MODELS).optional(),
 });
 export const RecoveryInfo = z.looseObject({
   elapsedMs: z.number().nonnegative(),

@@ -603,3 +603,107 @@ describe("crash states: properties", () => {
     );
   });
 });
+
+describe("crash states: persistence models", () => {
+  const all = (s: CrashState[]) => names(s).sort();
+
+  it("an append then a rename without fsync: posix and sector-atomic land the rename without the data, ext4-ordered never does", () => {
+    // snap.tmp (new file) gets its data, then is renamed over snap; nothing fsynced.
+    const init = initial({ snap: "old" });
+    const t = trace(create("snap.tmp", 7), write(7, 0, "new"), rename("snap.tmp", "snap", 7));
+    const contents = (s: CrashState[]) => s.map((x) => tree(x).files["snap"]);
+    for (const model of ["posix-pessimistic", "sector-atomic"] as const) {
+      const states = statesAt(init, t, 3, 1, model);
+      expect(names(states)).toContain("omit:2");
+      expect(tree(variant(states, "omit:2")).files).toEqual({ snap: "" });
+    }
+    const ext4 = statesAt(init, t, 3, 1, "ext4-ordered");
+    expect(all(ext4)).toEqual(["all", "none", "omit:1", "omit:3", "prefix:1", "prefix:2"]);
+    expect(contents(ext4)).not.toContain("");
+    expect(new Set(contents(ext4))).toEqual(new Set(["old", "new"]));
+    expect(statesAt(init, t, 3, 1, "process-only").map(tree)).toEqual([{ dirs: [], files: { snap: "new" } }]);
+  });
+
+  it("an fsync of a created file without a dirsync: posix can lose its entry, ext4-ordered cannot", () => {
+    const init = initial();
+    const t = trace(mkdir("d"), create("d/wal", 7), write(7, 0, "rec"), fsync(7));
+    const posix = statesAt(init, t, 4, 1);
+    expect(posix.map((s) => tree(s).files)).toContainEqual({});
+    const ext4 = statesAt(init, t, 4, 1, "ext4-ordered");
+    // The fsync committed the create and the mkdir that gave it its entry: nothing is pending.
+    expect(ext4.map(tree)).toEqual([{ dirs: ["d"], files: { "d/wal": "rec" } }]);
+    expect(pendingAt(init, t, 4, "ext4-ordered").pending).toEqual([]);
+    expect(pendingAt(init, t, 4).pending.map((o) => o.op)).toEqual(["mkdir", "create"]);
+  });
+
+  it("a directory fsync after a rename without a data fsync: posix keeps the name over empty data, ext4-ordered writes the data with it", () => {
+    const init = initial({ snap: "old" });
+    const t = trace(create("snap.tmp", 7), write(7, 0, "new"), rename("snap.tmp", "snap", 7), dirsync());
+    expect(statesAt(init, t, 4, 1).map((s) => tree(s).files)).toContainEqual({ snap: "" });
+    expect(statesAt(init, t, 4, 1, "ext4-ordered").map(tree)).toEqual([{ dirs: [], files: { snap: "new" } }]);
+  });
+
+  it("ext4-ordered: an fsync after a rename across directories commits both halves", () => {
+    const init = initial({}, ["a", "b"]);
+    const t = trace(create("a/f", 7), write(7, 0, "x"), fsync(7), rename("a/f", "b/f", 7), fsync(7));
+    const files = (s: CrashState[]) => s.map((x) => Object.keys(tree(x).files).sort().join(","));
+    expect(new Set(files(statesAt(init, t, 5, 1)))).toEqual(new Set(["", "a/f", "b/f", "a/f,b/f"]));
+    expect(files(statesAt(init, t, 5, 1, "ext4-ordered"))).toEqual(["b/f"]);
+  });
+
+  it("ext4-ordered keeps a reordering that changes no size: an overwrite may be lost under a later in-place write", () => {
+    const init = initial({ "wal.log": "aaaabbbb" });
+    const t = trace(write(100, 0, "AAAA"), write(100, 4, "BBBB"), write(100, 8, "CC"));
+    const ext4 = all(statesAt(init, t, 3, 1, "ext4-ordered"));
+    // The append (#3) changes the size: every write of the file before it must land first.
+    expect(ext4).toContain("omit:3");
+    expect(ext4).not.toContain("omit:1");
+    expect(ext4).not.toContain("omit:2");
+    const t2 = trace(write(100, 0, "AAAA"), write(100, 4, "BBBB"));
+    expect(all(statesAt(init, t2, 2, 1, "ext4-ordered"))).toContain("omit:1");
+  });
+
+  it("sector-atomic and ext4-ordered drop the garbage sectors and keep torn prefixes; process-only keeps all alone", () => {
+    const init = initial({ "wal.log": "" });
+    const t = trace(write(100, 0, "x".repeat(1500)));
+    const posix = names(statesAt(init, t, 1, 1));
+    expect(posix.some((n) => n.startsWith("torn-junk"))).toBe(true);
+    expect(posix.some((n) => n.startsWith("torn-zero"))).toBe(true);
+    for (const model of ["sector-atomic", "ext4-ordered"] as const) {
+      const got = names(statesAt(init, t, 1, 1, model));
+      expect(got).toEqual(posix.filter((n) => !n.startsWith("torn-zero") && !n.startsWith("torn-junk")));
+      expect(got).toContain("torn-prefix:1:512");
+    }
+    expect(names(statesAt(init, t, 1, 1, "process-only"))).toEqual(["all"]);
+    // A replay of a garbage variant under a model that does not admit it is refused, naming the model.
+    expect(() => stateFor(init, t, 1, "torn-junk:1:0", 1, "sector-atomic")).toThrow(
+      /under persistence model sector-atomic/,
+    );
+  });
+
+  it("every model's states are a subset of posix-pessimistic's variants (same names, same bytes), and dedup and sameAs hold per model", () => {
+    const init = initial({ snap: "old" });
+    const t = trace(
+      create("wal", 7),
+      write(7, 0, "x".repeat(700)),
+      write(7, 700, "y".repeat(700)),
+      create("snap.tmp", 8),
+      write(8, 0, "s"),
+      rename("snap.tmp", "snap", 8),
+      fsync(7),
+      write(7, 0, "z"),
+    );
+    for (const model of ["sector-atomic", "ext4-ordered", "process-only"] as const) {
+      const seen = new Set<string>();
+      for (const s of allStates(init, t, 3, model)) {
+        // Within a cut, distinct contents; a key seen before carries sameAs, and only then.
+        expect(Boolean(s.sameAs)).toBe(seen.has(s.key));
+        seen.add(s.key);
+        if (model === "ext4-ordered") continue; // its replay differs after the fsync
+        for (const name of [s.variant, ...s.alsoVariants]) expect(stateFor(init, t, s.cut, name, 3).key).toBe(s.key);
+      }
+      expect(countStates(init, t, 3, model).states).toBeLessThanOrEqual(countStates(init, t, 3).states);
+    }
+    expect(countStates(init, t, 3, "process-only").states).toBe(t.length + 1);
+  });
+});

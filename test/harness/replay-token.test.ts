@@ -56,6 +56,18 @@ const SHAPES: [string, TokenFields][] = [
       powerState: { cut: 17, variant: "omit:2", op: "rename of snapshot→snap-000002.bin" },
     },
   ],
+  [
+    "a power-loss case that failed under a persistence model",
+    {
+      seed: 9,
+      path: "1:0",
+      crash: ["signal"],
+      maxCommands: 25,
+      scenario: "power-loss",
+      powerState: { cut: 4, variant: "omit:1", op: "fsync of seg-000001.log" },
+      persistence: "sector-atomic",
+    },
+  ],
 ];
 
 /** A token whose JSON is `json`, as a damaged or hand-made one would be. */
@@ -139,6 +151,7 @@ describe("replay tokens", () => {
     ["a power state with a negative cut", { ...good, powerState: { cut: -1, variant: "all", op: "fsync" } }],
     ["a power state without its variant", { ...good, powerState: { cut: 3, op: "fsync" } }],
     ["a power state whose op is not a string", { ...good, powerState: { cut: 3, variant: "all", op: 4 } }],
+    ["an unknown persistence model", { ...good, persistence: "zfs" }],
   ];
 
   it.each(DAMAGED)("a token with %s is a usage error naming it", (_, json) => {

@@ -333,3 +333,43 @@ describe("renderHtml, a hostile report", () => {
     expect(html).toContain("<td>the adapter said a|b");
   });
 });
+
+describe("the persistence-model table", () => {
+  it("shows report.persistence in the HTML and the Markdown, an adapter's failure message escaped", async () => {
+    const { renderMarkdown } = await import("../../reports/markdown.js");
+    const HOSTILE = "<script>alert(1)</script> | `x`";
+    const result = (model: string, status: string, extra: object = {}) => ({
+      model,
+      status,
+      statesChecked: 40,
+      directoriesRecovered: 20,
+      lostAcked: { states: 0, batches: 0 },
+      elapsedMs: 1500,
+      ...extra,
+    });
+    const report = parseRunReport({
+      ...hostileReport(),
+      persistence: {
+        assumed: "sector-atomic",
+        source: "hello",
+        results: [
+          result("posix-pessimistic", "failed", {
+            failure: { invariant: "atomicity", message: HOSTILE, replay: "npx walcheck run --replay x" },
+          }),
+          result("sector-atomic", "passed", { lostAcked: { states: 3, batches: 2 } }),
+        ],
+        weakestPassing: "sector-atomic",
+      },
+    });
+    const html = renderHtml(report);
+    const section = html.slice(html.indexOf('<section id="persistence">'));
+    expect(section).toContain("Assumed model: sector-atomic (from hello); weakest model passed: sector-atomic.");
+    expect(section).toContain('<td>sector-atomic</td><td class="st-passed">passed</td><td class="num">40</td>');
+    expect(section).toContain('<td class="num">2 (3)</td>');
+    expect(section).not.toContain("<script>");
+    const md = renderMarkdown(report);
+    expect(md).toContain("#### Power loss per persistence model");
+    expect(md).toContain("| `sector-atomic` | passed | 40 | 20 | 2 (3) | 1.5 s | — |");
+    expect(renderMarkdown(parseRunReport({ ...hostileReport() }))).not.toContain("persistence model");
+  });
+});

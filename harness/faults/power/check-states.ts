@@ -20,7 +20,9 @@ import type { Recording } from "./record-life.js";
 /** What a fresh process made of a directory, and how long its recovery took. */
 export type Recovered = RecoveryAnswer & { ms: number };
 
-export type PowerVerdict = { ok: true } | { ok: false; invariant: Invariant; message: string; diff: KeyDiff[] };
+/** A passing state may have lost acknowledged batches: only an adapter that promises process durability may (`lostAcked`, counted). */
+export type PowerVerdict =
+  { ok: true; lostAcked?: number } | { ok: false; invariant: Invariant; message: string; diff: KeyDiff[] };
 
 /** Batches acknowledged before cut k, and batches whose I/O could have started by then. */
 export function boundsAt(rec: Recording, k: number): { acked: number; possible: number } {
@@ -35,8 +37,11 @@ export function boundsAt(rec: Recording, k: number): { acked: number; possible: 
 /**
  * Judge what a process recovered from a state cut after trace line k: the case checker, with
  * the batches whose I/O could have started by then sent and those acknowledged by then acked.
+ * With `durable` false (an adapter that promises process durability only) nothing is owed
+ * across the power cut: the state must still be a whole prefix of what was sent (atomicity,
+ * sequence, integrity, recovery), and the acknowledged batches it lost are counted.
  */
-export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdict {
+export function judgeState(rec: Recording, k: number, r: Recovered, durable = true): PowerVerdict {
   const { acked, possible } = boundsAt(rec, k);
   if (r.open === "failed" && r.code === DIED_RECOVERING) {
     const [head, tail] = splitOnce(r.message, "\n");
@@ -47,11 +52,13 @@ export function judgeState(rec: Recording, k: number, r: Recovered): PowerVerdic
       diff: [],
     };
   }
-  const finding = CaseChecker.after(rec.batches.slice(0, possible), acked).judgeRecovery(r, {
+  const finding = CaseChecker.after(rec.batches.slice(0, possible), durable ? acked : 0).judgeRecovery(r, {
     openFailed: `on a directory a power loss can leave (${acked} batches acknowledged by then)`,
     checkAfter: "after recovering this state",
   });
-  return finding ? { ok: false, ...finding } : { ok: true };
+  if (finding) return { ok: false, ...finding };
+  const lost = !durable && r.open === "ok" ? Math.max(0, acked - r.lastSeq) : 0;
+  return lost > 0 ? { ok: true, lostAcked: lost } : { ok: true };
 }
 
 /**
@@ -238,6 +245,8 @@ export interface CheckResult {
   crossChecked: number;
   elapsedMs: number;
   recoveryMs: number[];
+  /** Process durability only: the states that lost acknowledged batches, and the most batches one lost. */
+  lostAcked: { states: number; batches: number };
   failure?: StateFailure;
 }
 
@@ -256,12 +265,22 @@ export async function checkStates(o: {
   pool: RecoveryPool;
   workDir: string;
   workers: number;
+  /** false: the adapter promises process durability only (judgeState). */
+  durable?: boolean;
   signal?: AbortSignal;
   onProgress?: (checked: number) => void;
 }): Promise<CheckResult> {
   const started = performance.now();
   const memo = new Map<string, Promise<{ recovered: Recovered; dir: string }>>();
-  const result: CheckResult = { checked: 0, recovered: 0, crossChecked: 0, elapsedMs: 0, recoveryMs: [] };
+  const result: CheckResult = {
+    checked: 0,
+    recovered: 0,
+    crossChecked: 0,
+    elapsedMs: 0,
+    recoveryMs: [],
+    lostAcked: { states: 0, batches: 0 },
+  };
+  const durable = o.durable ?? true;
   const iterator = o.states[Symbol.iterator]();
   let n = 0;
   let fresh = 0;
@@ -312,12 +331,16 @@ export async function checkStates(o: {
       if (next.done) return;
       const state = next.value;
       let { recovered, dir } = await recoverOnce(state);
-      let verdict = judgeState(o.rec, state.cut, recovered);
+      let verdict = judgeState(o.rec, state.cut, recovered, durable);
       if (!verdict.ok && o.pool.mode === "reuse") {
         ({ fresh: recovered, freshDir: dir } = await crossCheck(state, recovered, dir));
-        verdict = judgeState(o.rec, state.cut, recovered);
+        verdict = judgeState(o.rec, state.cut, recovered, durable);
       }
       result.checked += 1;
+      if (verdict.ok && verdict.lostAcked) {
+        result.lostAcked.states += 1;
+        result.lostAcked.batches = Math.max(result.lostAcked.batches, verdict.lostAcked);
+      }
       o.onProgress?.(result.checked);
       if (!verdict.ok && !result.failure) result.failure = { state, verdict, recovered, dir };
     }

@@ -7,6 +7,7 @@ import type { Track, Unit } from "./object-versions.js";
 import { Replay, unsupportedError } from "./persistence-model.js";
 import { junkSector, replaceSector, writeAt } from "./sector-bytes.js";
 import type { InitialState, TraceOp } from "./trace.js";
+import type { PersistenceModel } from "../../protocol/messages.js";
 
 // The crash-state generator: from an initial state and a trace cut after line k, the
 // directories a disk could hold after a power loss at that moment. The model is
@@ -83,7 +84,7 @@ class CutStates {
   states(): CrashState[] {
     const context = this.context();
     const byKey = new Map<string, CrashState>();
-    for (const v of variantsOf(this.replay.pending)) {
+    for (const v of variantsOf(this.replay.pending, this.replay.model)) {
       const state = this.build(v, context);
       const first = byKey.get(state.key);
       if (first) first.alsoVariants.push(state.variant);
@@ -154,11 +155,11 @@ function prefixChooser(j: number): Chooser {
   };
 }
 
-function replayTo(initial: InitialState, trace: readonly TraceOp[], cut: number): Replay {
+function replayTo(initial: InitialState, trace: readonly TraceOp[], cut: number, model: PersistenceModel): Replay {
   if (!Number.isInteger(cut) || cut < 0 || cut > trace.length)
     throw new TypeError(`cut must be an integer from 0 to ${trace.length}, got ${cut}`);
   refuseUnsupported(trace, cut);
-  const replay = new Replay(initial);
+  const replay = new Replay(initial, model);
   for (let k = 0; k < cut; k++) replay.step(trace[k]!);
   return replay;
 }
@@ -175,15 +176,22 @@ export function pendingAt(
   initial: InitialState,
   trace: readonly TraceOp[],
   cut: number,
+  model: PersistenceModel = "posix-pessimistic",
 ): { pending: TraceOp[]; ops: PendingOp[]; variants: string[] } {
-  const replay = replayTo(initial, trace, cut);
+  const replay = replayTo(initial, trace, cut, model);
   const ops = [...new CutStates(replay, 0).context().pending];
-  return { pending: ops.map((o) => o.op), ops, variants: variantsOf(replay.pending).map(variantName) };
+  return { pending: ops.map((o) => o.op), ops, variants: variantsOf(replay.pending, model).map(variantName) };
 }
 
-/** Every variant at one cut, one state per distinct content (in variant order). */
-export function statesAt(initial: InitialState, trace: readonly TraceOp[], cut: number, seed: number): CrashState[] {
-  return new CutStates(replayTo(initial, trace, cut), seed).states();
+/** Every variant the model admits at one cut, one state per distinct content (in variant order). */
+export function statesAt(
+  initial: InitialState,
+  trace: readonly TraceOp[],
+  cut: number,
+  seed: number,
+  model: PersistenceModel = "posix-pessimistic",
+): CrashState[] {
+  return new CutStates(replayTo(initial, trace, cut, model), seed).states();
 }
 
 /** One named variant at one cut (a replay); `alsoVariants` is left empty. */
@@ -193,16 +201,17 @@ export function stateFor(
   cut: number,
   variant: string,
   seed: number,
+  model: PersistenceModel = "posix-pessimistic",
 ): CrashState {
-  const replay = replayTo(initial, trace, cut);
-  const variants = variantsOf(replay.pending);
+  const replay = replayTo(initial, trace, cut, model);
+  const variants = variantsOf(replay.pending, model);
   const v = variants.find((x) => variantName(x) === variant);
   if (!v) {
     const names = variants.map(variantName);
     const shown = names.length > 12 ? `${names.slice(0, 12).join(", ")}, … (${names.length} in all)` : names.join(", ");
     throw new CrashStateError(
       "POWER_VARIANT_UNKNOWN",
-      `no crash-state variant ${JSON.stringify(variant)} at cut ${cut} (${replay.pending.length} pending ops); the variants there: ${shown}`,
+      `no crash-state variant ${JSON.stringify(variant)} at cut ${cut} (${replay.pending.length} pending ops)${model === "posix-pessimistic" ? "" : ` under persistence model ${model}`}; the variants there: ${shown}`,
     );
   }
   const states = new CutStates(replay, seed);
@@ -214,9 +223,14 @@ export function stateFor(
  * cut already gave has `sameAs`: recover it once, but judge it at each cut (what was
  * acknowledged differs). Throws at once for a trace with an unsupported op.
  */
-export function allStates(initial: InitialState, trace: readonly TraceOp[], seed: number): Iterable<CrashState> {
+export function allStates(
+  initial: InitialState,
+  trace: readonly TraceOp[],
+  seed: number,
+  model: PersistenceModel = "posix-pessimistic",
+): Iterable<CrashState> {
   refuseUnsupported(trace, trace.length);
-  return everyCut(new Replay(initial), trace, seed);
+  return everyCut(new Replay(initial, model), trace, seed);
 }
 
 function* everyCut(replay: Replay, trace: readonly TraceOp[], seed: number): Generator<CrashState> {
@@ -243,11 +257,12 @@ export function countStates(
   initial: InitialState,
   trace: readonly TraceOp[],
   seed: number,
+  model: PersistenceModel = "posix-pessimistic",
 ): { cuts: number; variants: number; states: number; distinct: number } {
   let variants = 0;
   let states = 0;
   let distinct = 0;
-  for (const state of allStates(initial, trace, seed)) {
+  for (const state of allStates(initial, trace, seed, model)) {
     states += 1;
     variants += 1 + state.alsoVariants.length;
     if (!state.sameAs) distinct += 1;

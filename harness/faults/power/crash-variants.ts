@@ -1,3 +1,4 @@
+import type { PersistenceModel } from "../../protocol/messages.js";
 import type { Unit } from "./object-versions.js";
 import { edgeSectors, tearPoints } from "./sector-bytes.js";
 
@@ -35,8 +36,42 @@ export function variantName(v: Variant): string {
   }
 }
 
-/** Every variant at a cut with these pending ops, in the order deduplication prefers names. */
-export function variantsOf(pending: readonly Unit[]): Variant[] {
+/**
+ * The variants a persistence model admits at a cut with these pending ops (docs/power-loss.md),
+ * in the order deduplication prefers names; a variant keeps its name under every model, so
+ * posix-pessimistic's are exactly the ones it always had:
+ * - `posix-pessimistic`: every variant;
+ * - `sector-atomic`: no torn-zero, no torn-junk (a sector is old or new, never garbage);
+ * - `ext4-ordered`: no garbage either, and a file's data reaches the disk before a later
+ *   size change or rename of it: `omit:m` of a write or truncate of file F is out when a
+ *   later pending unit changes F's size or renames F (the other variants keep every unit
+ *   before the last one that landed);
+ * - `process-only`: `all` alone (what the process handed the kernel is kept).
+ */
+export function variantsOf(pending: readonly Unit[], model: PersistenceModel = "posix-pessimistic"): Variant[] {
+  if (model === "process-only") return [{ kind: "all" }];
+  const every = allVariants(pending);
+  if (model === "posix-pessimistic") return every;
+  return every.filter((v) => {
+    if (v.kind === "torn-zero" || v.kind === "torn-junk") return false;
+    if (model === "ext4-ordered" && v.kind === "omit") return !orderedBefore(pending, v.m - 1);
+    return true;
+  });
+}
+
+/** ext4-ordered: pending unit k (a file's data) must land before a later pending unit that changes that file's size or renames it. */
+function orderedBefore(pending: readonly Unit[], k: number): boolean {
+  const unit = pending[k]!;
+  if (unit.op.op !== "write" && unit.op.op !== "truncate") return false;
+  const file = unit.track;
+  return pending.slice(k + 1).some((u) => {
+    if (u.moves === file) return true;
+    if (u.track !== file) return false;
+    return (file.prefixes[u.pos] as Buffer).length !== (file.prefixes[u.pos + 1] as Buffer).length;
+  });
+}
+
+function allVariants(pending: readonly Unit[]): Variant[] {
   const n = pending.length;
   const out: Variant[] = [{ kind: "all" }, { kind: "none" }];
   for (let j = 1; j < n; j++) out.push({ kind: "prefix", j });

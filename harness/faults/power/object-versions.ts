@@ -25,6 +25,10 @@ export interface Unit<V = unknown> {
   apply(v: V): V;
   /** A write's bytes, for tearing it. */
   write?: { offset: number; bytes: Buffer };
+  /** A directory unit that gives a file or directory an entry (create, link, mkdir, a rename's new name): what it names. */
+  entry?: Target;
+  /** A directory unit of a rename of a file (either half): the file's data. */
+  moves?: Track<unknown>;
 }
 
 /** One object: its durable version, its pending units, and every version a crash can leave of it. */

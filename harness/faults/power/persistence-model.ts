@@ -2,6 +2,7 @@ import { CrashStateError } from "./crash-state-error.js";
 import { Track, type Entries, type Target, type Unit } from "./object-versions.js";
 import { EMPTY, truncateTo, writeAt } from "./sector-bytes.js";
 import type { InitialState, TraceOp } from "./trace.js";
+import type { PersistenceModel } from "../../protocol/messages.js";
 
 // The abstract persistence model (pessimistic POSIX, after ALICE): every object (a file's
 // data, a directory's entries) has a durable version and a list of pending units, the ops
@@ -15,6 +16,13 @@ import type { InitialState, TraceOp } from "./trace.js";
 // ops are resolved to (directory id, name) when they are replayed, so applying them later
 // to any crash state needs no path lookup, and a directory whose own entry was lost takes
 // everything under it along.
+//
+// The persistence model (docs/power-loss.md) changes one thing here: under ext4-ordered an
+// fsync of a file also makes durable the pending directory units that gave it its entry
+// (jbd2 commits the running transaction, which holds them), and a directory fsync that makes
+// a rename of a file durable makes the file's data durable first (data=ordered). The other
+// differences between models are in which variants of the pending units a crash may leave
+// (crash-variants.ts).
 
 /** The directory being recorded has directory id 0. */
 export const ROOT_DIR = 0;
@@ -39,7 +47,10 @@ export class Replay {
   private readonly rootPrefix: string;
   private nextId = ROOT_DIR + 1;
 
-  constructor(initial: InitialState) {
+  constructor(
+    initial: InitialState,
+    readonly model: PersistenceModel = "posix-pessimistic",
+  ) {
     this.rootPrefix = initial.root.endsWith("/") ? initial.root : `${initial.root}/`;
     const entries = new Map<number, Map<string, Target>>([[ROOT_DIR, new Map()]]);
     // The initial state is durable: its entries go straight into the durable versions.
@@ -78,7 +89,9 @@ export class Replay {
         this.files.set(inode, new Track(EMPTY));
         this.names.set(inode, at.rel);
         this.lastLabel = `create of ${at.rel}`;
-        this.addEntries(op, at.dir, [[at.name, { kind: "file", inode }]]);
+        this.addEntries(op, at.dir, [[at.name, { kind: "file", inode }]], undefined, {
+          entry: { kind: "file", inode },
+        });
         break;
       }
       case "truncate": {
@@ -100,6 +113,7 @@ export class Replay {
         const inode = this.inodeOf(op, op.ino);
         this.lastLabel = `${op.kind} of ${this.nameOf(inode)}`;
         this.sync(this.files.get(inode)!);
+        if (this.model === "ext4-ordered") this.syncEntriesOf({ kind: "file", inode });
         break;
       }
       case "dirsync": {
@@ -123,15 +137,22 @@ export class Replay {
         )
           break;
         if (target.kind === "file") this.names.set(target.inode, to.rel);
+        const moves = target.kind === "file" ? { moves: this.files.get(target.inode)! } : {};
         if (from.dir === to.dir) {
-          this.addEntries(op, from.dir, [
-            [from.name, null],
-            [to.name, target],
-          ]);
+          this.addEntries(
+            op,
+            from.dir,
+            [
+              [from.name, null],
+              [to.name, target],
+            ],
+            undefined,
+            { entry: target, ...moves },
+          );
         } else {
           // Across directories the halves persist separately, each with its directory's sync.
-          this.addEntries(op, to.dir, [[to.name, target]], "new name");
-          this.addEntries(op, from.dir, [[from.name, null]], "old name");
+          this.addEntries(op, to.dir, [[to.name, target]], "new name", { entry: target, ...moves });
+          this.addEntries(op, from.dir, [[from.name, null]], "old name", moves);
         }
         break;
       }
@@ -148,7 +169,7 @@ export class Replay {
         const dir = this.nextId++;
         this.dirs.set(dir, new Track<Entries>(new Map()));
         this.lastLabel = `mkdir of ${at.rel}`;
-        this.addEntries(op, at.dir, [[at.name, { kind: "dir", dir }]]);
+        this.addEntries(op, at.dir, [[at.name, { kind: "dir", dir }]], undefined, { entry: { kind: "dir", dir } });
         break;
       }
       case "rmdir": {
@@ -164,7 +185,7 @@ export class Replay {
         const target = this.existing(op, from, op.ino);
         if (this.lookup(to)) throw invalid(op, `${to.rel} already exists`);
         this.lastLabel = `link of ${from.rel} → ${to.rel}`;
-        this.addEntries(op, to.dir, [[to.name, target]]);
+        this.addEntries(op, to.dir, [[to.name, target]], undefined, { entry: target });
         break;
       }
       case "unsupported":
@@ -191,7 +212,13 @@ export class Replay {
     this.pending.push(unit as Unit);
   }
 
-  private addEntries(op: TraceOp, dir: number, effects: [string, Target | null][], part?: Unit["part"]): void {
+  private addEntries(
+    op: TraceOp,
+    dir: number,
+    effects: [string, Target | null][],
+    part?: Unit["part"],
+    extra: Pick<Unit, "entry" | "moves"> = {},
+  ): void {
     const apply = (v: Entries): Entries => {
       const next = new Map(v);
       for (const [name, target] of effects) {
@@ -200,11 +227,38 @@ export class Replay {
       }
       return next;
     };
-    this.addUnit(op, this.dirs.get(dir)!, apply, part ? { part } : {});
+    this.addUnit(op, this.dirs.get(dir)!, apply, part ? { part, ...extra } : extra);
+  }
+
+  /**
+   * ext4-ordered: the fsync of a file commits the journal's running transaction, which holds
+   * the pending directory units that gave the file its entries (its create, links, a rename's
+   * new name, and the removal of the old name of a rename across directories): their
+   * directories' pending units become durable, and so, in turn, those of the directories that
+   * gave those directories their entries.
+   */
+  private syncEntriesOf(target: Target): void {
+    const data = target.kind === "file" ? this.files.get(target.inode) : undefined;
+    const same = (a: Target | undefined) =>
+      a !== undefined &&
+      a.kind === target.kind &&
+      (a.kind === "file" ? a.inode === (target as { inode: number }).inode : a.dir === (target as { dir: number }).dir);
+    const dirs = new Set(
+      this.pending.filter((u) => same(u.entry) || (data && u.moves === data)).map((u) => u.track as Track<Entries>),
+    );
+    for (const track of dirs) {
+      if (track.units.length === 0) continue;
+      this.sync(track);
+      for (const [id, t] of this.dirs) if (t === track && id !== ROOT_DIR) this.syncEntriesOf({ kind: "dir", dir: id });
+    }
   }
 
   private sync(track: Track<unknown>): void {
     if (track.units.length === 0) return;
+    // ext4-ordered: the journal commit that makes a rename of a file durable first writes out
+    // that file's data (data=ordered): its pending units become durable with it.
+    if (this.model === "ext4-ordered")
+      for (const u of track.units) if (u.moves && u.moves !== track) this.sync(u.moves);
     track.sync();
     this.pending = this.pending.filter((u) => u.track !== track);
     this.pending.forEach((u, at) => (u.at = at));
