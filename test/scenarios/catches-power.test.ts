@@ -122,7 +122,7 @@ describe("the power-loss scenario", () => {
     const failure = scenarioOf(r.report, "power-loss").failures[0]!;
     expect(failure.violation.invariant).toBe("recovery");
     const line =
-      /invariant recovery violated: the adapter process died by SIGABRT while recovering this state \(during open\), on a directory a power loss can leave \(\d+ batches acknowledged by then\) \(power-loss state (cut \d+ variant torn-\S+); \d+ states checked\)\n *power-wal: torn record at \d+ of seg-\d+\.log, aborting/.exec(
+      /invariant recovery violated: the adapter process died by SIGABRT while recovering this state \(during open\), on a directory a power loss can leave \(\d+ batches acknowledged by then\) \(power-loss state (cut \d+ variant torn-\S+ under persistence model posix-pessimistic); \d+ states checked\)\n *power-wal: torn record at \d+ of seg-\d+\.log, aborting/.exec(
         r.stdout,
       );
     expect(line, r.stdout).not.toBeNull();

@@ -45,7 +45,9 @@ export function variantName(v: Variant): string {
  * - `ext4-ordered`: no garbage either, and a file's data reaches the disk before a later
  *   size change or rename of it: `omit:m` of a write or truncate of file F is out when a
  *   later pending unit changes F's size or renames F (the other variants keep every unit
- *   before the last one that landed);
+ *   before the last one that landed); and directory operations (create, rename, unlink, link,
+ *   mkdir, rmdir) reach the disk in the order they were made, as the journal commits them:
+ *   `omit:m` of one is out when a later pending directory operation, in any directory, landed;
  * - `process-only`: `all` alone (what the process handed the kernel is kept).
  */
 export function variantsOf(pending: readonly Unit[], model: PersistenceModel = "posix-pessimistic"): Variant[] {
@@ -54,7 +56,8 @@ export function variantsOf(pending: readonly Unit[], model: PersistenceModel = "
   if (model === "posix-pessimistic") return every;
   return every.filter((v) => {
     if (v.kind === "torn-zero" || v.kind === "torn-junk") return false;
-    if (model === "ext4-ordered" && v.kind === "omit") return !orderedBefore(pending, v.m - 1);
+    if (model === "ext4-ordered" && v.kind === "omit")
+      return !orderedBefore(pending, v.m - 1) && !journaledBefore(pending, v.m - 1);
     return true;
   });
 }
@@ -69,6 +72,14 @@ function orderedBefore(pending: readonly Unit[], k: number): boolean {
     if (u.track !== file) return false;
     return (file.prefixes[u.pos] as Buffer).length !== (file.prefixes[u.pos + 1] as Buffer).length;
   });
+}
+
+const ENTRY_OPS = new Set(["create", "rename", "unlink", "link", "mkdir", "rmdir"]);
+
+/** ext4-ordered: pending unit k, a directory operation, must land before a later pending directory operation (one journal, committed in order). */
+function journaledBefore(pending: readonly Unit[], k: number): boolean {
+  if (!ENTRY_OPS.has(pending[k]!.op.op)) return false;
+  return pending.slice(k + 1).some((u) => ENTRY_OPS.has(u.op.op));
 }
 
 function allVariants(pending: readonly Unit[]): Variant[] {
