@@ -1,0 +1,135 @@
+// The known answers: every engine configuration of examples/engines/, with what its own
+// documentation promises and the verdict walcheck must reach on it, under process kill and
+// under each persistence model of the power-loss simulation. `npm run findings` measures them
+// all (bench/findings.ts writes docs/findings.md); test/examples/known-answers.test.ts runs a
+// small budget of each and requires these verdicts.
+
+export const PERSISTENCE_COLUMNS = ["posix-pessimistic", "sector-atomic", "ext4-ordered", "process-only"] as const;
+export type PersistenceColumn = (typeof PERSISTENCE_COLUMNS)[number];
+/** Where a verdict was reached: process kills (crash-*, second-opener), or power loss under one persistence model. */
+export type Column = "process" | PersistenceColumn;
+export const COLUMNS: readonly Column[] = ["process", ...PERSISTENCE_COLUMNS];
+
+/**
+ * A verdict: `pass` (every acknowledged batch kept, no violation), `loss` (passed, with
+ * acknowledged batches lost that the configuration's durability promise allows: counted, not
+ * a violation), `fail:<invariant>` (a violation of that invariant), `skip` (the scenario could
+ * not run on it, with its reason in the findings).
+ */
+export type Verdict = "pass" | "loss" | `fail:${string}` | "skip";
+
+export interface EngineConfig {
+  /** Stable id: the findings' row and the test's name. */
+  id: string;
+  engine: string;
+  /** The configuration as the engine names it. */
+  configuration: string;
+  /** The adapter command, run from the repository's root. */
+  cmd: string;
+  /** What hello declares: what the documentation promises for an acknowledged write. */
+  durability: "power" | "process";
+  /** The engine's own documentation: where, and the passage the expected verdicts rest on. */
+  docs: { url: string; quote: string };
+  expected: Record<Column, Verdict>;
+  /** Why a verdict other than `pass` is the right one, column by column. */
+  why?: Partial<Record<Column, string>>;
+  /** Run in the test's small slice (the findings run every configuration). */
+  slice: boolean;
+}
+
+const LEVELDB_DOCS = "https://github.com/google/leveldb/blob/main/doc/index.md#synchronous-writes";
+const SQLITE_SYNC_DOCS = "https://www.sqlite.org/pragma.html#pragma_synchronous";
+const SQLITE_WAL_DOCS = "https://www.sqlite.org/wal.html#performance_considerations";
+
+const all = (v: Verdict): Record<Column, Verdict> => ({
+  process: v,
+  "posix-pessimistic": v,
+  "sector-atomic": v,
+  "ext4-ordered": v,
+  "process-only": v,
+});
+/** Loses acknowledged batches on power loss, as documented, and nothing else; under process-only (no loss) it passes. */
+const lossOnPower: Record<Column, Verdict> = { ...all("loss"), process: "pass", "process-only": "pass" };
+
+type Journal = "wal" | "delete";
+type Synchronous = "extra" | "full" | "normal" | "off";
+
+/** What SQLite's documentation says of a committed transaction in this configuration. */
+const SQLITE_DOCS: Record<Synchronous, string> = {
+  extra:
+    "EXTRA synchronous is like FULL with the addition that the directory containing a rollback journal is synced after that journal is unlinked to commit a transaction in DELETE mode. EXTRA provides additional durability if the commit is followed closely by a power loss.",
+  full: "When synchronous is FULL (2), the SQLite database engine will use the xSync method of the VFS to ensure that all content is safely written to the disk surface prior to continuing. This ensures that an operating system crash or power failure will not corrupt the database.",
+  normal:
+    "WAL mode is always consistent with synchronous=NORMAL, but WAL mode does lose durability. A transaction committed in WAL mode with synchronous=NORMAL might roll back following a power loss or system crash. [In DELETE mode] there is a very small (though non-zero) chance that a power failure at just the wrong time could corrupt the database in journal_mode=DELETE on an older filesystem.",
+  off: "If the application running SQLite crashes, the data will be safe, but the database might become corrupted if the operating system crashes or the computer loses power before that data has been written to the disk surface.",
+};
+
+/** SQLite's documented durability: FULL syncs a WAL commit; in DELETE mode only EXTRA syncs the journal's unlink. */
+const sqliteDurability = (journal: Journal, synchronous: Synchronous): "power" | "process" =>
+  synchronous === "extra" || (synchronous === "full" && journal === "wal") ? "power" : "process";
+
+function sqliteConfigs(driver: string, cmd: string, rows: [Journal, Synchronous, boolean][]): EngineConfig[] {
+  return rows.map(([journal, synchronous, slice]) => {
+    const durability = sqliteDurability(journal, synchronous);
+    return {
+      id: `${driver === "better-sqlite3" ? "sqlite" : "sqlite-py"}-${journal}-${synchronous}`,
+      engine: `SQLite (${driver})`,
+      configuration: `journal_mode=${journal.toUpperCase()}, synchronous=${synchronous.toUpperCase()}`,
+      cmd: `${cmd} --journal ${journal} --synchronous ${synchronous}`,
+      durability,
+      docs: {
+        url: journal === "wal" && synchronous === "normal" ? SQLITE_WAL_DOCS : SQLITE_SYNC_DOCS,
+        quote: SQLITE_DOCS[synchronous],
+      },
+      expected: durability === "power" ? all("pass") : lossOnPower,
+      slice,
+    };
+  });
+}
+
+export const ENGINE_CONFIGS: EngineConfig[] = [
+  {
+    id: "leveldb-sync",
+    engine: "LevelDB (classic-level)",
+    configuration: "db.batch(ops, { sync: true })",
+    cmd: "node examples/engines/leveldb.mjs --sync true",
+    durability: "power",
+    docs: {
+      url: LEVELDB_DOCS,
+      quote:
+        "The sync flag can be turned on for a particular write to make the write operation not return until the data being written has been pushed all the way to persistent storage.",
+    },
+    expected: all("pass"),
+    slice: true,
+  },
+  {
+    id: "leveldb-nosync",
+    engine: "LevelDB (classic-level)",
+    configuration: "db.batch(ops, { sync: false })",
+    cmd: "node examples/engines/leveldb.mjs --sync false",
+    durability: "process",
+    docs: {
+      url: LEVELDB_DOCS,
+      quote:
+        "The downside of asynchronous writes is that a crash of the machine may cause the last few updates to be lost. Note that a crash of just the writing process (i.e., not a reboot) will not cause any loss",
+    },
+    expected: lossOnPower,
+    slice: true,
+  },
+
+  ...sqliteConfigs("better-sqlite3", "node examples/engines/sqlite.mjs", [
+    ["wal", "full", true],
+    ["wal", "normal", true],
+    ["wal", "off", false],
+    ["delete", "extra", false],
+    ["delete", "full", true],
+    ["delete", "normal", false],
+    ["delete", "off", false],
+  ]),
+  // The same engine from a second language: Python's sqlite3 module, the system's SQLite.
+  ...sqliteConfigs("Python sqlite3", "python3 examples/engines/sqlite_py.py", [
+    ["wal", "full", true],
+    ["wal", "normal", false],
+    ["delete", "full", false],
+  ]),
+];
