@@ -3,8 +3,8 @@ import { execa } from "execa";
 import { describe, expect, it } from "vitest";
 import { assertDistFresh, CLI, tempDir } from "../helpers.js";
 
-// The engine adapters of examples/engines/: real LevelDB and SQLite, under walcheck's process
-// kills. Every configuration promises at least "process" durability (each engine's documentation
+// The engine adapters of examples/engines/: real LevelDB, SQLite, PostgreSQL (PGlite) and DuckDB,
+// under walcheck's process kills. Every configuration promises at least "process" durability (each engine's documentation
 // says a process crash loses no acknowledged write), so every one must keep every acknowledged
 // batch under SIGKILL. Power loss is not run here: there a configuration that promises only
 // "process" may lose what its documentation says it may lose.
@@ -13,12 +13,26 @@ const root = path.resolve(import.meta.dirname, "..", "..");
 const LEVELDB = path.join(root, "examples", "engines", "leveldb.mjs");
 const SQLITE = path.join(root, "examples", "engines", "sqlite.mjs");
 const SQLITE_PY = path.join(root, "examples", "engines", "sqlite_py.py");
+const PGLITE = path.join(root, "examples", "engines", "pglite.mjs");
+const DUCKDB = path.join(root, "examples", "engines", "duckdb.mjs");
 
 // SQLite's docs: FULL syncs a WAL commit; in DELETE mode only EXTRA syncs the journal's unlink.
 const sqliteDurability = (journal: string, synchronous: string) =>
   synchronous === "extra" || (synchronous === "full" && journal === "wal") ? "power" : "process";
 
-const configurations = [
+type Configuration = {
+  name: string;
+  cmd: string;
+  durability: string;
+  /** Which checkpoint scenario the run must pass: none offered, CHECKPOINT (passive), or truncating too. */
+  checkpoint: false | "passive" | "truncate";
+  /** Smaller budgets for the slow engines: scenarios, cases per scenario and extra flags. */
+  scenarios?: string;
+  runs?: number;
+  args?: string[];
+};
+
+const configurations: Configuration[] = [
   { name: "leveldb --sync true", cmd: `node ${LEVELDB} --sync true`, durability: "power", checkpoint: false },
   { name: "leveldb --sync false", cmd: `node ${LEVELDB} --sync false`, durability: "process", checkpoint: false },
   ...["wal", "delete"].flatMap((journal) =>
@@ -26,7 +40,7 @@ const configurations = [
       name: `sqlite --journal ${journal} --synchronous ${synchronous}`,
       cmd: `node ${SQLITE} --journal ${journal} --synchronous ${synchronous}`,
       durability: sqliteDurability(journal, synchronous),
-      checkpoint: journal === "wal",
+      checkpoint: journal === "wal" ? ("truncate" as const) : (false as const),
     })),
   ),
   // The same engine from a second language (Python's sqlite3, the system's SQLite build).
@@ -38,7 +52,24 @@ const configurations = [
     name: `python sqlite3 --journal ${journal} --synchronous ${synchronous}`,
     cmd: `python3 ${SQLITE_PY} --journal ${journal} --synchronous ${synchronous}`,
     durability: sqliteDurability(journal!, synchronous!),
-    checkpoint: journal === "wal",
+    checkpoint: journal === "wal" ? ("truncate" as const) : (false as const),
+  })),
+  // DuckDB: an fsync per commit, documented durable across OS crashes; CHECKPOINT empties its WAL.
+  // Its native module is slow to load, so one case per scenario.
+  { name: "duckdb", cmd: `node ${DUCKDB}`, durability: "power", checkpoint: "truncate", runs: 1 },
+  // PostgreSQL in WASM: every new data directory costs an initdb (about 10 s here), and every
+  // recovery a start of PostgreSQL (about 2 s), so small budgets and a generous request timeout.
+  // relaxedDurability is a no-op on the Node FS (pglite.mjs says why): both configurations promise
+  // "process", and the second one only gets crash-append (the locking is the adapter's own, the
+  // same for both).
+  ...(["false", "true"] as const).map((relaxed) => ({
+    name: `pglite --relaxed-durability ${relaxed}`,
+    cmd: `node ${PGLITE} --relaxed-durability ${relaxed}`,
+    durability: "process",
+    checkpoint: "passive" as const,
+    scenarios: relaxed === "false" ? "crash-append,second-opener" : "crash-append",
+    runs: 1,
+    args: ["--max-commands", "12", "--timeout", "60000", "--recovery-threshold", "60000"],
   })),
 ];
 
@@ -50,7 +81,7 @@ describe("engine adapters (examples/engines)", () => {
   // --latency warn and a generous --recovery-threshold: correctness, not speed, on a loaded machine.
   it.each(configurations)(
     "$name keeps every acknowledged batch across process kills (crash-*, second-opener: exit 0)",
-    async ({ cmd, durability, checkpoint }) => {
+    async ({ cmd, durability, checkpoint, scenarios = "crash-*,second-opener", runs = 2, args = [] }) => {
       const reportDir = await tempDir();
       const result = await execa(
         process.execPath,
@@ -60,9 +91,9 @@ describe("engine adapters (examples/engines)", () => {
           "--adapter-cmd",
           cmd,
           "--scenarios",
-          "crash-*,second-opener",
+          scenarios,
           "--runs",
-          "2",
+          String(runs),
           "--seed",
           "3",
           "--latency",
@@ -72,35 +103,51 @@ describe("engine adapters (examples/engines)", () => {
           "--skip-doctor",
           "--report-dir",
           reportDir,
+          ...args,
         ],
         { reject: false, env },
       );
       expect(result.exitCode, result.stdout + result.stderr).toBe(0);
       // What the adapter declares in hello, as the run prints it.
       expect(result.stdout).toContain(`durability ${durability}`);
-      expect(result.stdout).toMatch(/PASSED\s+crash-append\s+2\/2 cases/);
-      expect(result.stdout).toMatch(/PASSED\s+second-opener\s+2\/2 cases/);
-      // Checkpoints are offered (and crashed in) only where the engine has a log to fold: SQLite in WAL mode.
-      if (checkpoint) expect(result.stdout).toMatch(/PASSED\s+crash-truncate\s+2\/2 cases/);
-      else expect(result.stdout).toMatch(/SKIPPED\s+crash-checkpoint/);
+      const cases = new RegExp(`${runs}/${runs} cases`);
+      // At least one crash cycle: the small budgets still kill the engine mid-append.
+      expect(result.stdout).toMatch(new RegExp(`PASSED\\s+crash-append\\s+${cases.source}, [1-9]\\d* crash cycles`));
+      if (scenarios.includes("second-opener"))
+        expect(result.stdout).toMatch(new RegExp(`PASSED\\s+second-opener\\s+${cases.source}`));
+      // Checkpoints are offered (and crashed in) only where the engine has a log to fold: SQLite in
+      // WAL mode and DuckDB (which also empty it), PostgreSQL (whose CHECKPOINT does not).
+      if (scenarios.includes("crash-*")) {
+        if (checkpoint === "truncate")
+          expect(result.stdout).toMatch(new RegExp(`PASSED\\s+crash-truncate\\s+${cases.source}`));
+        else if (checkpoint) expect(result.stdout).toMatch(/SKIPPED\s+crash-truncate/);
+        else expect(result.stdout).toMatch(/SKIPPED\s+crash-checkpoint/);
+      }
     },
-    90_000,
+    180_000,
   );
 
-  it.each([configurations[0]!, configurations[2]!, configurations.at(-1)!])(
+  const named = (prefix: string) => configurations.find((c) => c.name.startsWith(prefix))!;
+  it.each([named("leveldb"), named("sqlite"), named("python"), named("duckdb"), named("pglite")])(
     "walcheck doctor finds no deviation from the protocol in $name",
-    async ({ cmd }) => {
-      const result = await execa(process.execPath, [CLI, "doctor", "--adapter-cmd", cmd], { reject: false, env });
+    async ({ cmd, args = [] }) => {
+      const timeout = args.includes("--timeout") ? ["--timeout", args[args.indexOf("--timeout") + 1]!] : [];
+      const result = await execa(process.execPath, [CLI, "doctor", "--adapter-cmd", cmd, ...timeout], {
+        reject: false,
+        env,
+      });
       expect(result.exitCode, result.stdout + result.stderr).toBe(0);
       expect(result.stdout).toContain("no deviation from protocol v1");
     },
-    30_000,
+    90_000,
   );
 
   it("refuses a bad flag with a usage message and exit code 2", async () => {
     for (const argv of [
       [LEVELDB, "--sync", "maybe"],
       [SQLITE, "--journal", "wal"],
+      [PGLITE, "--relaxed-durability", "sometimes"],
+      [DUCKDB, "--sync", "true"],
     ]) {
       const result = await execa(process.execPath, argv, { reject: false, input: "" });
       expect(result.exitCode).toBe(2);
