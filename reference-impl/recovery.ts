@@ -50,7 +50,7 @@ export interface RecoveryOptions {
   maxRecordBytes: number;
   idempotencyWindow: number;
   salvage: boolean;
-  point: (name: "recovery.tail-truncated") => void;
+  point: (name: "recovery.temp-removed" | "recovery.before-tail-truncate" | "recovery.tail-truncated") => void;
 }
 
 function rememberKey(idempotency: Map<string, number>, key: string, seq: number, window: number): void {
@@ -79,6 +79,7 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
   const tempFilesRemoved = names.filter((n) => n.endsWith(".tmp"));
   for (const name of tempFilesRemoved) fs.unlinkSync(path.join(dir, name));
   dirDirty ||= tempFilesRemoved.length > 0;
+  if (tempFilesRemoved.length > 0) opts.point("recovery.temp-removed");
 
   let salvage: SalvageReport | undefined;
   const snapshotsSetAside: string[] = [];
@@ -170,6 +171,7 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
     if (!cut && scan.bad) {
       if (isLast && !scan.validAfterBad) {
         // Torn tail: the write that was in flight when the process died. Never acked.
+        opts.point("recovery.before-tail-truncate");
         truncateFile(file, scan.validEnd);
         const bytes = scan.size - scan.validEnd;
         bytesDiscarded += bytes;

@@ -11,6 +11,8 @@ export const CRASH_POINTS = [
   "checkpoint.before-truncate",
   "checkpoint.mid-truncate",
   "compact.mid",
+  "recovery.temp-removed",
+  "recovery.before-tail-truncate",
   "recovery.tail-truncated",
 ] as const;
 

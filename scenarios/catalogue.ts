@@ -3,6 +3,7 @@ import { bitFlip } from "./bit-flip.js";
 import { crashAppend } from "./crash-append.js";
 import { crashCheckpoint } from "./crash-checkpoint.js";
 import { crashMixed } from "./crash-mixed.js";
+import { crashRecovery } from "./crash-recovery.js";
 import { crashRotate } from "./crash-rotate.js";
 import { powerLoss } from "./power-loss.js";
 import { crashTruncate } from "./crash-truncate.js";
@@ -26,6 +27,7 @@ export const SCENARIOS: readonly Scenario[] = [
   crashCheckpoint,
   crashTruncate,
   crashRotate,
+  crashRecovery,
   powerLoss,
   tornTail,
   bitFlip,

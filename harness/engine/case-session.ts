@@ -19,6 +19,12 @@ import type { CrashInfo, Invariant, InvariantViolation } from "../checks/violati
 export type CrashArm =
   { kind: "named"; point: string; nth: number } | { kind: "fs"; call: number; when: "before" | "after" | "mid" };
 
+/**
+ * A crash inside `open`, for the recovery after a crash (crash-recovery): a named point or the
+ * k-th fs call armed in the recovering process, or a SIGKILL `delayMs` after its `open` was sent.
+ */
+export type RecoveryCrash = CrashArm | { kind: "kill"; delayMs: number };
+
 /** A file-system fault for the next process (`WALCHECK_FS_FAULT`, see fs-preload.ts): it goes on living. */
 export interface FaultArm {
   kind: "fault";
@@ -144,6 +150,12 @@ export class CaseSession {
   /** Set after an `ok:false` append: the process is not used again (fail-stop). */
   private stopped = false;
   private readonly extras: AdapterClient[] = [];
+  /**
+   * Crashes for the recovery after the next crash: each, in turn, is a process crashed inside
+   * its `open`, before the clean recovery that is judged as every recovery is. Consumed by
+   * that crash; empty for every scenario but crash-recovery.
+   */
+  recoveryCrashes: RecoveryCrash[] = [];
 
   constructor(private readonly opts: SessionOptions) {
     this.checker = new CaseChecker({ recoveryThresholdMs: opts.recoveryThresholdMs });
@@ -504,6 +516,15 @@ export class CaseSession {
     this.checker.crashed(at);
   }
 
+  /**
+   * After `crash` (and whatever the scenario did to the directory then): the recoveries
+   * `recoveryCrashes` plans, each crashed inside `open`, then a clean one, judged as `start` judges.
+   */
+  async recoverAfterCrash(): Promise<void> {
+    await this.crashRecoveries(this.checker.lastCrash ?? { kind: "signal", at: "SIGKILL from walcheck" });
+    await this.start();
+  }
+
   /** Clean close of the current process (every acknowledged batch must survive it); no new process. */
   async closeClean(): Promise<void> {
     if (await this.closeProcess()) return this.closeClean();
@@ -649,7 +670,67 @@ export class CaseSession {
     }
     this.armed = undefined;
     this.checker.crashed(at);
+    await this.crashRecoveries(at);
     await this.start();
+  }
+
+  /** The recoveries `recoveryCrashes` plans after the crash `first`, each crashed inside `open`. */
+  private async crashRecoveries(first: CrashInfo): Promise<void> {
+    const plan = this.recoveryCrashes.splice(0);
+    let story = first.at;
+    for (const crash of plan) {
+      const what =
+        crash.kind === "kill" ? `SIGKILL ${crash.delayMs}ms into open` : `${describeArm(crash).at} inside open`;
+      story = `${story}, then ${what}`;
+      await this.openCrashing(crash, { kind: crash.kind === "kill" ? "signal" : crash.kind, at: story });
+    }
+  }
+
+  /**
+   * One recovery crashed inside `open` by `crash`. Should `open` finish first (the point was
+   * not on its path, k was past its last fs call, the delay too long), its recovery is judged
+   * as any other, and the process is then SIGKILLed with nothing in flight.
+   */
+  private async openCrashing(crash: RecoveryCrash, at: CrashInfo): Promise<void> {
+    if (this.disposed) throw new CaseAbandoned(this.disposed);
+    const arm = crash.kind === "kill" ? undefined : crash;
+    this.armed = arm;
+    this.killing = false;
+    this.stopped = false;
+    this.stats.lives += 1;
+    const client = this.spawn(this.envFor(arm));
+    this.client = client;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const hello = this.must("hello", await this.request("hello", {}));
+      this.hello ??= hello;
+      if (crash.kind === "kill")
+        timer = setTimeout(() => ((this.killing = true), void client.kill("SIGKILL")), crash.delayMs);
+      const t = performance.now();
+      const open = await this.request("open", { dir: this.opts.dir, config: this.opts.openConfig });
+      clearTimeout(timer);
+      this.lastOpen = open;
+      if (!open.ok) this.checker.openRefused(open.error);
+      this.checker.recoveryTook(open.recovery?.elapsedMs ?? performance.now() - t);
+      await this.verify(open.lastSeq);
+      if (arm) this.stats.armsNotReached += 1;
+      this.killing = true;
+      await client.kill("SIGKILL");
+      this.stats.crashes.signal += 1;
+      this.checker.crashed({ kind: "signal", at: `${at.at} (open finished first; SIGKILL after it)` });
+    } catch (error) {
+      clearTimeout(timer);
+      if (!(error instanceof CrashHappened)) throw error;
+      if (arm) {
+        const bucket = arm.kind === "named" ? this.stats.crashes.named : this.stats.crashes.fs;
+        const key = `${arm.kind === "named" ? arm.point : `#${arm.call} ${arm.when}`} in open`;
+        bucket[key] = (bucket[key] ?? 0) + 1;
+      } else this.stats.crashes.signal += 1;
+      this.checker.crashed(at);
+    } finally {
+      this.armed = undefined;
+      this.client = undefined;
+    }
   }
 
   /** A request; the adapter dying of a crash walcheck caused becomes CrashHappened. */

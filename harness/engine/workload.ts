@@ -187,7 +187,7 @@ class Arm implements WalCommand {
 }
 
 /** The checkpoint mode that reaches a named point, if it is a checkpoint-path point. */
-function modeFor(point: string): "passive" | "truncate" | undefined {
+export function modeFor(point: string): "passive" | "truncate" | undefined {
   if (/truncate/.test(point)) return "truncate";
   if (/^(checkpoint|compact|snapshot)/.test(point)) return point.startsWith("compact") ? "passive" : "truncate";
   return undefined;

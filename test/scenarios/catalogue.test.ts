@@ -50,6 +50,7 @@ describe("the scenario catalogue", () => {
       "crash-checkpoint",
       "crash-truncate",
       "crash-rotate",
+      "crash-recovery",
     ]);
     expect(selectScenarios(["torn-tail", "bit-*"]).map((s) => s.name)).toEqual(["torn-tail", "bit-flip"]);
     const r = await runScenarios(["--scenarios", "crash-*,no-such-*", "--runs", "1"]);

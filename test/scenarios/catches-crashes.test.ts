@@ -13,5 +13,6 @@ describe("crash scenarios catch the bugs they are for", () => {
     ["crash-rotate", "bug-unlink-before-snapshot", ["durability", "atomicity", "sequence"]],
     ["torn-tail", "bug-no-tail-truncate", ["durability", "atomicity", "sequence"]],
     ["torn-tail", "bug-split-newline", ["recovery"]],
+    ["crash-recovery", "bug-recovery-not-idempotent", ["durability", "atomicity", "sequence"]],
   ]);
 });
