@@ -35,6 +35,8 @@ export interface EngineConfig {
   why?: Partial<Record<Column, string>>;
   /** Run in the test's small slice (the findings run every configuration). */
   slice: boolean;
+  /** walcheck run flags this engine needs (PGlite: a longer request timeout for its initdb). */
+  flags?: string[];
 }
 
 const LEVELDB_DOCS = "https://github.com/google/leveldb/blob/main/doc/index.md#synchronous-writes";
@@ -132,4 +134,48 @@ export const ENGINE_CONFIGS: EngineConfig[] = [
     ["wal", "normal", false],
     ["delete", "full", false],
   ]),
+  {
+    id: "pglite",
+    engine: "PGlite (PostgreSQL in WASM)",
+    configuration: "NodeFS data directory, relaxedDurability=false",
+    cmd: "node examples/engines/pglite.mjs --relaxed-durability false",
+    durability: "process",
+    docs: {
+      url: "https://www.postgresql.org/docs/current/runtime-config-wal.html#GUC-FSYNC",
+      quote:
+        'PGlite starts PostgreSQL with -F (fsync off), and its Node file system never calls fsync. PostgreSQL: "While turning off fsync is often a performance benefit, this can result in unrecoverable data corruption in the event of a power failure or system crash." Non-durable settings: "durability is still guaranteed in case of a crash of the database software".',
+    },
+    expected: lossOnPower,
+    slice: false,
+    flags: ["--timeout", "60000"],
+  },
+  {
+    id: "pglite-relaxed",
+    engine: "PGlite (PostgreSQL in WASM)",
+    configuration: "NodeFS data directory, relaxedDurability=true",
+    cmd: "node examples/engines/pglite.mjs --relaxed-durability true",
+    durability: "process",
+    docs: {
+      url: "https://pglite.dev/docs/api#options",
+      quote:
+        "Under relaxed durability mode, PGlite will not wait for flushes to storage to complete after each query before returning results. (The flush copies an in-memory file system to IndexedDB; on the Node file system it does nothing.)",
+    },
+    expected: lossOnPower,
+    slice: false,
+    flags: ["--timeout", "60000"],
+  },
+  {
+    id: "duckdb",
+    engine: "DuckDB (@duckdb/node-api)",
+    configuration: "a database file, default settings",
+    cmd: "node examples/engines/duckdb.mjs",
+    durability: "power",
+    docs: {
+      url: "https://duckdb.org/2024/09/25/changing-data-with-confidence-and-acid.html",
+      quote:
+        "A database system now needs to ensure that all committed transactions are durable [...] Of course, this gets more complicated when non-clean exits such as operating system crashes have to be considered. DuckDB also guarantees durability in those circumstances",
+    },
+    expected: all("pass"),
+    slice: true,
+  },
 ];

@@ -163,6 +163,10 @@ export async function buildProgram(): Promise<Command> {
     .option("--seed <n>", "campaign seed (default: random, printed)", intArg("--seed", 0))
     .option("--runs <n>", "cases per scenario (default: each scenario's own, 3-16)", intArg("--runs", 1))
     .option("--budget <duration>", "stop starting cases after this long, e.g. 60s or 5m")
+    .option(
+      "--shrink-budget <duration>",
+      "how long a failing case may shrink before it is reported (default 10s; 0s reports it as found, still with its replay)",
+    )
     .addOption(
       new Option(
         "--crash <kind>",

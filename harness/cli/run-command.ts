@@ -56,6 +56,7 @@ export interface RunFlags {
   seed?: number;
   runs?: number;
   budget?: string;
+  shrinkBudget?: string;
   crash?: "named" | "fs" | "signal" | "power" | "all";
   /** A persistence model, or "all" (validated here: commander passes any string). */
   persistence?: string;
@@ -179,6 +180,9 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const seed = flags.seed ?? config.seed ?? Math.floor(Math.random() * 2 ** 31);
   const budgetRaw = flags.budget ?? config.budget;
   const budgetMs = budgetRaw === undefined ? undefined : parseDuration(budgetRaw);
+  const shrinkRaw = flags.shrinkBudget ?? config.shrinkBudget;
+  const shrinkBudgetMs =
+    shrinkRaw === undefined ? undefined : parseDuration(shrinkRaw, "--shrink-budget", "10s, 0s or 500ms");
   const workers = flags.workers ?? config.workers ?? defaultWorkers();
   const shard = parseShard(flags.shard);
   const timeoutMs = flags.timeout ?? config.timeoutMs ?? 10_000;
@@ -362,6 +366,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         skipped,
         order: selected.map((sc) => sc.name),
         ...(budgetMs !== undefined ? { budgetMs } : {}),
+        ...(shrinkBudgetMs !== undefined ? { shrinkBudgetMs } : {}),
         workers,
         shard,
         reportDir,

@@ -32,6 +32,13 @@ export const RunConfigSchema = z.strictObject({
       z.number().int().positive(),
     ])
     .optional(),
+  /** How long a failing case may shrink: "10s" (the default), "0s" (report it as found), or milliseconds. */
+  shrinkBudget: z
+    .union([
+      z.string().regex(/^\d+(ms|s|m|h|d)$/, 'a duration like "10s", "0s" or "500ms"'),
+      z.number().int().nonnegative(),
+    ])
+    .optional(),
   crash: z.enum(["named", "fs", "signal", "power", "all"]).optional(),
   /** The persistence model power-loss states are built under, or "all" (each, with a table); default hello.persistence, else posix-pessimistic. */
   persistence: z.enum([...PERSISTENCE_MODELS, "all"]).optional(),
