@@ -148,16 +148,22 @@ async function powerColumns(config: EngineConfig, budget: Budget, work: string):
   });
 }
 
-/** One configuration's verdicts in every column, measured by the walcheck CLI with `budget`. */
-export async function findingsOf(config: EngineConfig, budget: Budget, work: string): Promise<ConfigFindings> {
-  const process = await processColumn(config, budget, path.join(work, config.id));
-  const power = await powerColumns(config, budget, path.join(work, config.id));
-  const hello = readHelloName(path.join(work, config.id, "process"));
-  return { id: config.id, name: hello ?? config.engine, cells: [process, ...power] };
+/** One configuration's verdicts, measured by the walcheck CLI with `budget`: every column, or the power-loss ones only. */
+export async function findingsOf(
+  config: EngineConfig,
+  budget: Budget,
+  work: string,
+  columns: "all" | "power" = "all",
+): Promise<ConfigFindings> {
+  const dir = path.join(work, config.id);
+  const process = columns === "all" ? [await processColumn(config, budget, dir)] : [];
+  const power = await powerColumns(config, budget, dir);
+  const hello = readHelloName(path.join(dir, "power"));
+  return { id: config.id, name: hello ?? config.engine, cells: [...process, ...power] };
 }
 
 function readHelloName(reportDir: string): string | undefined {
-  const dirs = fs.readdirSync(reportDir).filter((d) => d.startsWith("run-"));
+  const dirs = fs.existsSync(reportDir) ? fs.readdirSync(reportDir).filter((d) => d.startsWith("run-")) : [];
   if (!dirs.length) return undefined;
   const report = JSON.parse(fs.readFileSync(path.join(reportDir, dirs.sort().at(-1)!, "report.json"), "utf8")) as Json;
   return report.hello?.name;
