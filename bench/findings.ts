@@ -88,9 +88,11 @@ function commonFlags(config: EngineConfig, budget: Budget, runs: number): string
     "warn",
     "--recovery-threshold",
     "60000",
+    // A slow start on a busy machine (PGlite's initdb, DuckDB's module) is not a finding.
+    "--timeout",
+    "60000",
     "--skip-doctor",
     ...(budget.shrink ? [] : ["--shrink-budget", "0s"]),
-    ...(config.flags ?? []),
   ];
 }
 
