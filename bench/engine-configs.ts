@@ -16,7 +16,7 @@ export const COLUMNS: readonly Column[] = ["process", ...PERSISTENCE_COLUMNS];
  * a violation), `fail:<invariant>` (a violation of that invariant), `skip` (the scenario could
  * not run on it, with its reason in the findings).
  */
-export type Verdict = "pass" | "loss" | `fail:${string}` | "skip";
+export type Verdict = "pass" | "loss" | `fail:${string}` | "skip" | "error";
 
 export interface EngineConfig {
   /** Stable id: the findings' row and the test's name. */

@@ -136,9 +136,16 @@ async function powerColumns(config: EngineConfig, budget: Budget, work: string):
     const r = (report.persistence.results as Json[]).find((x) => x.model === column);
     if (!r) throw new Error(`${config.id}: the report has no result for persistence model ${column}`);
     const lost = r.lostAcked as { states: number; batches: number };
+    if (r.status === "error") {
+      // An adapter error (a hang, a malformed answer): the column has no verdict, and says why.
+      const error = (report.scenarios as Json[])
+        .filter((s) => s.name === `power-loss (${column})`)
+        .flatMap((s) => s.errors as Json[])[0];
+      const why = error ? `${error.error.code}: ${error.error.message}` : "an adapter error";
+      return { column, verdict: "error", checked: r.statesChecked, elapsedMs: r.elapsedMs, message: why };
+    }
     const verdict: Verdict =
       r.status === "failed" ? `fail:${r.failure?.invariant ?? "?"}` : lost.batches > 0 ? "loss" : "pass";
-    if (r.status === "error") throw broken(`${config.id} under ${column}`, exitCode, output);
     return {
       column,
       verdict,
