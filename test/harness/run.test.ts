@@ -151,6 +151,22 @@ describe("walcheck run", () => {
     expect(again.report.failures[0].commands).toBe(first.report.failures[0].commands);
   });
 
+  it("--shrink-budget 0s reports the case as found (shrunk 0 times), and its replay still reproduces it; a bad duration is exit 2", async () => {
+    const args = ["--adapter", fixture("bug-ack-before-fsync"), "--seed", "1", "--runs", "50"];
+    const found = await walcheckRun([...args, "--shrink-budget", "0s", "--recovery-threshold", "5000"]);
+    expect(found.exitCode, found.stdout + found.stderr).toBe(1);
+    const failure = found.report.failures[0];
+    expect(failure.shrinks).toBe(0);
+    expect(found.stdout).toMatch(/VIOLATION in crash-mixed case \d+ \(case seed \d+\), shrunk 0 times/);
+    const token = /--replay (\S+)/.exec(found.stdout)![1]!;
+    const again = await walcheckRun(["--adapter", fixture("bug-ack-before-fsync"), "--replay", token]);
+    expect(again.exitCode).toBe(1);
+    expect(again.report.failures[0].commands).toBe(failure.commands);
+    const bad = await walcheckRun([...args, "--shrink-budget", "soon"]);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toContain('--shrink-budget must be a duration like 10s, 0s or 500ms, got "soon"');
+  });
+
   it("a recovery over the threshold is a recovery-time violation", async () => {
     const r = await walcheckRun(["--adapter", fixture("slow-recovery"), "--seed", "1", "--runs", "1"]);
     expect(r.exitCode).toBe(1);
