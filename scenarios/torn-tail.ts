@@ -17,6 +17,21 @@ interface Input {
   after: { key: string; value: string | null }[];
 }
 
+const zeros = (b: Buffer) => b.every((x) => x === 0);
+
+/**
+ * Whether the tear touches only bytes that held nothing before the last append: past the old
+ * end of the file, or zeros (preallocated space). A region written in place over earlier data
+ * (a page of a B-tree, SQLite's database file in DELETE mode) is not a tail: tearing it would
+ * damage what earlier commits made durable, which no crash of the last write does.
+ */
+function tailLike(before: Map<string, Buffer>, after: Map<string, Buffer>, input: Input, region: Region): boolean {
+  const old = before.get(region.file) ?? Buffer.alloc(0);
+  const now = after.get(region.file)!;
+  if (input.tear === "partial") return zeros(old.subarray(region.start, region.end));
+  return zeros(now.subarray(region.end, region.end + input.junk.length));
+}
+
 /** Cut, or put junk after, the bytes the last acknowledged append wrote; returns what was done. */
 function tearTail(
   dir: string,
@@ -65,7 +80,7 @@ export const tornTail: Scenario<Input> = {
   name: "torn-tail",
   summary: "a partial record, garbage or zeros after the last good record: recovery discards and reports it",
   description:
-    "A crash in the middle of a write leaves the last record cut short, or leaves bytes after it that were never a record (garbage from a reused block, zeros from preallocation). walcheck appends, kills the adapter, then cuts the bytes of the last append or writes junk after them, and recovers. Recovery must discard the tail without throwing, report it (adapters listing `recovery-stats` must count the discarded bytes), keep every earlier batch, and the WAL must then take new appends that survive the next recovery: the classic bug appends after the junk and loses the new batch next time.",
+    "A crash in the middle of a write leaves the last record cut short, or leaves bytes after it that were never a record (garbage from a reused block, zeros from preallocation). walcheck appends, kills the adapter, then cuts the bytes of the last append or writes junk after them, and recovers. Recovery must discard the tail without throwing, report it (adapters listing `recovery-stats` must count the discarded bytes), keep every earlier batch, and the WAL must then take new appends that survive the next recovery: the classic bug appends after the junk and loses the new batch next time. Only a tail is torn: bytes past the file's old end or preallocated zeros. A last append written in place over earlier data (a B-tree page, SQLite's database file in DELETE mode) is left alone, since tearing it would damage what earlier commits made durable.",
   needs: [],
   workload: "1-6 single-batch appends, one last append, SIGKILL; after the tear one more append, close and reopen",
   faults: "the last append's bytes cut at a seeded point, or 1-600 bytes of garbage or zeros after them",
@@ -106,7 +121,7 @@ export const tornTail: Scenario<Input> = {
     // synced before it took the name: no crash leaves it torn, so there is no tail to tear.
     const replaced =
       inodes.has(region.file) && inodesOf(session.dirPath, [region.file]).get(region.file) !== inodes.get(region.file);
-    if (replaced) return session.finish();
+    if (replaced || !tailLike(before, after, input, region)) return session.finish();
     await session.crash();
     const torn = tearTail(session.dirPath, before, after, input, region);
     session.tampered({ kind: "fault", at: torn.what });

@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import { DEFAULT_TIMEOUT_MS } from "../protocol/json-lines-child.js";
 import path from "node:path";
 import { createRequire } from "node:module";
 import type cliProgressModule from "cli-progress";
@@ -185,7 +186,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     shrinkRaw === undefined ? undefined : parseDuration(shrinkRaw, "--shrink-budget", "10s, 0s or 500ms");
   const workers = flags.workers ?? config.workers ?? defaultWorkers();
   const shard = parseShard(flags.shard);
-  const timeoutMs = flags.timeout ?? config.timeoutMs ?? 10_000;
+  const timeoutMs = flags.timeout ?? config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const recoveryThresholdMs =
     flags.recoveryThreshold ?? config.recoveryThresholdMs ?? DEFAULT_THRESHOLDS.recovery.criticalMs;
   const maxCommands = flags.maxCommands ?? config.maxCommands ?? 25;

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { DEFAULT_TIMEOUT_MS } from "../protocol/json-lines-child.js";
 import { performance } from "node:perf_hooks";
 import fc from "fast-check";
 import { AdapterError } from "../protocol/adapter-error.js";
@@ -125,7 +126,11 @@ export async function runCase(
     });
     const onAbort = () => void session.dispose("interrupted");
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    const caseTimeoutMs = opts.caseTimeoutMs ?? opts.scenario.caseTimeoutMs?.(opts.env) ?? 120_000;
+    // A case may take as much longer as its requests may: --timeout 60000 (a slow engine) gives
+    // six times the scenario's own case time.
+    const caseTimeoutMs =
+      opts.caseTimeoutMs ??
+      (opts.scenario.caseTimeoutMs?.(opts.env) ?? 120_000) * Math.max(1, opts.timeoutMs / DEFAULT_TIMEOUT_MS);
     const watchdog = setTimeout(
       () => void session.dispose(`CASE_TIMEOUT: the case ran over ${caseTimeoutMs} ms, stuck in ${session.step}`),
       caseTimeoutMs,

@@ -104,6 +104,14 @@ export class AdapterClient {
 
   /** Kill the adapter (SIGKILL by default) and wait for it to be gone. */
   kill(signal: NodeJS.Signals = "SIGKILL"): Promise<ExitInfo> {
+    this.killedHere = true;
     return this.child.kill(signal);
+  }
+
+  private killedHere = false;
+
+  /** Whether walcheck killed it (a crash, a timeout, the end of a case): a death that is not the adapter's doing. */
+  get killedByWalcheck(): boolean {
+    return this.killedHere;
   }
 }

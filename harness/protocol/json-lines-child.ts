@@ -4,6 +4,9 @@ import { performance } from "node:perf_hooks";
 import { execa, type Result, type ResultPromise } from "execa";
 import type { ChildFault, FaultDetails } from "./errors.js";
 
+/** A request's default timeout (walcheck run --timeout). */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
 // A child process spoken to in JSON lines, the transport of adapter protocol v1 and of the
 // outbox protocol: `{id, op, ...}` out, answers matched by id (pipelined, in any order), each
 // checked by the protocol's `check`, each request with a timeout, the last 16 KiB of stderr
@@ -218,7 +221,7 @@ export class JsonLinesChild {
     opts: StartOptions,
     private readonly protocol: LineProtocol,
   ) {
-    this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.grouped = spawnGrouped(opts.file, opts.args ?? [], { env: opts.env ?? {}, cwd: opts.cwd });
     this.child = this.grouped.child;
     this.child.stderr?.on("data", (chunk: Buffer) => {

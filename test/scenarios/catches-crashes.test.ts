@@ -13,6 +13,8 @@ describe("crash scenarios catch the bugs they are for", () => {
     ["crash-rotate", "bug-unlink-before-snapshot", ["durability", "atomicity", "sequence"]],
     ["torn-tail", "bug-no-tail-truncate", ["durability", "atomicity", "sequence"]],
     ["torn-tail", "bug-split-newline", ["recovery"]],
-    ["crash-recovery", "bug-recovery-not-idempotent", ["durability", "atomicity", "sequence"]],
+    // Two crashes must line up (a write cut in half, then a crash between the repair's truncate
+    // and its rewrite): within 40 cases seeds 2, 3 and 4 catch it, seed 1 does not.
+    ["crash-recovery", "bug-recovery-not-idempotent", ["durability", "atomicity", "sequence"], 2],
   ]);
 });

@@ -42,17 +42,19 @@ export function scenarioOf(report: { scenarios: { name: string }[] }, name: stri
  * One test per (scenario, bug): the scenario run against a fixture adapter with that bug
  * must fail (exit 1) in that scenario, naming one of `invariants`, with a replay line.
  */
-export function catchesBugs(cases: [scenario: string, fixtureName: string, invariants: string[]][]): void {
+export function catchesBugs(
+  cases: [scenario: string, fixtureName: string, invariants: string[], seed?: number][],
+): void {
   it.each(cases)(
     "%s catches %s",
-    async (scenario, name, invariants) => {
+    async (scenario, name, invariants, seed = 1) => {
       const r = await runScenarios([
         "--adapter",
         fixture(name),
         "--scenarios",
         scenario,
         "--seed",
-        "1",
+        String(seed),
         "--runs",
         "40",
         "--budget",

@@ -164,8 +164,8 @@ export class RecoveryPool {
       }
       return { open: "ok", lastSeq: read.lastSeq, state: read.state, ...(check ? { check } : {}), ms };
     } catch (e) {
-      // Not one walcheck killed (at close): the process died on this state.
-      const died = this.closed ? undefined : diedRecovering(e, op, performance.now() - t);
+      // Not one walcheck killed (at close, at a case's timeout): the process died on this state.
+      const died = this.closed || client.killedByWalcheck ? undefined : diedRecovering(e, op, performance.now() - t);
       if (died) return died;
       throw e;
     } finally {
@@ -183,8 +183,9 @@ export class RecoveryPool {
       r = await slot.client.request("recover", { dir, config: this.o.openConfig });
     } catch (e) {
       this.all.delete(slot.client);
+      const ours = this.closed || slot.client.killedByWalcheck;
       await slot.client.kill("SIGKILL");
-      const died = this.closed ? undefined : diedRecovering(e, "recover", performance.now() - t);
+      const died = ours ? undefined : diedRecovering(e, "recover", performance.now() - t);
       if (died) return died;
       throw e;
     }
