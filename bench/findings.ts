@@ -93,6 +93,7 @@ function commonFlags(config: EngineConfig, budget: Budget, runs: number): string
     "60000",
     "--skip-doctor",
     ...(budget.shrink ? [] : ["--shrink-budget", "0s"]),
+    ...(config.freshRecovery ? ["--fresh-recovery"] : []),
   ];
 }
 
