@@ -182,6 +182,9 @@ function readHelloName(reportDir: string): string | undefined {
 const BEGIN = "<!-- findings:begin (npm run findings writes this part) -->";
 const END = "<!-- findings:end -->";
 
+/** A message on one line (a dead process's stderr follows its first line), pipes escaped for a table's neighbour. */
+const oneLine = (m: string) => m.split("\n")[0]!.replaceAll("|", "\\|");
+
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** The generated part of docs/findings.md: the table and every violation with its replay. */
@@ -206,10 +209,12 @@ export function renderFindings(results: ConfigFindings[], budget: Budget, when: 
       lines.push(
         `| \`${r.id}\` | ${r.name} | ${config.configuration} | ${config.durability} | ${cell.column === "process" ? "process kill" : cell.column} | ${shown}${cell.verdict === expected ? "" : " **(unexpected)**"} | ${expected} | ${cell.checked} ${unit} | ${seconds(cell.elapsedMs)} |`,
       );
-      if (cell.verdict.startsWith("fail:"))
+      if (cell.verdict.startsWith("fail:") || cell.verdict === "error") {
+        const why = config.why?.[cell.column];
         details.push(
-          `- **\`${r.id}\`, ${cell.column}** (${r.name}, ${config.configuration}): ${cell.verdict.slice(5)}. ${cell.message ?? ""}${cell.replay ? `\n\n  \`\`\`sh\n  ${cell.replay}\n  \`\`\`` : ""}`,
+          `- **\`${r.id}\`, ${cell.column}** (${r.name}, ${config.configuration}): ${cell.verdict}. ${oneLine(cell.message ?? "")}${why ? `\n\n  Judgement: ${why}` : ""}${cell.replay ? `\n\n  \`\`\`sh\n  ${cell.replay}\n  \`\`\`` : ""}`,
         );
+      }
     }
   }
   if (details.length) lines.push("", "Violations, each with the command that replays it:", "", ...details);
@@ -238,7 +243,51 @@ export function tableVerdicts(doc: string): Map<string, string> {
   return out;
 }
 
+/** Write docs/findings.md's table from the results (every configuration, the default budget), and count the verdicts that differ from the expected ones. */
+function publish(results: ConfigFindings[], budget: Budget, where: string): number {
+  const byId = new Map(results.map((r) => [r.id, r]));
+  const complete = ENGINE_CONFIGS.every((c) => byId.has(c.id));
+  const full =
+    budget.processRuns === FULL_BUDGET.processRuns &&
+    budget.powerRuns === FULL_BUDGET.powerRuns &&
+    budget.seed === FULL_BUDGET.seed;
+  if (complete && full) {
+    const ordered = ENGINE_CONFIGS.map((c) => byId.get(c.id)!);
+    const docPath = path.join(REPO_ROOT, "docs", "findings.md");
+    const generated = renderFindings(ordered, budget, new Date().toISOString().slice(0, 10));
+    fs.writeFileSync(docPath, spliceFindings(fs.readFileSync(docPath, "utf8"), generated));
+    process.stderr.write(`findings: docs/findings.md written; runs under ${where}\n`);
+  } else
+    process.stderr.write(
+      `findings: runs under ${where} (docs/findings.md is written only for every configuration with the default budget)\n`,
+    );
+  let unexpected = 0;
+  for (const r of results) {
+    const config = ENGINE_CONFIGS.find((c) => c.id === r.id);
+    for (const cell of r.cells) if (!config || cell.verdict !== config.expected[cell.column]) unexpected += 1;
+  }
+  if (unexpected) process.stderr.write(`findings: ${unexpected} verdict(s) differ from bench/engine-configs.ts\n`);
+  return unexpected ? 1 : 0;
+}
+
+/** `--render a/findings.json b/findings.json`: the results of earlier runs (a later file's configuration wins), published again. */
+function render(files: string[]): number {
+  const byId = new Map<string, ConfigFindings>();
+  let budget: Budget | undefined;
+  for (const file of files) {
+    const saved = JSON.parse(fs.readFileSync(file, "utf8")) as { budget: Budget; results: ConfigFindings[] };
+    if (budget && JSON.stringify(budget) !== JSON.stringify(saved.budget)) {
+      process.stderr.write(`findings: ${file} was measured with another budget than the files before it\n`);
+      return 2;
+    }
+    budget = saved.budget;
+    for (const r of saved.results) byId.set(r.id, r);
+  }
+  return publish([...byId.values()], budget!, files.join(", "));
+}
+
 async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "--render" && argv.length > 1) return render(argv.slice(1));
   const flag = (name: string) => (argv.includes(name) ? argv[argv.indexOf(name) + 1] : undefined);
   const only = flag("--only")?.split(",");
   const budget: Budget = {
@@ -255,14 +304,10 @@ async function main(argv: string[]): Promise<number> {
     ![budget.processRuns, budget.powerRuns, budget.seed].every(Number.isInteger)
   ) {
     process.stderr.write(
-      `findings: bad arguments ${JSON.stringify(argv)}\nusage: npm run findings -- [--only id,id] [--process-runs N] [--power-runs N] [--seed N]\n`,
+      `findings: bad arguments ${JSON.stringify(argv)}\nusage: npm run findings -- [--only id,id] [--process-runs N] [--power-runs N] [--seed N]\n       npm run findings -- --render walcheck-reports/findings-*/findings.json\n`,
     );
     return 2;
   }
-  const custom =
-    budget.processRuns !== FULL_BUDGET.processRuns ||
-    budget.powerRuns !== FULL_BUDGET.powerRuns ||
-    budget.seed !== FULL_BUDGET.seed;
   const configs = ENGINE_CONFIGS.filter((c) => !only || only.includes(c.id));
   if (only && configs.length !== only.length) {
     process.stderr.write(
@@ -273,31 +318,20 @@ async function main(argv: string[]): Promise<number> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const work = path.join(REPO_ROOT, "walcheck-reports", `findings-${stamp}`);
   const results: ConfigFindings[] = [];
-  let unexpected = 0;
   for (const config of configs) {
     process.stderr.write(`findings: ${config.id} …\n`);
     const r = await findingsOf(config, budget, work);
     results.push(r);
+    // Written after every configuration: a run cut short keeps what it measured (--render publishes it).
+    fs.writeFileSync(path.join(work, "findings.json"), `${JSON.stringify({ budget, results }, null, 2)}\n`);
     for (const cell of r.cells) {
       const ok = cell.verdict === config.expected[cell.column];
-      if (!ok) unexpected += 1;
       process.stderr.write(
         `  ${cell.column.padEnd(18)} ${cell.verdict.padEnd(18)} ${ok ? "" : `(expected ${config.expected[cell.column]}) `}${cell.checked} checked, ${seconds(cell.elapsedMs)}\n`,
       );
     }
   }
-  fs.writeFileSync(path.join(work, "findings.json"), `${JSON.stringify({ budget, results }, null, 2)}\n`);
-  if (!only && !custom) {
-    const docPath = path.join(REPO_ROOT, "docs", "findings.md");
-    const generated = renderFindings(results, budget, new Date().toISOString().slice(0, 10));
-    fs.writeFileSync(docPath, spliceFindings(fs.readFileSync(docPath, "utf8"), generated));
-    process.stderr.write(`findings: docs/findings.md written; runs under ${work}\n`);
-  } else
-    process.stderr.write(
-      `findings: runs under ${work} (docs/findings.md is written only for a run of every configuration with the default budget)\n`,
-    );
-  if (unexpected) process.stderr.write(`findings: ${unexpected} verdict(s) differ from bench/engine-configs.ts\n`);
-  return unexpected ? 1 : 0;
+  return publish(results, budget, work);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1]))
