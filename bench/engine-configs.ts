@@ -217,6 +217,6 @@ export const ENGINE_CONFIGS: EngineConfig[] = [
         "A database system now needs to ensure that all committed transactions are durable [...] Of course, this gets more complicated when non-clean exits such as operating system crashes have to be considered. DuckDB also guarantees durability in those circumstances",
     },
     expected: all("pass"),
-    slice: true,
+    slice: false,
   },
 ];
