@@ -1,5 +1,6 @@
 import { UsageError } from "../harness/protocol/errors.js";
-import { REPORT_VERSION, type RunReport, type ScenarioReport } from "./report-schema.js";
+import { PERSISTENCE_MODELS } from "../harness/protocol/messages.js";
+import { REPORT_VERSION, type PersistenceReport, type RunReport, type ScenarioReport } from "./report-schema.js";
 
 // Merging the reports of `walcheck run --shard i/n` jobs (the same seed, adapter and
 // scenarios; different slices of the cases) into the report of the whole run.
@@ -335,6 +336,40 @@ function checkCompatible(inputs: readonly MergeInput[]): { indices: number[]; co
  * kinds and scenarios, each shard at most once (a UsageError otherwise). Shards may be missing
  * (a job that did not finish): the report says which.
  */
+type ModelResult = PersistenceReport["results"][number];
+const MODEL_RANK: readonly ModelResult["status"][] = ["error", "failed", "passed"];
+
+/**
+ * The power-loss verdict per model over the shards: per model the worst status, states and
+ * directories and case time summed, the states that lost acknowledged batches summed (and the
+ * most one lost), the first shard's failure; the weakest passing model recomputed over them.
+ */
+export function mergePersistence(all: readonly PersistenceReport[]): PersistenceReport {
+  const results: ModelResult[] = [];
+  for (const model of PERSISTENCE_MODELS) {
+    const rs = all.flatMap((p) => p.results.filter((r) => r.model === model));
+    if (rs.length === 0) continue;
+    const failure = rs.find((r) => r.failure)?.failure;
+    results.push({
+      model,
+      status: worst(
+        MODEL_RANK,
+        rs.map((r) => r.status),
+      ),
+      statesChecked: sum(rs.map((r) => r.statesChecked)),
+      directoriesRecovered: sum(rs.map((r) => r.directoriesRecovered)),
+      lostAcked: { states: sum(rs.map((r) => r.lostAcked.states)), batches: max(rs.map((r) => r.lostAcked.batches)) },
+      elapsedMs: sum(rs.map((r) => r.elapsedMs)),
+      ...(failure ? { failure } : {}),
+    });
+  }
+  return {
+    ...all[0]!,
+    results,
+    weakestPassing: results.find((r) => r.status === "passed")?.model ?? null,
+  };
+}
+
 export function mergeRunReports(inputs: readonly MergeInput[]): RunReport {
   const shardSets = checkCompatible(inputs);
   // In shard order, whatever the order given: the environment and hello are the first shard's.
@@ -351,6 +386,7 @@ export function mergeRunReports(inputs: readonly MergeInput[]): RunReport {
     mergeScenario(reports.map((r) => r.scenarios.find((x) => x.name === s.name)!)),
   );
   const recoveries = reports.flatMap((r) => (r.recoveryBySize ? [r.recoveryBySize] : []));
+  const persistence = reports.flatMap((r) => (r.persistence ? [r.persistence] : []));
   const elapsedMs = max(reports.map((r) => r.elapsedMs));
   const cycles = sum(reports.map((r) => r.cycles));
   const recoveryMs = reports.map((r) => r.recoveryMs).filter((m) => m.n > 0);
@@ -384,6 +420,7 @@ export function mergeRunReports(inputs: readonly MergeInput[]): RunReport {
       max: max(recoveryMs.map((m) => m.max)),
     },
     ...(recoveries.length > 0 ? { recoveryBySize: mergeRecoveryBySize(recoveries) } : {}),
+    ...(persistence.length > 0 ? { persistence: mergePersistence(persistence) } : {}),
     timeMs: {
       startup: sum(reports.map((r) => r.timeMs.startup)),
       recovery: sum(reports.map((r) => r.timeMs.recovery)),

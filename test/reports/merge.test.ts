@@ -162,6 +162,45 @@ describe("mergeRunReports", () => {
     expect(m.scenarios[1]).toMatchObject({ name: "bit-flip", status: "skipped", reason: "no checksums" });
   });
 
+  it("the per-model power-loss verdict: statuses the worst shard's, states summed, the weakest passing model recomputed", () => {
+    const result = (model: string, status: string, states: number, lost: [number, number], failure?: string) => ({
+      model,
+      status,
+      statesChecked: states,
+      directoriesRecovered: states - 1,
+      lostAcked: { states: lost[0], batches: lost[1] },
+      elapsedMs: 100,
+      ...(failure
+        ? { failure: { invariant: failure, message: `${failure} broken`, replay: "npx walcheck run --replay t" } }
+        : {}),
+    });
+    const persistence = (...results: ReturnType<typeof result>[]) => ({
+      persistence: { assumed: "posix-pessimistic", source: "flag", results, weakestPassing: null },
+    });
+    const a = shard(
+      "1/2",
+      1,
+      persistence(result("posix-pessimistic", "passed", 40, [3, 2]), result("sector-atomic", "passed", 40, [0, 0])),
+    );
+    const b = shard(
+      "2/2",
+      2,
+      persistence(
+        result("posix-pessimistic", "failed", 10, [1, 5], "atomicity"),
+        result("sector-atomic", "passed", 30, [2, 1]),
+      ),
+    );
+    const m = parseRunReport(mergeRunReports(inputs(a, b)));
+    expect(m.persistence?.results).toEqual(
+      [
+        result("posix-pessimistic", "failed", 50, [4, 5], "atomicity"),
+        { ...result("sector-atomic", "passed", 70, [2, 1]), directoriesRecovered: 68, elapsedMs: 200 },
+      ].map((r, i) => (i === 0 ? { ...r, directoriesRecovered: 48, elapsedMs: 200 } : r)),
+    );
+    // posix-pessimistic failed in shard 2: the weakest model the whole run passed is sector-atomic.
+    expect(m.persistence?.weakestPassing).toBe("sector-atomic");
+  });
+
   it("latency: n summed and max exact, percentiles the worst shard's, and the report says so", () => {
     const m = mergeRunReports(inputs(shard("1/2", 1), shard("2/2", 3)));
     expect(m.scenarios[0]!.latency.append).toEqual({ n: 400, p50: 3, p95: 30, p99: 30, p999: 30, max: 60 });
