@@ -37,6 +37,8 @@ export interface EngineConfig {
   slice: boolean;
   /** Recover every power-loss state in a fresh process (walcheck run --fresh-recovery), and why. */
   freshRecovery?: string;
+  /** Report failures as found, unshrunk, and why (a shrink step that costs minutes). */
+  noShrink?: string;
 }
 
 const LEVELDB_DOCS = "https://github.com/google/leveldb/blob/main/doc/index.md#synchronous-writes";
@@ -50,6 +52,9 @@ const DUCKDB_DIRSYNC =
   "DuckDB's bug on POSIX: it fsyncs kv.duckdb and kv.duckdb.wal but never the directory that holds them (fsync(2): an fsync of a file does not make its directory entry durable), so a power cut can lose the new files and every commit in them. ext4's journal usually hides it.";
 const DUCKDB_CREATE =
   'DuckDB\'s bug, at creation only: a crash after it created kv.duckdb and before its 4 KiB header is whole (even a process kill, right after the create) leaves a file DuckDB refuses to open ("exists, but it is not a valid DuckDB database file!", "Could not read enough bytes"); touch x.duckdb and open it to see the first. Nothing acknowledged is lost, but the database must be deleted by hand.';
+
+const PGLITE_SHRINK =
+  "every shrink step records a new life, and each life starts with an initdb (about 10 s) and recovers its states in new PostgreSQL processes (seconds each)";
 
 const all = (v: Verdict): Record<Column, Verdict> => ({
   process: v,
@@ -195,6 +200,7 @@ export const ENGINE_CONFIGS: EngineConfig[] = [
     },
     expected: lossOnPower,
     slice: false,
+    noShrink: PGLITE_SHRINK,
   },
   {
     id: "pglite-relaxed",
@@ -209,6 +215,7 @@ export const ENGINE_CONFIGS: EngineConfig[] = [
     },
     expected: lossOnPower,
     slice: false,
+    noShrink: PGLITE_SHRINK,
   },
   {
     id: "duckdb",

@@ -92,7 +92,7 @@ function commonFlags(config: EngineConfig, budget: Budget, runs: number): string
     "--timeout",
     "60000",
     "--skip-doctor",
-    ...(budget.shrink ? [] : ["--shrink-budget", "0s"]),
+    ...(budget.shrink && !config.noShrink ? [] : ["--shrink-budget", "0s"]),
     ...(config.freshRecovery ? ["--fresh-recovery"] : []),
   ];
 }
