@@ -85,7 +85,7 @@ describe("engine adapters (examples/engines)", () => {
   // --latency warn and a generous --recovery-threshold: correctness, not speed, on a loaded machine.
   it.each(configurations)(
     "$name keeps every acknowledged batch across process kills (crash-*, second-opener: exit 0)",
-    async ({ cmd, durability, checkpoint, scenarios = "crash-*,second-opener", runs = 2, args = [] }) => {
+    async ({ cmd, durability, checkpoint, scenarios = "crash-*,second-opener", runs = 1, args = [] }) => {
       const reportDir = await tempDir();
       const result = await execa(
         process.execPath,

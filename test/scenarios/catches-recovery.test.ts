@@ -34,7 +34,7 @@ describe("crash-recovery", () => {
       "--seed",
       "1",
       "--runs",
-      "4",
+      "2",
     ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const ran = r.report.scenarios
