@@ -39,6 +39,8 @@ export interface EngineConfig {
   freshRecovery?: string;
   /** Report failures as found, unshrunk, and why (a shrink step that costs minutes). */
   noShrink?: string;
+  /** Why the findings do not run power loss on it (the columns then read `skip`). */
+  powerSkip?: string;
 }
 
 const LEVELDB_DOCS = "https://github.com/google/leveldb/blob/main/doc/index.md#synchronous-writes";
@@ -53,6 +55,8 @@ const DUCKDB_DIRSYNC =
 const DUCKDB_CREATE =
   'DuckDB\'s bug, at creation only: a crash after it created kv.duckdb and before its 4 KiB header is whole (even a process kill, right after the create) leaves a file DuckDB refuses to open ("exists, but it is not a valid DuckDB database file!", "Could not read enough bytes"); touch x.duckdb and open it to see the first. Nothing acknowledged is lost, but the database must be deleted by hand.';
 
+const PGLITE_POWER =
+  "not measured: every power-loss state is recovered by starting PostgreSQL in WASM on it (no recover op can make that cheaper), about 20 s a state on this 2-core machine under load, so the 160 states of one case per model take over an hour; run walcheck run --crash power --persistence all --timeout 60000 on it by hand";
 const PGLITE_SHRINK =
   "every shrink step records a new life, and each life starts with an initdb (about 10 s) and recovers its states in new PostgreSQL processes (seconds each)";
 
@@ -198,9 +202,10 @@ export const ENGINE_CONFIGS: EngineConfig[] = [
       quote:
         'PGlite starts PostgreSQL with -F (fsync off), and its Node file system never calls fsync. PostgreSQL: "While turning off fsync is often a performance benefit, this can result in unrecoverable data corruption in the event of a power failure or system crash." Non-durable settings: "durability is still guaranteed in case of a crash of the database software".',
     },
-    expected: lossOnPower,
+    expected: { ...all("skip"), process: "pass" },
     slice: false,
     noShrink: PGLITE_SHRINK,
+    powerSkip: PGLITE_POWER,
   },
   {
     id: "pglite-relaxed",
@@ -213,9 +218,10 @@ export const ENGINE_CONFIGS: EngineConfig[] = [
       quote:
         "Under relaxed durability mode, PGlite will not wait for flushes to storage to complete after each query before returning results. (The flush copies an in-memory file system to IndexedDB; on the Node file system it does nothing.)",
     },
-    expected: lossOnPower,
+    expected: { ...all("skip"), process: "pass" },
     slice: false,
     noShrink: PGLITE_SHRINK,
+    powerSkip: PGLITE_POWER,
   },
   {
     id: "duckdb",

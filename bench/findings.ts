@@ -119,6 +119,14 @@ async function processColumn(config: EngineConfig, budget: Budget, work: string)
 }
 
 async function powerColumns(config: EngineConfig, budget: Budget, work: string): Promise<Cell[]> {
+  if (config.powerSkip)
+    return PERSISTENCE_COLUMNS.map((column) => ({
+      column,
+      verdict: "skip",
+      checked: 0,
+      elapsedMs: 0,
+      message: config.powerSkip,
+    }));
   const flags = [...commonFlags(config, budget, budget.powerRuns), "--crash", "power", "--persistence", "all"];
   const { exitCode, report, output } = await runCli(flags, path.join(work, "power"));
   if (!report || exitCode > 1) throw broken(`${config.id} under power loss`, exitCode, output);
@@ -168,7 +176,7 @@ export async function findingsOf(
   const dir = path.join(work, config.id);
   const process = columns === "all" ? [await processColumn(config, budget, dir)] : [];
   const power = await powerColumns(config, budget, dir);
-  const hello = readHelloName(path.join(dir, "power"));
+  const hello = readHelloName(path.join(dir, "power")) ?? readHelloName(path.join(dir, "process"));
   return { id: config.id, name: hello ?? config.engine, cells: [...process, ...power] };
 }
 
@@ -209,6 +217,8 @@ export function renderFindings(results: ConfigFindings[], budget: Budget, when: 
       lines.push(
         `| \`${r.id}\` | ${r.name} | ${config.configuration} | ${config.durability} | ${cell.column === "process" ? "process kill" : cell.column} | ${shown}${cell.verdict === expected ? "" : " **(unexpected)**"} | ${expected} | ${cell.checked} ${unit} | ${seconds(cell.elapsedMs)} |`,
       );
+      if (cell.verdict === "skip" && cell.column === "posix-pessimistic")
+        details.push(`- **\`${r.id}\`, power loss** (${r.name}): skip. ${oneLine(cell.message ?? "")}`);
       if (cell.verdict.startsWith("fail:") || cell.verdict === "error") {
         const why = config.why?.[cell.column];
         details.push(
@@ -217,7 +227,13 @@ export function renderFindings(results: ConfigFindings[], budget: Budget, when: 
       }
     }
   }
-  if (details.length) lines.push("", "Violations, each with the command that replays it:", "", ...details);
+  if (details.length)
+    lines.push(
+      "",
+      "Violations, each with the command that replays it (and what was not run, and why):",
+      "",
+      ...details,
+    );
   return lines.join("\n");
 }
 
