@@ -199,7 +199,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 export function renderFindings(results: ConfigFindings[], budget: Budget, when: string): string {
   const byId = new Map(ENGINE_CONFIGS.map((c) => [c.id, c]));
   const lines = [
-    `Measured ${when} by \`npm run findings\` (seed ${budget.seed}; ${budget.processRuns} cases per crash scenario under process kills, ${budget.powerRuns} power-loss cases per persistence model).`,
+    `Measured ${when} by \`npm run findings\` (seed ${budget.seed}; ${budget.processRuns} ${budget.processRuns === 1 ? "case" : "cases"} per crash scenario under process kills, ${budget.powerRuns} power-loss ${budget.powerRuns === 1 ? "case" : "cases"} per persistence model).`,
     "",
     "| id | engine, version | configuration | declared | model | verdict | expected | checked | time |",
     "| --- | --- | --- | --- | --- | --- | --- | ---: | ---: |",
