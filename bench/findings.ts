@@ -291,7 +291,16 @@ function render(files: string[]): number {
   const byId = new Map<string, ConfigFindings>();
   let budget: Budget | undefined;
   for (const file of files) {
-    const saved = JSON.parse(fs.readFileSync(file, "utf8")) as { budget: Budget; results: ConfigFindings[] };
+    let saved: { budget: Budget; results: ConfigFindings[] };
+    try {
+      saved = JSON.parse(fs.readFileSync(file, "utf8"));
+      if (!saved?.budget || !Array.isArray(saved.results)) throw new Error("no budget and results in it");
+    } catch (error) {
+      process.stderr.write(
+        `findings: ${file} is not a findings.json of npm run findings: ${(error as Error).message}\n`,
+      );
+      return 2;
+    }
     if (budget && JSON.stringify(budget) !== JSON.stringify(saved.budget)) {
       process.stderr.write(`findings: ${file} was measured with another budget than the files before it\n`);
       return 2;
