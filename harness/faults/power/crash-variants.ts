@@ -54,32 +54,37 @@ export function variantsOf(pending: readonly Unit[], model: PersistenceModel = "
   if (model === "process-only") return [{ kind: "all" }];
   const every = allVariants(pending);
   if (model === "posix-pessimistic") return every;
+  const pinned = model === "ext4-ordered" ? ext4Pinned(pending) : undefined;
   return every.filter((v) => {
     if (v.kind === "torn-zero" || v.kind === "torn-junk") return false;
-    if (model === "ext4-ordered" && v.kind === "omit")
-      return !orderedBefore(pending, v.m - 1) && !journaledBefore(pending, v.m - 1);
+    if (pinned && v.kind === "omit") return !pinned[v.m - 1];
     return true;
-  });
-}
-
-/** ext4-ordered: pending unit k (a file's data) must land before a later pending unit that changes that file's size or renames it. */
-function orderedBefore(pending: readonly Unit[], k: number): boolean {
-  const unit = pending[k]!;
-  if (unit.op.op !== "write" && unit.op.op !== "truncate") return false;
-  const file = unit.track;
-  return pending.slice(k + 1).some((u) => {
-    if (u.moves === file) return true;
-    if (u.track !== file) return false;
-    return (file.prefixes[u.pos] as Buffer).length !== (file.prefixes[u.pos + 1] as Buffer).length;
   });
 }
 
 const ENTRY_OPS = new Set(["create", "rename", "unlink", "link", "mkdir", "rmdir"]);
 
-/** ext4-ordered: pending unit k, a directory operation, must land before a later pending directory operation (one journal, committed in order). */
-function journaledBefore(pending: readonly Unit[], k: number): boolean {
-  if (!ENTRY_OPS.has(pending[k]!.op.op)) return false;
-  return pending.slice(k + 1).some((u) => ENTRY_OPS.has(u.op.op));
+/**
+ * ext4-ordered: which pending units cannot be the one left out while later ones landed, in one
+ * pass from the end: a file's write or truncate followed by a pending unit that changes that
+ * file's size or renames it (data before metadata), and a directory operation followed by
+ * another directory operation (one journal, committed in order).
+ */
+function ext4Pinned(pending: readonly Unit[]): boolean[] {
+  const pinned = new Array<boolean>(pending.length).fill(false);
+  const resizedOrMovedLater = new Set<unknown>();
+  let entryLater = false;
+  for (let k = pending.length - 1; k >= 0; k--) {
+    const u = pending[k]!;
+    const isData = u.op.op === "write" || u.op.op === "truncate";
+    const isEntry = ENTRY_OPS.has(u.op.op);
+    pinned[k] = (isData && resizedOrMovedLater.has(u.track)) || (isEntry && entryLater);
+    if (u.moves) resizedOrMovedLater.add(u.moves);
+    if (isData && (u.track.prefixes[u.pos] as Buffer).length !== (u.track.prefixes[u.pos + 1] as Buffer).length)
+      resizedOrMovedLater.add(u.track);
+    entryLater ||= isEntry;
+  }
+  return pinned;
 }
 
 function allVariants(pending: readonly Unit[]): Variant[] {
