@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import type { CaseSession, CrashArm, RecoveryCrash } from "../harness/engine/case-session.js";
+import type { AimedFsArm, CaseSession, CrashArm, RecoveryCrash } from "../harness/engine/case-session.js";
 import { batchOf, modeFor } from "../harness/engine/workload.js";
 import type { Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
 import type { BatchOp } from "../harness/protocol/messages.js";
@@ -14,15 +14,19 @@ export const recoveryPoint = (p: string) => /recover|replay|repair/i.test(p);
  * is a torn write, the business of torn-tail and power-loss (a page-structured engine, SQLite in
  * DELETE mode, has no "after the last record", and junk there is corruption, not a crash).
  */
-type FirstCrash = { arm: CrashArm; batches: BatchOp[][] } | undefined;
+type FirstCrash = { arm: CrashArm | AimedFsArm; batches: BatchOp[][] } | undefined;
 
 const showFirst = (first: NonNullable<FirstCrash>) => `${showArm(first.arm)} then append(${short(first.batches)})`;
 
 const short = (batches: BatchOp[][]) =>
   batches.map((b) => b.map((o) => `${o.key}${o.value === null ? "-" : "="}`).join(",")).join(" | ");
 
-const showArm = (arm: CrashArm) =>
-  arm.kind === "named" ? `crash-at(${arm.point}:${arm.nth})` : `crash-at(fs #${arm.call} ${arm.when})`;
+const showArm = (arm: CrashArm | AimedFsArm) =>
+  arm.kind === "named"
+    ? `crash-at(${arm.point}:${arm.nth})`
+    : arm.kind === "fs"
+      ? `crash-at(fs #${arm.call} ${arm.when})`
+      : `crash-at(fs ${arm.when} the ${arm.writes ? "write-like " : ""}call ${Math.round(arm.share * 100)}% into a dry run)`;
 
 const showRecoveryCrash = (c: RecoveryCrash) =>
   c.kind === "kill" ? `sigkill(${c.delayMs}ms into open)` : `${showArm(c)} inside open`;
@@ -50,6 +54,9 @@ class Plan {
   }
 }
 
+/** Where among a dry run's calls an aimed fs crash goes: thousandths, so that it shrinks to the first call. */
+const shareArb = fc.integer({ min: 0, max: 999 }).map((n) => n / 1000);
+
 /** The crashes a recovery may take inside `open`, among those the run allows. */
 function recoveryCrashArb(env: ScenarioEnv): fc.Arbitrary<RecoveryCrash> | undefined {
   const options: fc.WeightedArbitrary<RecoveryCrash>[] = [];
@@ -64,13 +71,10 @@ function recoveryCrashArb(env: ScenarioEnv): fc.Arbitrary<RecoveryCrash> | undef
   if (env.crash.includes("fs") && env.fsCallsPerLife !== undefined)
     options.push({
       weight: 3,
+      // Placed by a dry run of the recovery on a copy: anywhere among the calls it makes.
       arbitrary: fc
-        .record({
-          // Recovery is the first thing a process does: its fs calls are the first ones counted.
-          call: fc.integer({ min: 1, max: 16 }),
-          when: fc.constantFrom<"before" | "after" | "mid">("before", "after", "mid"),
-        })
-        .map(({ call, when }): RecoveryCrash => ({ kind: "fs", call, when })),
+        .record({ share: shareArb, when: fc.constantFrom<"before" | "after" | "mid">("before", "after", "mid") })
+        .map(({ share, when }): RecoveryCrash => ({ kind: "fs-aimed", share, when })),
     });
   if (env.crash.includes("signal"))
     options.push({
@@ -88,10 +92,13 @@ function firstCrashArb(env: ScenarioEnv): fc.Arbitrary<FirstCrash> {
     options.push({
       // The likeliest way a process crash gives recovery a torn tail to repair: a write cut in half.
       weight: 6,
-      // Early calls: a process's open makes a few, then each append a write and a sync or two.
+      // One of the life's writes, found by a dry run of it on a copy of the directory.
       arbitrary: fc
-        .record({ call: fc.integer({ min: 1, max: Math.max(1, Math.min(env.fsCallsPerLife, 12)) }), batches })
-        .map(({ call, batches }): FirstCrash => ({ arm: { kind: "fs", call, when: "mid" }, batches })),
+        .record({ share: shareArb, batches })
+        .map(({ share, batches }): FirstCrash => ({
+          arm: { kind: "fs-aimed", share, when: "mid", writes: true },
+          batches,
+        })),
     });
   const points = (env.hello.points ?? []).filter((p) => !recoveryPoint(p));
   if (env.crash.includes("named") && points.length > 0)
@@ -108,12 +115,12 @@ export const crashRecovery: Scenario<Plan> = {
   name: "crash-recovery",
   summary: "crash inside recovery, up to three times in a row, then a clean recovery that must lose nothing",
   description:
-    "A crash leaves recovery work: a write cut in half by an fs-call crash, a checkpoint stopped at a named point, or a SIGKILL during appends (only what a process crash leaves: torn writes are torn-tail's and power-loss's). Then up to three processes in a row are crashed inside `open`: at a named recovery point the adapter lists (`recover`, `replay` or `repair` in its name), at the k-th fs call of the recovering Node process, or by SIGKILL a few milliseconds into `open`. The clean recovery after them is held to the same invariants as a single recovery. This is where recovery must be idempotent: one that repairs the log by rewriting it in place (emptied, then written back) or renumbers records survives one run, and loses acknowledged batches when it is itself cut short.",
+    "A crash leaves recovery work: a write cut in half by an fs-call crash (one of the life's writes, found by a dry run on a copy), a checkpoint stopped at a named point, or a SIGKILL during appends (only what a process crash leaves: torn writes are torn-tail's and power-loss's). Then up to three processes in a row are crashed inside `open`: at a named recovery point the adapter lists (`recover`, `replay` or `repair` in its name), at an fs call of the recovering Node process (placed anywhere among the calls a dry run of that recovery made on a copy of the directory), or by SIGKILL a few milliseconds into `open`. The clean recovery after them is held to the same invariants as a single recovery. This is where recovery must be idempotent: one that repairs the log by rewriting it in place (emptied, then written back) or renumbers records survives one run, and loses acknowledged batches when it is itself cut short.",
   needs: [],
   workload:
     "append bursts and a passive checkpoint (where offered); a crash; 1-3 recoveries crashed inside open; a clean one; appends",
   faults:
-    "an fs-call crash mid-write, a named point, or a SIGKILL during appends; then 1-3 crashes inside open: recovery named points, fs calls 1-16, SIGKILL 0-8 ms into open",
+    "an fs-call crash mid-write, a named point, or a SIGKILL during appends; then 1-3 crashes inside open: recovery named points, any fs call of the recovery (aimed by a dry run on a copy), SIGKILL 0-8 ms into open",
   invariants: PROTOCOL_INVARIANTS,
   defaultCases: 6,
   arbitrary(env) {

@@ -23,7 +23,25 @@ export type CrashArm =
  * A crash inside `open`, for the recovery after a crash (crash-recovery): a named point or the
  * k-th fs call armed in the recovering process, or a SIGKILL `delayMs` after its `open` was sent.
  */
-export type RecoveryCrash = CrashArm | { kind: "kill"; delayMs: number };
+export type RecoveryCrash = CrashArm | AimedFsArm | { kind: "kill"; delayMs: number };
+
+/**
+ * An fs-call crash placed by a dry run: the process that takes it is first run on a copy of the
+ * directory under the fs preload's trace (the same requests, no crash), and the crash goes to the
+ * call at `share` (0 <= share < 1) of the counted calls it made; with `writes`, of its write-like
+ * calls only (a write cut in half by `mid` needs a write). A life that makes no such call gets
+ * the first counted call. The dry run makes the k of an fs crash mean the same thing for any
+ * adapter: "40% into its recovery", rather than "its 7th call", which may be past its last.
+ */
+export interface AimedFsArm {
+  kind: "fs-aimed";
+  share: number;
+  when: "before" | "after" | "mid";
+  writes?: boolean;
+}
+
+/** The counted calls that write data, by the trace's label ("writeSync", "promises.writeFile", "FileHandle.write"). */
+const WRITE_LABEL = /^(?:promises\.|FileHandle\.)?(?:write|writev|writeFile|appendFile)(?:Sync)?$/;
 
 /** A file-system fault for the next process (`WALCHECK_FS_FAULT`, see fs-preload.ts): it goes on living. */
 export interface FaultArm {
@@ -446,8 +464,13 @@ export class CaseSession {
    * point: `batches` appended, then checkpoints of `mode` (enough for the n-th hit of a
    * checkpoint point). If the point is not reached, the life simply goes on.
    */
-  async arm(arm: CrashArm, batches: BatchOp[][], mode: "passive" | "truncate" | undefined): Promise<void> {
+  async arm(
+    target: CrashArm | AimedFsArm,
+    batches: BatchOp[][],
+    mode: "passive" | "truncate" | undefined,
+  ): Promise<void> {
     await this.endLife();
+    const arm = target.kind === "fs-aimed" ? await this.aim(target, batches) : target;
     await this.start(arm);
     if (!this.armed) return; // it already fired during recovery
     for (const ops of batches) {
@@ -596,6 +619,51 @@ export class CaseSession {
     await this.verify(open?.ok ? open.lastSeq : undefined);
   }
 
+  /**
+   * Place `aimed` in a process that recovers the directory and then takes `batches`: a dry run of
+   * that life on a copy of the directory, traced by the fs preload and killed at its end, counts
+   * the calls; the copy and the trace are removed. The directory must be quiescent (no process on it).
+   */
+  async aim(aimed: AimedFsArm, batches: BatchOp[][]): Promise<CrashArm> {
+    if (!this.opts.fsPreload) throw new TypeError("fs arms need the fs preload");
+    const work = await fs.promises.mkdtemp(path.join(path.dirname(this.opts.dir), "dry-run-"));
+    const copy = path.join(work, path.basename(this.opts.dir));
+    const trace = path.join(work, "fs-trace.jsonl");
+    const labels: string[] = [];
+    try {
+      if (fs.existsSync(this.opts.dir)) await fs.promises.cp(this.opts.dir, copy, { recursive: true });
+      const client = this.spawnExtra({
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim(),
+        WALCHECK_FS_TRACE: trace,
+      });
+      try {
+        // What the life answers does not matter here: the case's own run of it is judged.
+        await client.request("hello", {});
+        const opened = await client.request("open", { dir: copy, config: this.opts.openConfig });
+        if (opened.ok) for (const ops of batches) await client.request("append", { ops });
+      } catch {
+        // A dry run that dies (an adapter that refuses the copy) aims with the calls it made.
+      } finally {
+        await client.kill("SIGKILL");
+      }
+      const text = fs.existsSync(trace) ? await fs.promises.readFile(trace, "utf8") : "";
+      for (const line of text.split("\n")) {
+        if (!line) continue;
+        try {
+          labels.push(String((JSON.parse(line) as { call?: unknown }).call));
+        } catch {
+          // a line cut by the kill
+        }
+      }
+    } finally {
+      await fs.promises.rm(work, { recursive: true, force: true });
+    }
+    const indices = labels.flatMap((label, i) => (!aimed.writes || WRITE_LABEL.test(label) ? [i + 1] : []));
+    const call =
+      indices.length > 0 ? indices[Math.min(indices.length - 1, Math.floor(aimed.share * indices.length))]! : 1;
+    return { kind: "fs", call, when: aimed.when };
+  }
+
   /** A process beside the session's own (a second opener, a recorded life, a recovery of a crash state), with `env` added; `dispose` kills it too. */
   spawnExtra(env: Record<string, string> = {}): AdapterClient {
     const client = this.spawn({ ...this.opts.launch.env, ...env });
@@ -678,7 +746,8 @@ export class CaseSession {
   private async crashRecoveries(first: CrashInfo): Promise<void> {
     const plan = this.recoveryCrashes.splice(0);
     let story = first.at;
-    for (const crash of plan) {
+    for (const planned of plan) {
+      const crash = planned.kind === "fs-aimed" ? await this.aim(planned, []) : planned;
       const what =
         crash.kind === "kill" ? `SIGKILL ${crash.delayMs}ms into open` : `${describeArm(crash).at} inside open`;
       story = `${story}, then ${what}`;
@@ -691,7 +760,7 @@ export class CaseSession {
    * not on its path, k was past its last fs call, the delay too long), its recovery is judged
    * as any other, and the process is then SIGKILLed with nothing in flight.
    */
-  private async openCrashing(crash: RecoveryCrash, at: CrashInfo): Promise<void> {
+  private async openCrashing(crash: Exclude<RecoveryCrash, AimedFsArm>, at: CrashInfo): Promise<void> {
     if (this.disposed) throw new CaseAbandoned(this.disposed);
     const arm = crash.kind === "kill" ? undefined : crash;
     this.armed = arm;

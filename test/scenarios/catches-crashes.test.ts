@@ -14,7 +14,8 @@ describe("crash scenarios catch the bugs they are for", () => {
     ["torn-tail", "bug-no-tail-truncate", ["durability", "atomicity", "sequence"]],
     ["torn-tail", "bug-split-newline", ["recovery"]],
     // Two crashes must line up (a write cut in half, then a crash between the repair's truncate
-    // and its rewrite): within 40 cases seeds 2, 3 and 4 catch it, seed 1 does not.
-    ["crash-recovery", "bug-recovery-not-idempotent", ["durability", "atomicity", "sequence"], 2],
+    // and its rewrite); both are aimed by dry runs on a copy: seeds 1 to 8 each catch it
+    // within 18 cases (median 4.5), where fixed call numbers caught it with 6 of 8 seeds in 40.
+    ["crash-recovery", "bug-recovery-not-idempotent", ["durability", "atomicity", "sequence"]],
   ]);
 });

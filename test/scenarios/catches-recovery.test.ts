@@ -8,7 +8,7 @@ import { fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 // recovery shows the bug; every other scenario passes it.
 describe("crash-recovery", () => {
   it("the reference WAL passes it, crashed at its recovery points, fs calls and SIGKILLs inside open", async () => {
-    const r = await runScenarios(["--scenarios", "crash-recovery", "--seed", "1", "--runs", "30"]);
+    const r = await runScenarios(["--scenarios", "crash-recovery", "--seed", "1", "--runs", "16"]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     const entry = scenarioOf(r.report, "crash-recovery") as never as {
       status: string;
