@@ -29,7 +29,11 @@ const showArm = (arm: CrashArm | AimedFsArm) =>
       : `crash-at(fs ${arm.when} the ${arm.writes ? "write-like " : ""}call ${Math.round(arm.share * 100)}% into a dry run)`;
 
 const showRecoveryCrash = (c: RecoveryCrash) =>
-  c.kind === "kill" ? `sigkill(${c.delayMs}ms into open)` : `${showArm(c)} inside open`;
+  c.kind === "kill"
+    ? `sigkill(${c.delayMs}ms into open)`
+    : c.kind === "kill-aimed"
+      ? `sigkill(${Math.round(c.share * 100)}% into open, timed by a dry run)`
+      : `${showArm(c)} inside open`;
 
 /** One case: a workload, a crash, up to three recoveries crashed inside `open`, a clean one, more appends. */
 class Plan {
@@ -79,7 +83,8 @@ function recoveryCrashArb(env: ScenarioEnv): fc.Arbitrary<RecoveryCrash> | undef
   if (env.crash.includes("signal"))
     options.push({
       weight: 1,
-      arbitrary: fc.integer({ min: 0, max: 8 }).map((delayMs): RecoveryCrash => ({ kind: "kill", delayMs })),
+      // Any moment of the recovery, timed by a dry run of it on a copy: an adapter in any language.
+      arbitrary: shareArb.map((share): RecoveryCrash => ({ kind: "kill-aimed", share })),
     });
   return options.length > 0 ? fc.oneof(...options) : undefined;
 }
@@ -93,12 +98,10 @@ function firstCrashArb(env: ScenarioEnv): fc.Arbitrary<FirstCrash> {
       // The likeliest way a process crash gives recovery a torn tail to repair: a write cut in half.
       weight: 6,
       // One of the life's writes, found by a dry run of it on a copy of the directory.
-      arbitrary: fc
-        .record({ share: shareArb, batches })
-        .map(({ share, batches }): FirstCrash => ({
-          arm: { kind: "fs-aimed", share, when: "mid", writes: true },
-          batches,
-        })),
+      arbitrary: fc.record({ share: shareArb, batches }).map(({ share, batches }): FirstCrash => ({
+        arm: { kind: "fs-aimed", share, when: "mid", writes: true },
+        batches,
+      })),
     });
   const points = (env.hello.points ?? []).filter((p) => !recoveryPoint(p));
   if (env.crash.includes("named") && points.length > 0)
@@ -115,12 +118,12 @@ export const crashRecovery: Scenario<Plan> = {
   name: "crash-recovery",
   summary: "crash inside recovery, up to three times in a row, then a clean recovery that must lose nothing",
   description:
-    "A crash leaves recovery work: a write cut in half by an fs-call crash (one of the life's writes, found by a dry run on a copy), a checkpoint stopped at a named point, or a SIGKILL during appends (only what a process crash leaves: torn writes are torn-tail's and power-loss's). Then up to three processes in a row are crashed inside `open`: at a named recovery point the adapter lists (`recover`, `replay` or `repair` in its name), at an fs call of the recovering Node process (placed anywhere among the calls a dry run of that recovery made on a copy of the directory), or by SIGKILL a few milliseconds into `open`. The clean recovery after them is held to the same invariants as a single recovery. This is where recovery must be idempotent: one that repairs the log by rewriting it in place (emptied, then written back) or renumbers records survives one run, and loses acknowledged batches when it is itself cut short.",
+    "A crash leaves recovery work: a write cut in half by an fs-call crash (one of the life's writes, found by a dry run on a copy), a checkpoint stopped at a named point, or a SIGKILL during appends (only what a process crash leaves: torn writes are torn-tail's and power-loss's). Then up to three processes in a row are crashed inside `open`: at a named recovery point the adapter lists (`recover`, `replay` or `repair` in its name), at an fs call of the recovering Node process (placed anywhere among the calls a dry run of that recovery made on a copy of the directory), or by SIGKILL at a moment of `open` (a share of the time a dry run of that recovery took on a copy; for an adapter in any language). The clean recovery after them is held to the same invariants as a single recovery. This is where recovery must be idempotent: one that repairs the log by rewriting it in place (emptied, then written back) or renumbers records survives one run, and loses acknowledged batches when it is itself cut short.",
   needs: [],
   workload:
     "append bursts and a passive checkpoint (where offered); a crash; 1-3 recoveries crashed inside open; a clean one; appends",
   faults:
-    "an fs-call crash mid-write, a named point, or a SIGKILL during appends; then 1-3 crashes inside open: recovery named points, any fs call of the recovery (aimed by a dry run on a copy), SIGKILL 0-8 ms into open",
+    "an fs-call crash mid-write, a named point, or a SIGKILL during appends; then 1-3 crashes inside open: recovery named points, any fs call of the recovery (aimed by a dry run on a copy), SIGKILL at any moment of open (timed by a dry run)",
   invariants: PROTOCOL_INVARIANTS,
   defaultCases: 6,
   arbitrary(env) {

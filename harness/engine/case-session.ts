@@ -23,7 +23,12 @@ export type CrashArm =
  * A crash inside `open`, for the recovery after a crash (crash-recovery): a named point or the
  * k-th fs call armed in the recovering process, or a SIGKILL `delayMs` after its `open` was sent.
  */
-export type RecoveryCrash = CrashArm | AimedFsArm | { kind: "kill"; delayMs: number };
+export type RecoveryCrash =
+  | CrashArm
+  | AimedFsArm
+  | { kind: "kill"; delayMs: number }
+  /** A SIGKILL `share` (0 <= share < 1) of the way into `open`, timed by a dry run of that recovery on a copy. */
+  | { kind: "kill-aimed"; share: number };
 
 /**
  * An fs-call crash placed by a dry run: the process that takes it is first run on a copy of the
@@ -621,31 +626,12 @@ export class CaseSession {
 
   /**
    * Place `aimed` in a process that recovers the directory and then takes `batches`: a dry run of
-   * that life on a copy of the directory, traced by the fs preload and killed at its end, counts
-   * the calls; the copy and the trace are removed. The directory must be quiescent (no process on it).
+   * that life on a copy of the directory, traced by the fs preload, counts the calls.
    */
   async aim(aimed: AimedFsArm, batches: BatchOp[][]): Promise<CrashArm> {
     if (!this.opts.fsPreload) throw new TypeError("fs arms need the fs preload");
-    const work = await fs.promises.mkdtemp(path.join(path.dirname(this.opts.dir), "dry-run-"));
-    const copy = path.join(work, path.basename(this.opts.dir));
-    const trace = path.join(work, "fs-trace.jsonl");
     const labels: string[] = [];
-    try {
-      if (fs.existsSync(this.opts.dir)) await fs.promises.cp(this.opts.dir, copy, { recursive: true });
-      const client = this.spawnExtra({
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim(),
-        WALCHECK_FS_TRACE: trace,
-      });
-      try {
-        // What the life answers does not matter here: the case's own run of it is judged.
-        await client.request("hello", {});
-        const opened = await client.request("open", { dir: copy, config: this.opts.openConfig });
-        if (opened.ok) for (const ops of batches) await client.request("append", { ops });
-      } catch {
-        // A dry run that dies (an adapter that refuses the copy) aims with the calls it made.
-      } finally {
-        await client.kill("SIGKILL");
-      }
+    await this.dryRun(batches, async (trace) => {
       const text = fs.existsSync(trace) ? await fs.promises.readFile(trace, "utf8") : "";
       for (const line of text.split("\n")) {
         if (!line) continue;
@@ -655,13 +641,56 @@ export class CaseSession {
           // a line cut by the kill
         }
       }
-    } finally {
-      await fs.promises.rm(work, { recursive: true, force: true });
-    }
+    });
     const indices = labels.flatMap((label, i) => (!aimed.writes || WRITE_LABEL.test(label) ? [i + 1] : []));
     const call =
       indices.length > 0 ? indices[Math.min(indices.length - 1, Math.floor(aimed.share * indices.length))]! : 1;
     return { kind: "fs", call, when: aimed.when };
+  }
+
+  /** A SIGKILL `share` of the way into a recovery of the directory: a dry run on a copy times its `open`. */
+  private async aimKill(share: number): Promise<{ kind: "kill"; delayMs: number }> {
+    const openMs = await this.dryRun([]);
+    return { kind: "kill", delayMs: Math.round(share * (openMs ?? 0) * 10) / 10 };
+  }
+
+  /**
+   * Run a life on a copy of the directory (quiescent: no process on it) in a process of its own:
+   * `hello`, `open` of the copy, `batches`, then SIGKILL. With `traced`, under the fs preload's
+   * trace, handed to `traced` before the copy and the trace are removed. What the life answers
+   * does not matter: the case's own run of it is judged. Returns the round trip of `open`
+   * (undefined if it did not answer: an adapter that refuses the copy is aimed with what it did).
+   */
+  private async dryRun(batches: BatchOp[][], traced?: (trace: string) => Promise<void>): Promise<number | undefined> {
+    const work = await fs.promises.mkdtemp(path.join(path.dirname(this.opts.dir), "dry-run-"));
+    const copy = path.join(work, path.basename(this.opts.dir));
+    const trace = path.join(work, "fs-trace.jsonl");
+    try {
+      if (fs.existsSync(this.opts.dir)) await fs.promises.cp(this.opts.dir, copy, { recursive: true });
+      const env: Record<string, string> = traced
+        ? {
+            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim(),
+            WALCHECK_FS_TRACE: trace,
+          }
+        : {};
+      const client = this.spawnExtra(env);
+      let openMs: number | undefined;
+      try {
+        await client.request("hello", {});
+        const t = performance.now();
+        const opened = await client.request("open", { dir: copy, config: this.opts.openConfig });
+        openMs = performance.now() - t;
+        if (opened.ok) for (const ops of batches) await client.request("append", { ops });
+      } catch {
+        // it died or refused: aim with what it did
+      } finally {
+        await client.kill("SIGKILL");
+      }
+      await traced?.(trace);
+      return openMs;
+    } finally {
+      await fs.promises.rm(work, { recursive: true, force: true });
+    }
   }
 
   /** A process beside the session's own (a second opener, a recorded life, a recovery of a crash state), with `env` added; `dispose` kills it too. */
@@ -747,7 +776,12 @@ export class CaseSession {
     const plan = this.recoveryCrashes.splice(0);
     let story = first.at;
     for (const planned of plan) {
-      const crash = planned.kind === "fs-aimed" ? await this.aim(planned, []) : planned;
+      const crash =
+        planned.kind === "fs-aimed"
+          ? await this.aim(planned, [])
+          : planned.kind === "kill-aimed"
+            ? await this.aimKill(planned.share)
+            : planned;
       const what =
         crash.kind === "kill" ? `SIGKILL ${crash.delayMs}ms into open` : `${describeArm(crash).at} inside open`;
       story = `${story}, then ${what}`;
@@ -760,7 +794,10 @@ export class CaseSession {
    * not on its path, k was past its last fs call, the delay too long), its recovery is judged
    * as any other, and the process is then SIGKILLed with nothing in flight.
    */
-  private async openCrashing(crash: Exclude<RecoveryCrash, AimedFsArm>, at: CrashInfo): Promise<void> {
+  private async openCrashing(
+    crash: Exclude<RecoveryCrash, AimedFsArm | { kind: "kill-aimed" }>,
+    at: CrashInfo,
+  ): Promise<void> {
     if (this.disposed) throw new CaseAbandoned(this.disposed);
     const arm = crash.kind === "kill" ? undefined : crash;
     this.armed = arm;
