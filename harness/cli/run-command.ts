@@ -37,6 +37,7 @@ import {
   type RunSummary,
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
+import { nativeFaultPath, probeNative, type FaultPath } from "../engine/fault-path.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
@@ -148,6 +149,24 @@ export async function probeWithFsCalls(
     await client.kill();
     await work.cleanup();
   }
+}
+
+/**
+ * How injected fs faults reach the adapter: the Node fs preload when it sees the adapter's I/O
+ * (`fsFaults`), else the C preload (LD_PRELOAD) if it can be built and saw the adapter's writes in
+ * a probe life; else why neither can.
+ */
+export async function faultPath(
+  launch: AdapterLaunch,
+  fsFaults: { ok: boolean; why: string },
+  timeoutMs: number,
+  openConfig: Record<string, unknown>,
+): Promise<FaultPath> {
+  if (fsFaults.ok) return { ok: true, via: "node", why: "through the Node fs preload" };
+  const lib = await recorderSupport();
+  if (!lib.ok) return { ok: false, why: `${fsFaults.why}, and the C preload cannot be built: ${lib.why}` };
+  const native = nativeFaultPath(lib.path, await probeNative(launch, lib.path, timeoutMs, openConfig));
+  return native.ok || !launch.node ? native : { ok: false, why: `${fsFaults.why}, and ${native.why}` };
 }
 
 /** Whether the power-loss recorder can be built (cached after the first time), and if not, why. */
@@ -267,6 +286,14 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     }
   }
 
+  // Injected fs faults: the Node preload where it sees the adapter's I/O, else the C preload.
+  const faults: FaultPath = selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults"))
+    ? await faultPath(launch, fsFaults, timeoutMs, openConfig)
+    : fsFaults.ok
+      ? { ok: true, via: "node", why: "" }
+      : { ok: false, why: fsFaults.why };
+  if (faults.ok && faults.via === "native") log(`fs faults injected ${faults.why}`);
+
   const seen = doctor?.capabilities.powerRecorder;
   const recorder = needsRecorder
     ? seen?.checked && !seen.available
@@ -290,7 +317,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const plans: PlannedScenario[] = [];
   const skipped: { name: string; reason: string; invariants: readonly InvariantSpec[] }[] = [];
   for (const scenario of selected) {
-    const verdict = applicability(scenario, hello, fsFaults, recorder);
+    const verdict = applicability(scenario, hello, faults, recorder);
     if (!verdict.applies) {
       skipped.push({ name: scenario.name, reason: verdict.reason, invariants: scenario.invariants });
       continue;
@@ -375,6 +402,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         timeoutMs,
         ...(replay ? { replay } : {}),
         fsPreload: FS_PRELOAD,
+        ...(faults.ok && faults.via === "native" ? { nativeFaults: faults.lib } : {}),
         warnings: probeWarnings,
         latencyGate: flags.latency ?? config.latency ?? "gate",
         ...(flags.bail ? { bail: true } : {}),
