@@ -37,7 +37,7 @@ import {
   type RunSummary,
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
-import { nativeFaultPath, probeNative, type FaultPath } from "../engine/fault-path.js";
+import { faultPath, type FaultPath } from "../engine/fault-path.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
@@ -78,7 +78,7 @@ export interface RunFlags {
 }
 
 export { FS_PRELOAD };
-export { fsFaultSupport, MIN_FS_CALLS };
+export { faultPath, fsFaultSupport, MIN_FS_CALLS };
 
 function parseShard(raw: string | undefined): { index: number; count: number } {
   if (raw === undefined) return { index: 0, count: 1 };
@@ -149,24 +149,6 @@ export async function probeWithFsCalls(
     await client.kill();
     await work.cleanup();
   }
-}
-
-/**
- * How injected fs faults reach the adapter: the Node fs preload when it sees the adapter's I/O
- * (`fsFaults`), else the C preload (LD_PRELOAD) if it can be built and saw the adapter's writes in
- * a probe life; else why neither can.
- */
-export async function faultPath(
-  launch: AdapterLaunch,
-  fsFaults: { ok: boolean; why: string },
-  timeoutMs: number,
-  openConfig: Record<string, unknown>,
-): Promise<FaultPath> {
-  if (fsFaults.ok) return { ok: true, via: "node", why: "through the Node fs preload" };
-  const lib = await recorderSupport();
-  if (!lib.ok) return { ok: false, why: `${fsFaults.why}, and the C preload cannot be built: ${lib.why}` };
-  const native = nativeFaultPath(lib.path, await probeNative(launch, lib.path, timeoutMs, openConfig));
-  return native.ok || !launch.node ? native : { ok: false, why: `${fsFaults.why}, and ${native.why}` };
 }
 
 /** Whether the power-loss recorder can be built (cached after the first time), and if not, why. */

@@ -6,7 +6,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { dir as tmpDir } from "tmp-promise";
 import { AdapterClient } from "../protocol/adapter-client.js";
-import { recordEnv } from "../faults/power/recorder-build.js";
+import { ensureRecorder, recordEnv } from "../faults/power/recorder-build.js";
 import { parseTrace } from "../faults/power/trace.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 
@@ -110,4 +110,26 @@ export function nativeFaultPath(lib: string, probe: NativeProbe): FaultPath {
     lib,
     why: `through the C preload (LD_PRELOAD), which saw ${probe.writes} writes and ${probe.syncs} fsyncs in a probe life`,
   };
+}
+
+/**
+ * How injected fs faults reach the adapter: the Node fs preload when it sees the adapter's I/O
+ * (`fsFaults`, from fsFaultSupport), else the C preload (LD_PRELOAD) if it can be built and saw
+ * the adapter's writes in a probe life; else why neither can.
+ */
+export async function faultPath(
+  launch: AdapterLaunch,
+  fsFaults: { ok: boolean; why: string },
+  timeoutMs: number,
+  openConfig: Record<string, unknown>,
+): Promise<FaultPath> {
+  if (fsFaults.ok) return { ok: true, via: "node", why: "through the Node fs preload" };
+  let lib: string;
+  try {
+    lib = await ensureRecorder();
+  } catch (error) {
+    return { ok: false, why: `${fsFaults.why}, and the C preload cannot be built: ${(error as Error).message}` };
+  }
+  const native = nativeFaultPath(lib, await probeNative(launch, lib, timeoutMs, openConfig));
+  return native.ok || !launch.node ? native : { ok: false, why: `${fsFaults.why}, and ${native.why}` };
 }

@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ensureRecorder } from "../../harness/faults/power/recorder-build.js";
+import { ensureRecorder, recordEnv } from "../../harness/faults/power/recorder-build.js";
+import { parseTrace } from "../../harness/faults/power/trace.js";
 import { nativeFaultEnv } from "../../harness/engine/fault-path.js";
 import { tempDir } from "../helpers.js";
 
@@ -90,6 +91,16 @@ describe("the C preload injects the fs faults with the errno Linux gives", () =>
     const gate = path.join(fs.realpathSync(await tempDir()), "space-back");
     fs.writeFileSync(gate, "");
     expect((await ops("enospc", `enospc:0,release=${gate}`)).lines).toContain("size 13");
+  });
+
+  it("with the power-loss trace too, the trace holds what the fault left: eio-fsync's cut is a truncate", async () => {
+    const dir = fs.realpathSync(await tempDir());
+    const trace = path.join(fs.realpathSync(await tempDir()), "trace.jsonl");
+    const env = { ...recordEnv(trace, dir, lib), ...nativeFaultEnv(lib, dir, "eio-fsync:2") };
+    const r = await execa("python3", [path.join(FIXTURES, "fault_ops.py"), dir, "eio-fsync"], { env });
+    expect(r.stdout.split("\n")).toEqual(["fsync1 ok", "fsync2 EIO", "size 4", "fsync3 ok", "size 8"]);
+    const ops = parseTrace(fs.readFileSync(trace, "utf8")).map((op) => op.op);
+    expect(ops).toEqual(["create", "write", "fsync", "write", "truncate", "write", "fsync"]);
   });
 
   it("calls outside WALCHECK_FAULT_DIR are never faulted", async () => {
