@@ -44,7 +44,7 @@ describe("fs faults reach adapters in any language through the C preload", () =>
       "--runs",
       "4",
       "--shrink-budget",
-      "2s",
+      "1s",
     ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     const entry = scenarioOf(r.report, "fsync-error");
