@@ -4,6 +4,7 @@ import { resolveAdapter } from "./engine/adapter-launch.js";
 import { applicability, selectScenarios } from "../scenarios/index.js";
 import { caseSeed, probeAdapter } from "./engine/campaign.js";
 import { runCase } from "./engine/case-runner.js";
+import { faultPath, type FaultPath } from "./engine/fault-path.js";
 import { FS_PRELOAD } from "./faults/fs-preload-path.js";
 import type { BatchOp } from "./protocol/messages.js";
 import type { WalAdapter } from "./protocol/wal-adapter.js";
@@ -150,15 +151,26 @@ export function walConformance(opts: ConformanceOptions): void {
     const seed = opts.seed ?? 20261121;
     const runs = opts.runs ?? 4;
     let hello: Awaited<ReturnType<typeof probeAdapter>> | undefined;
+    let faults: FaultPath | undefined;
     for (const scenario of selectScenarios(opts.scenarios ?? ["crash-mixed"])) {
       for (let index = 0; index < runs; index++) {
         const s = caseSeed(seed, index, scenario.name);
         test(`walcheck: ${scenario.name} case ${index + 1}/${runs} (seed ${s})`, async () => {
           hello ??= await probeAdapter(launch, 10_000);
+          // Not Node: fs faults go through the C preload if a probe life shows it sees the writes.
+          if (!launch.node && scenario.needs.some((n) => n.kind === "fs-faults"))
+            faults ??= await faultPath(
+              launch,
+              { ok: false, why: "the adapter is not a Node.js process" },
+              10_000,
+              opts.config ?? {},
+            );
           const verdict = applicability(
             scenario,
             hello,
-            launch.node ? { ok: true, why: "" } : { ok: false, why: "the adapter is not a Node.js process" },
+            launch.node
+              ? { ok: true, why: "" }
+              : (faults ?? { ok: false, why: "the adapter is not a Node.js process" }),
           );
           if (!verdict.applies) return; // skipped for this adapter: nothing to hold it to
           const crash = opts.crash ?? (launch.node && hello.points?.length ? ["named", "signal"] : ["signal"]);
@@ -170,6 +182,7 @@ export function walConformance(opts: ConformanceOptions): void {
             recoveryThresholdMs: opts.recoveryThresholdMs ?? 200,
             timeoutMs: 10_000,
             fsPreload: FS_PRELOAD,
+            ...(faults?.ok && faults.via === "native" ? { nativeFaults: faults.lib } : {}),
             reportDir: path.resolve(opts.reportDir ?? "walcheck-reports/vitest"),
           });
           if (result.status === "failed") {

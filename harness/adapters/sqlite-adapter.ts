@@ -49,6 +49,33 @@ interface Opened {
   /** lastSeq and the state from one read snapshot. */
   snapshot: () => { lastSeq: number; state: Record<string, string> };
   applyOp: (op: { key: string; value: string | null }) => void;
+  /** The I/O error that failed a write or checkpoint: every later write is refused until the WAL is reopened. */
+  failed?: unknown;
+}
+
+/**
+ * An error of SQLite's I/O (EIO from fsync, a full disk, a read-only file system): after it the
+ * file may have lost pages SQLite believes written, so the process stops writing (fail-stop).
+ */
+function ioFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && /^SQLITE_(IOERR|FULL|READONLY|CORRUPT|NOTADB)/.test(code);
+}
+
+/** Runs `write` unless an earlier I/O error failed the WAL; an I/O error now fails it. */
+function failStop<T>(opened: Opened, write: () => T): T {
+  if (opened.failed !== undefined)
+    throw new WalError(
+      "WAL_FAILED",
+      `an earlier write failed (${(opened.failed as Error).message}); reopen the WAL to recover`,
+      { cause: opened.failed },
+    );
+  try {
+    return write();
+  } catch (error) {
+    if (ioFailure(error)) opened.failed = error;
+    throw error;
+  }
 }
 
 /** An error the protocol answers with code EINVAL (a request the WAL must refuse, nothing written). */
@@ -144,36 +171,39 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
     },
 
     async append(ops) {
-      const { writeBatch, applyOp } = opened();
-      const seq = writeBatch(() => ops.forEach(applyOp));
+      const o = opened();
+      const seq = failStop(o, () => o.writeBatch(() => ops.forEach(o.applyOp)));
       crashpoint("sqlite.after-commit");
       return { seq };
     },
 
     async transaction(steps) {
-      const { db, writeBatch, applyOp } = opened();
+      const o = opened();
+      const { db, applyOp } = o;
       // Refuse an unbalanced or empty transaction before BEGIN: nothing written, no seq used.
       const net = netOps(steps);
       if (!Array.isArray(net)) throw invalidRequest(`transaction: ${net.error}`);
       if (net.length === 0) throw invalidRequest("empty transaction");
-      const seq = writeBatch(() => {
-        let depth = 0;
-        for (const step of steps) {
-          if ("put" in step) {
-            applyOp(step.put);
-          } else if ("savepoint" in step) {
-            db.exec(`SAVEPOINT s${++depth}`);
-          } else if ("rollback" in step) {
-            // ROLLBACK TO keeps the savepoint open; RELEASE closes the (now empty) scope.
-            db.exec(`ROLLBACK TO s${depth}; RELEASE s${depth}`);
-            depth--;
-          } else {
-            db.exec(`RELEASE s${depth--}`);
+      const seq = failStop(o, () =>
+        o.writeBatch(() => {
+          let depth = 0;
+          for (const step of steps) {
+            if ("put" in step) {
+              applyOp(step.put);
+            } else if ("savepoint" in step) {
+              db.exec(`SAVEPOINT s${++depth}`);
+            } else if ("rollback" in step) {
+              // ROLLBACK TO keeps the savepoint open; RELEASE closes the (now empty) scope.
+              db.exec(`ROLLBACK TO s${depth}; RELEASE s${depth}`);
+              depth--;
+            } else {
+              db.exec(`RELEASE s${depth--}`);
+            }
           }
-        }
-        // Savepoints left open are released (innermost first), then the batch commits.
-        while (depth > 0) db.exec(`RELEASE s${depth--}`);
-      });
+          // Savepoints left open are released (innermost first), then the batch commits.
+          while (depth > 0) db.exec(`RELEASE s${depth--}`);
+        }),
+      );
       crashpoint("sqlite.after-commit");
       return { seq };
     },
@@ -181,7 +211,10 @@ export function createSqliteAdapter(defaults: SqliteConfig = {}): WalAdapter {
     async checkpoint(mode) {
       const t0 = performance.now();
       crashpoint("sqlite.before-checkpoint");
-      const [row] = opened().db.pragma(`wal_checkpoint(${mode === "truncate" ? "TRUNCATE" : "PASSIVE"})`) as {
+      const o = opened();
+      const [row] = failStop(o, () =>
+        o.db.pragma(`wal_checkpoint(${mode === "truncate" ? "TRUNCATE" : "PASSIVE"})`),
+      ) as {
         busy: number;
         log: number;
         checkpointed: number;

@@ -43,6 +43,7 @@ export function formatDoctor(result: DoctorResult): string {
     "",
     "capabilities:",
     `  fs faults and fs-call crashes: ${cap(result.capabilities.fsFaults)}`,
+    `  fs fault scenarios (disk-full, read-only, fsync-error, slow-storage): ${cap(result.capabilities.faultPath)}`,
     `  power-loss recorder: ${cap(power)}${power.checked && !power.available ? " (walcheck run skips power-loss for it, with this reason)" : ""}`,
   );
   return `${lines.join("\n")}\n`;

@@ -2,7 +2,7 @@ import { applicability, describeRequirement, SCENARIOS } from "../../scenarios/i
 import { resolveAdapter } from "../engine/adapter-launch.js";
 import { probeAdapter } from "../engine/campaign.js";
 import { EXIT } from "./exit.js";
-import { fsFaultSupport, probeWithFsCalls } from "./run-command.js";
+import { faultPath, fsFaultSupport, probeWithFsCalls } from "./run-command.js";
 
 export interface ListFlags {
   adapter?: string;
@@ -34,7 +34,7 @@ export async function listCommand(flags: ListFlags): Promise<number> {
     const { hello, fsCalls: calls } = launch.node
       ? await probeWithFsCalls(launch, 10_000, {})
       : { hello: await probeAdapter(launch, 10_000), fsCalls: 0 };
-    const fsFaults = fsFaultSupport(launch, calls);
+    const fsFaults = await faultPath(launch, fsFaultSupport(launch, calls), 10_000, {});
     judge = (i) => {
       const v = applicability(SCENARIOS[i]!, hello, fsFaults);
       return v.applies ? { applies: true } : { applies: false, reason: v.reason };

@@ -37,6 +37,7 @@ import {
   type RunSummary,
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
+import { faultPath, type FaultPath } from "../engine/fault-path.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
@@ -77,7 +78,7 @@ export interface RunFlags {
 }
 
 export { FS_PRELOAD };
-export { fsFaultSupport, MIN_FS_CALLS };
+export { faultPath, fsFaultSupport, MIN_FS_CALLS };
 
 function parseShard(raw: string | undefined): { index: number; count: number } {
   if (raw === undefined) return { index: 0, count: 1 };
@@ -267,6 +268,14 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     }
   }
 
+  // Injected fs faults: the Node preload where it sees the adapter's I/O, else the C preload.
+  const faults: FaultPath = selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults"))
+    ? await faultPath(launch, fsFaults, timeoutMs, openConfig)
+    : fsFaults.ok
+      ? { ok: true, via: "node", why: "" }
+      : { ok: false, why: fsFaults.why };
+  if (faults.ok && faults.via === "native") log(`fs faults injected ${faults.why}`);
+
   const seen = doctor?.capabilities.powerRecorder;
   const recorder = needsRecorder
     ? seen?.checked && !seen.available
@@ -290,7 +299,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const plans: PlannedScenario[] = [];
   const skipped: { name: string; reason: string; invariants: readonly InvariantSpec[] }[] = [];
   for (const scenario of selected) {
-    const verdict = applicability(scenario, hello, fsFaults, recorder);
+    const verdict = applicability(scenario, hello, faults, recorder);
     if (!verdict.applies) {
       skipped.push({ name: scenario.name, reason: verdict.reason, invariants: scenario.invariants });
       continue;
@@ -375,6 +384,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         timeoutMs,
         ...(replay ? { replay } : {}),
         fsPreload: FS_PRELOAD,
+        ...(faults.ok && faults.via === "native" ? { nativeFaults: faults.lib } : {}),
         warnings: probeWarnings,
         latencyGate: flags.latency ?? config.latency ?? "gate",
         ...(flags.bail ? { bail: true } : {}),

@@ -58,6 +58,8 @@ export interface CampaignOptions {
   /** Run exactly one case again (from a failure's replay line). */
   replay?: ReplayToken;
   fsPreload?: string;
+  /** The C preload (LD_PRELOAD library) that injects fault arms, for adapters the fs preload cannot reach. */
+  nativeFaults?: string;
   /** How long a failing case may shrink (default 10 s). */
   shrinkBudgetMs?: number;
   /** Latency over a critical level: "gate" fails the run (default), "warn" only reports it. */
@@ -309,6 +311,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
           timeoutMs: opts.timeoutMs,
           reportDir: path.join(opts.reportDir, "cases"),
           ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
+          ...(opts.nativeFaults ? { nativeFaults: opts.nativeFaults } : {}),
           signal: stop.signal,
           ...(opts.shrinkBudgetMs !== undefined ? { shrinkBudgetMs: opts.shrinkBudgetMs } : {}),
         },

@@ -20,6 +20,8 @@ export interface CaseOptions {
   /** Where a failing case's directory and the adapter's stderr are kept. */
   reportDir: string;
   fsPreload?: string;
+  /** The C preload that injects fault arms instead of the fs preload (see fault-path.ts). */
+  nativeFaults?: string;
   /** A case running longer than this is stopped and reported as an error with what it was doing (default 120 s). */
   caseTimeoutMs?: number;
   /** How long shrinking may go on after the first failure (default 10 s): the smallest case found by then is reported. */
@@ -122,6 +124,7 @@ export async function runCase(
       recoveryThresholdMs: opts.recoveryThresholdMs,
       timeoutMs: opts.timeoutMs,
       ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
+      ...(opts.nativeFaults ? { nativeFaults: opts.nativeFaults } : {}),
       ...(opts.scenario.solo ? { prespawn: false } : {}),
     });
     const onAbort = () => void session.dispose("interrupted");

@@ -8,6 +8,7 @@ import { AdapterError } from "../protocol/adapter-error.js";
 import { WalcheckError } from "../protocol/errors.js";
 import { dirBytes } from "./dir-bytes.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
+import { nativeFaultEnv } from "./fault-path.js";
 import { CaseChecker, type StateRead } from "../checks/case-checker.js";
 import type { Ledger } from "../checks/ledger.js";
 import type { PrefixModel } from "../checks/prefix-model.js";
@@ -62,6 +63,8 @@ export interface SessionOptions {
   timeoutMs: number;
   /** Absolute path of the compiled fs-call preload (for `fs` arms on Node adapters). */
   fsPreload?: string;
+  /** The C preload (LD_PRELOAD library, see fault-path.ts): fault arms go through it instead of the fs preload. */
+  nativeFaults?: string;
   /** Start the next recovery process ahead of time (default true). */
   prespawn?: boolean;
 }
@@ -268,6 +271,8 @@ export class CaseSession {
   envFor(arm?: CrashArm | FaultArm): Record<string, string> {
     const env: Record<string, string> = { ...this.opts.launch.env };
     if (arm?.kind === "named") env.WALCHECK_CRASH_AT = `${arm.point}:${arm.nth}`;
+    if (arm?.kind === "fault" && this.opts.nativeFaults)
+      return { ...env, ...nativeFaultEnv(this.opts.nativeFaults, this.opts.dir, arm.spec) };
     if (arm?.kind === "fs" || arm?.kind === "fault") {
       if (!this.opts.fsPreload) throw new TypeError(`${arm.kind} arms need the fs preload`);
       env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim();

@@ -133,6 +133,12 @@ export interface DoctorResult {
     fsFaults: Capability & { fsCalls?: number };
     /** The power-loss recorder (LD_PRELOAD) seeing the adapter's writes. */
     powerRecorder: Capability;
+    /**
+     * How injected fs faults (disk-full, read-only, fsync-error, slow-storage) reach the adapter:
+     * the Node fs preload, or the C preload (the recorder's library, LD_PRELOAD), judged from the
+     * power-loss recorder's life.
+     */
+    faultPath: Capability & { via?: "node" | "native" };
   };
   elapsedMs: number;
   /** Stopped by `signal` before the checks were done: the findings are partial. */
@@ -596,7 +602,7 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
     if (opts.signal?.aborted) stop();
     return l;
   };
-  let power: Capability = { available: false, checked: false, why: "not checked" };
+  let power: Capability & { writes?: number } = { available: false, checked: false, why: "not checked" };
   let fsCalls = 0;
   /** Whether the first life got through to an answered close (else the fs count says nothing). */
   let completed = false;
@@ -660,7 +666,7 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
     ? {
         available: false,
         checked: true,
-        why: `the adapter is not a Node.js process (started as ${path.basename(launch.file)}): fs faults and fs-call crash points are injected through Node's fs; named crash points and SIGKILL still apply`,
+        why: `the adapter is not a Node.js process (started as ${path.basename(launch.file)}): fs-call crash points count Node's fs calls, and the Node fs preload cannot inject faults (the C preload may: see the fault path); named crash points and SIGKILL still apply`,
       }
     : !(opts.fsFaults ?? true)
       ? { available: false, checked: false, why: "not checked" }
@@ -679,13 +685,30 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
               why: `the fs preload saw ${fsCalls} fs calls in one life (its I/O is not Node's fs, as for SQLite's own VFS, or it is not started directly by node)`,
               fsCalls,
             };
+  const faultPath: DoctorResult["capabilities"]["faultPath"] = fsFaults.available
+    ? { available: true, checked: true, via: "node", why: "injected through the Node fs preload" }
+    : power.writes === undefined
+      ? {
+          available: false,
+          checked: false,
+          why: `not checked (the C preload's reach is judged from the power-loss recorder's life${power.checked ? `, which failed: ${power.why}` : ""}); walcheck run probes it itself`,
+        }
+      : power.writes > 0
+        ? {
+            available: true,
+            checked: true,
+            via: "native",
+            why: `injected through the C preload (LD_PRELOAD), which saw ${power.writes} writes in one life`,
+          }
+        : { available: false, checked: true, why: power.why };
+  const { writes: _writes, ...powerRecorder } = power;
   const deviations = found.list;
   return {
     adapter: launch.label,
     ...(typeof hello?.name === "string" ? { name: hello.name } : {}),
     usable: !deviations.some((d) => d.severity === "error"),
     deviations,
-    capabilities: { fsFaults, powerRecorder: power },
+    capabilities: { fsFaults, powerRecorder, faultPath },
     elapsedMs: performance.now() - started,
     ...(opts.signal?.aborted ? { interrupted: true } : {}),
   };
@@ -881,7 +904,7 @@ async function checkPower(
   config: Record<string, unknown>,
   work: string,
   started: (adapter: RawAdapter) => void,
-): Promise<Capability> {
+): Promise<Capability & { writes?: number }> {
   let so: string;
   try {
     so = await ensureRecorder();
@@ -914,20 +937,27 @@ async function checkPower(
   } catch (error) {
     return { available: false, checked: true, why: `the recorder's trace cannot be read: ${(error as Error).message}` };
   }
+  const writes = ops.filter((op) => op.op === "write").length;
   const unsupported = ops.find((op) => op.op === "unsupported");
   if (unsupported && "what" in unsupported)
     return {
       available: false,
       checked: true,
       why: `the recorded life did something the model cannot replay: ${unsupported.what}`,
+      writes,
     };
-  const writes = ops.filter((op) => op.op === "write").length;
   const syncs = ops.filter((op) => op.op === "fsync" || op.op === "dirsync").length;
   if (acks > 0 && writes === 0)
     return {
       available: false,
       checked: true,
       why: `the recorder saw none of its writes for ${acks} acknowledged appends (a statically linked program, or one making raw syscalls or using io_uring, writes past LD_PRELOAD)`,
+      writes,
     };
-  return { available: true, checked: true, why: `the recorder saw ${writes} writes and ${syncs} fsyncs in one life` };
+  return {
+    available: true,
+    checked: true,
+    why: `the recorder saw ${writes} writes and ${syncs} fsyncs in one life`,
+    writes: acks > 0 ? writes : undefined,
+  } as Capability & { writes?: number };
 }

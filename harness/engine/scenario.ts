@@ -109,7 +109,7 @@ export function applicability(
         break;
       case "fs-faults":
         if (!fsFaults.ok)
-          return { applies: false, reason: `file-system faults are injected through Node's fs, and ${fsFaults.why}` };
+          return { applies: false, reason: `file-system faults cannot reach the adapter: ${fsFaults.why}` };
         break;
       case "durability":
         if (hello.durability !== need.level)
@@ -135,7 +135,7 @@ export function describeRequirement(need: Requirement): string {
     case "points":
       return `${need.what} crash points`;
     case "fs-faults":
-      return "Node fs (fault preload)";
+      return "fs faults (Node fs preload or C preload)";
     case "durability":
       return `durability ${need.level}`;
     case "power-recorder":

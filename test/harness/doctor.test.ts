@@ -46,15 +46,20 @@ describe("walcheck doctor", () => {
     expect(human.exitCode).toBe(0);
     expect(human.stdout).toContain("usable: no deviation from protocol v1");
     expect(human.stdout).toMatch(/fs faults and fs-call crashes: yes, the fs preload saw \d+ mutating fs calls/);
+    expect(human.stdout).toContain(
+      "fs fault scenarios (disk-full, read-only, fsync-error, slow-storage): yes, injected through the Node fs preload",
+    );
   });
 
-  it("the Python adapter is usable (exit 0); fs faults do not reach it (not Node), the power recorder does", async () => {
+  it("the Python adapter is usable (exit 0); the fs preload does not reach it (not Node), the C preload and the power recorder do", async () => {
     const r = await doctorJson(["--adapter-cmd", PY_WAL]);
     expect(r.exitCode, r.stdout).toBe(0);
     expect(r.result).toMatchObject({ name: "py-wal", usable: true, deviations: [] });
     expect(r.result.capabilities.fsFaults.available).toBe(false);
     expect(r.result.capabilities.fsFaults.why).toContain("not a Node.js process");
     expect(r.result.capabilities.powerRecorder).toMatchObject({ available: true, checked: true });
+    // The fault scenarios reach it all the same, through the C preload.
+    expect(r.result.capabilities.faultPath).toMatchObject({ available: true, checked: true, via: "native" });
   });
 
   it("a broken adapter: exit 2 and every seeded deviation listed in one run, each with sent, received, rule and fix", async () => {
@@ -146,6 +151,7 @@ describe("walcheck doctor", () => {
     expect(r.result).toMatchObject({ name: "static-wal", usable: true, deviations: [] });
     expect(r.result.capabilities.powerRecorder).toMatchObject({ available: false, checked: true });
     expect(r.result.capabilities.powerRecorder.why).toContain("the recorder saw none of its writes");
+    expect(r.result.capabilities.faultPath).toMatchObject({ available: false, checked: true });
     const reportDir = await tempDir();
     const run = await execa(
       process.execPath,

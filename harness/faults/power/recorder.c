@@ -6,7 +6,10 @@
  * Environment, read by the constructor:
  *   WALCHECK_POWER_TRACE  the trace file (opened O_RDWR|O_CREAT|O_APPEND|O_CLOEXEC)
  *   WALCHECK_POWER_DIR    the recorded directory, absolute and already realpath'd
- * Without both, every function here is a plain pass-through.
+ *   WALCHECK_FS_FAULT     a file-system fault to inject (see "Faults" below), with
+ *   WALCHECK_FAULT_DIR    the directory it applies to, absolute and already realpath'd
+ * Without a pair, every function here is a plain pass-through. Either pair works alone; with both,
+ * the fault directory must be at or under the recorded one (else the process exits with 2).
  *
  * How it works. A call on a tracked fd (an fd opened on a regular file or directory at or under
  * the directory) or on a path at or under it takes the lock around the real call and the
@@ -53,6 +56,57 @@
  * internally (opendir; stdio streams outside the directory), writes by an exec'd image through fds it inherited, and
  * operations on the directory's parent (the directory itself should exist, durably, before
  * recording). FIFOs, sockets and devices under the directory are not tracked.
+ *
+ * Faults. WALCHECK_FS_FAULT=<kind>[,release=<absolute path>] makes calls on WALCHECK_FAULT_DIR or
+ * under it fail the way a sick file system does, for any dynamically linked program (the same
+ * kinds as the Node preload, harness/faults/fs-preload.ts, at the libc level). Calls elsewhere
+ * are untouched; a failed call sets errno to what Linux gives and returns -1 (posix_fallocate:
+ * the error number) without being performed (so it is not recorded). An invalid value stops
+ * the process at load with exit code 2 and a message on stderr. Every process with the
+ * variables faults on its own (an exec'd image starts afresh: budgets and counts are per
+ * process image). Without WALCHECK_POWER_TRACE nothing is written anywhere; with it, the trace
+ * holds what the faults left (eio-fsync's cut is a truncate line).
+ *   enospc:<bytes>  disk full after <bytes> (>= 0) bytes of write(2)-family calls (write, pwrite,
+ *           writev, pwritev, pwritev2, and stdio streams, which go through write): the call that
+ *           crosses the budget writes the bytes that still fit and returns that short count, as
+ *           Linux does; every later one fails with ENOSPC and writes nothing. (A caller that
+ *           retries the rest, as stdio and Python's buffered files do, gets ENOSPC at once.)
+ *           copy_file_range, sendfile and fallocate do not count. Opening, creating, renaming,
+ *           removing and syncing still work.
+ *   erofs   read-only file system: EROFS for opens that could write (O_WRONLY/O_RDWR on a
+ *           regular file or a missing one, O_TRUNC, O_CREAT of a missing file, O_TMPFILE),
+ *           writes, truncate, ftruncate, fallocate, copy_file_range/sendfile into a file,
+ *           rename, unlink, rmdir, and mkdir/mknod/symlink/link/mkstemp/mkdtemp of a name that
+ *           does not exist yet (of one that exists they fail with EEXIST, as Linux checks that
+ *           first). Reads, read-only opens, close, fsync and fdatasync work.
+ *   eacces-dir     no write permission on directories: EACCES for calls that add a name that
+ *           does not exist yet (open with O_CREAT, O_TMPFILE, mkdir, mknod, symlink, link,
+ *           mkstemp, mkdtemp) and for rename, unlink and rmdir of a name that exists (of a
+ *           missing one they fail with ENOENT, as Linux looks it up first). Writes to existing
+ *           files and to fds work.
+ *   eacces-files   existing regular files are read-only: EACCES for opens that could write to
+ *           one (O_WRONLY, O_RDWR, O_TRUNC) and truncate by path. New files can be created and
+ *           written; writes to fds already open work.
+ *   eio-fsync:<n>  the n-th (n >= 1) fsync or fdatasync on an fd of the directory (files and
+ *           the directory itself) fails with EIO after dropping the dirty data, as Linux did in
+ *           "fsyncgate": a regular file is cut back (ftruncate) to its size at the last
+ *           successful fsync/fdatasync through that fd, or to its size when the fd was opened.
+ *           Every other fsync is performed: the error is reported once.
+ *   slow-fsync:<ms>  every fsync/fdatasync on an fd of the directory waits <ms> (1 <= ms < 2^31)
+ *           milliseconds (outside the lock: other threads' calls go on) before it is performed.
+ *   eio-read:<offset>:<length>:<absolute path>   a latent sector error (length >= 1; the path
+ *           comes last and may hold ':'; no release): every read of that file (read, pread,
+ *           readv, preadv, preadv2, their 64 forms, the _FORTIFY_SOURCE __read_chk forms, and
+ *           stdio streams opened to read it, which become cookie streams over read) whose range
+ *           [pos, pos+n) overlaps [offset, offset+length) returns only the bytes before offset
+ *           (a short count) if it starts before it, and fails with EIO if it starts inside it.
+ *           The file is matched by its path, normalised lexically at open; it must be at or
+ *           under the directory. Reads of other files cost one extra load and no lock.
+ *   release=<absolute path>: while that file exists the fault is lifted; it is looked up
+ *           (access(2)) only when a call is about to be faulted. An enospc budget keeps counting
+ *           the bytes written meanwhile; an eio-fsync whose n-th fsync was released never fails.
+ * Not reached, as for recording: statically linked programs, raw system calls (Go), io_uring,
+ * mmap'ed writes and reads, calls glibc makes internally.
  */
 #undef _FORTIFY_SOURCE
 #undef _FILE_OFFSET_BITS
@@ -76,6 +130,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef O_TMPFILE
@@ -145,6 +200,7 @@ static dev_t trace_dev;
 static ino_t trace_ino;
 static unsigned long long trace_size, trace_lines; /* of the trace, as last counted */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static int recording;              /* WALCHECK_POWER_TRACE is written (else only faults are injected) */
 
 static int mine(void) { return getpid() == owner; }
 
@@ -156,12 +212,12 @@ static int begin(int *cancel_state) {
   if (!mine()) return 0;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, cancel_state);
   pthread_mutex_lock(&mu);
-  trace_lock();
+  if (recording) trace_lock();
   return 1;
 }
 
 static void end(int cancel_state) {
-  flock(trace_fd, LOCK_UN);
+  if (recording) flock(trace_fd, LOCK_UN);
   pthread_mutex_unlock(&mu);
   pthread_setcancelstate(cancel_state, NULL);
 }
@@ -184,6 +240,7 @@ struct fdent {
   int is_dir;
   int append;
   int sync; /* 0, 1 = O_DSYNC, 2 = O_SYNC */
+  long long synced; /* fault mode: a regular file's size at its last fsync through this fd (-1: not one) */
   char path[];
 };
 
@@ -230,6 +287,7 @@ static struct fdent *new_entry(const char *path, const struct stat *st, int flag
   e->is_dir = S_ISDIR(st->st_mode);
   e->append = (flags & O_APPEND) != 0;
   e->sync = (flags & O_SYNC) == O_SYNC ? 2 : (flags & O_DSYNC) ? 1 : 0;
+  e->synced = S_ISREG(st->st_mode) ? (long long)st->st_size : -1;
   memcpy(e->path, path, n);
   return e;
 }
@@ -320,6 +378,148 @@ static int in_root(int dirfd, const char *path, char *out) {
   if (!__atomic_load_n(&active, __ATOMIC_RELAXED) || !abs_path(dirfd, path, out)) return 0;
   if (root_len == 1) return 1;
   return strncmp(out, root, root_len) == 0 && (out[root_len] == 0 || out[root_len] == '/');
+}
+
+/* ---------------------------------------------------------------- faults (WALCHECK_FS_FAULT) */
+
+enum fault_kind { F_NONE, F_ENOSPC, F_EROFS, F_EACCES_DIR, F_EACCES_FILES, F_EIO_FSYNC, F_SLOW_FSYNC, F_EIO_READ };
+
+static int fault_kind;                 /* enum fault_kind, set once by the constructor */
+static unsigned long long fault_arg;   /* enospc's bytes, eio-fsync's n, slow-fsync's ms */
+static unsigned long long fault_used;  /* enospc: bytes of write-like calls so far (under the lock) */
+static unsigned long long fault_syncs; /* eio-fsync: fsyncs and fdatasyncs so far (under the lock) */
+static char fault_root[PBUF];          /* WALCHECK_FAULT_DIR, normalised */
+static size_t fault_root_len;
+static char fault_release[PBUF];       /* the release file, or "" */
+static char read_file[PBUF];           /* eio-read: the file, normalised */
+static unsigned long long read_off, read_len;
+
+static int fault_on(void) { return __atomic_load_n(&fault_kind, __ATOMIC_RELAXED) != F_NONE; }
+
+/* Is abs (normalised, absolute) at or under WALCHECK_FAULT_DIR? */
+static int under_fault_root(const char *abs) {
+  if (!fault_on() || !abs) return 0;
+  if (fault_root_len == 1) return 1;
+  return strncmp(abs, fault_root, fault_root_len) == 0 && (abs[fault_root_len] == 0 || abs[fault_root_len] == '/');
+}
+
+/* While the release file exists the fault is lifted; looked up only when a call is about to be faulted. */
+static int released(void) { return fault_release[0] && access(fault_release, F_OK) == 0; }
+
+/* err if the fault is `kind` and not lifted, else 0. */
+static int fault_if(int kind, int err) { return fault_kind == kind && !released() ? err : 0; }
+
+/* The error for a call that makes a new name at abs (mkdir, mknod, symlink, link, mkdtemp,
+ * mkstemp): none if the name exists (the call fails with EEXIST by itself, as Linux checks that
+ * first); else EROFS, or EACCES under eacces-dir. */
+static int fault_new_name(const char *abs, int exists) {
+  if (!under_fault_root(abs) || exists) return 0;
+  return fault_if(F_EROFS, EROFS) ? EROFS : fault_if(F_EACCES_DIR, EACCES);
+}
+
+/* The error for a call that removes or renames the name abs (unlink, rmdir, rename): EROFS;
+ * EACCES under eacces-dir if it exists (else it fails with ENOENT by itself). */
+static int fault_old_name(const char *abs, int exists) {
+  if (!under_fault_root(abs)) return 0;
+  return fault_if(F_EROFS, EROFS) ? EROFS : exists ? fault_if(F_EACCES_DIR, EACCES) : 0;
+}
+
+/* The error for an open of abs with flags: EROFS for one that could write (for writing, O_TRUNC,
+ * creating, O_TMPFILE); EACCES under eacces-dir for one that creates; EACCES under eacces-files
+ * for one that could write to an existing regular file. */
+static int fault_open(const char *abs, int flags, int exists, int is_reg) {
+  if (!under_fault_root(abs)) return 0;
+  int tmp = (flags & O_TMPFILE) == O_TMPFILE;
+  int creates = tmp || ((flags & O_CREAT) && !exists);
+  int writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  if (fault_kind == F_EROFS && (creates || (writes && (!exists || is_reg)))) return fault_if(F_EROFS, EROFS);
+  if (fault_kind == F_EACCES_DIR && creates) return fault_if(F_EACCES_DIR, EACCES);
+  if (fault_kind == F_EACCES_FILES && exists && is_reg && writes) return fault_if(F_EACCES_FILES, EACCES);
+  return 0;
+}
+
+/* The error for a call that changes a regular file through an fd (ftruncate, fallocate, the
+ * copies into it) or truncate by path (`by_path`: eacces-files too). */
+static int fault_change(const char *abs, int by_path) {
+  if (!under_fault_root(abs)) return 0;
+  if (fault_kind == F_EROFS) return fault_if(F_EROFS, EROFS);
+  return by_path ? fault_if(F_EACCES_FILES, EACCES) : 0;
+}
+
+/* Under the lock, for a write of n bytes to a regular file abs: the error (EROFS; ENOSPC once
+ * the budget is spent), or 0 with *allowed the bytes the call may write (less than n when it
+ * crosses the budget: it writes that prefix and returns the short count, as a full disk does). */
+static int fault_write(const char *abs, size_t n, size_t *allowed) {
+  *allowed = n;
+  if (!under_fault_root(abs)) return 0;
+  if (fault_kind == F_EROFS) return fault_if(F_EROFS, EROFS);
+  if (fault_kind != F_ENOSPC) return 0;
+  unsigned long long left = fault_arg > fault_used ? fault_arg - fault_used : 0;
+  if (n <= left || released()) {
+    fault_used += n;
+    return 0;
+  }
+  fault_used += left;
+  if (left == 0) return ENOSPC;
+  *allowed = (size_t)left;
+  return 0;
+}
+
+/* The first `n` bytes of iov[0..cnt) as a new vector in out (cnt entries at most); its count. */
+static int iov_prefix(const struct iovec *iov, int cnt, size_t n, struct iovec *out) {
+  int k = 0;
+  for (; k < cnt && n > 0; k++) {
+    out[k] = iov[k];
+    if (out[k].iov_len > n) out[k].iov_len = n;
+    n -= out[k].iov_len;
+  }
+  return k;
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt) {
+  size_t n = 0;
+  for (int k = 0; k < cnt; k++) n += iov[k].iov_len;
+  return n;
+}
+
+static int parse_count(const char *s, const char *end, unsigned long long *out) {
+  unsigned long long v = 0;
+  if (s == end) return 0;
+  for (; s < end; s++) {
+    if (*s < '0' || *s > '9' || v > (9007199254740991ULL - (unsigned long long)(*s - '0')) / 10) return 0;
+    v = v * 10 + (unsigned long long)(*s - '0');
+  }
+  *out = v;
+  return 1;
+}
+
+/* Parses WALCHECK_FS_FAULT (fault_kind, fault_arg, the release file, eio-read's range); 0 if invalid. */
+static int parse_fault(const char *spec) {
+  if (strncmp(spec, "eio-read:", 9) == 0) {
+    const char *a = spec + 9, *b = strchr(a, ':'), *c = b ? strchr(b + 1, ':') : NULL;
+    if (!b || !c || !parse_count(a, b, &read_off) || !parse_count(b + 1, c, &read_len) || read_len < 1 || c[1] != '/') return 0;
+    if (!abs_path(AT_FDCWD, c + 1, read_file)) return 0;
+    fault_kind = F_EIO_READ;
+    return 1;
+  }
+  const char *comma = strchr(spec, ','), *end = comma ? comma : spec + strlen(spec);
+  if (comma && (strncmp(comma, ",release=/", 10) != 0 || !abs_path(AT_FDCWD, comma + 9, fault_release))) return 0;
+  size_t n = (size_t)(end - spec);
+  const char *colon = memchr(spec, ':', n);
+  size_t name = colon ? (size_t)(colon - spec) : n;
+#define KIND_IS(s) (name == sizeof(s) - 1 && strncmp(spec, s, name) == 0)
+  if (!colon) {
+    if (KIND_IS("erofs")) fault_kind = F_EROFS;
+    else if (KIND_IS("eacces-dir")) fault_kind = F_EACCES_DIR;
+    else if (KIND_IS("eacces-files")) fault_kind = F_EACCES_FILES;
+    return fault_kind != F_NONE;
+  }
+  if (!parse_count(colon + 1, end, &fault_arg)) return 0;
+  if (KIND_IS("enospc")) fault_kind = F_ENOSPC;
+  else if (KIND_IS("eio-fsync") && fault_arg >= 1) fault_kind = F_EIO_FSYNC;
+  else if (KIND_IS("slow-fsync") && fault_arg >= 1 && fault_arg < (1ULL << 31)) fault_kind = F_SLOW_FSYNC;
+#undef KIND_IS
+  return fault_kind != F_NONE;
 }
 
 /* ---------------------------------------------------------------- trace lines */
@@ -440,6 +640,7 @@ static void kv_s(struct line *l, const char *k, const char *v) {
 }
 
 static struct line op_begin(const char *op) {
+  if (!recording) return (struct line){NULL, 0, 0, 1, 0}; /* fault mode only: nothing is written */
   struct line l = {NULL, 0, 0, 0, ++trace_lines};
   put_s(&l, "{\"i\":");
   put_u(&l, l.i);
@@ -483,7 +684,7 @@ static void trace_lock(void) {
   if ((unsigned long long)st.st_size < trace_size) trace_size = trace_lines = 0;
   char buf[8192];
   while (trace_size < (unsigned long long)st.st_size) {
-    ssize_t r = pread(trace_fd, buf, sizeof buf, (off_t)trace_size);
+    ssize_t r = REAL(pread)(trace_fd, buf, sizeof buf, (off_t)trace_size);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) trace_lost("cannot read it back to count its lines");
     for (ssize_t k = 0; k < r; k++) trace_lines += buf[k] == '\n';
@@ -492,6 +693,7 @@ static void trace_lock(void) {
 }
 
 static void op_end(struct line *l) {
+  if (!recording) return;
   char oom[96];
   put(l, "}\n", 2);
   const char *p = l->p;
@@ -625,7 +827,14 @@ static int open_common(enum open_kind k, int dirfd, const char *path, int flags,
   struct stat st;
   if (!in_root(dirfd, path, abs) || (fstatat(dirfd, path, &st, 0) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) || !begin(&cs))
     return open_real(k, dirfd, path, flags, mode); /* not a FIFO's open, which may block, under the lock */
-  int existed = !(flags & O_CREAT) || fstatat(dirfd, path, &st, 0) == 0;
+  int exists = fstatat(dirfd, path, &st, 0) == 0;
+  int existed = !(flags & O_CREAT) || exists;
+  int fe = fault_on() ? fault_open(abs, flags, exists, exists && S_ISREG(st.st_mode)) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int fd = open_real(k, dirfd, path, flags, mode), e = errno;
   if (fd >= 0) opened(fd, abs, flags, !existed);
   end(cs);
@@ -687,6 +896,12 @@ static int mkstemp_common(enum tmp_kind k, char *t, int suffix, int flags) {
   char abs[PBUF];
   int cs;
   if (!in_root(AT_FDCWD, t, abs) || !begin(&cs)) return mkstemp_real(k, t, suffix, flags);
+  int fe = fault_new_name(abs, 0);
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int fd = mkstemp_real(k, t, suffix, flags), e = errno;
   if (fd >= 0 && abs_path(AT_FDCWD, t, abs)) opened(fd, abs, flags | O_RDWR, 1);
   end(cs);
@@ -843,6 +1058,17 @@ static FILE *fopen_common(int re, int lfs, const char *path, const char *mode, F
   char abs[PBUF], cmode[4];
   int flags = 0, how = stdio_mode(mode, &flags, cmode);
   struct stat st;
+  if (!how && !re && mode && fault_kind == F_EIO_READ && !strchr(mode, ',') && in_root(AT_FDCWD, path, abs) && strcmp(abs, read_file) == 0) {
+    /* glibc reads a stream through internal calls: the file with a bad range gets a cookie stream */
+    int fd = open(path, O_RDONLY | (strchr(mode, 'e') ? O_CLOEXEC : 0));
+    FILE *f = fd < 0 ? NULL : cookie_stream(fd, "r");
+    if (fd >= 0 && !f) {
+      int e = errno;
+      close(fd);
+      errno = e;
+    }
+    return f;
+  }
   if (!how || !in_root(AT_FDCWD, path, abs) || (stat(path, &st) == 0 && !S_ISREG(st.st_mode)))
     return fopen_real(re, lfs, path, mode, stream);
   if (how < 0 || re) {
@@ -921,6 +1147,21 @@ static ssize_t write_common(enum write_kind k, int fd, const struct iovec *iov, 
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return write_real(k, fd, iov, cnt, off, flags);
   struct fdent *ent = entry(fd);
+  struct iovec *cut = NULL; /* a write crossing an enospc budget writes this prefix */
+  if (ent && !ent->is_dir && fault_on()) {
+    size_t n = iov_total(iov, cnt), allowed;
+    int fe = fault_write(ent->path, n, &allowed);
+    if (!fe && allowed < n && (cut = malloc((size_t)cnt * sizeof *cut)) == NULL) fe = ENOSPC;
+    if (fe) {
+      end(cs);
+      errno = fe;
+      return -1;
+    }
+    if (cut) {
+      cnt = iov_prefix(iov, cnt, allowed, cut);
+      iov = cut;
+    }
+  }
   ssize_t r = write_real(k, fd, iov, cnt, off, flags);
   int e = errno;
   if (ent && r > 0) {
@@ -942,6 +1183,7 @@ static ssize_t write_common(enum write_kind k, int fd, const struct iovec *iov, 
       if (sync) rec_fsync(ent->ino, sync == 1);
     }
   }
+  free(cut);
   end(cs);
   errno = e;
   return r;
@@ -970,6 +1212,88 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) { retur
 ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags) { return write_common(W_PWRITEV2, fd, iov, cnt, off, flags); }
 ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags) { return write_common(W_PWRITEV64V2, fd, iov, cnt, off, flags); }
 
+/* ---------------------------------------------------------------- reads (eio-read only) */
+
+enum read_kind { RD_READ, RD_READV, RD_PREAD, RD_PREAD64, RD_PREADV, RD_PREADV64, RD_PREADV2, RD_PREADV64V2 };
+
+static ssize_t read_real(enum read_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags) {
+  switch (k) {
+  case RD_READ: return REAL(read)(fd, iov[0].iov_base, iov[0].iov_len);
+  case RD_READV: return REAL(readv)(fd, iov, cnt);
+  case RD_PREAD: return REAL(pread)(fd, iov[0].iov_base, iov[0].iov_len, (off_t)off);
+  case RD_PREAD64: return REAL(pread64)(fd, iov[0].iov_base, iov[0].iov_len, off);
+  case RD_PREADV: return REAL(preadv)(fd, iov, cnt, (off_t)off);
+  case RD_PREADV64: return REAL(preadv64)(fd, iov, cnt, off);
+  case RD_PREADV2: return REAL(preadv2)(fd, iov, cnt, (off_t)off, flags);
+  case RD_PREADV64V2: return REAL(preadv64v2)(fd, iov, cnt, off, flags);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+/* Without an eio-read fault: one load and the real call. With one, a read of the file whose
+ * range [pos, pos+n) overlaps the bad range returns the bytes before it (a short count) if it
+ * starts before it, else fails with EIO. */
+static ssize_t read_common(enum read_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags) {
+  int cs;
+  if (__atomic_load_n(&fault_kind, __ATOMIC_RELAXED) != F_EIO_READ || !tracked_fd(fd) || !begin(&cs))
+    return read_real(k, fd, iov, cnt, off, flags);
+  struct fdent *ent = entry(fd);
+  struct iovec *cut = NULL;
+  if (ent && !ent->is_dir && strcmp(ent->path, read_file) == 0) {
+    int positional = k >= RD_PREAD && !((k == RD_PREADV2 || k == RD_PREADV64V2) && off == -1);
+    off64_t pos = positional ? off : lseek64(fd, 0, SEEK_CUR);
+    unsigned long long n = iov_total(iov, cnt), p = (unsigned long long)pos;
+    if (pos >= 0 && n > 0 && p < read_off + read_len && p + n > read_off) {
+      if (p >= read_off || (cut = malloc((size_t)cnt * sizeof *cut)) == NULL) {
+        end(cs);
+        errno = EIO;
+        return -1;
+      }
+      cnt = iov_prefix(iov, cnt, (size_t)(read_off - p), cut);
+      iov = cut;
+    }
+  }
+  ssize_t r = read_real(k, fd, iov, cnt, off, flags);
+  int e = errno;
+  free(cut);
+  end(cs);
+  errno = e;
+  return r;
+}
+
+ssize_t read(int fd, void *buf, size_t n) {
+  struct iovec v = {buf, n};
+  return read_common(RD_READ, fd, &v, 1, -1, 0);
+}
+ssize_t pread(int fd, void *buf, size_t n, off_t off) {
+  struct iovec v = {buf, n};
+  return read_common(RD_PREAD, fd, &v, 1, off, 0);
+}
+ssize_t pread64(int fd, void *buf, size_t n, off64_t off) {
+  struct iovec v = {buf, n};
+  return read_common(RD_PREAD64, fd, &v, 1, off, 0);
+}
+ssize_t readv(int fd, const struct iovec *iov, int cnt) { return read_common(RD_READV, fd, iov, cnt, -1, 0); }
+ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off) { return read_common(RD_PREADV, fd, iov, cnt, off, 0); }
+ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off) { return read_common(RD_PREADV64, fd, iov, cnt, off, 0); }
+ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags) { return read_common(RD_PREADV2, fd, iov, cnt, off, flags); }
+ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags) { return read_common(RD_PREADV64V2, fd, iov, cnt, off, flags); }
+
+/* The fortified forms (_FORTIFY_SOURCE) call glibc's internal read, past the wrappers above. */
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
+ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen) {
+  return n > buflen || __atomic_load_n(&fault_kind, __ATOMIC_RELAXED) != F_EIO_READ ? REAL(__read_chk)(fd, buf, n, buflen) : read(fd, buf, n);
+}
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen) {
+  return n > buflen || __atomic_load_n(&fault_kind, __ATOMIC_RELAXED) != F_EIO_READ ? REAL(__pread_chk)(fd, buf, n, off, buflen) : pread(fd, buf, n, off);
+}
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen) {
+  return n > buflen || __atomic_load_n(&fault_kind, __ATOMIC_RELAXED) != F_EIO_READ ? REAL(__pread64_chk)(fd, buf, n, off, buflen) : pread64(fd, buf, n, off);
+}
+
 /* Under the lock: n bytes were copied from `in` at src into the tracked file at dst; record them
  * as a write of the bytes read back from the source (its range is unchanged by the copy). */
 static void rec_copied(const char *what, const struct fdent *e, int out, int in, off64_t src, off64_t dst, ssize_t n) {
@@ -978,7 +1302,7 @@ static void rec_copied(const char *what, const struct fdent *e, int out, int in,
   char *buf = src >= 0 && dst >= 0 ? malloc((size_t)n) : NULL;
   ssize_t got = 0;
   while (buf && got < n) {
-    ssize_t r = pread64(in, buf + got, (size_t)(n - got), src + got);
+    ssize_t r = REAL(pread64)(in, buf + got, (size_t)(n - got), src + got);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
     got += r;
@@ -1001,6 +1325,12 @@ ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size
   int cs;
   if (!tracked_fd(out) || !begin(&cs)) return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
   struct fdent *ent = entry(out);
+  int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   off64_t src = position(in, off_in, 1), dst = position(out, off_out, 1);
   ssize_t r = REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
   int e = errno;
@@ -1015,6 +1345,12 @@ static ssize_t sendfile_common(int wide, int out, int in, void *offset, size_t c
 #define SENDFILE_REAL() (wide ? REAL(sendfile64)(out, in, offset, count) : REAL(sendfile)(out, in, offset, count))
   if (!tracked_fd(out) || !begin(&cs)) return SENDFILE_REAL();
   struct fdent *ent = entry(out);
+  int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   off64_t src = position(in, offset, wide), dst = position(out, NULL, 1);
   ssize_t r = SENDFILE_REAL();
   int e = errno;
@@ -1082,8 +1418,25 @@ static int sync_common(int fd, int datasync) {
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return datasync ? REAL(fdatasync)(fd) : REAL(fsync)(fd);
   struct fdent *ent = entry(fd);
+  if (ent && fault_kind == F_SLOW_FSYNC && under_fault_root(ent->path) && !released()) {
+    end(cs); /* others' calls go on meanwhile */
+    struct timespec t = {(time_t)(fault_arg / 1000), (long)(fault_arg % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0 && errno == EINTR) {
+    }
+    (void)begin(&cs);
+    ent = entry(fd);
+  }
+  if (ent && fault_kind == F_EIO_FSYNC && under_fault_root(ent->path) && ++fault_syncs == fault_arg && !released()) {
+    /* fsyncgate: the dirty data is dropped, and the error reported (once) */
+    if (ent->synced >= 0 && REAL(ftruncate64)(fd, ent->synced) == 0) rec_truncate(ent->ino, (unsigned long long)ent->synced);
+    end(cs);
+    errno = EIO;
+    return -1;
+  }
   int r = datasync ? REAL(fdatasync)(fd) : REAL(fsync)(fd), e = errno;
   if (ent && r == 0) rec_sync(ent, datasync);
+  struct stat st;
+  if (ent && r == 0 && fault_kind == F_EIO_FSYNC && ent->synced >= 0 && fstat(fd, &st) == 0) ent->synced = (long long)st.st_size;
   end(cs);
   errno = e;
   return r;
@@ -1125,6 +1478,12 @@ static int ftruncate_common(int wide, int fd, off64_t len) {
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return wide ? REAL(ftruncate64)(fd, len) : REAL(ftruncate)(fd, (off_t)len);
   struct fdent *ent = entry(fd);
+  int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int r = wide ? REAL(ftruncate64)(fd, len) : REAL(ftruncate)(fd, (off_t)len), e = errno;
   if (ent && r == 0 && !ent->is_dir) rec_truncate(ent->ino, (unsigned long long)len);
   end(cs);
@@ -1139,6 +1498,13 @@ static int truncate_common(int wide, const char *path, off64_t len) {
   char abs[PBUF];
   int cs;
   if (!in_root(AT_FDCWD, path, abs) || !begin(&cs)) return wide ? REAL(truncate64)(path, len) : REAL(truncate)(path, (off_t)len);
+  struct stat pre;
+  int fe = fault_on() && stat(path, &pre) == 0 && S_ISREG(pre.st_mode) ? fault_change(abs, 1) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int r = wide ? REAL(truncate64)(path, len) : REAL(truncate)(path, (off_t)len), e = errno;
   struct stat st;
   if (r == 0 && stat(path, &st) == 0) rec_truncate(st.st_ino, (unsigned long long)len);
@@ -1167,6 +1533,12 @@ static int fallocate_common(enum alloc_kind k, int fd, int mode, off64_t off, of
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return fallocate_real(k, fd, mode, off, len);
   struct fdent *ent = entry(fd);
+  int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return k == A_POSIX || k == A_POSIX64 ? fe : -1;
+  }
   struct stat before, after;
   int had = fstat(fd, &before) == 0;
   int r = fallocate_real(k, fd, mode, off, len), e = errno;
@@ -1269,6 +1641,13 @@ static int rename_common(enum rename_kind k, int ofd, const char *from, int nfd,
   struct stat sf, st;
   memset(&sf, 0, sizeof sf);
   int had_from = fstatat(ofd, from, &sf, AT_SYMLINK_NOFOLLOW) == 0, had_to = fstatat(nfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  int fe = fault_on() ? (fin ? fault_old_name(a, had_from) : 0) : 0;
+  if (!fe && fault_on() && tin) fe = fault_old_name(b, had_from);
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int r = rename_real(k, ofd, from, nfd, to, flags), e = errno;
   if (r != 0 || (had_from && had_to && sf.st_ino == st.st_ino && sf.st_dev == st.st_dev)) {
     /* failed, or two names of one inode: rename does nothing */
@@ -1312,6 +1691,12 @@ static int unlink_common(enum unlink_kind k, int dirfd, const char *path, int fl
   struct stat st;
   memset(&st, 0, sizeof st);
   int had = fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  int fe = fault_old_name(abs, had);
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int r = unlink_real(k, dirfd, path, flags), e = errno;
   if (r == 0) {
     if (k == U_RMDIR || (flags & AT_REMOVEDIR) || (k == U_REMOVE && had && S_ISDIR(st.st_mode)))
@@ -1349,6 +1734,13 @@ static int make_common(enum make_kind k, int dirfd, const char *path, mode_t mod
   char abs[PBUF];
   int cs;
   if (!in_root(dirfd, path, abs) || !begin(&cs)) return make_real(k, dirfd, path, mode, dev, target);
+  struct stat pre;
+  int fe = fault_on() ? fault_new_name(abs, fstatat(dirfd, path, &pre, AT_SYMLINK_NOFOLLOW) == 0) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int r = make_real(k, dirfd, path, mode, dev, target), e = errno;
   struct stat st;
   if (r == 0 && (k == M_MKDIR || k == M_MKDIRAT))
@@ -1373,6 +1765,12 @@ char *mkdtemp(char *t) {
   char abs[PBUF];
   int cs;
   if (!in_root(AT_FDCWD, t, abs) || !begin(&cs)) return REAL(mkdtemp)(t);
+  int fe = fault_new_name(abs, 0);
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return NULL;
+  }
   char *r = REAL(mkdtemp)(t);
   int e = errno;
   if (r && abs_path(AT_FDCWD, t, abs)) rec_path("mkdir", abs);
@@ -1388,6 +1786,13 @@ static int link_common(int at, int ofd, const char *from, int nfd, const char *t
   if ((!fin && !tin) || !begin(&cs)) return at ? REAL(linkat)(ofd, from, nfd, to, flags) : REAL(link)(from, to);
   struct stat st;
   int had = !empty && fstatat(ofd, from, &st, (flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
+  struct stat pre;
+  int fe = fault_on() && tin ? fault_new_name(b, fstatat(nfd, to, &pre, AT_SYMLINK_NOFOLLOW) == 0) : 0;
+  if (fe) {
+    end(cs);
+    errno = fe;
+    return -1;
+  }
   int r = at ? REAL(linkat)(ofd, from, nfd, to, flags) : REAL(link)(from, to), e = errno;
   if (r == 0 && fin && tin && had)
     rec_two_paths("link", a, b, st.st_ino, NULL);
@@ -1481,17 +1886,43 @@ static void fork_child(void) {
   owner = getpid(); /* records from here on, through its own open of the trace */
 }
 
+/* A bad WALCHECK_FS_FAULT or WALCHECK_FAULT_DIR: the process stops before it does anything. */
+static void bad_fault(const char *what, const char *value) {
+  complain(what, value);
+  _exit(2);
+}
+
 __attribute__((constructor)) static void recorder_start(void) {
   const char *trace = getenv("WALCHECK_POWER_TRACE"), *dir = getenv("WALCHECK_POWER_DIR");
-  if (!trace || !dir || !*trace || !*dir) return;
-  if (!abs_path(AT_FDCWD, dir, root) || !abs_path(AT_FDCWD, trace, trace_path)) trace_lost("a path too long");
+  const char *spec = getenv("WALCHECK_FS_FAULT"), *fdir = getenv("WALCHECK_FAULT_DIR");
+  int rec = trace && dir && *trace && *dir, faults = spec && fdir && *spec && *fdir;
+  if (!rec && !faults) return;
+  if (faults) {
+    if (fdir[0] != '/' || !abs_path(AT_FDCWD, fdir, fault_root)) bad_fault("WALCHECK_FAULT_DIR must be an absolute path", fdir);
+    fault_root_len = strlen(fault_root);
+    if (!parse_fault(spec))
+      bad_fault("WALCHECK_FS_FAULT must be enospc:<bytes>, erofs, eacces-dir, eacces-files, eio-fsync:<n> or slow-fsync:<ms> "
+                "(bytes >= 0, n >= 1, 1 <= ms < 2^31), optionally followed by ,release=<absolute path>, "
+                "or eio-read:<offset>:<length>:<absolute path> (length >= 1)",
+                spec);
+  }
+  if (rec) {
+    if (!abs_path(AT_FDCWD, dir, root) || !abs_path(AT_FDCWD, trace, trace_path)) trace_lost("a path too long");
+  } else {
+    memcpy(root, fault_root, fault_root_len + 1);
+  }
   root_len = strlen(root);
+  if (faults && root_len > 1 && (strncmp(fault_root, root, root_len) != 0 || (fault_root[root_len] != 0 && fault_root[root_len] != '/')))
+    bad_fault("WALCHECK_FAULT_DIR must be at or under WALCHECK_POWER_DIR", fdir);
   struct stat st;
   if (stat(root, &st) == 0) {
     root_dev = st.st_dev;
     root_dev_known = 1;
   }
-  trace_open();
+  if (rec) {
+    recording = 1;
+    trace_open();
+  }
   owner = getpid();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
