@@ -13,13 +13,18 @@ const NO_COMPILER =
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** recorder.c beside this module (the sources), else in the project's harness/faults/power (from dist). */
+/**
+ * The project's harness/faults/power/recorder.c when there is one (a checkout, run from the
+ * sources or from dist), else the copy beside this module (an installed package ships it in
+ * dist). The sources win so that a stale copy left in dist by an earlier build is never used.
+ */
 function recorderSource(): string {
   const beside = path.join(here, "recorder.c");
-  if (fs.existsSync(beside)) return beside;
   for (let dir = here; ; dir = path.dirname(dir)) {
-    if (fs.existsSync(path.join(dir, "package.json")))
-      return path.join(dir, "harness", "faults", "power", "recorder.c");
+    if (fs.existsSync(path.join(dir, "package.json"))) {
+      const source = path.join(dir, "harness", "faults", "power", "recorder.c");
+      return fs.existsSync(source) ? source : beside;
+    }
     if (path.dirname(dir) === dir) return beside;
   }
 }
