@@ -1,5 +1,5 @@
 export { SCENARIOS, selectScenarios, scenarioByName } from "./catalogue.js";
-export { SAMPLED_STATES, EXHAUSTIVE_STEPS } from "./power-loss.js";
+export { SAMPLED_STATES, EXHAUSTIVE_STEPS, MAX_POWER_PIPELINE } from "./power-loss.js";
 export {
   applicability,
   describeRequirement,

@@ -24,7 +24,15 @@ interface Input {
   steps: PowerStep[];
   /** Picks the sampled states (not used by --exhaustive). */
   sampleSeed: number;
+  /**
+   * A pipelined life: runs of appends sent at once, up to the run's pipeline depth (absent in
+   * the inputs of runs before pipelining, whose replay tokens carry no depth: sequential).
+   */
+  pipelined?: boolean;
 }
+
+/** The most appends `--power-pipeline` puts in flight at once. */
+export const MAX_POWER_PIPELINE = 64;
 
 /** States a case samples when the run is not exhaustive. */
 export const SAMPLED_STATES = 40;
@@ -94,9 +102,10 @@ export const powerLoss: Scenario<Input> = {
   summary:
     "power cut at every point of a recorded life: unsynced writes lost, reordered or torn, unsynced directory entries lost",
   description:
-    'A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. That is the posix-pessimistic persistence model, the default; --persistence (or hello.persistence) picks a stronger one: sector-atomic (no garbage sectors), ext4-ordered (no garbage, the data of a file lands before a rename or size change of it, an fsync of a new file keeps its entry) or process-only (nothing handed to the kernel is lost). Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there, whole and in order, and nothing that was not yet written. An adapter whose hello promises durability "process" is run too, without the durability invariant: acknowledged batches a state loses are counted in the report (the loss its promise allows), while every state must still recover to a whole prefix.',
+    'A process kill keeps everything the process handed the kernel; a power loss keeps only what was fsynced. walcheck records one life of the WAL with an LD_PRELOAD recorder (every write with its data, every truncate, create, rename and unlink, every fsync of a file and of a directory), then builds the directories a disk could hold after a power cut after any recorded operation: the unsynced writes all lost, all kept, kept in order up to some point, all kept but one (reordering), or one torn at a 512-byte sector (a prefix, a zeroed sector, a sector of junk); a create, rename or unlink lost while its directory was not fsynced. That is the posix-pessimistic persistence model, the default; --persistence (or hello.persistence) picks a stronger one: sector-atomic (no garbage sectors), ext4-ordered (no garbage, the data of a file lands before a rename or size change of it, an fsync of a new file keeps its entry) or process-only (nothing handed to the kernel is lost). Each distinct directory is recovered by a fresh adapter process (or, when the adapter offers the recover op, by a long-lived one that must answer as a fresh process would: one directory in 16 and every failing state are recovered again by a fresh process, and any difference is an error) and held to the invariants as of that moment: every batch acknowledged before the cut is there (with --power-pipeline n, two lives in three are pipelined: runs of up to n appends are in flight at once, so that a group commit shares an fsync among them, and an acknowledgment is placed where the adapter wrote its answer line to stdout, which the recorder sees), whole and in order, and nothing that was not yet written. An adapter whose hello promises durability "process" is run too, without the durability invariant: acknowledged batches a state loses are counted in the report (the loss its promise allows), while every state must still recover to a whole prefix.',
   needs: [{ kind: "power-recorder" }],
-  workload: "one recorded life: open an empty directory, appends and checkpoints one at a time, close",
+  workload:
+    "one recorded life: open an empty directory, appends and checkpoints one at a time (with --power-pipeline n, two lives in three send runs of up to n appends at once), close",
   faults:
     "power loss after any recorded fs operation: unsynced writes dropped, kept, reordered or torn; unsynced directory entries lost",
   invariants: [
@@ -116,8 +125,8 @@ export const powerLoss: Scenario<Input> = {
   // Every state of a 20-step workload is hundreds to thousands of directories (SQLite's: about 1,100),
   // each a fresh process when the adapter lacks the recover op (or with --fresh-recovery).
   caseTimeoutMs: (env) => (env.power?.exhaustive ? 30 * 60_000 : 120_000),
-  arbitrary: (env) =>
-    fc.record({
+  arbitrary: (env) => {
+    const fields = {
       steps: fc.array(
         stepOf(env.hello.features),
         env.power?.exhaustive
@@ -125,7 +134,17 @@ export const powerLoss: Scenario<Input> = {
           : { minLength: 3, maxLength: 12 },
       ),
       sampleSeed: fc.integer({ min: 0, max: 2 ** 31 - 1 }),
-    }),
+    };
+    // Without a pipeline depth (the default, and a replay of a token that has none) the same
+    // arbitrary as before pipelining, so the same draws. With one, two lives in three are
+    // pipelined (drawn last, so the steps and the sample seed are those the same seed draws
+    // without it; a shrink tries sequential first).
+    if (!env.power?.pipeline) return fc.record(fields);
+    return fc.record({
+      ...fields,
+      pipelined: fc.oneof({ arbitrary: fc.constant(false), weight: 1 }, { arbitrary: fc.constant(true), weight: 2 }),
+    });
+  },
   async execute(input, session, env: ScenarioEnv) {
     const power = env.power;
     if (!power) throw new Error("power-loss needs the recorder (the run checks it before scheduling this scenario)");
@@ -137,11 +156,13 @@ export const powerLoss: Scenario<Input> = {
     let rec;
     const recordingStarted = performance.now();
     try {
-      rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder)), {
+      const depth = input.pipelined && power.pipeline ? power.pipeline : undefined;
+      rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder, depth !== undefined)), {
         dir,
         traceFile,
         openConfig: session.openConfig,
         steps: input.steps,
+        ...(depth !== undefined ? { pipeline: depth } : {}),
       });
     } catch (error) {
       if (error instanceof OpenRefused)
@@ -211,7 +232,8 @@ export const powerLoss: Scenario<Input> = {
     // The kept directory (keepFailure copies the session's) is the state that failed, beside the trace.
     fs.rmSync(session.dirPath, { recursive: true, force: true });
     fs.cpSync(failure.dir, session.dirPath, { recursive: true });
-    const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}`;
+    const pipelined = rec.pipelined ? `; a pipelined life (up to ${rec.pipelined.depth} appends in flight)` : "";
+    const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}${pipelined}`;
     session.simulatedCrash(`power loss: ${at}`);
     session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
     // The state's name goes on the message's first line (the lines after it: a dead process's stderr).

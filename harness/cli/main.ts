@@ -185,6 +185,11 @@ export async function buildProgram(): Promise<Command> {
       "--fresh-recovery",
       "recover every power-loss state in a new adapter process, even when the adapter offers the recover op",
     )
+    .option(
+      "--power-pipeline <depth>",
+      "power loss with concurrent appenders: two recorded lives in three send runs of up to <depth> appends at once, each ack pinned where the adapter wrote it (default 1: one request at a time)",
+      intArg("--power-pipeline", 1),
+    )
     .option("--workers <n>", "cases run at once (default: the cores)", intArg("--workers", 1))
     .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
     .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")

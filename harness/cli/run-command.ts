@@ -22,6 +22,7 @@ import { fsFaultSupport, MIN_FS_CALLS, resolveAdapter, type AdapterLaunch } from
 import {
   applicability,
   DEFAULT_THRESHOLDS,
+  MAX_POWER_PIPELINE,
   SAMPLED_STATES,
   SCENARIOS,
   scenarioByName,
@@ -64,6 +65,8 @@ export interface RunFlags {
   persistence?: string;
   exhaustive?: boolean;
   freshRecovery?: boolean;
+  /** Appends in flight in pipelined power-loss lives (1: none pipelined). */
+  powerPipeline?: number;
   workers?: number;
   shard?: string;
   reportDir?: string;
@@ -200,6 +203,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
       throw new UsageError(`${configLabel}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
   }
   const persistenceChoice = parsePersistence(flags.persistence ?? config.persistence);
+  const pipeline = pipelineOf(flags.powerPipeline, replay);
   const powerRun = crashChoice === "power" || replay?.power !== undefined;
   const powerExhaustive = replay ? replay.power === "exhaustive" : powerRun && flags.exhaustive === true;
   const selected: Scenario[] = replay
@@ -292,6 +296,8 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         freshRecovery: flags.freshRecovery === true,
         only: replay?.powerState,
         model: persistence.assumed,
+        // A replay draws its case as its run did (a token without a depth: sequential lives).
+        ...pipeline,
       }
     : undefined;
   /** The power-loss plans, one per model run, with their labels in the summary. */
@@ -511,6 +517,14 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
 }
 
 type PersistenceChoice = PersistenceModel | "all" | undefined;
+
+/** The pipeline depth of the power-loss lives: a replay's own, else --power-pipeline's when above 1 (capped at MAX_POWER_PIPELINE). */
+function pipelineOf(flag: number | undefined, replay: ReplayToken | undefined): { pipeline?: number } {
+  const depth = replay ? replay.pipeline : flag;
+  if (depth !== undefined && depth > MAX_POWER_PIPELINE)
+    throw new UsageError(`--power-pipeline: at most ${MAX_POWER_PIPELINE} appends in flight, got ${depth}`);
+  return depth !== undefined && depth > 1 ? { pipeline: depth } : {};
+}
 
 /** `--persistence` (or the config's `persistence`): a model, "all", or absent; anything else is a usage error listing them. */
 export function parsePersistence(raw: string | undefined): PersistenceChoice {

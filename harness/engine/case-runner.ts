@@ -197,6 +197,8 @@ export async function runCase(
         ...(opts.env.power?.exhaustive ? { power: "exhaustive" as const } : {}),
         ...(lastFailure.powerState ? { powerState: lastFailure.powerState } : {}),
         ...(lastFailure.powerState && opts.env.power?.model ? { persistence: opts.env.power.model } : {}),
+        // The power-loss arbitrary depends on it (its cases only): absent, the replay draws sequential lives.
+        ...(scenario === "power-loss" && opts.env.power?.pipeline ? { pipeline: opts.env.power.pipeline } : {}),
       }),
       keptDir: lastFailure.dir,
     };

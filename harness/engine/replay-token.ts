@@ -22,6 +22,8 @@ export interface ReplayToken {
   powerState?: PowerStateRef;
   /** The persistence model the failing power-loss state was built under (absent in older tokens: posix-pessimistic). */
   persistence?: PersistenceModel;
+  /** The power-loss pipeline depth the run drew its cases with (absent in older tokens: every life sequential). */
+  pipeline?: number;
 }
 
 /** One crash state of a recorded life, by name. */
@@ -64,7 +66,8 @@ function isReplayToken(t: unknown): t is ReplayToken {
         typeof x.variant === "string" &&
         typeof x.op === "string",
     ) &&
-    absentOr(t.persistence, (x) => (PERSISTENCE_MODELS as readonly unknown[]).includes(x))
+    absentOr(t.persistence, (x) => (PERSISTENCE_MODELS as readonly unknown[]).includes(x)) &&
+    absentOr(t.pipeline, (x) => Number.isInteger(x) && (x as number) >= 1)
   );
 }
 

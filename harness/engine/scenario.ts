@@ -43,6 +43,8 @@ export interface ScenarioEnv {
         only?: PowerStateRef | undefined;
         /** The persistence model the crash states are built under (default posix-pessimistic). */
         model?: PersistenceModel;
+        /** Appends in flight in a pipelined life (absent: every life sequential, as a replay of an older token). */
+        pipeline?: number;
         onProgress?: (checked: number) => void;
       }
     | undefined;

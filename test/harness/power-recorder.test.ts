@@ -4,6 +4,7 @@ import path from "node:path";
 import { execa } from "execa";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ensureRecorder, recordEnv } from "../../harness/faults/power/recorder-build.js";
+import { answersOf } from "../../harness/faults/power/answers.js";
 import { parseTrace, type TraceOp } from "../../harness/faults/power/trace.js";
 import { tempDir } from "../helpers.js";
 
@@ -267,6 +268,39 @@ describe("the recorder", () => {
     const appends = fs.statSync(path.join(r.dir, "appends")).ino;
     expect(r.ops.filter((o) => o.op === "write" && o.ino === appends)).toHaveLength(400);
     expect(expectReplayed(r.dir, r.ops)).toEqual(["appends", "positional"]);
+  });
+
+  it("records the answers written to walcheck's pipe (stdout) in place among the fs ops, from a wrapper's relay too, only when asked", async () => {
+    // A line in two writes, then two lines in one write, after a write to the directory.
+    const script = `const fs = require("fs"); fs.writeFileSync(process.argv[1] + "/wal", "x"); const w = (s) => fs.writeSync(1, s); w('{"id":3,"ok":tr'); w('ue,"seq":1}\\n'); w('{"id":4,"ok":true,"seq":2}\\n{"id":5,"ok":false}\\n'); fs.writeFileSync(process.argv[1] + "/after", "y");`;
+    const expected = '{"id":3,"ok":true,"seq":1}\n{"id":4,"ok":true,"seq":2}\n{"id":5,"ok":false}\n';
+    const run = async (cmd: string, args: (dir: string) => string[], answers: boolean) => {
+      const dir = fs.realpathSync(await tempDir());
+      const trace = path.join(fs.realpathSync(await tempDir()), "trace.jsonl");
+      const { stdout } = await execa(cmd, args(dir), { env: recordEnv(trace, dir, so, answers) });
+      expect(`${stdout}\n`).toBe(expected);
+      return parseTrace(fs.readFileSync(trace, "utf8"));
+    };
+    const direct = await run(process.execPath, (dir) => ["-e", script, dir], true);
+    expect(direct.map((o) => o.op)).toEqual(["create", "write", "stdout", "stdout", "stdout", "create", "write"]);
+    const answers = answersOf(direct);
+    expect(answers.fsOps.map((o) => o.op)).toEqual(["create", "write", "create", "write"]);
+    // Both acks come after the first two fs ops and before the last two.
+    expect([...answers.ackedSeqAt]).toEqual([
+      [1, 2],
+      [2, 2],
+    ]);
+    const data = (ops: TraceOp[]) =>
+      Buffer.concat(ops.flatMap((o) => (o.op === "stdout" ? [Buffer.from(o.data, "base64")] : []))).toString("utf8");
+    expect(data(direct)).toBe(expected);
+    // Through a shell that pipes the program into cat: node writes into the shell's pipe (not
+    // recorded), cat writes the same bytes into walcheck's (recorded, however cat splits them).
+    const relayed = await run("sh", (dir) => ["-c", 'node -e "$0" "$1" | cat', script, dir], true);
+    expect(data(relayed)).toBe(expected);
+    expect(answersOf(relayed).ackedSeqAt.size).toBe(2);
+    // Without `answers` (sequential lives): no stdout op.
+    const plain = await run(process.execPath, (dir) => ["-e", script, dir], false);
+    expect(plain.map((o) => o.op)).toEqual(["create", "write", "create", "write"]);
   });
 
   it("lets several processes record into one trace, in turns", async () => {

@@ -68,6 +68,19 @@ const SHAPES: [string, TokenFields][] = [
       persistence: "sector-atomic",
     },
   ],
+  [
+    "a power-loss case of a run with pipelined lives",
+    {
+      seed: 9,
+      path: "0:0",
+      crash: ["signal"],
+      maxCommands: 25,
+      scenario: "power-loss",
+      powerState: { cut: 7, variant: "none", op: "write of 60 bytes at 119 of wal.log" },
+      persistence: "posix-pessimistic",
+      pipeline: 4,
+    },
+  ],
 ];
 
 /** A token whose JSON is `json`, as a damaged or hand-made one would be. */
@@ -152,6 +165,8 @@ describe("replay tokens", () => {
     ["a power state without its variant", { ...good, powerState: { cut: 3, op: "fsync" } }],
     ["a power state whose op is not a string", { ...good, powerState: { cut: 3, variant: "all", op: 4 } }],
     ["an unknown persistence model", { ...good, persistence: "zfs" }],
+    ["a pipeline depth of 0", { ...good, pipeline: 0 }],
+    ["a pipeline depth that is a string", { ...good, pipeline: "4" }],
   ];
 
   it.each(DAMAGED)("a token with %s is a usage error naming it", (_, json) => {

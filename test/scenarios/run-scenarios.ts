@@ -40,14 +40,15 @@ export function scenarioOf(report: { scenarios: { name: string }[] }, name: stri
 
 /**
  * One test per (scenario, bug): the scenario run against a fixture adapter with that bug
- * must fail (exit 1) in that scenario, naming one of `invariants`, with a replay line.
+ * must fail (exit 1) in that scenario, naming one of `invariants`, with a replay line
+ * (`extraArgs` go on the command line after the others).
  */
 export function catchesBugs(
-  cases: [scenario: string, fixtureName: string, invariants: string[], seed?: number][],
+  cases: [scenario: string, fixtureName: string, invariants: string[], seed?: number, extraArgs?: string[]][],
 ): void {
   it.each(cases)(
     "%s catches %s",
-    async (scenario, name, invariants, seed = 1) => {
+    async (scenario, name, invariants, seed = 1, extraArgs = []) => {
       const r = await runScenarios([
         "--adapter",
         fixture(name),
@@ -59,6 +60,7 @@ export function catchesBugs(
         "40",
         "--budget",
         "60s",
+        ...extraArgs,
       ]);
       expect(r.exitCode, r.stdout + r.stderr).toBe(1);
       const entry = scenarioOf(r.report, scenario);

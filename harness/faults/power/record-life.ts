@@ -3,6 +3,7 @@ import type { AdapterClient } from "../../protocol/adapter-client.js";
 import { AdapterError } from "../../protocol/adapter-error.js";
 import { WalcheckError } from "../../protocol/errors.js";
 import type { BatchOp } from "../../protocol/messages.js";
+import { answersOf } from "./answers.js";
 import { parseTrace, type InitialState, type TraceOp } from "./trace.js";
 
 // One recorded life of a WAL for power-loss simulation: a fresh adapter process, with the
@@ -12,6 +13,14 @@ import { parseTrace, type InitialState, type TraceOp } from "./trace.js";
 // pins exact: when walcheck sends, the adapter's I/O for that request has not started; when
 // an ack arrives, every operation before it is in the trace (the recorder writes each line
 // synchronously after the operation, before the adapter can answer).
+//
+// A pipelined life (`pipeline` > 1) sends runs of consecutive appends together, up to that
+// many in flight at once, and waits for every answer before the next run or checkpoint (as
+// the protocol's bursts do), so that a group commit shares one fsync among them. An ack is
+// then pinned where the adapter wrote its answer line (answers.ts: the recorder records the
+// adapter's writes to its stdout), not where walcheck read it; an adapter whose answers the
+// recorder cannot see (stdio's stdout, raw system calls) has them pinned where they arrived,
+// which is later than they were written (never earlier), so it can only miss a violation.
 
 /** One step of a power-loss workload. */
 export type PowerStep = { kind: "append"; ops: BatchOp[] } | { kind: "checkpoint"; mode: "passive" | "truncate" };
@@ -27,6 +36,12 @@ export interface Recording {
   ackedAt: (number | undefined)[];
   /** Trace lines written when each step was sent (for a person: which step a cut fell in). */
   stepAt: number[];
+  /**
+   * A pipelined life: its depth, for each step the index of the first step of its run (the
+   * appends sent together), and how many acks were pinned where the adapter wrote them
+   * (`fromAnswers`) or, the recorder having seen no answer line for them, where they arrived.
+   */
+  pipelined?: { depth: number; runOf: number[]; fromAnswers: number; atArrival: number };
 }
 
 /** The recorded life's `open` of an empty directory was refused: a recovery violation, not a crash state. */
@@ -68,8 +83,16 @@ function linesAt(text: string, bytes: number[]): number[] {
  */
 export async function recordLife(
   client: AdapterClient,
-  o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[] },
+  o: {
+    dir: string;
+    traceFile: string;
+    openConfig: Record<string, unknown>;
+    steps: PowerStep[];
+    /** Appends in flight at once (a pipelined life, started with recordEnv's `answers`); absent or 1: one request at a time. */
+    pipeline?: number;
+  },
 ): Promise<Recording> {
+  if (o.pipeline !== undefined && o.pipeline > 1) return recordPipelined(client, { ...o, pipeline: o.pipeline });
   const root = fs.realpathSync(o.dir);
   const initial: InitialState = { root, dirs: [], files: [] };
   await client.hello();
@@ -123,6 +146,105 @@ export async function recordLife(
   };
 }
 
+/** recordLife for a pipelined life: runs of up to `pipeline` appends in flight at once. */
+async function recordPipelined(
+  client: AdapterClient,
+  o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[]; pipeline: number },
+): Promise<Recording> {
+  const root = fs.realpathSync(o.dir);
+  const initial: InitialState = { root, dirs: [], files: [] };
+  await client.hello();
+  const open = await client.request("open", { dir: root, config: o.openConfig });
+  if (!open.ok) throw new OpenRefused(`${open.error.code}: ${open.error.message}`);
+  const batches: BatchOp[][] = [];
+  const sentBytes: number[] = [];
+  const arrivedBytes: (number | undefined)[] = [];
+  const stepBytes: number[] = [];
+  const runOf: number[] = [];
+  let s = 0;
+  life: while (s < o.steps.length) {
+    const first = o.steps[s]!;
+    const at = traceBytes(o.traceFile);
+    if (first.kind === "checkpoint") {
+      stepBytes.push(at);
+      runOf.push(s);
+      s += 1;
+      const reply = await client.request("checkpoint", { mode: first.mode });
+      if (!reply.ok) break;
+      continue;
+    }
+    const run: BatchOp[][] = [];
+    for (const start = s; s < o.steps.length && run.length < o.pipeline; s++) {
+      const step = o.steps[s]!;
+      if (step.kind !== "append") break;
+      run.push(step.ops);
+      stepBytes.push(at);
+      runOf.push(start);
+    }
+    const base = batches.length;
+    for (const ops of run) {
+      batches.push(ops);
+      sentBytes.push(at);
+    }
+    // Every append of the run is written to the adapter's stdin before any answer is awaited.
+    const replies = await Promise.all(
+      run.map((ops) => client.request("append", { ops }).then((reply) => ({ reply, at: traceBytes(o.traceFile) }))),
+    );
+    for (const [k, { reply, at: arrived }] of replies.entries()) {
+      if (!reply.ok) {
+        arrivedBytes.push(undefined);
+        continue;
+      }
+      if (reply.seq !== base + k + 1)
+        throw new AdapterError(
+          "ADAPTER_PROTOCOL",
+          `append acknowledged seq ${reply.seq}, expected ${base + k + 1}, in the recorded life (appends ${base + 1}-${base + run.length} pipelined)`,
+          { op: "append", stderrTail: client.stderrTail },
+        );
+      arrivedBytes.push(arrived);
+    }
+    // Fail-stop, as in a sequential life: a refused append ends the workload after its run.
+    if (replies.some(({ reply }) => !reply.ok)) break life;
+  }
+  await client.request("close", {}).catch(() => undefined);
+  await client.kill("SIGKILL");
+  const text = fs.existsSync(o.traceFile) ? fs.readFileSync(o.traceFile, "utf8") : "";
+  const answers = answersOf(parseTrace(text));
+  const fsAt = (lines: number[]) => lines.map((n) => answers.fsOpsIn[n]!);
+  const [sentAt, stepAt, arrivedAt] = [
+    fsAt(linesAt(text, sentBytes)),
+    fsAt(linesAt(text, stepBytes)),
+    fsAt(
+      linesAt(
+        text,
+        arrivedBytes.map((b) => b ?? 0),
+      ),
+    ),
+  ];
+  let fromAnswers = 0;
+  let atArrival = 0;
+  const ackedAt = arrivedBytes.map((b, i): number | undefined => {
+    if (b === undefined) return undefined;
+    // Written before it arrived: a pin from the answers is never later than the arrival.
+    const written = answers.ackedSeqAt.get(i + 1);
+    if (written !== undefined && written <= arrivedAt[i]!) {
+      fromAnswers += 1;
+      return written;
+    }
+    atArrival += 1;
+    return arrivedAt[i];
+  });
+  return {
+    initial,
+    trace: answers.fsOps,
+    batches,
+    sentAt,
+    stepAt,
+    ackedAt,
+    pipelined: { depth: o.pipeline, runOf, fromAnswers, atArrival },
+  };
+}
+
 /** A person's name for where cut `k` falls in the workload: "during step 7 (append of batch 5)". */
 export function whereInWorkload(rec: Recording, steps: PowerStep[], k: number): string {
   let s = -1;
@@ -131,6 +253,9 @@ export function whereInWorkload(rec: Recording, steps: PowerStep[], k: number): 
   const step = steps[s]!;
   let batch = 0;
   for (let i = 0; i <= s; i++) if (steps[i]!.kind === "append") batch += 1;
+  const first = rec.pipelined?.runOf[s] ?? s;
+  if (step.kind === "append" && first < s)
+    return `during steps ${first + 1}-${s + 1} of ${steps.length} (appends of batches ${batch - (s - first)}-${batch}, pipelined)`;
   return step.kind === "append"
     ? `during step ${s + 1} of ${steps.length} (append of batch ${batch})`
     : `during step ${s + 1} of ${steps.length} (checkpoint ${step.mode})`;

@@ -127,9 +127,10 @@ export function ensureRecorder(): Promise<string> {
  * any LD_PRELOAD already in process.env, the trace file, the recorded directory (absolute and
  * already realpath'd: the recorder compares paths lexically), and UV_USE_IO_URING=0 so that a
  * libuv which would use io_uring for file I/O uses plain calls the recorder sees (the recorder
- * also fails io_uring_setup through syscall(2) with ENOSYS).
+ * also fails io_uring_setup through syscall(2) with ENOSYS). With `answers`, the adapter's
+ * writes to its stdout are recorded too (WALCHECK_POWER_STDOUT: "stdout" ops, for a pipelined life).
  */
-export function recordEnv(trace: string, dir: string, so: string): Record<string, string> {
+export function recordEnv(trace: string, dir: string, so: string, answers = false): Record<string, string> {
   if (/[\s:]/.test(so))
     throw new Error(`the recorder's path cannot go in LD_PRELOAD (it has a space or a colon): ${so}`);
   const existing = process.env.LD_PRELOAD?.trim();
@@ -138,5 +139,6 @@ export function recordEnv(trace: string, dir: string, so: string): Record<string
     WALCHECK_POWER_TRACE: trace,
     WALCHECK_POWER_DIR: dir,
     UV_USE_IO_URING: "0",
+    ...(answers ? { WALCHECK_POWER_STDOUT: "1" } : {}),
   };
 }

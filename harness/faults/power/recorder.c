@@ -6,10 +6,12 @@
  * Environment, read by the constructor:
  *   WALCHECK_POWER_TRACE  the trace file (opened O_RDWR|O_CREAT|O_APPEND|O_CLOEXEC)
  *   WALCHECK_POWER_DIR    the recorded directory, absolute and already realpath'd
+ *   WALCHECK_POWER_STDOUT optional: record the answers (see "the adapter's answers" below)
  *   WALCHECK_FS_FAULT     a file-system fault to inject (see "Faults" below), with
  *   WALCHECK_FAULT_DIR    the directory it applies to, absolute and already realpath'd
- * Without a pair, every function here is a plain pass-through. Either pair works alone; with both,
- * the fault directory must be at or under the recorded one (else the process exits with 2).
+ * Without a pair (the first two, or these two), every function here is a plain pass-through.
+ * Either pair works alone; with both, the fault directory must be at or under the recorded one
+ * (else the process exits with 2).
  *
  * How it works. A call on a tracked fd (an fd opened on a regular file or directory at or under
  * the directory) or on a path at or under it takes the lock around the real call and the
@@ -1143,8 +1145,12 @@ static ssize_t write_real(enum write_kind k, int fd, const struct iovec *iov, in
   return -1;
 }
 
+static ssize_t answer_write(enum write_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags);
+static int answers_fd(int fd);
+
 static ssize_t write_common(enum write_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags) {
   int cs;
+  if (answers_fd(fd)) return answer_write(k, fd, iov, cnt, off, flags);
   if (!tracked_fd(fd) || !begin(&cs)) return write_real(k, fd, iov, cnt, off, flags);
   struct fdent *ent = entry(fd);
   struct iovec *cut = NULL; /* a write crossing an enospc budget writes this prefix */
@@ -1806,6 +1812,64 @@ static int link_common(int at, int ofd, const char *from, int nfd, const char *t
 int link(const char *from, const char *to) { return link_common(0, AT_FDCWD, from, AT_FDCWD, to, 0); }
 int linkat(int ofd, const char *from, int nfd, const char *to, int flags) { return link_common(1, ofd, from, nfd, to, flags); }
 
+/* ---------------------------------------------------------------- the adapter's answers (stdout) */
+
+/* With WALCHECK_POWER_STDOUT set, every write to fd 1 that reaches walcheck's pipe (the file
+ * the first recorded process had as its fd 1) is a "stdout" op with the bytes written, taken
+ * under the lock like a file operation: the trace then says which fs operations came before
+ * each answer line the adapter wrote (a pipelined life pins each acknowledgment there). The
+ * first process (the variable is "1") replaces it with "dev:ino" of its fd 1, so its children
+ * inherit the pipe's identity: a wrapper's child that writes into a pipe of the wrapper's own
+ * is not recorded (the wrapper's write of the relayed line is). stdio's stdout is written by
+ * glibc internally, not through write(): not seen (the answers of such an adapter are pinned
+ * where walcheck read them instead). */
+static int answers_on;
+static dev_t answers_dev;
+static ino_t answers_ino;
+
+static int answers_fd(int fd) {
+  struct stat st;
+  if (fd != 1 || !__atomic_load_n(&answers_on, __ATOMIC_RELAXED) || !mine()) return 0;
+  return fstat(1, &st) == 0 && st.st_dev == answers_dev && st.st_ino == answers_ino;
+}
+
+static ssize_t answer_write(enum write_kind k, int fd, const struct iovec *iov, int cnt, off64_t off, int flags) {
+  int cs;
+  if (!begin(&cs)) return write_real(k, fd, iov, cnt, off, flags);
+  ssize_t r = write_real(k, fd, iov, cnt, off, flags);
+  int e = errno;
+  if (r > 0) {
+    struct line l = op_begin("stdout");
+    key(&l, "data");
+    put_base64(&l, iov, cnt, (size_t)r);
+    op_end(&l);
+  }
+  end(cs);
+  errno = e;
+  return r;
+}
+
+static void answers_start(void) {
+  const char *v = getenv("WALCHECK_POWER_STDOUT");
+  unsigned long long d, i;
+  char n;
+  struct stat st;
+  if (!v || !*v) return;
+  if (sscanf(v, "%llu:%llu%c", &d, &i, &n) == 2) {
+    answers_dev = (dev_t)d;
+    answers_ino = (ino_t)i;
+  } else if (fstat(1, &st) == 0) {
+    char id[64];
+    answers_dev = st.st_dev;
+    answers_ino = st.st_ino;
+    snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    setenv("WALCHECK_POWER_STDOUT", id, 1);
+  } else {
+    return;
+  }
+  answers_on = 1;
+}
+
 /* ---------------------------------------------------------------- syscall(2) */
 
 /* libuv calls copy_file_range (and io_uring) through syscall(2); route the numbers of the calls
@@ -1924,6 +1988,7 @@ __attribute__((constructor)) static void recorder_start(void) {
     trace_open();
   }
   owner = getpid();
+  answers_start();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 }

@@ -44,6 +44,14 @@ export type TraceOp =
   /** link(from, to): a second name `to` for `ino`. */
   | { i: number; op: "link"; from: string; to: string; ino: number }
   /**
+   * Bytes the adapter wrote to walcheck's pipe, its stdout (write or writev on fd 1), base64:
+   * recorded only for a pipelined life (WALCHECK_POWER_STDOUT), so that each answer line is
+   * pinned between the fs operations before and after it. Not a change to the directory:
+   * answers.ts takes these out of the trace before crash states are built from it. A line
+   * may be split over several of these, and one may hold several lines.
+   */
+  | { i: number; op: "stdout"; data: string }
+  /**
    * Something the model cannot replay happened under the directory (symlink, mmap'd writes
    * through msync, fallocate with a mode, splice, an exchange rename...): `what`
    * names it. A trace holding one cannot be cut faithfully; the runner refuses it, naming `what`.
