@@ -185,6 +185,10 @@ export async function buildProgram(): Promise<Command> {
       "--fresh-recovery",
       "recover every power-loss state in a new adapter process, even when the adapter offers the recover op",
     )
+    .option(
+      "--sweep",
+      "add the corruption sweep (scenario corruption-sweep: every block of every WAL file damaged, one fault at a time) to the scenarios run; for the sweep alone, --scenarios corruption-sweep",
+    )
     .option("--workers <n>", "cases run at once (default: the cores)", intArg("--workers", 1))
     .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
     .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")

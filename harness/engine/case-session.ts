@@ -14,6 +14,7 @@ import type { PrefixModel } from "../checks/prefix-model.js";
 import type { BatchOp, Hello, Op, RequestFields, TransactionStep } from "../protocol/messages.js";
 import { netOps } from "../protocol/transaction-steps.js";
 import type { CrashInfo, Invariant, InvariantViolation } from "../checks/violation.js";
+import type { SweepMatrix } from "../checks/sweep.js";
 
 /** A crash to arm in the next process: the adapter kills itself there. */
 export type CrashArm =
@@ -72,6 +73,8 @@ export interface SessionStats {
     lostStates?: number;
     lostMax?: number;
   };
+  /** The corruption sweep's matrix (corruption-sweep only). */
+  sweep?: SweepMatrix;
   /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */
@@ -142,6 +145,8 @@ export class CaseSession {
   step = "start";
   /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
   powerState: import("./replay-token.js").PowerStateRef | undefined;
+  /** Set by corruption-sweep before it fails the case: the damaged copy that failed, for the replay token. */
+  sweepCell: import("./replay-token.js").SweepCellRef | undefined;
   private client: AdapterClient | undefined;
   private spare: AdapterClient | undefined;
   private armed: CrashArm | undefined;
