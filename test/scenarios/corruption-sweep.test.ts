@@ -3,6 +3,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { SCENARIOS, selectScenarios } from "../../scenarios/index.js";
 import { judgeSweep, type SweptBatch } from "../../harness/checks/sweep.js";
+import { loadRunConfig } from "../../harness/cli/run-config.js";
 import { tempDir } from "../helpers.js";
 import { fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 
@@ -78,13 +79,25 @@ describe("corruption-sweep", () => {
     expect(sweepOf(again.report).recoveries).toBe(1);
   }, 120_000);
 
-  it("is opt-in: left out of the default selection, added by a config file's sweep: true (what --sweep sets)", async () => {
+  it("is opt-in: left out of the default selection, added by --sweep or a config file's sweep: true", async () => {
     expect(selectScenarios(undefined).map((s) => s.name)).not.toContain("corruption-sweep");
     expect(SCENARIOS.map((s) => s.name)).toContain("corruption-sweep");
     const dir = await tempDir();
     const config = path.join(dir, "walcheck.config.json");
-    fs.writeFileSync(config, JSON.stringify({ sweep: true, scenarios: ["crash-append"], runs: 1 }));
-    const r = await runScenarios(["--adapter", "reference", "--config", config, "--seed", "2"]);
+    fs.writeFileSync(config, JSON.stringify({ sweep: true, scenarios: ["crash-append"] }));
+    expect((await loadRunConfig(config)).sweep).toBe(true);
+    // --budget 1ms: the scenarios are planned (and listed in the report), hardly any case runs.
+    const r = await runScenarios([
+      "--adapter",
+      "reference",
+      "--scenarios",
+      "crash-append",
+      "--sweep",
+      "--runs",
+      "1",
+      "--budget",
+      "1ms",
+    ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.report.scenarios.map((s: { name: string }) => s.name)).toEqual(["crash-append", "corruption-sweep"]);
     fs.writeFileSync(config, JSON.stringify({ sweep: "yes" }));
