@@ -102,7 +102,7 @@ interface Cell extends SweepCellRef {
 }
 
 /** The cells of one ending, within the budget: every block of every file, or evenly spaced blocks. */
-function planCells(
+export function planCells(
   final: Snapshot,
   ending: SweepEnding,
   faults: readonly SweepFault[],

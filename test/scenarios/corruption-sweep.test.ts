@@ -2,7 +2,8 @@ import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { SCENARIOS, selectScenarios } from "../../scenarios/index.js";
-import { judgeSweep, type SweptBatch } from "../../harness/checks/sweep.js";
+import { judgeSweep, SWEEP_FAULTS, type SweptBatch } from "../../harness/checks/sweep.js";
+import { planCells, RECOVERIES_PER_ENDING } from "../../scenarios/corruption-sweep.js";
 import { loadRunConfig } from "../../harness/cli/run-config.js";
 import { tempDir } from "../helpers.js";
 import { fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
@@ -105,6 +106,29 @@ describe("corruption-sweep", () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr + bad.stdout).toMatch(/sweep/);
   }, 120_000);
+});
+
+describe("the sweep's plan", () => {
+  it("uses 512-byte blocks up to 16 KiB and 4 KiB above, skips lock files, and stays within its budget", () => {
+    const small = new Map([
+      ["wal.log", Buffer.alloc(1500)],
+      ["LOCK", Buffer.alloc(10)],
+      ["empty", Buffer.alloc(0)],
+    ]);
+    const a = planCells(small, "clean", SWEEP_FAULTS);
+    expect(a.files).toEqual([{ file: "wal.log", size: 1500, blockSize: 512, blocks: 3 }]);
+    expect(a.cells).toHaveLength(3 * SWEEP_FAULTS.length);
+    expect(a.cells.at(-1)).toMatchObject({ block: 2, start: 1024, end: 1500 });
+    const big = new Map([
+      ["seg-1.log", Buffer.alloc(1 << 20)],
+      ["snap", Buffer.alloc(100_000)],
+    ]);
+    const b = planCells(big, "crash", SWEEP_FAULTS);
+    expect(b.files.map((f) => f.blockSize)).toEqual([4096, 4096]);
+    expect(b.cells.length).toBeLessThanOrEqual(RECOVERIES_PER_ENDING);
+    expect(b.leftOut).toBeGreaterThan(0);
+    expect(new Set(b.cells.map((c) => c.file))).toEqual(new Set(["seg-1.log", "snap"]));
+  });
 });
 
 describe("the sweep's classification", () => {
