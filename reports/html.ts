@@ -10,6 +10,16 @@ import {
   type RunReport,
   type ScenarioReport,
 } from "./report-schema.js";
+import {
+  cellText,
+  SWEEP_FAULT_COLUMNS,
+  SWEEP_OUTCOME_ORDER,
+  SWEEP_OUTCOME_TEXT,
+  sweepRows,
+  sweepsOf,
+  sweepSummary,
+  worstOutcome,
+} from "./sweep-view.js";
 
 // The run report as one self-contained HTML page: no network at all (a Content-Security-Policy
 // of default-src 'none' says so to the browser too), CSS in a <style>, no script, charts as
@@ -88,6 +98,9 @@ pre{background:#1d2330;color:#f0f2f5;padding:8px 10px;border-radius:4px;margin:4
 .panels{display:flex;gap:6px;flex-wrap:wrap}.op-panel{display:inline-block}.small{font-size:11px;color:#6b7280;max-width:140px}
 .legend span{display:inline-block;margin-right:12px;font-size:12px}
 .sw{display:inline-block;width:10px;height:10px;margin-right:4px;vertical-align:middle}
+.sweep-intact{background:#d7f0dc}.sweep-refused{background:#d6e4f7}.sweep-changed{background:#fde2bf}.sweep-missing{background:#f6c9c5;font-weight:600}.sweep-none{color:#9aa3af}
+table.sweep td{font-size:12.5px}.sweep-legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:4px 16px;font-size:12.5px}
+.sweep-key{display:inline-block;padding:0 6px;border-radius:3px}
 `;
 
 function environmentLine(e: Environment): string {
@@ -156,6 +169,38 @@ function persistenceSection(r: RunReport): string {
 ${rows.join("\n")}
 </tbody></table>
 </section>`;
+}
+
+/** The corruption sweep's matrix: file and region by fault kind, each cell coloured by its worst outcome. */
+function sweepSection(r: RunReport): string {
+  return sweepsOf(r)
+    .map(({ scenario, sweep }) => {
+      const rows = sweepRows(scenario, sweep).map(
+        (row) =>
+          `<tr><td>${h(row.ending)}</td><td><code>${h(row.file)}</code></td><td>${h(row.region)}</td>${row.cells
+            .map((c) =>
+              c
+                ? `<td class="sweep-${worstOutcome(c)}" data-value="${worstOutcome(c)}">${h(cellText(c))}</td>`
+                : `<td class="sweep-none">—</td>`,
+            )
+            .join("")}<td class="num${row.violations > 0 ? " st-failed" : ""}">${h(row.violations)}</td></tr>`,
+      );
+      const legend = SWEEP_OUTCOME_ORDER.map(
+        (o) => `<li><span class="sweep-key sweep-${o}">${h(o)}</span> ${h(SWEEP_OUTCOME_TEXT[o])}</li>`,
+      ).join("");
+      const skipped = sweep.skipped.map((x) => `<li>${h(x.fault)} not swept: ${h(x.reason)}</li>`).join("");
+      return `
+<section id="corruption-sweep">
+<h2>Corruption sweep (${h(scenario)})</h2>
+<ul class="sweep-legend">${legend}</ul>
+<table class="scenarios sweep"><thead><tr><th>ending</th><th>file</th><th>region</th>${SWEEP_FAULT_COLUMNS.map((f) => `<th>${h(f)}</th>`).join("")}<th>violations</th></tr></thead>
+<tbody>
+${rows.join("\n")}
+</tbody></table>
+<p>${h(sweepSummary(sweep))}</p>${skipped ? `<ul>${skipped}</ul>` : ""}
+</section>`;
+    })
+    .join("");
 }
 
 /** The target and critical levels a scenario's thresholds give each op. */
@@ -499,7 +544,7 @@ export function renderHtml(report: RunReport): string {
     css: `${CSS}${CHART_CSS}`,
     body: `<h1>${h(title)}</h1>
 ${verdict(report)}
-${scenarioTable(report)}${persistenceSection(report)}
+${scenarioTable(report)}${persistenceSection(report)}${sweepSection(report)}
 ${latencySection(report)}
 ${recoverySection(report)}
 ${coverageSection(report)}${warningsSection(report)}

@@ -7,6 +7,17 @@ import {
   type RunReport,
   type ScenarioReport,
 } from "./report-schema.js";
+import {
+  cellText,
+  SWEEP_FAULT_COLUMNS,
+  SWEEP_OUTCOME_ORDER,
+  SWEEP_OUTCOME_TEXT,
+  sweepRows,
+  sweepsOf,
+  sweepSummary,
+  worstOutcome,
+  type SweepOutcomeName,
+} from "./sweep-view.js";
 
 // The run report as Markdown that fits a CI job summary ($GITHUB_STEP_SUMMARY): the
 // verdict, one table row per scenario, what was skipped and why, latency levels crossed,
@@ -123,6 +134,28 @@ function persistenceSection(r: RunReport): string[] {
         .trim(),
     ),
   ];
+}
+
+const SWEEP_MARK: Record<SweepOutcomeName, string> = { intact: "🟩", refused: "🟦", changed: "🟧", missing: "🟥" };
+
+/** The corruption sweep's matrix: file and region by fault kind, each cell marked by its worst outcome. */
+function sweepSection(r: RunReport): string[] {
+  return sweepsOf(r).flatMap(({ scenario, sweep }) => [
+    "",
+    `#### Corruption sweep (${mdText(scenario)})`,
+    "",
+    `Legend: ${SWEEP_OUTCOME_ORDER.map((o) => `${SWEEP_MARK[o]} ${o}: ${SWEEP_OUTCOME_TEXT[o]}`).join("; ")}. A cell is marked by its worst outcome; "violations" counts the damaged copies of the row that broke an invariant.`,
+    "",
+    `| ending | file | region | ${SWEEP_FAULT_COLUMNS.join(" | ")} | violations |`,
+    `|---|---|---|${SWEEP_FAULT_COLUMNS.map(() => "---").join("|")}|--:|`,
+    ...sweepRows(scenario, sweep).map(
+      (row) =>
+        `| ${row.ending} | ${mdCode(row.file)} | ${row.region} | ${row.cells.map((c) => (c ? `${SWEEP_MARK[worstOutcome(c)]} ${cellText(c)}` : "—")).join(" | ")} | ${row.violations > 0 ? `**${row.violations}**` : "0"} |`,
+    ),
+    "",
+    mdText(sweepSummary(sweep)),
+    ...sweep.skipped.map((s) => `- ${mdCode(s.fault)} not swept: ${mdText(s.reason)}`),
+  ]);
 }
 
 function skippedSection(r: RunReport): string[] {
@@ -268,5 +301,5 @@ function problems(r: RunReport): string[] {
 
 /** The whole report as Markdown; every string from the report is escaped where it lands. */
 export function renderMarkdown(report: RunReport): string {
-  return `${[...header(report), "", ...scenarioTable(report), ...persistenceSection(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...warningsSection(report), ...problems(report)].join("\n")}\n`;
+  return `${[...header(report), "", ...scenarioTable(report), ...persistenceSection(report), ...sweepSection(report), ...skippedSection(report), ...latencySection(report), ...recoverySection(report), ...warningsSection(report), ...problems(report)].join("\n")}\n`;
 }

@@ -1,3 +1,4 @@
+import { mergeSweeps } from "./sweep-view.js";
 import { UsageError } from "../harness/protocol/errors.js";
 import { PERSISTENCE_MODELS } from "../harness/protocol/messages.js";
 import { REPORT_VERSION, type PersistenceReport, type RunReport, type ScenarioReport } from "./report-schema.js";
@@ -217,6 +218,7 @@ function mergeScenario(parts: readonly ScenarioReport[]): ScenarioReport {
   const withPower = parts.flatMap((p) => (p.powerStates ? [p.powerStates] : []));
   const withRecovery = parts.flatMap((p) => (p.recoveryBySize ? [p.recoveryBySize] : []));
   const withCaseTime = parts.flatMap((p) => (p.caseTimeMs !== undefined ? [p.caseTimeMs] : []));
+  const withSweep = parts.flatMap((p) => (p.sweep ? [p.sweep] : []));
   const reason = parts.find((p) => p.reason !== undefined)?.reason;
   const invariants = parts.find((p) => p.invariants)?.invariants;
   return {
@@ -265,6 +267,7 @@ function mergeScenario(parts: readonly ScenarioReport[]): ScenarioReport {
         }
       : {}),
     ...(withCaseTime.length > 0 ? { caseTimeMs: sum(withCaseTime) } : {}),
+    ...(withSweep.length > 0 ? { sweep: mergeSweeps(withSweep) } : {}),
     thresholds: mergeThresholds(parts.map((p) => p.thresholds)),
     latencyExpected: parts.some((p) => p.latencyExpected),
     latencyGated: parts.some((p) => p.latencyGated),

@@ -66,6 +66,40 @@ const SessionStats = z.looseObject({
   timeMs: TimeSplit,
 });
 
+const SweepFault = z.enum(["zeros", "junk", "bitflip", "eio-read", "swap"]);
+const OutcomeCounts = z.looseObject({ intact: count, refused: count, changed: count, missing: count });
+/**
+ * The corruption sweep's matrix (scenario corruption-sweep, harness/checks/sweep.ts): one row per
+ * region (consecutive blocks) of one file after one ending of the life, outcome counts per fault.
+ */
+export const SweepMatrixSchema = z.looseObject({
+  rows: z.array(
+    z.looseObject({
+      ending: z.enum(["clean", "crash"]),
+      file: z.string(),
+      /** Bytes [fromByte, toByte) of the file, `blocks` blocks of `blockSize` bytes. */
+      fromByte: count,
+      toByte: count,
+      blockSize: count,
+      blocks: count,
+      /** By fault kind; a fault not swept is absent. */
+      counts: z.partialRecord(SweepFault, OutcomeCounts),
+      violations: count,
+    }),
+  ),
+  /** Damaged copies recovered, and the time their recoveries took (summed). */
+  recoveries: count,
+  ms,
+  violations: count,
+  /** Counted, not violations: silently changed values and losses after a bit flip, for adapters without `checksums`. */
+  findings: z.looseObject({ changed: count, missing: count }),
+  /** Faults not swept, and why. */
+  skipped: z.array(z.looseObject({ fault: SweepFault, reason: z.string() })),
+  /** Blocks left out to keep a case within its budget of recoveries. */
+  blocksLeftOut: count,
+});
+export type SweepMatrixReport = z.infer<typeof SweepMatrixSchema>;
+
 const caseBase = { scenario: z.string(), index: count, seed: count, stats: SessionStats, executions: count };
 
 /** A failing case: the violation (strings from the adapter inside), its shrunk input, replay token and kept directory. */
@@ -120,6 +154,8 @@ export const ScenarioReportSchema = z.looseObject({
       lostMax: count.optional(),
     })
     .optional(),
+  /** The corruption sweep's matrix (corruption-sweep only). */
+  sweep: SweepMatrixSchema.optional(),
   /** Time spent in its cases, summed (they may run side by side). */
   caseTimeMs: ms.optional(),
   thresholds: z.array(ThresholdVerdict),

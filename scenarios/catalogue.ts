@@ -7,6 +7,7 @@ import { crashRecovery } from "./crash-recovery.js";
 import { crashRotate } from "./crash-rotate.js";
 import { powerLoss } from "./power-loss.js";
 import { crashTruncate } from "./crash-truncate.js";
+import { corruptionSweep } from "./corruption-sweep.js";
 import { diskFull } from "./disk-full.js";
 import { eventLog } from "./event-log.js";
 import { fsyncError } from "./fsync-error.js";
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario[] = [
   powerLoss,
   tornTail,
   bitFlip,
+  corruptionSweep,
   diskFull,
   readOnly,
   fsyncError,
@@ -59,7 +61,8 @@ export function selectScenarios(
   const list = (typeof patterns === "string" ? patterns.split(",") : (patterns ?? ["*"]))
     .map((p) => p.trim())
     .filter(Boolean);
-  if (list.length === 0) return [...catalogue];
+  // The default selection leaves out the opt-in scenarios (corruption-sweep: --sweep adds it).
+  if (patterns === undefined || list.length === 0) return catalogue.filter((s) => !s.optIn);
   const picked = new Set<Scenario>();
   for (const pattern of list) {
     const re = globToRegExp(pattern);

@@ -57,7 +57,7 @@ export function changedRegion(before: Map<string, Buffer>, after: Map<string, Bu
 }
 
 /** A lock or pid file (LOCK, x.lock, x.pid): its content is a process's, not the WAL's. */
-const LOCK_FILE = /(^|\/)(LOCK|[^/ ]*\.(lock|pid))$/i;
+export const LOCK_FILE = /(^|\/)(LOCK|[^/ ]*\.(lock|pid))$/i;
 
 /** What differs between two snapshots, as lines for a person (added, removed and changed files), lock and pid files aside. */
 export function walChanges(before: Map<string, Buffer>, after: Map<string, Buffer>): string[] {

@@ -28,7 +28,10 @@ export type Invariant =
   | "rollback"
   | "event-order"
   | "deterministic-bytes"
-  | "whole-file";
+  | "whole-file"
+  | "no-loss-after-damage"
+  | "no-loss-outside-damage"
+  | "no-silent-change";
 
 /** A crash as the harness caused it. */
 export type CrashKind = "named" | "fs" | "signal" | "fault" | "power";

@@ -190,6 +190,10 @@ export async function buildProgram(): Promise<Command> {
       "power loss with concurrent appenders: two recorded lives in three send runs of up to <depth> appends at once, each ack pinned where the adapter wrote it (default 1: one request at a time)",
       intArg("--power-pipeline", 1),
     )
+    .option(
+      "--sweep",
+      "add the corruption sweep (scenario corruption-sweep: every block of every WAL file damaged, one fault at a time) to the scenarios run; for the sweep alone, --scenarios corruption-sweep",
+    )
     .option("--workers <n>", "cases run at once (default: the cores)", intArg("--workers", 1))
     .option("--shard <i/n>", "run only the i-th of n deterministic slices of the cases")
     .option("--report-dir <dir>", "where the report and failing cases go (default walcheck-reports)")

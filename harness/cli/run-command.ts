@@ -67,6 +67,8 @@ export interface RunFlags {
   freshRecovery?: boolean;
   /** Appends in flight in pipelined power-loss lives (1: none pipelined). */
   powerPipeline?: number;
+  /** Add the corruption sweep (opt-in scenario corruption-sweep) to the scenarios run. */
+  sweep?: boolean;
   workers?: number;
   shard?: string;
   reportDir?: string;
@@ -81,6 +83,13 @@ export interface RunFlags {
 }
 
 export { FS_PRELOAD };
+
+/** `--sweep`: the selected scenarios and corruption-sweep (opt-in, so never in the default selection), in catalogue order. */
+function withSweep(selected: Scenario[], sweep: boolean): Scenario[] {
+  if (!sweep || selected.some((sc) => sc.name === "corruption-sweep")) return selected;
+  const all = [...selected, scenarioByName("corruption-sweep")];
+  return SCENARIOS.filter((sc) => all.includes(sc));
+}
 export { faultPath, fsFaultSupport, MIN_FS_CALLS };
 
 function parseShard(raw: string | undefined): { index: number; count: number } {
@@ -206,9 +215,10 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const pipeline = pipelineOf(flags.powerPipeline, replay);
   const powerRun = crashChoice === "power" || replay?.power !== undefined;
   const powerExhaustive = replay ? replay.power === "exhaustive" : powerRun && flags.exhaustive === true;
+  const sweep = flags.sweep ?? config.sweep ?? false;
   const selected: Scenario[] = replay
     ? [scenarioByName(replay.scenario ?? "crash-mixed")]
-    : selectScenarios(flags.scenarios ?? config.scenarios ?? (powerRun ? "power-loss" : undefined));
+    : withSweep(selectScenarios(flags.scenarios ?? config.scenarios ?? (powerRun ? "power-loss" : undefined)), sweep);
   if (powerRun && !selected.some((sc) => sc.name === "power-loss"))
     throw new UsageError("--crash power runs the power-loss scenario; --scenarios does not select it");
 
@@ -233,7 +243,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   const needFsCount =
     launch.node &&
     !fsExhaustive &&
-    (crash.includes("fs") || selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults")));
+    (crash.includes("fs") || selected.some((sc) => sc.usesFsFaults || sc.needs.some((n) => n.kind === "fs-faults")));
   // The probe's informational-field deviations count with the cases' (each is listed once).
   const probeWarnings: ProtocolWarning[] = [];
   const onProbeWarning = (w: Omit<ProtocolWarning, "count">) => addWarning(probeWarnings, w);
@@ -273,7 +283,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   }
 
   // Injected fs faults: the Node preload where it sees the adapter's I/O, else the C preload.
-  const faults: FaultPath = selected.some((sc) => sc.needs.some((n) => n.kind === "fs-faults"))
+  const faults: FaultPath = selected.some((sc) => sc.usesFsFaults || sc.needs.some((n) => n.kind === "fs-faults"))
     ? await faultPath(launch, fsFaults, timeoutMs, openConfig)
     : fsFaults.ok
       ? { ok: true, via: "node", why: "" }
@@ -315,7 +325,15 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     const plan: PlannedScenario = {
       scenario,
       cases: replay ? 1 : (flags.runs ?? options.cases ?? config.runs ?? scenario.defaultCases),
-      env: { hello, crash: kinds, maxCommands, fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined, power },
+      env: {
+        hello,
+        crash: kinds,
+        maxCommands,
+        fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined,
+        faults: faults.ok ? { ok: true, via: faults.via } : { ok: false, why: faults.why },
+        power,
+        ...(replay?.sweepCell ? { sweepOnly: replay.sweepCell } : {}),
+      },
       openConfig: { ...scenario.adapterConfig?.(hello), ...openConfig, ...options.adapterConfig },
       thresholds: mergeThresholds(DEFAULT_THRESHOLDS, scenario.thresholds, config.thresholds, options.thresholds),
     };
@@ -654,10 +672,14 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
       p && p.checked > 0
         ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case${p.lostStates ? `; acknowledged batches lost in ${p.lostStates} states, at most ${p.lostMax} at once, as durability "process" allows` : ""})`
         : "";
+    const w = sc.sweep;
+    const sweep = w
+      ? `, ${w.recoveries} damaged copies recovered (${((w.recoveries * 1000) / Math.max(1, w.ms)).toFixed(1)}/s; ${w.violations} violations; not violations: ${w.findings.changed} silently changed, ${w.findings.missing} lost after a bit flip${w.skipped.length ? `; not swept: ${w.skipped.map((x) => x.fault).join(", ")}` : ""})`
+      : "";
     const detail =
       sc.status === "skipped"
         ? sc.reason
-        : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${power}${lat ? `; ${lat}` : ""}`;
+        : `${sc.cases.run}/${sc.cases.planned} cases, ${sc.cycles} crash cycles${faults}${power}${sweep}${lat ? `; ${lat}` : ""}`;
     out(`  ${sc.status.toUpperCase().padEnd(8)} ${sc.name.padEnd(17)} ${detail}`);
   }
   out(

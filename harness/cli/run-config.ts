@@ -47,6 +47,8 @@ export const RunConfigSchema = z.strictObject({
   recoveryThresholdMs: z.number().positive().optional(),
   timeoutMs: z.number().int().positive().optional(),
   maxCommands: z.number().int().positive().max(1000).optional(),
+  /** Add the corruption sweep (scenario corruption-sweep, opt-in) to the scenarios run, as `--sweep` does. */
+  sweep: z.boolean().optional(),
   /** Scenario names or globs (`crash-*`); default all. */
   scenarios: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   /** Latency levels (p95, ms) for every scenario: over target warns, over critical fails the run. */

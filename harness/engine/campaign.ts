@@ -99,6 +99,8 @@ export interface ScenarioSummary {
   recoveryBySize: RecoveryBySize;
   /** Power-loss states judged and directories recovered (power-loss scenario). */
   powerStates: SessionStats["powerStates"];
+  /** The corruption sweep's matrix (corruption-sweep). */
+  sweep?: SessionStats["sweep"];
   /** Time spent in its cases, summed (cases of one scenario may run side by side). */
   caseTimeMs: number;
   thresholds: ThresholdVerdict[];
@@ -263,6 +265,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
       s.checkpoints = stats.checkpoints;
       s.recoveryBySize = recoveryBySize(stats.recoveries);
       s.powerStates = stats.powerStates;
+      if (stats.sweep) s.sweep = stats.sweep;
       s.histograms = Object.fromEntries(
         Object.entries(stats.latency).map(([op, samples]) => [op, latencyHistogram(samples)]),
       );

@@ -7,7 +7,8 @@ import { addWarning } from "../protocol/tolerant-reader.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./case-session.js";
 import type { Scenario, ScenarioEnv } from "./scenario.js";
-import { encodeReplayToken, type PowerStateRef } from "./replay-token.js";
+import { encodeReplayToken, type PowerStateRef, type SweepCellRef } from "./replay-token.js";
+import { emptySweep, mergeSweep } from "../checks/sweep.js";
 import { InvariantViolation } from "../checks/violation.js";
 
 export interface CaseOptions {
@@ -75,6 +76,7 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
     into.powerStates.lostStates = (into.powerStates.lostStates ?? 0) + from.powerStates.lostStates;
     into.powerStates.lostMax = Math.max(into.powerStates.lostMax ?? 0, from.powerStates.lostMax ?? 0);
   }
+  if (from.sweep) mergeSweep((into.sweep ??= emptySweep()), from.sweep);
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];
   for (const w of from.warnings) addWarning(into.warnings, w);
@@ -101,7 +103,9 @@ export async function runCase(
   const stats = emptyStats();
   const scenario = opts.scenario.name;
   let executions = 0;
-  let lastFailure: { dir: string; stderr: string; powerState?: PowerStateRef | undefined } | undefined;
+  let lastFailure:
+    | { dir: string; stderr: string; powerState?: PowerStateRef | undefined; sweepCell?: SweepCellRef | undefined }
+    | undefined;
   let adapterFault: AdapterError | undefined;
   let abandoned: Error | undefined;
   const keptDir = path.join(opts.reportDir, `${scenario}-case-${index}-seed-${seed}`);
@@ -146,7 +150,12 @@ export async function runCase(
       if (error instanceof InvariantViolation) {
         // The last failing execution is the shrunk counterexample: keep its files.
         keepFailure(session, keptDir, error);
-        lastFailure = { dir: keptDir, stderr: session.stderrTail, powerState: session.powerState };
+        lastFailure = {
+          dir: keptDir,
+          stderr: session.stderrTail,
+          powerState: session.powerState,
+          sweepCell: session.sweepCell,
+        };
       } else if (error instanceof AdapterError) {
         adapterFault = error;
       } else {
@@ -199,6 +208,7 @@ export async function runCase(
         ...(lastFailure.powerState && opts.env.power?.model ? { persistence: opts.env.power.model } : {}),
         // The power-loss arbitrary depends on it (its cases only): absent, the replay draws sequential lives.
         ...(scenario === "power-loss" && opts.env.power?.pipeline ? { pipeline: opts.env.power.pipeline } : {}),
+        ...(lastFailure.sweepCell ? { sweepCell: lastFailure.sweepCell } : {}),
       }),
       keptDir: lastFailure.dir,
     };

@@ -15,6 +15,7 @@ import type { PrefixModel } from "../checks/prefix-model.js";
 import type { BatchOp, Hello, Op, RequestFields, TransactionStep } from "../protocol/messages.js";
 import { netOps } from "../protocol/transaction-steps.js";
 import type { CrashInfo, Invariant, InvariantViolation } from "../checks/violation.js";
+import type { SweepMatrix } from "../checks/sweep.js";
 
 /** A crash to arm in the next process: the adapter kills itself there. */
 export type CrashArm =
@@ -98,6 +99,8 @@ export interface SessionStats {
     lostStates?: number;
     lostMax?: number;
   };
+  /** The corruption sweep's matrix (corruption-sweep only). */
+  sweep?: SweepMatrix;
   /** Per-op latency samples in ms (the adapter's own `elapsedMs` where it sends one, else the round trip). */
   latency: Record<string, number[]>;
   /** Time split of the case: process start-up, recovery (open), workload, verification. */
@@ -168,6 +171,8 @@ export class CaseSession {
   step = "start";
   /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
   powerState: import("./replay-token.js").PowerStateRef | undefined;
+  /** Set by corruption-sweep before it fails the case: the damaged copy that failed, for the replay token. */
+  sweepCell: import("./replay-token.js").SweepCellRef | undefined;
   private client: AdapterClient | undefined;
   private spare: AdapterClient | undefined;
   private armed: CrashArm | undefined;
@@ -267,12 +272,12 @@ export class CaseSession {
     }
   }
 
-  /** The environment of a process armed with `arm` (a crash or a fault), or of a plain one. */
-  envFor(arm?: CrashArm | FaultArm): Record<string, string> {
+  /** The environment of a process armed with `arm` (a crash or a fault), or of a plain one; `dir` is where it works (a copy of the case's directory, say). */
+  envFor(arm?: CrashArm | FaultArm, dir = this.opts.dir): Record<string, string> {
     const env: Record<string, string> = { ...this.opts.launch.env };
     if (arm?.kind === "named") env.WALCHECK_CRASH_AT = `${arm.point}:${arm.nth}`;
     if (arm?.kind === "fault" && this.opts.nativeFaults)
-      return { ...env, ...nativeFaultEnv(this.opts.nativeFaults, this.opts.dir, arm.spec) };
+      return { ...env, ...nativeFaultEnv(this.opts.nativeFaults, dir, arm.spec) };
     if (arm?.kind === "fs" || arm?.kind === "fault") {
       if (!this.opts.fsPreload) throw new TypeError(`${arm.kind} arms need the fs preload`);
       env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim();

@@ -20,11 +20,28 @@ export interface ReplayToken {
   power?: "exhaustive";
   /** The power-loss state that failed: its cut, its variant, and the op the cut falls after (to know the replayed life's trace is the same). */
   powerState?: PowerStateRef;
+  /** corruption-sweep: the damaged copy that failed (with the case's seed, its life is the same). */
+  sweepCell?: SweepCellRef;
   /** The persistence model the failing power-loss state was built under (absent in older tokens: posix-pessimistic). */
   persistence?: PersistenceModel;
   /** The power-loss pipeline depth the run drew its cases with (absent in older tokens: every life sequential). */
   pipeline?: number;
 }
+
+/** One damaged copy of corruption-sweep: the ending of the life, the file, the block (0-based), the fault. */
+export interface SweepCellRef {
+  ending: "clean" | "crash";
+  file: string;
+  block: number;
+  fault: "zeros" | "junk" | "bitflip" | "eio-read" | "swap";
+}
+const SWEEP_FAULT_NAMES: readonly unknown[] = [
+  "zeros",
+  "junk",
+  "bitflip",
+  "eio-read",
+  "swap",
+] satisfies SweepCellRef["fault"][];
 
 /** One crash state of a recorded life, by name. */
 export interface PowerStateRef {
@@ -67,7 +84,17 @@ function isReplayToken(t: unknown): t is ReplayToken {
         typeof x.op === "string",
     ) &&
     absentOr(t.persistence, (x) => (PERSISTENCE_MODELS as readonly unknown[]).includes(x)) &&
-    absentOr(t.pipeline, (x) => Number.isInteger(x) && (x as number) >= 1)
+    absentOr(t.pipeline, (x) => Number.isInteger(x) && (x as number) >= 1) &&
+    absentOr(
+      t.sweepCell,
+      (x) =>
+        isRecord(x) &&
+        (x.ending === "clean" || x.ending === "crash") &&
+        typeof x.file === "string" &&
+        Number.isInteger(x.block) &&
+        (x.block as number) >= 0 &&
+        SWEEP_FAULT_NAMES.includes(x.fault),
+    )
   );
 }
 

@@ -33,6 +33,8 @@ export interface ScenarioEnv {
   maxCommands: number;
   /** Mutating fs calls the preload saw in a typical life (undefined: fs faults do not apply). */
   fsCallsPerLife?: number | undefined;
+  /** How injected fs faults reach the adapter: why they cannot, or through which preload. */
+  faults?: { ok: true; via: "node" | "native" } | { ok: false; why: string };
   /** Power-loss simulation: the recorder library, and whether to enumerate every state or sample. */
   power?:
     | {
@@ -48,6 +50,8 @@ export interface ScenarioEnv {
         onProgress?: (checked: number) => void;
       }
     | undefined;
+  /** corruption-sweep: run only this damaged copy (from a replay token). */
+  sweepOnly?: import("./replay-token.js").SweepCellRef | undefined;
   /** fast-check's replay path of a shrunk command list (from a replay token). */
   replayPath?: string | undefined;
 }
@@ -77,6 +81,10 @@ export interface Scenario<T = unknown> {
   latencyExpected?: boolean;
   /** Its latency is measured alone (not beside crash cycles on every core): over a critical level fails the run. Others only warn. */
   gatesLatency?: boolean;
+  /** Left out of the default selection (no --scenarios): run only when named, or with `walcheck run --sweep` (corruption-sweep). */
+  optIn?: boolean;
+  /** Uses fs faults where they reach the adapter and skips only those parts elsewhere (the run counts fs calls for it). */
+  usesFsFaults?: boolean;
   /** Run its cases before all others, one at a time, with no spare process started ahead. */
   solo?: boolean;
   /** Adapter config this scenario sends with `open` for the adapter `hello` names (merged under the user's). */

@@ -64,6 +64,15 @@
 //     slow-fsync:<ms>  every counted fsync/fdatasync waits <ms> (>= 1) milliseconds before
 //             it is performed: sync forms block (Atomics.wait), callback and promise forms
 //             wait on a timer.
+//     eio-read:<offset>:<length>:<absolute path>  a latent sector error (offset >= 0, length
+//             >= 1; the path is last, so it may contain ':'; no release suffix, as a path may
+//             contain ','). Every read of that file (matched by path, resolved to absolute at
+//             open) whose range [pos, pos+n) overlaps [offset, offset+length): a read starting
+//             before offset returns only the bytes before it (a short count), a read starting
+//             inside fails with EIO; reads outside are untouched. read/readSync, readv/readvSync,
+//             readFile/readFileSync (path or fd), promises.readFile, FileHandle read/readv/
+//             readFile; streams read through fs.read. Reads are not counted calls: no other
+//             call is affected, and the trace shows none of them (see fs/reads.ts).
 //     release=<absolute path>: while that file exists the fault is lifted; it is looked up
 //             (fs.existsSync, not counted) only when a call is about to be faulted. An
 //             enospc budget keeps counting the bytes written meanwhile; an eio-fsync whose
@@ -98,9 +107,11 @@
 //   trace.ts      WALCHECK_FS_TRACE's lines
 //   unpatched.ts  Node's own fs functions, taken before patching, and the writes made with them
 //   patch.ts      the wrappers on node:fs: counting, crashing, and acting on the injector
+//   reads.ts      eio-read: the read wrappers (reads are not counted calls)
 
 import { fromSpec } from "./fs/injectors.js";
 import { install } from "./fs/patch.js";
+import { installReadFault } from "./fs/reads.js";
 import { parseFsCrash, parseFsFault } from "./fs/spec.js";
 import { Trace } from "./fs/trace.js";
 
@@ -114,10 +125,12 @@ const tracePath = process.env.WALCHECK_FS_TRACE || undefined;
 delete process.env.WALCHECK_FS_CRASH;
 delete process.env.WALCHECK_FS_FAULT;
 delete process.env.WALCHECK_FS_TRACE;
-if (crash !== undefined || fault !== undefined || tracePath !== undefined) {
+const countedFault = fault?.kind === "eio-read" ? undefined : fault;
+if (crash !== undefined || countedFault !== undefined || tracePath !== undefined) {
   install({
     crash,
-    injector: fault && fromSpec(fault),
+    injector: countedFault && fromSpec(countedFault),
     trace: tracePath === undefined ? undefined : Trace.open(tracePath),
   });
 }
+if (fault?.kind === "eio-read") installReadFault(fault);

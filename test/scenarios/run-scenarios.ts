@@ -20,7 +20,7 @@ export async function runScenarios(args: string[]) {
   const report = runs.length
     ? JSON.parse(fs.readFileSync(path.join(reportDir, runs[0]!, "report.json"), "utf8"))
     : undefined;
-  return { ...result, report };
+  return { ...result, report, reportDir: runs.length ? path.join(reportDir, runs[0]!) : undefined };
 }
 
 export const fixture = (name: string) => path.resolve("test/fixtures/adapters", `${name}.mjs`);

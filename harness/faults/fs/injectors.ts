@@ -43,6 +43,8 @@ export function fromSpec(fault: FsFault): Injector {
       return eioFsync(fault.n, fault.release);
     case "slow-fsync":
       return slowFsync(fault.ms, fault.release);
+    case "eio-read":
+      return { inject: () => undefined }; // reads are not counted calls: fs/reads.ts faults them
   }
 }
 

@@ -28,6 +28,7 @@ export type FsFault = { release?: string } & (
   | { kind: "erofs" | "eacces-dir" | "eacces-files" }
   | { kind: "eio-fsync"; n: number }
   | { kind: "slow-fsync"; ms: number }
+  | { kind: "eio-read"; offset: number; length: number; file: string }
 );
 
 /**
@@ -37,6 +38,7 @@ export type FsFault = { release?: string } & (
  */
 export function parseFsFault(raw: string | undefined): FsFault | undefined {
   if (!raw) return undefined;
+  if (raw.startsWith("eio-read:")) return parseEioRead(raw);
   const [, kind = "", release] = /^([^,]*)(?:,release=(.*))?$/.exec(raw) ?? [];
   const fault = parseFaultKind(kind);
   if (!fault || (release !== undefined && !path.isAbsolute(release))) {
@@ -46,6 +48,28 @@ export function parseFsFault(raw: string | undefined): FsFault | undefined {
     );
   }
   return release === undefined ? fault : { ...fault, release };
+}
+
+/**
+ * `eio-read:<offset>:<length>:<absolute path>` (offset >= 0, length >= 1): the path is last and
+ * may hold ':' and ','; no `release` suffix (a path may contain ',').
+ */
+function parseEioRead(raw: string): FsFault {
+  const match = /^eio-read:(\d+):(\d+):(.+)$/.exec(raw);
+  const offset = Number(match?.[1]);
+  const length = Number(match?.[2]);
+  if (
+    !match ||
+    !Number.isSafeInteger(offset) ||
+    !Number.isSafeInteger(length) ||
+    length < 1 ||
+    !path.isAbsolute(match[3]!)
+  ) {
+    throw new TypeError(
+      `WALCHECK_FS_FAULT=eio-read must be eio-read:<offset>:<length>:<absolute path> (offset >= 0, length >= 1, no release); got ${JSON.stringify(raw)}`,
+    );
+  }
+  return { kind: "eio-read", offset, length, file: path.resolve(match[3]!) };
 }
 
 function parseFaultKind(spec: string): FsFault | undefined {
