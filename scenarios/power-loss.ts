@@ -2,10 +2,17 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import fc from "fast-check";
-import { checkStates, RecoveryPool } from "../harness/faults/power/check-states.js";
-import { allStates, stateFor, statesAt, type CrashState } from "../harness/faults/power/crash-states.js";
+import { attribute, type PowerAttribution } from "../harness/faults/power/attribute.js";
+import { checkStates, judgeState, RecoveryPool, type CheckResult } from "../harness/faults/power/check-states.js";
+import { allStates, materialize, stateFor, statesAt, type CrashState } from "../harness/faults/power/crash-states.js";
 import { describeState } from "../harness/faults/power/describe-state.js";
-import { OpenRefused, recordLife, whereInWorkload, type PowerStep } from "../harness/faults/power/record-life.js";
+import {
+  OpenRefused,
+  recordLife,
+  whereInWorkload,
+  type PowerStep,
+  type Recording,
+} from "../harness/faults/power/record-life.js";
 import { recordEnv } from "../harness/faults/power/recorder-build.js";
 import type { InitialState, TraceOp } from "../harness/faults/power/trace.js";
 import { Prng } from "../harness/engine/prng.js";
@@ -132,17 +139,23 @@ export const powerLoss: Scenario<Input> = {
     session.step = "recorded life";
     const work = path.dirname(session.dirPath);
     const traceFile = path.join(work, "power.trace");
+    // Where each op was issued (native frames, and a Node adapter's JavaScript stacks), for the
+    // attribution of a failure; WALCHECK_POWER_STACKS=0 in walcheck's environment turns it off.
+    const jsTrace = process.env.WALCHECK_POWER_STACKS === "0" ? undefined : path.join(work, "power.js-trace");
     fs.mkdirSync(session.dirPath, { recursive: true });
     const dir = fs.realpathSync(session.dirPath);
     let rec;
     const recordingStarted = performance.now();
     try {
-      rec = await recordLife(session.spawnExtra(recordEnv(traceFile, dir, power.recorder)), {
-        dir,
-        traceFile,
-        openConfig: session.openConfig,
-        steps: input.steps,
-      });
+      rec = await recordLife(
+        session.spawnExtra(recordEnv(traceFile, dir, power.recorder, jsTrace ? { jsTrace } : undefined)),
+        {
+          dir,
+          traceFile,
+          openConfig: session.openConfig,
+          steps: input.steps,
+        },
+      );
     } catch (error) {
       if (error instanceof OpenRefused)
         session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
@@ -179,7 +192,9 @@ export const powerLoss: Scenario<Input> = {
       check: features.includes("check"),
     });
     const stateDir = path.join(work, "states");
-    let result;
+    let result: CheckResult;
+    let attribution: PowerAttribution | undefined;
+    const durable = env.hello.durability === "power";
     try {
       result = await checkStates({
         states,
@@ -187,9 +202,13 @@ export const powerLoss: Scenario<Input> = {
         pool,
         workDir: stateDir,
         workers: 2,
-        durable: env.hello.durability === "power",
+        durable,
         ...(power.onProgress ? { onProgress: power.onProgress } : {}),
       });
+      if (result.failure) {
+        session.step = "power-loss attribution";
+        attribution = await attributed(rec, result.failure.state, model, pool, stateDir, durable, jsTrace);
+      }
     } finally {
       await pool.close();
     }
@@ -214,15 +233,56 @@ export const powerLoss: Scenario<Input> = {
     const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}`;
     session.simulatedCrash(`power loss: ${at}`);
     session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
-    // The state's name goes on the message's first line (the lines after it: a dead process's stderr).
+    if (attribution) session.powerAttribution = attribution;
+    // The state's name goes on the message's first line, the attribution on the second (the lines
+    // after them: a dead process's stderr).
     const [first, ...more] = failure.verdict.message.split("\n");
     session.fail(
       failure.verdict.invariant,
       [
         `${first} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant} under persistence model ${model}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
+        ...(attribution ? [attribution.text] : []),
         ...more,
       ].join("\n"),
       failure.verdict.diff,
     );
   },
 };
+
+/**
+ * The attribution of a failing state (attribute.ts): a few more states built at its cut, each
+ * recovered by a fresh process and judged as the state was. An attribution that cannot be made
+ * (an adapter error while making it) is left out: the violation stands without it.
+ */
+async function attributed(
+  rec: Recording,
+  state: CrashState,
+  model: PersistenceModel,
+  pool: RecoveryPool,
+  stateDir: string,
+  durable: boolean,
+  jsTrace: string | undefined,
+): Promise<PowerAttribution | undefined> {
+  let n = 0;
+  try {
+    return await attribute({
+      rec,
+      state,
+      model,
+      judge: (r) => judgeState(rec, state.cut, r, durable),
+      recover: async (s) => {
+        const dir = path.join(stateDir, `attribution-${n++}`);
+        fs.mkdirSync(dir, { recursive: true });
+        try {
+          await materialize(s, dir);
+          return await pool.fresh(dir);
+        } finally {
+          fs.rmSync(dir, { recursive: true, force: true });
+        }
+      },
+      ...(jsTrace && fs.existsSync(jsTrace) ? { jsTrace: fs.readFileSync(jsTrace, "utf8") } : {}),
+    });
+  } catch {
+    return undefined;
+  }
+}

@@ -9,6 +9,7 @@ import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./
 import type { Scenario, ScenarioEnv } from "./scenario.js";
 import { encodeReplayToken, type PowerStateRef } from "./replay-token.js";
 import { InvariantViolation } from "../checks/violation.js";
+import type { PowerAttribution } from "../faults/power/attribute.js";
 
 export interface CaseOptions {
   launch: AdapterLaunch;
@@ -37,7 +38,14 @@ export type CaseResult =
       seed: number;
       stats: SessionStats;
       executions: number;
-      violation: { invariant: string; message: string; description: string; crash?: string | undefined };
+      violation: {
+        invariant: string;
+        message: string;
+        description: string;
+        crash?: string | undefined;
+        /** Power loss: the lost op, the missing barrier and where the adapter issued the op. */
+        attribution?: PowerAttribution;
+      };
       commands: string;
       shrinks: number;
       replayToken: string;
@@ -99,7 +107,14 @@ export async function runCase(
   const stats = emptyStats();
   const scenario = opts.scenario.name;
   let executions = 0;
-  let lastFailure: { dir: string; stderr: string; powerState?: PowerStateRef | undefined } | undefined;
+  let lastFailure:
+    | {
+        dir: string;
+        stderr: string;
+        powerState?: PowerStateRef | undefined;
+        attribution?: PowerAttribution | undefined;
+      }
+    | undefined;
   let adapterFault: AdapterError | undefined;
   let abandoned: Error | undefined;
   const keptDir = path.join(opts.reportDir, `${scenario}-case-${index}-seed-${seed}`);
@@ -143,7 +158,12 @@ export async function runCase(
       if (error instanceof InvariantViolation) {
         // The last failing execution is the shrunk counterexample: keep its files.
         keepFailure(session, keptDir, error);
-        lastFailure = { dir: keptDir, stderr: session.stderrTail, powerState: session.powerState };
+        lastFailure = {
+          dir: keptDir,
+          stderr: session.stderrTail,
+          powerState: session.powerState,
+          attribution: session.powerAttribution,
+        };
       } else if (error instanceof AdapterError) {
         adapterFault = error;
       } else {
@@ -181,6 +201,7 @@ export async function runCase(
         message: error.message,
         description: error.describe(),
         crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined,
+        ...(lastFailure.attribution ? { attribution: lastFailure.attribution } : {}),
       },
       commands: commandsText.replace(/\/\*replayPath=.*?\*\//, "").trim(),
       shrinks: details.numShrinks,

@@ -142,6 +142,8 @@ export class CaseSession {
   step = "start";
   /** Set by power-loss before it fails the case: the state that failed, for the replay token. */
   powerState: import("./replay-token.js").PowerStateRef | undefined;
+  /** A failing power-loss state's attribution (faults/power/attribute.ts): the lost op, the missing barrier, where. */
+  powerAttribution: import("../faults/power/attribute.js").PowerAttribution | undefined;
   private client: AdapterClient | undefined;
   private spare: AdapterClient | undefined;
   private armed: CrashArm | undefined;

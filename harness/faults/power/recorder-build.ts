@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { FS_PRELOAD } from "../fs-preload-path.js";
 
 const NO_COMPILER =
   "power-loss simulation needs a C compiler to build its recorder: set CC or install cc (gcc or clang)";
@@ -124,7 +125,7 @@ export function ensureRecorder(): Promise<string> {
  * libuv which would use io_uring for file I/O uses plain calls the recorder sees (the recorder
  * also fails io_uring_setup through syscall(2) with ENOSYS).
  */
-export function recordEnv(trace: string, dir: string, so: string): Record<string, string> {
+export function recordEnv(trace: string, dir: string, so: string, where?: { jsTrace: string }): Record<string, string> {
   if (/[\s:]/.test(so))
     throw new Error(`the recorder's path cannot go in LD_PRELOAD (it has a space or a colon): ${so}`);
   const existing = process.env.LD_PRELOAD?.trim();
@@ -133,5 +134,20 @@ export function recordEnv(trace: string, dir: string, so: string): Record<string
     WALCHECK_POWER_TRACE: trace,
     WALCHECK_POWER_DIR: dir,
     UV_USE_IO_URING: "0",
+    ...(where ? whereEnv(where.jsTrace) : {}),
+  };
+}
+
+/**
+ * Where each op was issued (recorder.c, "Where"): native frames from the recorder, and for a
+ * Node adapter the fs preload's call trace with JavaScript stacks (`jsTrace`), loaded through
+ * NODE_OPTIONS (other programs ignore it).
+ */
+function whereEnv(jsTrace: string): Record<string, string> {
+  return {
+    WALCHECK_POWER_STACKS: "1",
+    WALCHECK_FS_TRACE: jsTrace,
+    WALCHECK_FS_TRACE_STACKS: "1",
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
   };
 }
