@@ -1,5 +1,5 @@
 import type { PowerAttributionReport } from "./attribution-schema.js";
-import { xmlAttr, xmlText } from "./escape.js";
+import { xmlText } from "./escape.js";
 
 // The power-loss trace around the cut as a picture (after Maelstrom's Lamport diagrams): one
 // lane per file and per directory, the fs operations on a time axis in trace order, fsync
@@ -17,6 +17,8 @@ const LEFT = 170;
 const TOP = 56;
 const BARRIERS = new Set(["fsync", "dirsync"]);
 const ENTRY_OPS = new Set(["create", "rename", "unlink", "link", "mkdir", "rmdir"]);
+/** The op kinds a trace has: only these go into an attribute (the report's strings stay text). */
+const KINDS = new Set([...BARRIERS, ...ENTRY_OPS, "write", "truncate"]);
 
 export const TRACE_DIAGRAM_CSS = `
 .trace-diagram { max-width: 100%; height: auto; font: 11px system-ui, sans-serif; }
@@ -58,7 +60,7 @@ function laneName(lane: string): string {
 /** The mark of one op at (x, y): a bar for a barrier, a diamond for a directory entry op, a box for data. */
 function mark(o: Op, x: number, y: number): string {
   const cls = `op ${o.status}${BARRIERS.has(o.kind) ? " barrier" : ""}${o.culprit ? " culprit" : ""}`;
-  const attrs = `class="${cls}" data-i="${o.i}" data-kind="${xmlAttr(o.kind)}" data-status="${o.status}"${o.culprit ? ' data-culprit="true"' : ""}`;
+  const attrs = `class="${cls}" data-i="${o.i}" data-kind="${KINDS.has(o.kind) ? o.kind : "other"}" data-status="${o.status}"${o.culprit ? ' data-culprit="true"' : ""}`;
   const title = `<title>${xmlText(`${o.label}: ${o.status}${o.culprit ? " (the culprit)" : ""}`)}</title>`;
   let shape: string;
   if (BARRIERS.has(o.kind)) shape = `<line ${attrs} x1="${x}" y1="${y - 13}" x2="${x}" y2="${y + 13}">${title}</line>`;
@@ -131,7 +133,7 @@ export function traceDiagramSvg(a: PowerAttributionReport): string {
     );
   }
   const legend = `<text class="op-no" x="${LEFT}" y="${height + 2}">${xmlText(legendText)}</text>`;
-  return `<svg class="trace-diagram" role="figure" aria-label="${xmlAttr(`the trace around the power cut: ${a.op.label} was lost`)}" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 8}" viewBox="0 0 ${width} ${height + 8}"><title>${xmlText(`the trace around the power cut: ${a.op.label} was lost`)}</title>${parts.join("")}${legend}</svg>`;
+  return `<svg class="trace-diagram" role="figure" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 8}" viewBox="0 0 ${width} ${height + 8}"><title>${xmlText(`the trace around the power cut: ${a.op.label} was lost`)}</title>${parts.join("")}${legend}</svg>`;
 }
 
 /** The attribution for the HTML report: the sentence, the diagram, and the frames where the op was issued. */

@@ -205,9 +205,12 @@ export const powerLoss: Scenario<Input> = {
         durable,
         ...(power.onProgress ? { onProgress: power.onProgress } : {}),
       });
-      if (result.failure) {
+      // A torn write that breaks recovery or atomicity is a bug of the reader, not a missing
+      // barrier: only a lost acknowledged batch, or ops lost whole, are attributed to a barrier.
+      const failed = result.failure;
+      if (failed && (failed.verdict.invariant === "durability" || !failed.state.variant.startsWith("torn-"))) {
         session.step = "power-loss attribution";
-        attribution = await attributed(rec, result.failure.state, model, pool, stateDir, durable, jsTrace);
+        attribution = await attributed(rec, failed.state, model, pool, stateDir, durable, jsTrace);
       }
     } finally {
       await pool.close();
