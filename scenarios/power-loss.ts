@@ -237,15 +237,15 @@ export const powerLoss: Scenario<Input> = {
     session.simulatedCrash(`power loss: ${at}`);
     session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
     if (attribution) session.powerAttribution = attribution;
-    // The state's name goes on the message's first line, the attribution on the second (the lines
-    // after them: a dead process's stderr).
+    // The state's name goes on the message's first line (the lines after it: a dead process's
+    // stderr), the attribution on the last.
     const [first, ...more] = failure.verdict.message.split("\n");
     session.fail(
       failure.verdict.invariant,
       [
         `${first} (power-loss state cut ${failure.state.cut} variant ${failure.state.variant} under persistence model ${model}; ${result.checked} ${result.checked === 1 ? "state" : "states"} checked)`,
-        ...(attribution ? [attribution.text] : []),
         ...more,
+        ...(attribution ? [attribution.text] : []),
       ].join("\n"),
       failure.verdict.diff,
     );
