@@ -14,7 +14,7 @@ type Op = Diagram["ops"][number];
 const COL = 34;
 const LANE = 34;
 const LEFT = 170;
-const TOP = 56;
+const TOP = 68;
 const BARRIERS = new Set(["fsync", "dirsync"]);
 const ENTRY_OPS = new Set(["create", "rename", "unlink", "link", "mkdir", "rmdir"]);
 /** The op kinds a trace has: only these go into an attribute (the report's strings stay text). */
@@ -111,17 +111,23 @@ export function traceDiagramSvg(a: PowerAttributionReport): string {
     );
   });
   for (const g of gaps) parts.push(`<text class="gap" x="${xAt(g)}" y="${TOP + 4}" text-anchor="middle">…</text>`);
+  // Acks close together get their labels on two rows.
+  let lastX = -Infinity;
+  let raised = false;
   for (const ack of d.acks) {
     const x = ack.at === 0 ? LEFT : after(ack.at);
     if (x === undefined) continue;
+    raised = x - lastX < 40 ? !raised : false;
+    lastX = x;
+    const y = TOP - 30 - (raised ? 12 : 0);
     parts.push(
-      `<g class="ack" data-batch="${ack.batch}"><path d="M${x} ${TOP - 6}V${TOP - 26}l9 4l-9 4z"/><text x="${x + 2}" y="${TOP - 30}" text-anchor="middle">ack ${ack.batch}</text></g>`,
+      `<g class="ack" data-batch="${ack.batch}"><path d="M${x} ${TOP - 6}V${y + 4}l9 4l-9 4z"/><text x="${x + 2}" y="${y}" text-anchor="middle">ack ${ack.batch}</text></g>`,
     );
   }
   const cutX = d.cut === 0 ? LEFT : after(d.cut);
   if (cutX !== undefined)
     parts.push(
-      `<line class="cut" x1="${cutX}" y1="${TOP - 42}" x2="${cutX}" y2="${height - 30}"/><text class="cut-label" x="${cutX + 4}" y="${TOP - 44}">power cut</text>`,
+      `<line class="cut" x1="${cutX}" y1="16" x2="${cutX}" y2="${height - 30}"/><text class="cut-label" x="${cutX + 4}" y="12">power cut</text>`,
     );
   for (const o of d.ops) parts.push(mark(o, xAt(colOf.get(o.i)!), laneY(o.lane)));
   if (culprit) {
