@@ -17,9 +17,8 @@
  * [module, "0x<offset from its load base>", "" (a symbol: left to addr2line), "0x<return address>"]
  * from backtrace(3) and dl_iterate_phdr(3) (not dladdr, a linear scan of the dynamic symbols, some
  * milliseconds a frame in Node's binary); the module is /proc/self/exe's target for the main
- * program; addresses are return
- * addresses (the call is the instruction before). harness/faults/power/where.ts symbolises them
- * with addr2line. With WALCHECK_FS_TRACE also set, "jsAt" is that file's size in bytes when the
+ * program; addresses are return addresses (the call is the instruction before).
+ * harness/faults/power/where.ts symbolises them with addr2line. With WALCHECK_FS_TRACE also set, "jsAt" is that file's size in bytes when the
  * op was recorded: the Node calls made by then (each call's line is written before the call), so
  * the op's JavaScript call is the last matching one among them.
  *
