@@ -2,6 +2,7 @@ import { xmlText } from "./escape.js";
 import { htmlPage } from "./html-page.js";
 import { barChart, byteLabel, shortNumber, CHART_CSS, chartLegend, fitText, xyChart } from "./svg-chart.js";
 import { coverageLines, diffLines, formatDuration, replayCommand } from "./markdown.js";
+import { attributionHtml, TRACE_DIAGRAM_CSS } from "./trace-diagram.js";
 import {
   environmentParts,
   type Environment,
@@ -497,6 +498,7 @@ function violation(r: RunReport, f: FailedCase, k: number): string {
 ${step("Input (shrunk): requests sent", pre(f.commands))}
 ${step("Crash", pre(v.crash ?? "none (clean run)"))}
 ${step("Recovery and check: the violation", `<p><strong>${h(v.invariant)}</strong>: ${h(message)}</p>${pre(v.description)}`)}
+${v.attribution ? step("Power loss: the lost op and the missing barrier", attributionHtml(v.attribution)) : ""}
 ${step("What differed (keys)", keys.length > 0 ? `<ul>${keys.map((x) => `<li><code>${h(x)}</code></li>`).join("")}</ul>` : "<p>no key differences recorded</p>")}
 ${step("Ledger tail (requests and acks)", ledger.length > 0 ? `<ul>${ledger.map((x) => `<li><code>${h(x)}</code></li>`).join("")}</ul>` : "<p>no ledger lines recorded</p>")}
 ${step("Kept directory", `<code class="kept-dir">${h(f.keptDir)}</code>`)}
@@ -541,7 +543,7 @@ export function renderHtml(report: RunReport): string {
   const title = `walcheck run: ${report.status.toUpperCase()} (seed ${report.seed})`;
   return htmlPage({
     title,
-    css: `${CSS}${CHART_CSS}`,
+    css: `${CSS}${CHART_CSS}${TRACE_DIAGRAM_CSS}`,
     body: `<h1>${h(title)}</h1>
 ${verdict(report)}
 ${scenarioTable(report)}${persistenceSection(report)}${sweepSection(report)}

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { HelloFields, PERSISTENCE_MODELS } from "../harness/protocol/messages.js";
+import { PowerAttributionSchema } from "./attribution-schema.js";
 import { parseReportJson } from "./report-file.js";
 
 // The JSON report of `walcheck run` (report.json), as harness/cli/run-command.ts writes it:
@@ -111,6 +112,8 @@ export const FailedCaseSchema = z.looseObject({
     message: z.string(),
     description: z.string(),
     crash: z.string().optional(),
+    /** Power loss: the lost op, the missing barrier and where the adapter issued the op. */
+    attribution: PowerAttributionSchema.optional(),
   }),
   commands: z.string(),
   shrinks: count,

@@ -10,6 +10,7 @@ import type { Scenario, ScenarioEnv } from "./scenario.js";
 import { encodeReplayToken, type PowerStateRef, type SweepCellRef } from "./replay-token.js";
 import { emptySweep, mergeSweep } from "../checks/sweep.js";
 import { InvariantViolation } from "../checks/violation.js";
+import type { PowerAttribution } from "../faults/power/attribute.js";
 
 export interface CaseOptions {
   launch: AdapterLaunch;
@@ -40,7 +41,14 @@ export type CaseResult =
       seed: number;
       stats: SessionStats;
       executions: number;
-      violation: { invariant: string; message: string; description: string; crash?: string | undefined };
+      violation: {
+        invariant: string;
+        message: string;
+        description: string;
+        crash?: string | undefined;
+        /** Power loss: the lost op, the missing barrier and where the adapter issued the op. */
+        attribution?: PowerAttribution;
+      };
       commands: string;
       shrinks: number;
       replayToken: string;
@@ -104,7 +112,13 @@ export async function runCase(
   const scenario = opts.scenario.name;
   let executions = 0;
   let lastFailure:
-    | { dir: string; stderr: string; powerState?: PowerStateRef | undefined; sweepCell?: SweepCellRef | undefined }
+    | {
+        dir: string;
+        stderr: string;
+        powerState?: PowerStateRef | undefined;
+        sweepCell?: SweepCellRef | undefined;
+        attribution?: PowerAttribution | undefined;
+      }
     | undefined;
   let adapterFault: AdapterError | undefined;
   let abandoned: Error | undefined;
@@ -155,6 +169,7 @@ export async function runCase(
           stderr: session.stderrTail,
           powerState: session.powerState,
           sweepCell: session.sweepCell,
+          attribution: session.powerAttribution,
         };
       } else if (error instanceof AdapterError) {
         adapterFault = error;
@@ -193,6 +208,7 @@ export async function runCase(
         message: error.message,
         description: error.describe(),
         crash: error.crash ? `${error.crash.kind} at ${error.crash.at}` : undefined,
+        ...(lastFailure.attribution ? { attribution: lastFailure.attribution } : {}),
       },
       commands: commandsText.replace(/\/\*replayPath=.*?\*\//, "").trim(),
       shrinks: details.numShrinks,

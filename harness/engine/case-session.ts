@@ -173,6 +173,8 @@ export class CaseSession {
   powerState: import("./replay-token.js").PowerStateRef | undefined;
   /** Set by corruption-sweep before it fails the case: the damaged copy that failed, for the replay token. */
   sweepCell: import("./replay-token.js").SweepCellRef | undefined;
+  /** A failing power-loss state's attribution (faults/power/attribute.ts): the lost op, the missing barrier, where. */
+  powerAttribution: import("../faults/power/attribute.js").PowerAttribution | undefined;
   private client: AdapterClient | undefined;
   private spare: AdapterClient | undefined;
   private armed: CrashArm | undefined;

@@ -29,6 +29,10 @@
 //     the second path of rename/link/symlink/copyFile, flags those of open, bytes the length
 //     of a write-like call's data; crash ("before"/"after"/"mid") marks the call that fired.
 //     fault (see WALCHECK_FS_FAULT) is the error code the call failed with, or "slow-fsync".
+//   WALCHECK_FS_TRACE_STACKS=1 (with WALCHECK_FS_TRACE): each line also has "stack", the
+//     program's innermost frames at the call (up to 4, Node's and walcheck's own left out), as
+//     V8 prints them: "newSegment (file:///app/wal.mjs:110:14)". The power-loss recorder uses
+//     them to say where the adapter issued an op (harness/faults/power/where.ts).
 //   WALCHECK_FS_FAULT=<kind>[,release=<absolute path>]   anything else throws at load.
 //     Makes counted calls fail the way a sick file system does, with the error Node itself
 //     would report (code, errno, syscall, path, dest, message): thrown by sync forms, passed
@@ -77,7 +81,7 @@
 //             (fs.existsSync, not counted) only when a call is about to be faulted. An
 //             enospc budget keeps counting the bytes written meanwhile; an eio-fsync whose
 //             n-th sync was released never fails.
-//   All three are deleted from process.env once read, so child processes and workers (which
+//   All four are deleted from process.env once read, so child processes and workers (which
 //   inherit NODE_OPTIONS) do not run a second, independent counter. With none set, this
 //   module does nothing at all: no patching, no hooks, no file opened.
 //
@@ -122,15 +126,17 @@ export { parseFsCrash, parseFsFault, type FsCrash, type FsCrashMode, type FsFaul
 const crash = parseFsCrash(process.env.WALCHECK_FS_CRASH);
 const fault = parseFsFault(process.env.WALCHECK_FS_FAULT);
 const tracePath = process.env.WALCHECK_FS_TRACE || undefined;
+const traceStacks = process.env.WALCHECK_FS_TRACE_STACKS === "1";
 delete process.env.WALCHECK_FS_CRASH;
 delete process.env.WALCHECK_FS_FAULT;
 delete process.env.WALCHECK_FS_TRACE;
+delete process.env.WALCHECK_FS_TRACE_STACKS;
 const countedFault = fault?.kind === "eio-read" ? undefined : fault;
 if (crash !== undefined || countedFault !== undefined || tracePath !== undefined) {
   install({
     crash,
     injector: countedFault && fromSpec(countedFault),
-    trace: tracePath === undefined ? undefined : Trace.open(tracePath),
+    trace: tracePath === undefined ? undefined : Trace.open(tracePath, traceStacks),
   });
 }
 if (fault?.kind === "eio-read") installReadFault(fault);

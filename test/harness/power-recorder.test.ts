@@ -277,7 +277,7 @@ describe("the recorder", () => {
     const run = async (cmd: string, args: (dir: string) => string[], answers: boolean) => {
       const dir = fs.realpathSync(await tempDir());
       const trace = path.join(fs.realpathSync(await tempDir()), "trace.jsonl");
-      const { stdout } = await execa(cmd, args(dir), { env: recordEnv(trace, dir, so, answers) });
+      const { stdout } = await execa(cmd, args(dir), { env: recordEnv(trace, dir, so, { answers }) });
       expect(`${stdout}\n`).toBe(expected);
       return parseTrace(fs.readFileSync(trace, "utf8"));
     };

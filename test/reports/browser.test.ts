@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { execa } from "execa";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderHtml } from "../../reports/html.js";
@@ -180,6 +181,52 @@ describe.skipIf(browserMissing)("report.html in headless Chromium", () => {
         expect(await replay.innerText()).toBe(replayCommand(p.report, f));
       }
       expect(await page.innerText("body")).toContain("--replay ");
+    });
+  });
+
+  describe("a real power-loss failure's report.html (a C adapter without a directory fsync)", () => {
+    const p = realRunPage(async () => {
+      const exe = path.join(tmp, "static-wal-no-dirsync");
+      const [cc = "cc", ...ccArgs] = (process.env.CC?.trim() || "cc").split(/\s+/);
+      await execa(cc, [
+        ...ccArgs,
+        "-g",
+        "-DBUG_NO_DIRSYNC",
+        "-o",
+        exe,
+        path.resolve("test/fixtures/adapters/static-wal.c"),
+      ]);
+      return realRun(["--adapter-cmd", exe, "--crash", "power", "--runs", "1", "--seed", "1"]);
+    }, 1);
+
+    it("loads quietly and builds nothing live", async () => {
+      expect(p.loaded.events).toEqual(NO_EVENTS);
+      expect(await liveMarkup(p.loaded.page)).toEqual([]);
+    });
+
+    it("draws the trace around the cut: lanes, the cut line, an ack, and the lost op marked before the cut, labelled with its source line", async () => {
+      const { page } = p.loaded;
+      const svg = page.locator("svg.trace-diagram");
+      expect(await svg.count()).toBe(1);
+      expect(await svg.isVisible()).toBe(true);
+      const box = (await svg.boundingBox())!;
+      const culprit = svg.locator('[data-culprit="true"]');
+      expect(await culprit.count()).toBe(1);
+      expect(await culprit.getAttribute("data-status")).toBe("lost");
+      expect(await culprit.getAttribute("data-kind")).toBe("create");
+      const mark = (await culprit.boundingBox())!;
+      expect(mark.width * mark.height).toBeGreaterThan(0);
+      expect(mark.x >= box.x && mark.x + mark.width <= box.x + box.width + 1).toBe(true);
+      const cut = (await svg.locator("line.cut").boundingBox())!;
+      expect(mark.x + mark.width).toBeLessThan(cut.x + 1);
+      expect(await svg.locator("g.ack").count()).toBeGreaterThan(0);
+      expect(await svg.locator(".lane-name").allTextContents()).toEqual(["directory (entries)", "wal.log"]);
+      expect(await svg.locator(".culprit-label").textContent()).toMatch(
+        /^lost: create of wal\.log \(#1\), in open_wal\(\) at static-wal\.c:\d+$/,
+      );
+      expect(await page.locator(".attribution-text").innerText()).toContain(
+        "missing barrier: fsync the directory after creating wal.log",
+      );
     });
   });
 

@@ -223,6 +223,31 @@ export function hostileHtmlReport(): RunReport {
     f.replayToken = bad;
     f.violation.invariant = bad;
     f.violation.description = `${bad}\n  key "${bad}": expected "x", recovered "${bad}"\n  ledger tail:\n    ${bad}`;
+    // A power-loss attribution whose names (files, functions, modules) are the adapter's.
+    f.violation.attribution = {
+      op: { i: 2, kind: bad, label: `create of ${bad} (#2)` },
+      test: "only-lost",
+      recoveries: 0,
+      barrier: `fsync the directory after creating ${bad}`,
+      where: {
+        text: `in ${bad}() at ${bad}:3`,
+        js: [{ function: bad, file: `/app/${bad}`, line: 3, column: 1 }],
+        native: [{ module: bad, offset: "0x10", function: bad, symbolised: "symbol" }],
+        note: bad,
+      },
+      text: `lost op: the create of ${bad} (#2); missing barrier: fsync the directory after creating ${bad}`,
+      diagram: {
+        cut: 3,
+        ops: [
+          { i: 1, kind: "mkdir", lane: `dir ${bad}`, label: `mkdir of ${bad} (#1)`, status: "done" },
+          { i: 2, kind: bad, lane: `dir ${bad}`, label: `create of ${bad} (#2)`, status: "lost", culprit: true },
+          { i: 3, kind: "write", lane: bad, label: `write of 3 bytes at 0 of ${bad} (#3)`, status: "landed" },
+          { i: 4, kind: "fsync", lane: bad, label: `fsync of ${bad}`, status: "after" },
+        ],
+        acks: [{ batch: 1, at: 3 }],
+        where: `in ${bad}() at ${bad}:3`,
+      },
+    };
   }
   for (const e of r.errors) e.error.code = bad;
   return parseRunReport(r);

@@ -99,6 +99,17 @@ describe("the power-loss scenario", () => {
     expect(r.stdout).toMatch(
       /after crash: power at power loss: cut after #\d+ \([^)]*\), variant \S+: .*snapshot\.json\.tmp → snapshot\.json \(#\d+\) was lost/,
     );
+    // Attribution: the rename is the lost op, a directory fsync the missing barrier, at the adapter's line.
+    const renameLine =
+      fs
+        .readFileSync(fixture("power-wal"), "utf8")
+        .split("\n")
+        .findIndex((l) => l.includes("fs.renameSync(tmp, snap);")) + 1;
+    const attribution = new RegExp(
+      `lost op: the rename of snapshot\\.json\\.tmp → snapshot\\.json \\(#\\d+\\) \\([^)]*\\); missing barrier: fsync the directory after renaming snapshot\\.json\\.tmp → snapshot\\.json, [^\\n]*in checkpoint\\(\\) at power-wal\\.mjs:${renameLine}\\n`,
+    );
+    expect(renameLine).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(attribution);
     const replay = /replay: npx walcheck run --adapter \S+ --replay ([A-Za-z0-9_-]+)/.exec(r.stdout)?.[1];
     expect(replay).toBeDefined();
     // The token names the failing state: the replay records the life again and checks that one state.
@@ -109,6 +120,9 @@ describe("the power-loss scenario", () => {
     const again = await runScenarios(["--adapter", fixture("bug-power-rename-no-dirsync"), "--replay", replay!]);
     expect(again.exitCode, again.stdout + again.stderr).toBe(1);
     expect(again.stdout).toContain(`power-loss state ${state}; 1 state checked)`);
+    // The replay shows the same attribution.
+    expect(again.stdout).toMatch(attribution);
+    expect(attribution.exec(again.stdout)?.[0]).toBe(attribution.exec(r.stdout)?.[0]);
   }, 180_000);
 
   it("the reference WAL passes every power-loss state of a 20-step workload (--exhaustive), and says how many and how fast", async () => {

@@ -281,3 +281,48 @@ export async function materialize(state: CrashState, dir: string): Promise<void>
     }),
   );
 }
+
+/**
+ * The pending ops (0-based indices into the cut's pending list) a variant leaves out: none for
+ * `all`, every one for `none`, the tail after `prefix:j`, the m-th for `omit:m`, and for a torn
+ * write the write itself (it did not land whole) and every pending op after it.
+ */
+export function lostByVariant(variant: string, pending: number): number[] {
+  const [kind, a] = variant.split(":");
+  const m = Number(a);
+  const range = (from: number) => Array.from({ length: Math.max(0, pending - from) }, (_, k) => from + k);
+  switch (kind) {
+    case "all":
+      return [];
+    case "none":
+      return range(0);
+    case "prefix":
+      return range(m);
+    case "omit":
+      return [m - 1];
+    default:
+      return range(m - 1);
+  }
+}
+
+/**
+ * The state at `cut` in which exactly the pending ops `landed` picks (by 0-based index in the
+ * cut's pending list) reached the disk, each whole: attribution's "what if this op had landed"
+ * (power-loss attribution), not a variant a model necessarily admits. Its variant is `custom`.
+ */
+export function stateLanding(
+  initial: InitialState,
+  trace: readonly TraceOp[],
+  cut: number,
+  landed: (index: number) => boolean,
+  model: PersistenceModel = "posix-pessimistic",
+): CrashState {
+  const replay = replayTo(initial, trace, cut, model);
+  const context = new CutStates(replay, 0).context();
+  const choose: Chooser = <V>(t: Track<V>): V => {
+    let v = t.durable;
+    for (const u of t.units) if (landed(u.at)) v = u.apply(v);
+    return v;
+  };
+  return { cut, variant: "custom", alsoVariants: [], ...crashContent(replay, choose), context };
+}

@@ -7,6 +7,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { FS_PRELOAD } from "../fs-preload-path.js";
 
 const NO_COMPILER =
   "power-loss simulation needs a C compiler to build its recorder: set CC or install cc (gcc or clang)";
@@ -130,7 +131,12 @@ export function ensureRecorder(): Promise<string> {
  * also fails io_uring_setup through syscall(2) with ENOSYS). With `answers`, the adapter's
  * writes to its stdout are recorded too (WALCHECK_POWER_STDOUT: "stdout" ops, for a pipelined life).
  */
-export function recordEnv(trace: string, dir: string, so: string, answers = false): Record<string, string> {
+export function recordEnv(
+  trace: string,
+  dir: string,
+  so: string,
+  opts: { answers?: boolean; where?: { jsTrace: string } } = {},
+): Record<string, string> {
   if (/[\s:]/.test(so))
     throw new Error(`the recorder's path cannot go in LD_PRELOAD (it has a space or a colon): ${so}`);
   const existing = process.env.LD_PRELOAD?.trim();
@@ -139,6 +145,21 @@ export function recordEnv(trace: string, dir: string, so: string, answers = fals
     WALCHECK_POWER_TRACE: trace,
     WALCHECK_POWER_DIR: dir,
     UV_USE_IO_URING: "0",
-    ...(answers ? { WALCHECK_POWER_STDOUT: "1" } : {}),
+    ...(opts.answers ? { WALCHECK_POWER_STDOUT: "1" } : {}),
+    ...(opts.where ? whereEnv(opts.where.jsTrace) : {}),
+  };
+}
+
+/**
+ * Where each op was issued (recorder.c, "Where"): native frames from the recorder, and for a
+ * Node adapter the fs preload's call trace with JavaScript stacks (`jsTrace`), loaded through
+ * NODE_OPTIONS (other programs ignore it).
+ */
+function whereEnv(jsTrace: string): Record<string, string> {
+  return {
+    WALCHECK_POWER_STACKS: "1",
+    WALCHECK_FS_TRACE: jsTrace,
+    WALCHECK_FS_TRACE_STACKS: "1",
+    NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
   };
 }

@@ -7,11 +7,25 @@
  *   WALCHECK_POWER_TRACE  the trace file (opened O_RDWR|O_CREAT|O_APPEND|O_CLOEXEC)
  *   WALCHECK_POWER_DIR    the recorded directory, absolute and already realpath'd
  *   WALCHECK_POWER_STDOUT optional: record the answers (see "the adapter's answers" below)
+ *   WALCHECK_POWER_STACKS non-empty: each line also says where the program made the call (see
+ *                         "where" below); costs a backtrace per recorded op, so off by default
+ *   WALCHECK_FS_TRACE     with WALCHECK_POWER_STACKS: the Node fs preload's call trace (one line
+ *                         per fs call, with its JavaScript stack), whose size each line gives
  *   WALCHECK_FS_FAULT     a file-system fault to inject (see "Faults" below), with
  *   WALCHECK_FAULT_DIR    the directory it applies to, absolute and already realpath'd
  * Without a pair (the first two, or these two), every function here is a plain pass-through.
  * Either pair works alone; with both, the fault directory must be at or under the recorded one
  * (else the process exits with 2).
+ *
+ * Where (WALCHECK_POWER_STACKS): each op line gains "stack", the program's native frames at the
+ * call, innermost first, this library's own frames left out, at most STACK_KEPT of them: each
+ * [module, "0x<offset from its load base>", "" (a symbol: left to addr2line), "0x<return address>"]
+ * from backtrace(3) and dl_iterate_phdr(3) (not dladdr, a linear scan of the dynamic symbols, some
+ * milliseconds a frame in Node's binary); the module is /proc/self/exe's target for the main
+ * program; addresses are return addresses (the call is the instruction before).
+ * harness/faults/power/where.ts symbolises them with addr2line. With WALCHECK_FS_TRACE also set, "jsAt" is that file's size in bytes when the
+ * op was recorded: the Node calls made by then (each call's line is written before the call), so
+ * the op's JavaScript call is the last matching one among them.
  *
  * How it works. A call on a tracked fd (an fd opened on a regular file or directory at or under
  * the directory) or on a path at or under it takes the lock around the real call and the
@@ -117,8 +131,10 @@
 #include <aio.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <execinfo.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -203,6 +219,10 @@ static ino_t trace_ino;
 static unsigned long long trace_size, trace_lines; /* of the trace, as last counted */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int recording;              /* WALCHECK_POWER_TRACE is written (else only faults are injected) */
+static int want_stacks;            /* WALCHECK_POWER_STACKS */
+static char js_trace[PBUF];        /* WALCHECK_FS_TRACE, when stacks are wanted */
+static char self_exe[PBUF];
+static void *self_base;            /* this library's load address (its frames are left out) */
 
 static int mine(void) { return getpid() == owner; }
 
@@ -694,9 +714,12 @@ static void trace_lock(void) {
   }
 }
 
+static void put_stack(struct line *l);
+
 static void op_end(struct line *l) {
   if (!recording) return;
   char oom[96];
+  if (want_stacks) put_stack(l);
   put(l, "}\n", 2);
   const char *p = l->p;
   size_t n = l->len;
@@ -713,6 +736,75 @@ static void op_end(struct line *l) {
     trace_size += (unsigned long long)w;
   }
   free(l->p);
+}
+
+/* ---------------------------------------------------------------- where (WALCHECK_POWER_STACKS) */
+
+#define STACK_FRAMES 32
+#define STACK_KEPT 10
+
+static void put_hex(struct line *l, uintptr_t v) {
+  char b[24];
+  put(l, b, (size_t)snprintf(b, sizeof b, "\"0x%lx\"", (unsigned long)v));
+}
+
+/* The loaded module holding pc (dl_iterate_phdr over the PT_LOAD segments: no symbol lookup, so
+ * cheap even in a program with a huge dynamic symbol table, where dladdr is a linear scan). */
+struct module_of {
+  uintptr_t pc, base;
+  const char *name;
+};
+
+static int module_cb(struct dl_phdr_info *info, size_t size, void *data) {
+  struct module_of *m = data;
+  (void)size;
+  for (int k = 0; k < info->dlpi_phnum; k++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
+    uintptr_t lo = (uintptr_t)info->dlpi_addr + (uintptr_t)ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && m->pc >= lo && m->pc < lo + (uintptr_t)ph->p_memsz) {
+      m->base = (uintptr_t)info->dlpi_addr;
+      m->name = info->dlpi_name;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static void put_stack(struct line *l) {
+  void *pcs[STACK_FRAMES];
+  int n = backtrace(pcs, STACK_FRAMES), kept = 0;
+  key(l, "stack");
+  put(l, "[", 1);
+  for (int k = 0; k < n && kept < STACK_KEPT; k++) {
+    struct module_of m = {(uintptr_t)pcs[k], 0, NULL};
+    int known = dl_iterate_phdr(module_cb, &m) != 0 && m.name;
+    if (known && (void *)m.base == self_base) continue;
+    if (kept++) put(l, ",", 1);
+    put(l, "[", 1);
+    put_json_str(l, !known ? "" : m.name[0] == '/' ? m.name : self_exe);
+    put(l, ",", 1);
+    /* The offset from the load base: for an ET_EXEC program the base is 0, the address itself. */
+    put_hex(l, known ? m.pc - m.base : 0);
+    put(l, ",\"\",", 4);
+    put_hex(l, m.pc);
+    put(l, "]", 1);
+  }
+  put(l, "]", 1);
+  struct stat st;
+  if (js_trace[0] && stat(js_trace, &st) == 0) kv_u(l, "jsAt", (unsigned long long)st.st_size);
+}
+
+static void stacks_start(void) {
+  const char *s = getenv("WALCHECK_POWER_STACKS"), *js = getenv("WALCHECK_FS_TRACE");
+  if (!s || !*s) return;
+  Dl_info info;
+  if (dladdr((void *)put_stack, &info) != 0) self_base = info.dli_fbase;
+  ssize_t n = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
+  self_exe[n > 0 ? n : 0] = 0;
+  if (js && *js && !abs_path(AT_FDCWD, js, js_trace)) js_trace[0] = 0;
+  void *warm[2];
+  backtrace(warm, 2); /* loads the unwinder now, not under the lock of a recorded call */
+  want_stacks = 1;
 }
 
 /* ---------------------------------------------------------------- recording (under the lock) */
@@ -1989,6 +2081,7 @@ __attribute__((constructor)) static void recorder_start(void) {
   }
   owner = getpid();
   answers_start();
+  stacks_start();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   __atomic_store_n(&active, 1, __ATOMIC_RELEASE);
 }

@@ -12,8 +12,21 @@
 // opened on such paths are recorded with the fd's inode. `ino` is st_ino of the file the
 // operation touched, so renames and hard links are followed by identity, not by name.
 
+/**
+ * Where an op was issued, on every line when the recorder ran with WALCHECK_POWER_STACKS
+ * (recorder.c, "Where"): `stack` the native frames, innermost first, each [module, offset in
+ * it (hex), symbol or "", return address (hex)]; `jsAt` the byte size of the Node fs preload's
+ * call trace (WALCHECK_FS_TRACE) at that moment. where.ts reads both.
+ */
+export interface TraceWhere {
+  stack?: [string, string, string, string][];
+  jsAt?: number;
+}
+
 /** One line of a trace. `i` is its 1-based index in the trace. */
-export type TraceOp =
+export type TraceOp = TraceWhere & TraceOpKind;
+
+type TraceOpKind =
   /**
    * An open that created the file (O_CREAT on a path that did not exist): a new directory
    * entry `path` → `ino` in its parent (durable only once the parent directory is fsynced),
