@@ -44,7 +44,7 @@ describe("the power-loss scenario", () => {
     const failure = scenarioOf(pipelined.report, "power-loss").failures[0]!;
     expect(failure.violation.invariant).toBe("durability");
     expect(pipelined.stdout).toMatch(
-      /invariant durability violated: recovered lastSeq \d+ but batch \d+ was acknowledged \(power-loss state (cut \d+ variant \S+) under persistence model posix-pessimistic; \d+ states? checked\)\n.*appends of batches \d+-\d+, pipelined\); a pipelined life \(up to 4 appends in flight\)/,
+      /invariant durability violated: recovered lastSeq \d+ but batch \d+ was acknowledged \(power-loss state (cut \d+ variant \S+) under persistence model posix-pessimistic; \d+ states? checked\)\n(?:.*\n)*.*appends of batches \d+-\d+, pipelined\); a pipelined life \(up to 4 appends in flight\)/,
     );
     const state = /power-loss state (cut \d+ variant \S+) under/.exec(pipelined.stdout)![1]!;
     // The token carries the depth: the replay records a pipelined life again and checks that state.

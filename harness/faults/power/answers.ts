@@ -9,7 +9,7 @@ import type { TraceOp } from "./trace.js";
 // alone, so a pin is a count of fs operations, like the pins of a sequential life.
 
 export interface Answers {
-  /** The trace without its "stdout" ops (each op keeps its `i`, its line in the trace file). */
+  /** The trace without its "stdout" ops, numbered again from 1 (`i` is an op's place among the fs ops, as in a sequential life's trace). */
   fsOps: TraceOp[];
   /** fs ops among the first `n` trace lines, for n = 0..trace.length (to turn a line count into a cut). */
   fsOpsIn: number[];
@@ -25,7 +25,7 @@ export function answersOf(trace: readonly TraceOp[]): Answers {
   let partial: Buffer[] = [];
   for (const op of trace) {
     if (op.op !== "stdout") {
-      fsOps.push(op);
+      fsOps.push({ ...op, i: fsOps.length + 1 });
       fsOpsIn.push(fsOps.length);
       continue;
     }

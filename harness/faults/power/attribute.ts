@@ -227,7 +227,7 @@ export async function attribute(o: {
   if (!found) return undefined;
   const culprit = pending[found.index]!;
   const landedAfter = pending.find((p, k) => k > found.index && !lost.has(k) && p.i !== culprit.i);
-  const barrier = `${barrierOf(rec, culprit, lanes(rec)[culprit.i - 1]!)}${dueBefore(rec, culprit, state.cut, landedAfter)}`;
+  const barrier = `${barrierOf(rec, culprit, lanes(rec)[rec.trace.findIndex((op) => op.i === culprit.i)]!)}${dueBefore(rec, culprit, state.cut, landedAfter)}`;
   const jsCalls = o.jsTrace !== undefined ? parseJsCalls(o.jsTrace) : undefined;
   const where = whereOf(culprit.op, jsCalls);
   const located = where?.text ? `, ${where.text}` : "";
