@@ -49,6 +49,17 @@ export const binaryCodec: RecordCodec = {
   encode: encodeFrame,
   encodeBatch: encodeBatchBinary,
   decodeBatch: decodeBatchBinary,
+  // A sync marker's payload: the durable length, u64 little-endian (two u32).
+  encodeSync(durable: number): Buffer {
+    const b = Buffer.allocUnsafe(8);
+    b.writeUInt32LE(durable % TWO_32, 0);
+    b.writeUInt32LE(Math.floor(durable / TWO_32), 4);
+    return b;
+  },
+  decodeSync(buf: Buffer, start: number, end: number): number | undefined {
+    if (end - start !== 8) return undefined;
+    return buf.readUInt32LE(start) + buf.readUInt32LE(start + 4) * TWO_32;
+  },
   scan(buf: Buffer, maxPayload: number, visit?: RecordVisitor): SegmentScan {
     let records = 0;
     let offset = 0;

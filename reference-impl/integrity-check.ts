@@ -1,6 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
-import type { RecordCodec } from "./record.js";
+import { RECORD_TYPE_SYNC, type RecordCodec } from "./record.js";
 import { listSegments } from "./segment.js";
 import { readSnapshot, snapshotSeqOf } from "./snapshot-file.js";
 
@@ -38,6 +38,13 @@ export function integrityCheck(
       fs.readFileSync(seg.file),
       opts.maxRecordBytes,
       (seq, _ts, type, buf, start, end, offset) => {
+        if (type === RECORD_TYPE_SYNC) {
+          // A sync marker names the last record it covers and holds a durable length.
+          const durable = opts.codec.decodeSync(buf, start, end);
+          if (durable === undefined || durable > offset || (prev !== undefined && seq !== prev))
+            problems.push(`segment ${name} offset ${offset}: bad sync marker (seq ${seq}, durable ${durable ?? "?"})`);
+          return;
+        }
         const expected = Math.max(prev ?? 0, snapshotSeq) + 1;
         if (seq > snapshotSeq && seq !== expected) {
           problems.push(`segment ${name} offset ${offset}: seq ${seq} where ${expected} was expected`);

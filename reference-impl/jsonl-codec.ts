@@ -69,6 +69,20 @@ export const jsonlCodec: RecordCodec = {
   encode: encodeLine,
   encodeBatch: encodeBatchJson,
   decodeBatch: decodeBatchJson,
+  // A sync marker's payload: {"durable":N}, the durable length in bytes.
+  encodeSync(durable: number): Buffer {
+    return Buffer.from(`{"durable":${durable}}`, "utf8");
+  },
+  decodeSync(buf: Buffer, start: number, end: number): number | undefined {
+    try {
+      const parsed = JSON.parse(buf.toString("utf8", start, end)) as { durable?: unknown };
+      return Number.isSafeInteger(parsed.durable) && (parsed.durable as number) >= 0
+        ? (parsed.durable as number)
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  },
   scan(buf: Buffer, maxPayload: number, visit?: RecordVisitor): SegmentScan {
     let records = 0;
     let offset = 0;

@@ -5,14 +5,26 @@ export interface LogRecord {
   seq: number;
   /** Epoch milliseconds when the record was framed. */
   ts: number;
-  /** Record type; 1 is a key-value batch. */
+  /** Record type; 1 is a key-value batch, 2 a sync marker (see RECORD_TYPE_SYNC). */
   type: number;
   /** The batch, in the codec's payload encoding. */
   payload: Buffer;
 }
 
 export const RECORD_TYPE_BATCH = 1;
-export const RECORD_TYPE_NAMES: Record<number, string> = { [RECORD_TYPE_BATCH]: "kv.batch" };
+/**
+ * A sync marker: appended (not itself fsynced) after each fdatasync of a segment completes
+ * and before the acks it covers are sent, stating the segment length that fdatasync made
+ * durable. It carries the seq of the last record it covers (it takes no seq of its own) and
+ * is skipped by replay and every reader. Recovery uses it to tell damage to data that was
+ * known durable (corruption: refuse) from a write that never reached its fdatasync (a torn
+ * tail, however it landed: cut), in the manner of PAR's persist record (FAST'18).
+ */
+export const RECORD_TYPE_SYNC = 2;
+export const RECORD_TYPE_NAMES: Record<number, string> = {
+  [RECORD_TYPE_BATCH]: "kv.batch",
+  [RECORD_TYPE_SYNC]: "sync",
+};
 
 /**
  * Called for each valid record, in order, with the payload as a range of `buf` (no copy:
@@ -53,4 +65,8 @@ export interface RecordCodec {
   scan(buf: Buffer, maxPayload: number, visit?: RecordVisitor): SegmentScan;
   encodeBatch(ops: readonly BatchOp[], idempotencyKey?: string): Buffer;
   decodeBatch(buf: Buffer, start: number, end: number): DecodedBatch;
+  /** The payload of a sync marker stating that the segment's first `durable` bytes are durable. */
+  encodeSync(durable: number): Buffer;
+  /** The durable length a sync marker's payload states, or undefined if it is not one. */
+  decodeSync(buf: Buffer, start: number, end: number): number | undefined;
 }

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fsyncDir, truncateFile } from "./durable-fs.js";
 import { WalError } from "./errors.js";
 import { applyBatch } from "./kv-batch.js";
-import { RECORD_TYPE_BATCH, type RecordCodec } from "./record.js";
+import { RECORD_TYPE_BATCH, RECORD_TYPE_SYNC, type RecordCodec } from "./record.js";
 import { listSegments, type Segment } from "./segment.js";
 import { readSnapshot, snapshotSeqOf } from "./snapshot-file.js";
 
@@ -66,8 +66,9 @@ function salvageDir(dir: string): string {
 
 /**
  * Rebuild the state of the WAL in `dir`: the newest snapshot, then every log record after
- * it. A bad frame at the very end of the last segment is a torn write and is cut off; a bad
- * frame with valid data after it is corruption and fails with WAL_CORRUPT (file, offset),
+ * it. A bad frame in the last segment that no later sync marker covers is a torn write and
+ * is cut off with everything after it; a bad frame that a later sync marker states durable,
+ * or one in an earlier segment, is corruption and fails with WAL_CORRUPT (file, offset),
  * unless `salvage` is set, which copies the damaged files aside, keeps the clean prefix and
  * reports what was lost.
  */
@@ -137,6 +138,15 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
     // Where the clean prefix of the log ends, if it ends inside this segment.
     let cut: { offset: number; reason: string } | undefined;
     const scan = opts.codec.scan(buf, opts.maxRecordBytes, (seq, _ts, type, b, start, end, offset) => {
+      if (type === RECORD_TYPE_SYNC) {
+        // A sync marker: no seq of its own (it names the last record it covers), no state.
+        const durable = opts.codec.decodeSync(b, start, end);
+        if (durable === undefined || durable > offset || (prevSeq !== undefined && seq !== prevSeq)) {
+          cut = { offset, reason: `bad sync marker (seq ${seq}, durable ${durable ?? "?"})` };
+          return false;
+        }
+        return true;
+      }
       // Records the snapshot covers may come in any subset (their segments' unlinks can
       // reach the disk in any order); after them the log must go on exactly at +1.
       const expected = Math.max(prevSeq ?? 0, snapshotSeq) + 1;
@@ -169,19 +179,29 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
 
     const isLast = i === found.length - 1;
     if (!cut && scan.bad) {
-      if (isLast && !scan.validAfterBad) {
+      // In the last segment, valid frames after a bad one are corruption only if a sync
+      // marker after the damage says its bytes had been made durable. Otherwise the damage
+      // and all after it belong to writes no fdatasync ever covered (none of them acked):
+      // a group write cut by power loss can land with its first sector lost and later
+      // sectors intact. That is a torn tail, however it landed.
+      const durable = isLast && scan.validAfterBad ? durableAfter(buf, scan.validAfterBad.offset, opts) : 0;
+      if (isLast && durable <= scan.bad.offset) {
         // Torn tail: the write that was in flight when the process died. Never acked.
         opts.point("recovery.before-tail-truncate");
         truncateFile(file, scan.validEnd);
         const bytes = scan.size - scan.validEnd;
         bytesDiscarded += bytes;
-        tornTail = { file, offset: scan.validEnd, bytes, reason: scan.bad.reason };
+        const reason = scan.validAfterBad
+          ? `${scan.bad.reason}; the valid frames after it (from offset ${scan.validAfterBad.offset}) were never made durable (no sync marker covers the damage)`
+          : scan.bad.reason;
+        tornTail = { file, offset: scan.validEnd, bytes, reason };
         segment.size = scan.validEnd;
         opts.point("recovery.tail-truncated");
         continue;
       }
       const after = scan.validAfterBad
-        ? `a valid record (seq ${scan.validAfterBad.seq}) follows at offset ${scan.validAfterBad.offset}`
+        ? `a valid record (seq ${scan.validAfterBad.seq}) follows at offset ${scan.validAfterBad.offset}` +
+          (isLast ? ` and a sync marker states ${durable} bytes durable` : "")
         : `${found.length - 1 - i} later segment(s) follow`;
       cut = { offset: scan.bad.offset, reason: `${scan.bad.reason}; ${after}` };
     }
@@ -217,6 +237,25 @@ export function recoverDir(dir: string, opts: RecoveryOptions): RecoveredWal {
   return { segments, state, idempotency, lastSeq, snapshotSeq, report };
 }
 
+/**
+ * The largest durable length stated by a valid sync marker at or after `from` (0 for none),
+ * resynchronising past further bad frames.
+ */
+function durableAfter(buf: Buffer, from: number, opts: RecoveryOptions): number {
+  let durable = 0;
+  let at: number | undefined = from;
+  while (at !== undefined && at < buf.length) {
+    const base: number = at;
+    const scan = opts.codec.scan(buf.subarray(base), opts.maxRecordBytes, (_seq, _ts, type, b, start, end) => {
+      if (type !== RECORD_TYPE_SYNC) return;
+      const stated = opts.codec.decodeSync(b, start, end);
+      if (stated !== undefined) durable = Math.max(durable, stated);
+    });
+    at = scan.validAfterBad && scan.validAfterBad.offset > 0 ? base + scan.validAfterBad.offset : undefined;
+  }
+  return durable;
+}
+
 /** Copy the damaged segment and everything after it aside, then keep only the clean prefix. */
 function salvageFrom(
   dir: string,
@@ -235,7 +274,7 @@ function salvageFrom(
     bytesLost += buf.length - from;
     // Count every decodable record past the cut, including those after a bad frame.
     const seqs: number[] = [];
-    const collect = (seq: number) => void seqs.push(seq);
+    const collect = (seq: number, _ts: number, type: number) => void (type !== RECORD_TYPE_SYNC && seqs.push(seq));
     const lost = opts.codec.scan(buf.subarray(from), opts.maxRecordBytes, collect);
     if (lost.validAfterBad)
       opts.codec.scan(buf.subarray(from + lost.validAfterBad.offset), opts.maxRecordBytes, collect);

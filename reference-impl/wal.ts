@@ -16,7 +16,7 @@ import { integrityCheck } from "./integrity-check.js";
 import { jsonlCodec } from "./jsonl-codec.js";
 import { applyBatch, validateBatch, type BatchOp } from "./kv-batch.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";
-import { RECORD_TYPE_BATCH, type RecordCodec } from "./record.js";
+import { RECORD_TYPE_BATCH, RECORD_TYPE_SYNC, type RecordCodec } from "./record.js";
 import { recoverDir, type RecoveryReport } from "./recovery.js";
 import { openSegment, segmentName, type Segment } from "./segment.js";
 import { snapshotSeqOf, writeSnapshot } from "./snapshot-file.js";
@@ -310,8 +310,11 @@ export class Wal {
     const buf = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
 
     let active = this.segments[this.segments.length - 1]!;
+    // Room for the group and the sync marker that follows its fdatasync.
+    const markerBytes =
+      this.options.sync === "none" ? 0 : this.syncMarker(active.size + buf.length, firstSeq, ts).length;
     try {
-      if (active.size > 0 && active.size + buf.length > this.options.maxSegmentBytes) {
+      if (active.size > 0 && active.size + buf.length + markerBytes > this.options.maxSegmentBytes) {
         await this.rotate();
         active = this.segments[this.segments.length - 1]!;
       }
@@ -354,8 +357,19 @@ export class Wal {
         return;
       }
       this.syncLatency.record(this.options.now() - t0);
+      this.point("append.after-fsync");
+      // The sync marker: the segment's first active.size bytes are now durable. Written
+      // (never fsynced on its own: the next fdatasync or a clean close covers it) before
+      // any of these acks is sent, so an acked record always has a marker after it in the
+      // page cache, and recovery can tell damage to durable data from an unsynced tail.
+      this.writeSyncMarker(active, firstSeq + group.length - 1, ts);
+      if (this.failure) {
+        for (const p of group) p.reject(this.failure);
+        return;
+      }
+    } else {
+      this.point("append.after-fsync");
     }
-    this.point("append.after-fsync");
 
     this.batchesSynced += group.length;
     active.frames += group.length;
@@ -370,6 +384,34 @@ export class Wal {
       this.appendLatency.record(now - p.enqueuedAt);
       p.resolve({ seq, duplicate: false });
     });
+  }
+
+  /**
+   * Append a sync marker stating that `segment` is durable up to its current size. On a
+   * failed write the partial marker is cut back off (a torn marker followed by later
+   * frames would read as damage) and the group is still acked: its records are durable,
+   * and the next group's marker covers them. If the cut fails too, the WAL stops taking
+   * appends until it is reopened and recovered.
+   */
+  private writeSyncMarker(segment: Segment, lastSeq: number, ts: number): void {
+    const marker = this.syncMarker(segment.size, lastSeq, ts);
+    try {
+      this.io.write(this.activeFd, marker);
+    } catch (error) {
+      try {
+        fs.ftruncateSync(this.activeFd, segment.size);
+        this.logger().warn({ err: error, dir: this.dir }, "wal sync marker write failed; cut back off");
+      } catch {
+        this.fail(error, "sync marker write failed and the partial marker could not be removed");
+      }
+      return;
+    }
+    segment.size += marker.length;
+    this.bytesWritten += marker.length;
+  }
+
+  private syncMarker(durable: number, lastSeq: number, ts: number): Buffer {
+    return this.codec.encode({ seq: lastSeq, ts, type: RECORD_TYPE_SYNC, payload: this.codec.encodeSync(durable) });
   }
 
   private rememberKey(key: string, seq: number): void {
@@ -395,8 +437,9 @@ export class Wal {
   /** Start a new segment. Called with the writer lock held, after the old one is durable. */
   private async rotate(): Promise<void> {
     const old = this.segments[this.segments.length - 1]!;
-    // A closed segment must be complete on disk: recovery only forgives a torn tail in the last one.
-    if (this.options.sync === "none") await this.io.fdatasync(this.activeFd);
+    // A closed segment must be complete on disk: recovery only forgives a torn tail in the
+    // last one. With sync=none nothing in it is synced yet; otherwise its last sync marker is not.
+    await this.io.fdatasync(this.activeFd);
     const id = old.id + 1;
     const file = path.join(this.dir, segmentName(id, this.codec));
     const fd = openSegment(file, true);
@@ -566,6 +609,14 @@ export class Wal {
       }
     }
     try {
+      // The last sync marker was written after its fdatasync: a clean close makes it durable.
+      if (this.options.sync !== "none" && !this.failure) {
+        try {
+          await this.io.fdatasync(this.activeFd);
+        } catch (error) {
+          this.logger().error({ err: error, dir: this.dir }, "wal final fdatasync failed");
+        }
+      }
       fs.closeSync(this.activeFd);
     } finally {
       this.lock.release();

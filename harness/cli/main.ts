@@ -187,7 +187,7 @@ export async function buildProgram(): Promise<Command> {
     )
     .option(
       "--power-pipeline <depth>",
-      "power loss with concurrent appenders: two recorded lives in three send runs of up to <depth> appends at once, each ack pinned where the adapter wrote it (default 1: one request at a time)",
+      "power loss with concurrent appenders: two recorded lives in three send runs of up to <depth> appends at once, each ack pinned where the adapter wrote it (default 4; 1: one request at a time)",
       intArg("--power-pipeline", 1),
     )
     .option(

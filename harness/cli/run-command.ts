@@ -536,9 +536,15 @@ async function runExhaustiveCommand(o: ExhaustiveCommandOptions): Promise<RunOut
 
 type PersistenceChoice = PersistenceModel | "all" | undefined;
 
-/** The pipeline depth of the power-loss lives: a replay's own, else --power-pipeline's when above 1 (capped at MAX_POWER_PIPELINE). */
+/** Appends in flight in power-loss lives when --power-pipeline is absent. */
+export const DEFAULT_POWER_PIPELINE = 4;
+
+/**
+ * The pipeline depth of the power-loss lives: a replay's own (a token without one: sequential
+ * lives), else --power-pipeline's, else DEFAULT_POWER_PIPELINE; 1 is sequential (capped at MAX_POWER_PIPELINE).
+ */
 function pipelineOf(flag: number | undefined, replay: ReplayToken | undefined): { pipeline?: number } {
-  const depth = replay ? replay.pipeline : flag;
+  const depth = replay ? replay.pipeline : (flag ?? DEFAULT_POWER_PIPELINE);
   if (depth !== undefined && depth > MAX_POWER_PIPELINE)
     throw new UsageError(`--power-pipeline: at most ${MAX_POWER_PIPELINE} appends in flight, got ${depth}`);
   return depth !== undefined && depth > 1 ? { pipeline: depth } : {};

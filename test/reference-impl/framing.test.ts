@@ -41,7 +41,10 @@ describe.each(["binary", "jsonl"] as const)("framing (%s codec)", (codec) => {
     const { states, sizes } = await writeLog(base, codec, 5);
     const [segment] = segmentFiles(base);
     const bytes = fs.readFileSync(segment!);
-    const lastFrameStart = sizes[4]!;
+    // Every acked append ends with a sync marker (the segment length its fdatasync made
+    // durable): the last frame is batch 5's marker.
+    const lastFrameStart = codec === "binary" ? bytes.length - 36 : bytes.lastIndexOf(10, bytes.length - 2) + 1;
+    expect(lastFrameStart).toBeGreaterThan(sizes[4]!);
     const work = await tempDir();
     let refused = 0;
     let torn = 0;
@@ -52,8 +55,8 @@ describe.each(["binary", "jsonl"] as const)("framing (%s codec)", (codec) => {
       damaged[offset] = damaged[offset]! ^ 0x5a;
       fs.writeFileSync(file, damaged);
       const out = await openOutcome(work, codec);
-      // Damage before the last frame has acknowledged data after it; damage inside the
-      // last frame is indistinguishable from a torn write.
+      // Damage before the last frame has a sync marker after it that states it durable:
+      // corruption. Damage to the last marker is indistinguishable from a torn write.
       expect(out.status).toBe(offset < lastFrameStart ? "error" : "open");
       if (out.status === "error") {
         // A bad frame with acknowledged data after it: refused, naming file and offset.
@@ -63,10 +66,10 @@ describe.each(["binary", "jsonl"] as const)("framing (%s codec)", (codec) => {
         expect(out.error.message).toContain(path.basename(file));
         refused += 1;
       } else {
-        // Otherwise the damage can only have hit the last frame, which is then a torn
-        // tail: recovery returns exactly the first four batches, never an altered value.
-        expect(out.lastSeq).toBe(4);
-        expect(out.state).toEqual(states[4]);
+        // Otherwise the damage can only have hit the last marker, which is then a torn
+        // tail: recovery returns all five batches, never an altered value.
+        expect(out.lastSeq).toBe(5);
+        expect(out.state).toEqual(states[5]);
         expect(out.recovery.bytesDiscarded).toBeGreaterThan(0);
         expect(out.check).toEqual(["ok"]);
         torn += 1;

@@ -25,20 +25,24 @@ describe.each(["binary", "jsonl"] as const)("recovery (%s codec)", (codec) => {
     const segment = segmentFiles(base)[0]!;
     const full = fs.readFileSync(segment);
     const work = await tempDir();
+    // Batch 4's frame, then its sync marker: a cut inside the marker keeps batch 4.
+    const markerStart = codec === "binary" ? sizes[4]! - 36 : full.lastIndexOf(10, sizes[4]! - 2) + 1;
     for (let keep = sizes[3]!; keep < sizes[4]!; keep++) {
       copyDir(base, work);
       const file = path.join(work, path.basename(segment));
       fs.writeFileSync(file, full.subarray(0, keep));
       const wal = await Wal.open(work, { codec, logger: silentLogger });
-      expect(wal.lastSeq).toBe(3);
-      expect(wal.read().state).toEqual(states[3]);
-      expect(wal.recovery.bytesDiscarded).toBe(keep - sizes[3]!);
-      expect(fs.statSync(file).size).toBe(sizes[3]);
-      // The WAL goes on from there: the next batch takes seq 4 and survives a reopen.
-      expect((await wal.append(batch(99))).seq).toBe(4);
+      const seq = keep >= markerStart ? 4 : 3;
+      const clean = keep >= markerStart ? markerStart : sizes[3]!;
+      expect(wal.lastSeq).toBe(seq);
+      expect(wal.read().state).toEqual(states[seq]);
+      expect(wal.recovery.bytesDiscarded).toBe(keep - clean);
+      expect(fs.statSync(file).size).toBe(clean);
+      // The WAL goes on from there: the next batch takes the next seq and survives a reopen.
+      expect((await wal.append(batch(99))).seq).toBe(seq + 1);
       await wal.close();
       const again = await Wal.open(work, { codec, logger: silentLogger });
-      expect(again.lastSeq).toBe(4);
+      expect(again.lastSeq).toBe(seq + 1);
       expect(again.recovery.bytesDiscarded).toBe(0);
       expect(await again.check()).toEqual(["ok"]);
       await again.close();
@@ -82,6 +86,48 @@ describe.each(["binary", "jsonl"] as const)("recovery (%s codec)", (codec) => {
     expect(fs.readFileSync(path.join(salvage.copiedTo, path.basename(segment)))).toEqual(buf);
     expect(await wal.check()).toEqual(["ok"]);
     await wal.close();
+  });
+
+  it("cuts damage that no sync marker covers, valid frames after it and all, but refuses the same damage once a marker covers it", async () => {
+    // Three acked batches (each followed by its sync marker), then a group of three that
+    // never reached an fdatasync (sync=none writes no markers): the write a power cut can
+    // leave with its first bytes lost and its later records intact.
+    const dir = await tempDir();
+    const { states, sizes } = await build(dir, codec, 3);
+    const unsynced = await Wal.open(dir, { codec, logger: silentLogger, sync: "none" });
+    await Promise.all([4, 5, 6].map((i) => unsynced.append(batch(i))));
+    await unsynced.close();
+    const segment = segmentFiles(dir)[0]!;
+    const buf = fs.readFileSync(segment);
+    buf.fill(0, sizes[3]!, sizes[3]! + 16); // batch 4's first bytes read as zeros
+    fs.writeFileSync(segment, buf);
+    const covered = await tempDir();
+    copyDir(dir, covered);
+
+    const wal = await Wal.open(dir, { codec, logger: silentLogger });
+    expect(wal.read()).toEqual({ lastSeq: 3, state: states[3] });
+    expect(wal.recovery.tornTail).toMatchObject({ file: segment, offset: sizes[3], bytes: buf.length - sizes[3]! });
+    expect(wal.recovery.tornTail!.reason).toContain("no sync marker covers the damage");
+    expect(fs.statSync(segment).size).toBe(sizes[3]);
+    expect((await wal.append(batch(7))).seq).toBe(4);
+    expect(await wal.check()).toEqual(["ok"]);
+    await wal.close();
+
+    // The same bytes, then an acked batch: its marker states the damaged bytes durable.
+    fs.writeFileSync(path.join(covered, path.basename(segment)), buf);
+    fs.appendFileSync(
+      path.join(covered, path.basename(segment)),
+      fs.readFileSync(segment).subarray(sizes[3]!), // batch 7 (seq 4) and its marker, from the first WAL
+    );
+    const coveredSegment = path.join(covered, path.basename(segment));
+    const before = fs.readFileSync(coveredSegment);
+    const refused = await Wal.open(covered, { codec, logger: silentLogger }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(refused).toMatchObject({ code: "WAL_CORRUPT", details: { file: coveredSegment, offset: sizes[3] } });
+    expect((refused as Error).message).toContain("a sync marker states");
+    expect(fs.readFileSync(coveredSegment)).toEqual(before);
   });
 
   it("rotates segments at the maximum size and recovers across all of them", async () => {

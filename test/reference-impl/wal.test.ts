@@ -202,7 +202,12 @@ describe("transactions", () => {
     expect(wal.read()).toEqual({ lastSeq: 2, state: { account: "90", ledger: "debit 10", audit: "ok" } });
     const log = fs.readFileSync(segmentFiles(dir)[0]!, "utf8");
     expect(log).not.toContain("SECRET-ROLLED-BACK");
-    expect(log.trim().split("\n")).toHaveLength(2);
+    // Two records, each followed by the sync marker its fdatasync wrote.
+    const types = log
+      .trim()
+      .split("\n")
+      .map((line) => (JSON.parse(line) as { type: string }).type);
+    expect(types).toEqual(["kv.batch", "sync", "kv.batch", "sync"]);
     await wal.close();
   });
 
