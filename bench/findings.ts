@@ -127,7 +127,11 @@ async function powerColumns(config: EngineConfig, budget: Budget, work: string):
       elapsedMs: 0,
       message: config.powerSkip,
     }));
-  const flags = [...commonFlags(config, budget, budget.powerRuns), "--crash", "power", "--persistence", "all"];
+  // Sequential lives, as docs/findings.md measured them (pipelined lives became the default later).
+  const flags = [
+    ...commonFlags(config, budget, budget.powerRuns),
+    ...["--crash", "power", "--persistence", "all", "--power-pipeline", "1"],
+  ];
   const { exitCode, report, output } = await runCli(flags, path.join(work, "power"));
   if (!report || exitCode > 1) throw broken(`${config.id} under power loss`, exitCode, output);
   const scenario = (report.scenarios as Json[]).find((s) => s.name === "power-loss");
