@@ -252,7 +252,7 @@ async function main(): Promise<void> {
         `${r.id}: ${r.records.toLocaleString("en-US")} records, ${r.onDisk.bytes.toLocaleString("en-US")} bytes on disk in ${r.onDisk.segments} segment(s) (built in ${(r.build.elapsedMs / 1000).toFixed(1)} s); recovery.elapsedMs p50 ${fmt(r.recoveryElapsedMs.p50)} / max ${fmt(r.recoveryElapsedMs.max)} ms over ${r.recoveryElapsedMs.runs} runs (warm page cache)`,
     ),
     "group commit is measured closed-loop: each iteration waits for all N appends, so encoding the next group never overlaps the current fdatasync",
-    `one record = ${sampleFrameBytes} bytes on disk (28-byte frame header + ${sampleFrameBytes - FRAME_HEADER_BYTES}-byte binary batch holding the ${VALUE_BYTES}-byte value); the raw loop writes ${RAW_WRITE_BYTES} bytes`,
+    `one record = ${sampleFrameBytes} bytes on disk (28-byte frame header + ${sampleFrameBytes - FRAME_HEADER_BYTES}-byte binary batch holding the ${VALUE_BYTES}-byte value), and each fdatasync adds a ${FRAME_HEADER_BYTES + 8}-byte sync marker; the raw loop writes ${RAW_WRITE_BYTES} bytes`,
   ];
 
   const finishedAt = new Date();
