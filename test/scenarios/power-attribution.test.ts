@@ -125,4 +125,24 @@ describe("power-loss attribution", () => {
       }
     }
   }, 120_000);
+
+  it("a Python adapter: the frame is its own file and line (audit hooks and a profile function, loaded as sitecustomize)", async () => {
+    const line = lineOf("py_bug_no_dirsync.py", 'log = open(path, "ab")');
+    const r = await runScenarios([
+      "--adapter-cmd",
+      `python3 ${path.join(FIXTURES, "py_bug_no_dirsync.py")}`,
+      "--crash",
+      "power",
+      "--seed",
+      "1",
+      "--runs",
+      "1",
+    ]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    const a = attributionOf(r.report);
+    expect(a.op.kind).toBe("create");
+    expect(a.barrier).toMatch(/^fsync the directory after creating wal\.log/);
+    expect(a.where?.text).toBe(`in open_wal() at py_bug_no_dirsync.py:${line}`);
+    expect(r.stdout).toContain(`in open_wal() at py_bug_no_dirsync.py:${line}`);
+  }, 120_000);
 });
