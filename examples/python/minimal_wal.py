@@ -11,6 +11,12 @@ def fsync_dir(path):
     finally:
         os.close(fd)
 
+def is_record(line):
+    try:
+        return "seq" in json.loads(line)
+    except (ValueError, TypeError):
+        return False
+
 def apply(ops):
     for op in ops:
         if op["value"] is None:
@@ -35,6 +41,9 @@ def open_wal(d):
             break  # a torn or garbled last line: never acknowledged
         apply(rec["ops"])
         last_seq, good = rec["seq"], nl + 1
+    if any(is_record(rest) for rest in data[good:].split(b"\n")[1:]):
+        # damage in the middle, not a torn last line: cutting here would drop acknowledged batches
+        return {"error": {"code": "WAL_CORRUPT", "message": f"{path}: bad line at byte {good}, records after it"}}
     log = open(path, "ab")
     if good < len(data):
         log.truncate(good)

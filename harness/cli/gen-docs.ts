@@ -132,7 +132,7 @@ export function scenariosMarkdown(scenarios: readonly Scenario[] = SCENARIOS): G
     "",
     "Default runs: the cases a run makes of the scenario when `--runs` does not say.",
     "",
-    "Crash kinds: `named` (a crash point the adapter announces in `hello.points`), `fs` (its k-th mutating fs call, Node adapters), `signal` (SIGKILL).",
+    "Crash kinds: `named` (a crash point the adapter announces in `hello.points`), `fs` (its k-th mutating fs call: the Node fs preload, or the C preload for other dynamically linked adapters), `signal` (SIGKILL).",
   );
   for (const s of scenarios) {
     lines.push("", `## ${s.name}`, "", `**${s.summary}**`, "", s.description, "");

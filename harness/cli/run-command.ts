@@ -38,7 +38,7 @@ import {
   type RunSummary,
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
-import { faultPath, type FaultPath } from "../engine/fault-path.js";
+import { faultPath, nativeFsCrashPath, type FaultPath, type FsCrashPath } from "../engine/fault-path.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
@@ -102,20 +102,12 @@ function parseShard(raw: string | undefined): { index: number; count: number } {
   return { index: index - 1, count };
 }
 
-function crashKinds(
-  choice: "named" | "fs" | "signal" | "power" | "all",
-  launch: AdapterLaunch,
-  log: (m: string) => void,
-): CrashKinds {
+function crashKinds(choice: "named" | "fs" | "signal" | "power" | "all"): CrashKinds {
   // Power loss is its own scenario (power-loss); the crash kinds of the others do not apply.
+  // fs crash points: the Node fs preload, else the C preload (decided after the probe, see runCommand).
   if (choice === "power") return ["signal"];
-  if (choice === "fs" && !launch.node)
-    throw new UsageError(
-      "--crash fs needs a Node.js adapter (the preload counts Node's fs calls); this adapter is not started with node",
-    );
   if (choice !== "all") return [choice];
-  if (!launch.node) log("fs-call crash points skipped: the adapter is not a Node.js process");
-  return launch.node ? ["named", "signal", "fs"] : ["named", "signal"];
+  return ["named", "signal", "fs"];
 }
 
 /**
@@ -204,9 +196,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     flags.recoveryThreshold ?? config.recoveryThresholdMs ?? DEFAULT_THRESHOLDS.recovery.criticalMs;
   const maxCommands = flags.maxCommands ?? config.maxCommands ?? 25;
   const crashChoice = flags.crash ?? config.crash ?? "all";
-  let crash = replay ? replay.crash : crashKinds(crashChoice, launch, log);
-  if (replay?.crash.includes("fs") && !launch.node)
-    throw new UsageError("this replay token uses fs crash points, which need a Node.js adapter");
+  let crash = replay ? replay.crash : crashKinds(crashChoice);
   for (const name of Object.keys(config.scenarioOptions ?? {})) {
     if (!SCENARIOS.some((sc) => sc.name === name))
       throw new UsageError(`${configLabel}: scenarioOptions.${name}: no such scenario (walcheck list shows them)`);
@@ -273,14 +263,22 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   // preload can see: fs crash points would all land in the same one or two places, and
   // injected faults would never reach its writes.
   const fsFaults = fsFaultSupport(launch, fsCallsPerLife);
-  if (crash.includes("fs") && !fsFaults.ok) {
+  // fs crash points the Node preload cannot take to the adapter go through the C preload (LD_PRELOAD).
+  const fsCrash: FsCrashPath = fsFaults.ok
+    ? { ok: true, via: "node", calls: fsCallsPerLife, why: "through the Node fs preload" }
+    : crash.includes("fs") && !fsExhaustive
+      ? await nativeFsCrashPath(launch, fsFaults.why, timeoutMs, openConfig)
+      : { ok: false, why: fsFaults.why };
+  if (crash.includes("fs") && !fsCrash.ok) {
     if (!replay && crashChoice === "all") {
-      log(`fs-call crash points skipped: ${fsFaults.why}`);
+      log(`fs-call crash points skipped: ${fsCrash.why}`);
       crash = crash.filter((k) => k !== "fs");
     } else {
-      throw new UsageError(`--crash fs: ${fsFaults.why}`);
+      throw new UsageError(`${replay ? "this replay token uses fs crash points" : "--crash fs"}: ${fsCrash.why}`);
     }
   }
+  if (crash.includes("fs") && fsCrash.ok && fsCrash.via === "native") log(`fs-call crash points ${fsCrash.why}`);
+  const fsCalls = fsCrash.ok ? fsCrash.calls : undefined;
 
   // Injected fs faults: the Node preload where it sees the adapter's I/O, else the C preload.
   const faults: FaultPath = selected.some((sc) => sc.usesFsFaults || sc.needs.some((n) => n.kind === "fs-faults"))
@@ -329,7 +327,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         hello,
         crash: kinds,
         maxCommands,
-        fsCallsPerLife: fsFaults.ok ? fsCallsPerLife : undefined,
+        fsCallsPerLife: fsCalls,
         faults: faults.ok ? { ok: true, via: faults.via } : { ok: false, why: faults.why },
         power,
         ...(replay?.sweepCell ? { sweepOnly: replay.sweepCell } : {}),
@@ -359,7 +357,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     );
   const planned = plans.reduce((n, p) => n + (replay ? 1 : Math.ceil((p.cases - shard.index) / shard.count)), 0);
   log(
-    `walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? `replaying one ${plans[0]!.scenario.name} case` : `${plans.length} scenarios, ${planned} cases`}, crash ${powerRun ? (powerExhaustive ? "power (every state)" : "power (sampled states)") : crash.join("+") || "none"}, ${workers} workers${fsFaults.ok ? `, ~${fsCallsPerLife} fs calls per life` : ""}`,
+    `walcheck run: ${hello.name} (${launch.label}), seed ${seed}, ${replay ? `replaying one ${plans[0]!.scenario.name} case` : `${plans.length} scenarios, ${planned} cases`}, crash ${powerRun ? (powerExhaustive ? "power (every state)" : "power (sampled states)") : crash.join("+") || "none"}, ${workers} workers${fsCalls !== undefined ? `, ~${fsCalls} fs calls per life` : ""}`,
   );
 
   const controller = new AbortController();
@@ -387,7 +385,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
     adapter: launch.label,
     flags: launch.flags,
     environment,
-    ...(fsFaults.ok ? { fsCallsPerLife } : {}),
+    ...(fsCalls !== undefined ? { fsCallsPerLife: fsCalls } : {}),
   };
   let summary: RunSummary;
   try {
@@ -409,6 +407,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         ...(replay ? { replay } : {}),
         fsPreload: FS_PRELOAD,
         ...(faults.ok && faults.via === "native" ? { nativeFaults: faults.lib } : {}),
+        ...(crash.includes("fs") && fsCrash.ok && fsCrash.via === "native" ? { nativeFsCrash: fsCrash.lib } : {}),
         warnings: probeWarnings,
         latencyGate: flags.latency ?? config.latency ?? "gate",
         ...(flags.bail ? { bail: true } : {}),

@@ -60,6 +60,8 @@ export interface CampaignOptions {
   fsPreload?: string;
   /** The C preload (LD_PRELOAD library) that injects fault arms, for adapters the fs preload cannot reach. */
   nativeFaults?: string;
+  /** The C preload that takes fs-call crash points to an adapter the fs preload cannot see (see fault-path.ts). */
+  nativeFsCrash?: string;
   /** How long a failing case may shrink (default 10 s). */
   shrinkBudgetMs?: number;
   /** Latency over a critical level: "gate" fails the run (default), "warn" only reports it. */
@@ -315,6 +317,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
           reportDir: path.join(opts.reportDir, "cases"),
           ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
           ...(opts.nativeFaults ? { nativeFaults: opts.nativeFaults } : {}),
+          ...(opts.nativeFsCrash ? { nativeFsCrash: opts.nativeFsCrash } : {}),
           signal: stop.signal,
           ...(opts.shrinkBudgetMs !== undefined ? { shrinkBudgetMs: opts.shrinkBudgetMs } : {}),
         },

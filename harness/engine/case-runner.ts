@@ -24,6 +24,8 @@ export interface CaseOptions {
   fsPreload?: string;
   /** The C preload that injects fault arms instead of the fs preload (see fault-path.ts). */
   nativeFaults?: string;
+  /** The C preload that takes fs-call crash points to an adapter the fs preload cannot see (see fault-path.ts). */
+  nativeFsCrash?: string;
   /** A case running longer than this is stopped and reported as an error with what it was doing (default 120 s). */
   caseTimeoutMs?: number;
   /** How long shrinking may go on after the first failure (default 10 s): the smallest case found by then is reported. */
@@ -143,6 +145,7 @@ export async function runCase(
       timeoutMs: opts.timeoutMs,
       ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
       ...(opts.nativeFaults ? { nativeFaults: opts.nativeFaults } : {}),
+      ...(opts.nativeFsCrash ? { nativeFsCrash: opts.nativeFsCrash } : {}),
       ...(opts.scenario.solo ? { prespawn: false } : {}),
     });
     const onAbort = () => void session.dispose("interrupted");

@@ -8,7 +8,7 @@ import { AdapterError } from "../protocol/adapter-error.js";
 import { WalcheckError } from "../protocol/errors.js";
 import { dirBytes } from "./dir-bytes.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
-import { nativeFaultEnv } from "./fault-path.js";
+import { nativeCrashEnv, nativeFaultEnv } from "./fault-path.js";
 import { CaseChecker, type StateRead } from "../checks/case-checker.js";
 import type { Ledger } from "../checks/ledger.js";
 import type { PrefixModel } from "../checks/prefix-model.js";
@@ -47,8 +47,13 @@ export interface AimedFsArm {
   writes?: boolean;
 }
 
-/** The counted calls that write data, by the trace's label ("writeSync", "promises.writeFile", "FileHandle.write"). */
-const WRITE_LABEL = /^(?:promises\.|FileHandle\.)?(?:write|writev|writeFile|appendFile)(?:Sync)?$/;
+/**
+ * The counted calls that write data, by the trace's label: the Node preload's ("writeSync",
+ * "promises.writeFile", "FileHandle.write") and the C preload's ("write", "pwrite64", "writev",
+ * "pwritev2"...).
+ */
+const WRITE_LABEL =
+  /^(?:(?:promises\.|FileHandle\.)?(?:write|writev|writeFile|appendFile)(?:Sync)?|pwrite(?:64)?|pwritev(?:64)?(?:v2)?)$/;
 
 /** A file-system fault for the next process (`WALCHECK_FS_FAULT`, see fs-preload.ts): it goes on living. */
 export interface FaultArm {
@@ -66,6 +71,8 @@ export interface SessionOptions {
   fsPreload?: string;
   /** The C preload (LD_PRELOAD library, see fault-path.ts): fault arms go through it instead of the fs preload. */
   nativeFaults?: string;
+  /** The C preload (see fault-path.ts): `fs` arms and the dry runs that aim them go through its crash mode instead of the fs preload. */
+  nativeFsCrash?: string;
   /** Start the next recovery process ahead of time (default true). */
   prespawn?: boolean;
 }
@@ -280,6 +287,11 @@ export class CaseSession {
     if (arm?.kind === "named") env.WALCHECK_CRASH_AT = `${arm.point}:${arm.nth}`;
     if (arm?.kind === "fault" && this.opts.nativeFaults)
       return { ...env, ...nativeFaultEnv(this.opts.nativeFaults, dir, arm.spec) };
+    if (arm?.kind === "fs" && this.opts.nativeFsCrash)
+      return {
+        ...env,
+        ...nativeCrashEnv(this.opts.nativeFsCrash, dir, { crash: `${arm.call}:${arm.when}` }),
+      };
     if (arm?.kind === "fs" || arm?.kind === "fault") {
       if (!this.opts.fsPreload) throw new TypeError(`${arm.kind} arms need the fs preload`);
       env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim();
@@ -641,7 +653,7 @@ export class CaseSession {
    * that life on a copy of the directory, traced by the fs preload, counts the calls.
    */
   async aim(aimed: AimedFsArm, batches: BatchOp[][]): Promise<CrashArm> {
-    if (!this.opts.fsPreload) throw new TypeError("fs arms need the fs preload");
+    if (!this.opts.fsPreload && !this.opts.nativeFsCrash) throw new TypeError("fs arms need the fs preload");
     const labels: string[] = [];
     await this.dryRun(batches, async (trace) => {
       const text = fs.existsSync(trace) ? await fs.promises.readFile(trace, "utf8") : "";
@@ -679,12 +691,14 @@ export class CaseSession {
     const trace = path.join(work, "fs-trace.jsonl");
     try {
       if (fs.existsSync(this.opts.dir)) await fs.promises.cp(this.opts.dir, copy, { recursive: true });
-      const env: Record<string, string> = traced
-        ? {
-            NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim(),
-            WALCHECK_FS_TRACE: trace,
-          }
-        : {};
+      const env: Record<string, string> = !traced
+        ? {}
+        : this.opts.nativeFsCrash
+          ? nativeCrashEnv(this.opts.nativeFsCrash, copy, { trace })
+          : {
+              NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${this.opts.fsPreload}`.trim(),
+              WALCHECK_FS_TRACE: trace,
+            };
       const client = this.spawnExtra(env);
       let openMs: number | undefined;
       try {

@@ -666,7 +666,7 @@ export async function runDoctor(launch: AdapterLaunch, opts: DoctorOptions = {})
     ? {
         available: false,
         checked: true,
-        why: `the adapter is not a Node.js process (started as ${path.basename(launch.file)}): fs-call crash points count Node's fs calls, and the Node fs preload cannot inject faults (the C preload may: see the fault path); named crash points and SIGKILL still apply`,
+        why: `the adapter is not a Node.js process (started as ${path.basename(launch.file)}): the Node fs preload cannot reach it; walcheck run takes fs-call crash points and faults through the C preload (LD_PRELOAD) instead when that sees its calls (see the fault path); named crash points and SIGKILL apply in any case`,
       }
     : !(opts.fsFaults ?? true)
       ? { available: false, checked: false, why: "not checked" }

@@ -86,8 +86,23 @@ describe("the C preload injects the fs faults with the errno Linux gives", () =>
     ]);
   });
 
-  it("slow-fsync delays fsync; release=<file> lifts a fault while the file exists", async () => {
-    expect((await ops("slow-fsync", "slow-fsync:300")).lines).toEqual(["slow True"]);
+  it("slow-fsync delays fsync (the fs trace marks the fsync it held); release=<file> lifts a fault while the file exists", async () => {
+    // Not timed: the call trace (WALCHECK_FS_TRACE) says which fsync took the delay branch.
+    const dir = fs.realpathSync(await tempDir());
+    const trace = path.join(fs.realpathSync(await tempDir()), "calls.jsonl");
+    const r = await execa("python3", [path.join(FIXTURES, "fault_ops.py"), dir, "slow-fsync"], {
+      env: { ...nativeFaultEnv(lib, dir, "slow-fsync:5"), WALCHECK_FS_TRACE: trace },
+    });
+    expect(r.stdout.split("\n")).toEqual(["fsync ok"]);
+    const calls = fs
+      .readFileSync(trace, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(calls.map((c) => [c.call, c.fault])).toEqual([
+      ["open", undefined],
+      ["fsync", "slow-fsync"],
+    ]);
     const gate = path.join(fs.realpathSync(await tempDir()), "space-back");
     fs.writeFileSync(gate, "");
     expect((await ops("enospc", `enospc:0,release=${gate}`)).lines).toContain("size 13");

@@ -45,18 +45,16 @@ describe("walcheck run", () => {
     expect(r.report.batches.acked).toBeGreaterThan(20);
   }, 180_000);
 
-  it("SQLite in WAL mode with synchronous=FULL shows no violation; fs crash points are skipped with the reason (its I/O is native)", async () => {
+  it("SQLite in WAL mode with synchronous=FULL shows no violation; fs crash points reach its native I/O through the C preload", async () => {
     const r = await walcheckRun(["--adapter", "sqlite", "--seed", "3", "--runs", "3", "--recovery-threshold", "5000"]);
     expect(r.stdout).toContain("PASSED");
     expect(r.exitCode).toBe(0);
-    expect(r.report.crash).toEqual(["named", "signal"]);
+    expect(r.report.crash).toEqual(["named", "signal", "fs"]);
+    expect(r.report.fsCallsPerLife).toBeGreaterThanOrEqual(4);
     expect(r.report.hello.name).toMatch(/^sqlite 3\.\d+/);
-    const fsOnly = await walcheckRun(["--adapter", "sqlite", "--crash", "fs", "--runs", "1"]);
-    expect(fsOnly.exitCode).toBe(2);
-    expect(fsOnly.stderr).toContain("fs calls the preload could see");
-  });
+  }, 300_000);
 
-  it("an adapter in another language (Python, over --adapter-cmd) is driven with SIGKILL crashes and passes", async () => {
+  it("an adapter in another language (Python, over --adapter-cmd) is driven with SIGKILL and fs-call crashes and passes", async () => {
     const r = await walcheckRun([
       "--adapter-cmd",
       `python3 ${fixture("py_wal").replace(/\.mjs$/, ".py")}`,
@@ -69,8 +67,8 @@ describe("walcheck run", () => {
     ]);
     expect(r.stdout).toContain("PASSED");
     expect(r.exitCode).toBe(0);
-    // Not Node (no fs-call points) and no named points in its hello: SIGKILL only.
-    expect(r.report.crash).toEqual(["signal"]);
+    // Not Node: fs-call points through the C preload; no named points in its hello.
+    expect(r.report.crash).toEqual(["signal", "fs"]);
     expect(r.report.hello.name).toBe("py-wal");
     expect(r.report.cycles).toBeGreaterThan(0);
   });

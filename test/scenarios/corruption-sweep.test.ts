@@ -80,6 +80,29 @@ describe("corruption-sweep", () => {
     expect(sweepOf(again.report).recoveries).toBe(1);
   }, 120_000);
 
+  it("a Python adapter gets every fault kind too, EIO on read through the C preload, and examples/python/wal.py passes", async () => {
+    const r = await runScenarios([
+      "--adapter-cmd",
+      `python3 ${path.resolve("examples/python/wal.py")}`,
+      "--scenarios",
+      "corruption-sweep",
+      "--seed",
+      "2",
+      "--runs",
+      "1",
+    ]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+    const sweep = sweepOf(r.report);
+    expect(sweep.skipped).toEqual([]);
+    // The fault reached it: a read of wal.log that hits the bad block fails, and open refuses.
+    const refused = sweep.rows
+      .filter((row) => row.file === "wal.log")
+      .reduce((n, row) => n + (row.counts["eio-read"]?.refused ?? 0), 0);
+    expect(refused).toBeGreaterThan(0);
+    // Its records carry CRCs and it refuses damage followed by valid records: nothing is lost silently.
+    expect(sweep.violations).toBe(0);
+  }, 120_000);
+
   it("is opt-in: left out of the default selection, added by --sweep or a config file's sweep: true", async () => {
     expect(selectScenarios(undefined).map((s) => s.name)).not.toContain("corruption-sweep");
     expect(SCENARIOS.map((s) => s.name)).toContain("corruption-sweep");

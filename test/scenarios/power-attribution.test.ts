@@ -125,4 +125,27 @@ describe("power-loss attribution", () => {
       }
     }
   }, 120_000);
+
+  it("a Python adapter: the frame is its own file and line (audit hooks and a profile function, loaded as sitecustomize)", async () => {
+    // The fixture runs examples/python/wal.py with the directory fsync taken out: its frames are the example's.
+    const example = fs.readFileSync(path.resolve("examples/python/wal.py"), "utf8").split("\n");
+    const line = example.findIndex((l) => l.includes('log = open(path, "ab")')) + 1;
+    expect(line).toBeGreaterThan(0);
+    const r = await runScenarios([
+      "--adapter-cmd",
+      `python3 ${path.join(FIXTURES, "py_bug_no_dirsync.py")}`,
+      "--crash",
+      "power",
+      "--seed",
+      "1",
+      "--runs",
+      "1",
+    ]);
+    expect(r.exitCode, r.stdout + r.stderr).toBe(1);
+    const a = attributionOf(r.report);
+    expect(a.op.kind).toBe("create");
+    expect(a.barrier).toMatch(/^fsync the directory after creating wal\.log/);
+    expect(a.where?.text).toBe(`in open_wal() at wal.py:${line}`);
+    expect(r.stdout).toContain(`in open_wal() at wal.py:${line}`);
+  }, 120_000);
 });

@@ -161,5 +161,10 @@ function whereEnv(jsTrace: string): Record<string, string> {
     WALCHECK_FS_TRACE: jsTrace,
     WALCHECK_FS_TRACE_STACKS: "1",
     NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --import ${FS_PRELOAD}`.trim(),
+    // A Python adapter imports python-where/sitecustomize.py, which writes the same trace.
+    PYTHONPATH: [PYTHON_WHERE, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter),
   };
 }
+
+/** The directory of the Python side of "where" (its sitecustomize.py): the project's, else the copy in dist. */
+const PYTHON_WHERE = path.join(path.dirname(recorderSource()), "python-where");

@@ -13,9 +13,15 @@
  *                         per fs call, with its JavaScript stack), whose size each line gives
  *   WALCHECK_FS_FAULT     a file-system fault to inject (see "Faults" below), with
  *   WALCHECK_FAULT_DIR    the directory it applies to, absolute and already realpath'd
- * Without a pair (the first two, or these two), every function here is a plain pass-through.
- * Either pair works alone; with both, the fault directory must be at or under the recorded one
- * (else the process exits with 2).
+ *   WALCHECK_FS_CRASH     an fs-call crash point, <k>:<before|after|mid>, and/or
+ *   WALCHECK_FS_TRACE     a file for one JSON line per counted call (see "Crash points" below),
+ *                         both scoped by WALCHECK_FAULT_DIR too
+ * Without a pair (the power trace and directory, or WALCHECK_FAULT_DIR with a fault, a crash
+ * point or an fs trace), every function here is a plain pass-through. Each works alone or with
+ * the others; with the power trace, the fault directory must be at or under the recorded one
+ * (else the process exits with 2). WALCHECK_FS_TRACE is written by this library only with
+ * WALCHECK_FAULT_DIR; with WALCHECK_POWER_STACKS and no WALCHECK_FAULT_DIR it is the Node fs
+ * preload's trace, only read (see "Where").
  *
  * Where (WALCHECK_POWER_STACKS): each op line gains "stack", the program's native frames at the
  * call, innermost first, this library's own frames left out, at most STACK_KEPT of them: each
@@ -123,6 +129,34 @@
  *           the bytes written meanwhile; an eio-fsync whose n-th fsync was released never fails.
  * Not reached, as for recording: statically linked programs, raw system calls (Go), io_uring,
  * mmap'ed writes and reads, calls glibc makes internally.
+ *
+ * Crash points. WALCHECK_FS_CRASH=<k>:<before|after|mid> (k >= 1) SIGKILLs the process
+ * (kill(getpid(), SIGKILL)) at its k-th counted call, the C side of the Node preload's fs crash
+ * points (harness/faults/fs-preload.ts), for any dynamically linked program. Counted: calls on
+ * WALCHECK_FAULT_DIR or under it (elsewhere: not counted) that change the file system: open,
+ * openat, creat (and their 64 and __open_2 forms) for writing, creating, truncating or O_TMPFILE;
+ * mkstemp and friends; the write family (write, writev, pwrite, pwritev, pwritev2, 64 forms);
+ * fsync and fdatasync (files and directories; sync_file_range is not a barrier and is not
+ * counted); ftruncate, truncate, fallocate, posix_fallocate; copy_file_range and sendfile into a
+ * tracked fd; close of a tracked fd; rename, renameat, renameat2 (either name in the directory);
+ * unlink, unlinkat, rmdir, remove; mkdir, mkdirat, mknod, mknodat, symlink, symlinkat, mkdtemp;
+ * link, linkat. stdio streams count through the calls under them (see "stdio").
+ *   before  SIGKILL before the call is performed.
+ *   after   the call is performed (and recorded, with the power trace), then SIGKILL as the lock
+ *           is released.
+ *   mid     a write-family call of n >= 2 bytes writes its first floor(n/2) bytes (same fd,
+ *           same offset), then SIGKILL; any other call, or a 1-byte write: as before.
+ * A call the fault mode fails is still counted (before the fault is decided); after and mid then
+ * leave what the fault left. WALCHECK_FS_TRACE=<absolute path>: before each counted call, one
+ * line {"i","call","fd"?,"path"?,"bytes"?,"fault"?,"crash"?,"pid"} in one write(2) (O_APPEND,
+ * opened at the first counted call): call is the libc function ("write", "pwrite64", "fsync",
+ * "open", "openat", "rename", "close", ...), path the normalised path (an fd's as opened), bytes
+ * a write's length, fault "slow-fsync" on an fsync the fault mode delayed, crash on the line
+ * that fired. Counting is per process image: the variables stay in the environment, so a wrapper
+ * (a #!/bin/sh launcher, a pyenv shim) counts nothing unless it touches the directory, and the
+ * program it execs counts from 1; a forked child goes on from its parent's count, in its own
+ * copy. A bad WALCHECK_FS_CRASH or a relative WALCHECK_FS_TRACE stops the process at load with
+ * exit code 2.
  */
 #undef _FORTIFY_SOURCE
 #undef _FILE_OFFSET_BITS
@@ -136,6 +170,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -238,7 +273,11 @@ static int begin(int *cancel_state) {
   return 1;
 }
 
+static void crash_now(void);
+static int crash_armed;
+
 static void end(int cancel_state) {
+  if (crash_armed) crash_now(); /* WALCHECK_FS_CRASH after/mid: the call is done */
   if (recording) flock(trace_fd, LOCK_UN);
   pthread_mutex_unlock(&mu);
   pthread_setcancelstate(cancel_state, NULL);
@@ -807,6 +846,89 @@ static void stacks_start(void) {
   want_stacks = 1;
 }
 
+/* ---------------------------------------------------------------- crash points (WALCHECK_FS_CRASH) */
+
+enum crash_when { C_NONE, C_BEFORE, C_AFTER, C_MID };
+
+static int crash_on;                   /* WALCHECK_FS_CRASH or WALCHECK_FS_TRACE is set (with WALCHECK_FAULT_DIR) */
+static unsigned long long crash_k;     /* the call to crash at (0: none, the trace only) */
+static int crash_when;                 /* enum crash_when */
+static unsigned long long crash_count; /* counted calls of this process image so far (under the lock) */
+/* crash_armed (declared above end()): after/mid, SIGKILL when the call's lock is released */
+static char crash_trace[PBUF];         /* WALCHECK_FS_TRACE, or "" */
+static int crash_trace_fd = -1;
+static const char *crash_note;         /* the trace line's "fault" (under the lock): "slow-fsync" for a delayed fsync */
+
+/* Is abs (normalised, absolute) at or under WALCHECK_FAULT_DIR? */
+static int in_fault_dir(const char *abs) {
+  if (!abs || !fault_root_len) return 0;
+  if (fault_root_len == 1) return 1;
+  return strncmp(abs, fault_root, fault_root_len) == 0 && (abs[fault_root_len] == 0 || abs[fault_root_len] == '/');
+}
+
+static void crash_now(void) {
+  kill(getpid(), SIGKILL);
+  _exit(137);
+}
+
+/* Parses WALCHECK_FS_CRASH, <k>:<before|after|mid> (k >= 1); 0 if invalid. */
+static int parse_crash(const char *spec) {
+  const char *colon = strchr(spec, ':');
+  if (!colon || !parse_count(spec, colon, &crash_k) || crash_k < 1) return 0;
+  if (strcmp(colon + 1, "before") == 0) crash_when = C_BEFORE;
+  else if (strcmp(colon + 1, "after") == 0) crash_when = C_AFTER;
+  else if (strcmp(colon + 1, "mid") == 0) crash_when = C_MID;
+  return crash_when != C_NONE;
+}
+
+/* Under the lock, before a counted call on the directory is performed: `call` its label (the libc
+ * function), fd (or -1), path (or NULL), bytes (a write's length, or -1); write_like if `mid` can
+ * cut it. Counts it, writes its WALCHECK_FS_TRACE line, and, if it is the k-th: `before` (and
+ * `mid` of anything else or of fewer than 2 bytes) SIGKILLs now; `after` arms the kill for end();
+ * `mid` of a write arms it too and returns C_MID: the caller writes only floor(n/2) bytes. */
+static int crash_point(const char *call, int fd, const char *path, long long bytes, int write_like) {
+  if (!crash_on || !in_fault_dir(path)) return C_NONE;
+  unsigned long long i = ++crash_count;
+  int when = crash_k && i == crash_k ? crash_when : C_NONE;
+  if (when == C_MID && (!write_like || bytes < 2)) when = C_BEFORE;
+  if (crash_trace[0]) {
+    if (crash_trace_fd < 0) {
+      int t = REAL(open)(crash_trace, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+      int high = t >= 0 ? REAL(fcntl)(t, F_DUPFD_CLOEXEC, 100) : -1;
+      if (high >= 0) {
+        REAL(close)(t);
+        t = high;
+      }
+      if (t < 0) {
+        complain("cannot open WALCHECK_FS_TRACE, stopping this process", crash_trace);
+        _exit(70);
+      }
+      crash_trace_fd = t;
+    }
+    struct line l = {NULL, 0, 0, 0, i};
+    put_s(&l, "{\"i\":");
+    put_u(&l, i);
+    kv_s(&l, "call", call);
+    if (fd >= 0) kv_u(&l, "fd", (unsigned long long)fd);
+    if (path) kv_s(&l, "path", path);
+    if (bytes >= 0) kv_u(&l, "bytes", (unsigned long long)bytes);
+    if (crash_note) kv_s(&l, "fault", crash_note);
+    if (when != C_NONE) kv_s(&l, "crash", when == C_BEFORE ? "before" : when == C_AFTER ? "after" : "mid");
+    kv_u(&l, "pid", (unsigned long long)getpid());
+    put(&l, "}\n", 2);
+    if (!l.bad) (void)!REAL(write)(crash_trace_fd, l.p, l.len); /* one write, O_APPEND */
+    free(l.p);
+  }
+  if (when == C_BEFORE) crash_now();
+  if (when == C_AFTER || when == C_MID) crash_armed = 1;
+  return when;
+}
+
+/* Under the lock, for a call on fd: crash_point with fd's path, if fd is tracked and in the directory. */
+static int crash_point_fd(const char *call, int fd, struct fdent *ent, long long bytes, int write_like) {
+  return ent ? crash_point(call, fd, ent->path, bytes, write_like) : C_NONE;
+}
+
 /* ---------------------------------------------------------------- recording (under the lock) */
 
 static void rec_create(const char *path, ino_t ino) {
@@ -923,6 +1045,8 @@ static int open_common(enum open_kind k, int dirfd, const char *path, int flags,
     return open_real(k, dirfd, path, flags, mode); /* not a FIFO's open, which may block, under the lock */
   int exists = fstatat(dirfd, path, &st, 0) == 0;
   int existed = !(flags & O_CREAT) || exists;
+  if ((flags & (O_ACCMODE | O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE)
+    crash_point(k == K_CREAT || k == K_CREAT64 ? "creat" : k == K_OPENAT || k == K_OPENAT64 || k == K_OPENAT_2 || k == K_OPENAT64_2 ? "openat" : "open", -1, abs, -1, 0);
   int fe = fault_on() ? fault_open(abs, flags, exists, exists && S_ISREG(st.st_mode)) : 0;
   if (fe) {
     end(cs);
@@ -990,6 +1114,7 @@ static int mkstemp_common(enum tmp_kind k, char *t, int suffix, int flags) {
   char abs[PBUF];
   int cs;
   if (!in_root(AT_FDCWD, t, abs) || !begin(&cs)) return mkstemp_real(k, t, suffix, flags);
+  crash_point("mkstemp", -1, abs, -1, 0);
   int fe = fault_new_name(abs, 0);
   if (fe) {
     end(cs);
@@ -1246,6 +1371,16 @@ static ssize_t write_common(enum write_kind k, int fd, const struct iovec *iov, 
   if (!tracked_fd(fd) || !begin(&cs)) return write_real(k, fd, iov, cnt, off, flags);
   struct fdent *ent = entry(fd);
   struct iovec *cut = NULL; /* a write crossing an enospc budget writes this prefix */
+  struct iovec *half = NULL; /* WALCHECK_FS_CRASH mid: the first half */
+  if (ent && !ent->is_dir) {
+    static const char *const label[] = {"write", "writev", "pwrite", "pwrite64", "pwritev", "pwritev64", "pwritev2", "pwritev64v2"};
+    size_t n = iov_total(iov, cnt);
+    if (crash_point(label[k], fd, ent->path, (long long)n, 1) == C_MID) {
+      if ((half = malloc((size_t)cnt * sizeof *half)) == NULL) crash_now();
+      cnt = iov_prefix(iov, cnt, n / 2, half);
+      iov = half;
+    }
+  }
   if (ent && !ent->is_dir && fault_on()) {
     size_t n = iov_total(iov, cnt), allowed;
     int fe = fault_write(ent->path, n, &allowed);
@@ -1282,6 +1417,7 @@ static ssize_t write_common(enum write_kind k, int fd, const struct iovec *iov, 
     }
   }
   free(cut);
+  free(half);
   end(cs);
   errno = e;
   return r;
@@ -1423,6 +1559,7 @@ ssize_t copy_file_range(int in, off64_t *off_in, int out, off64_t *off_out, size
   int cs;
   if (!tracked_fd(out) || !begin(&cs)) return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
   struct fdent *ent = entry(out);
+  if (ent && !ent->is_dir) crash_point_fd("copy_file_range", out, ent, (long long)len, 0);
   int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
   if (fe) {
     end(cs);
@@ -1443,6 +1580,7 @@ static ssize_t sendfile_common(int wide, int out, int in, void *offset, size_t c
 #define SENDFILE_REAL() (wide ? REAL(sendfile64)(out, in, offset, count) : REAL(sendfile)(out, in, offset, count))
   if (!tracked_fd(out) || !begin(&cs)) return SENDFILE_REAL();
   struct fdent *ent = entry(out);
+  if (ent && !ent->is_dir) crash_point_fd("sendfile", out, ent, (long long)count, 0);
   int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
   if (fe) {
     end(cs);
@@ -1516,7 +1654,9 @@ static int sync_common(int fd, int datasync) {
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return datasync ? REAL(fdatasync)(fd) : REAL(fsync)(fd);
   struct fdent *ent = entry(fd);
+  int slowed = 0;
   if (ent && fault_kind == F_SLOW_FSYNC && under_fault_root(ent->path) && !released()) {
+    slowed = 1;
     end(cs); /* others' calls go on meanwhile */
     struct timespec t = {(time_t)(fault_arg / 1000), (long)(fault_arg % 1000) * 1000000L};
     while (nanosleep(&t, &t) != 0 && errno == EINTR) {
@@ -1524,6 +1664,9 @@ static int sync_common(int fd, int datasync) {
     (void)begin(&cs);
     ent = entry(fd);
   }
+  crash_note = slowed ? "slow-fsync" : NULL;
+  crash_point_fd(datasync ? "fdatasync" : "fsync", fd, ent, -1, 0);
+  crash_note = NULL;
   if (ent && fault_kind == F_EIO_FSYNC && under_fault_root(ent->path) && ++fault_syncs == fault_arg && !released()) {
     /* fsyncgate: the dirty data is dropped, and the error reported (once) */
     if (ent->synced >= 0 && REAL(ftruncate64)(fd, ent->synced) == 0) rec_truncate(ent->ino, (unsigned long long)ent->synced);
@@ -1576,6 +1719,7 @@ static int ftruncate_common(int wide, int fd, off64_t len) {
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return wide ? REAL(ftruncate64)(fd, len) : REAL(ftruncate)(fd, (off_t)len);
   struct fdent *ent = entry(fd);
+  if (ent && !ent->is_dir) crash_point_fd("ftruncate", fd, ent, -1, 0);
   int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
   if (fe) {
     end(cs);
@@ -1597,6 +1741,7 @@ static int truncate_common(int wide, const char *path, off64_t len) {
   int cs;
   if (!in_root(AT_FDCWD, path, abs) || !begin(&cs)) return wide ? REAL(truncate64)(path, len) : REAL(truncate)(path, (off_t)len);
   struct stat pre;
+  crash_point("truncate", -1, abs, -1, 0);
   int fe = fault_on() && stat(path, &pre) == 0 && S_ISREG(pre.st_mode) ? fault_change(abs, 1) : 0;
   if (fe) {
     end(cs);
@@ -1631,6 +1776,7 @@ static int fallocate_common(enum alloc_kind k, int fd, int mode, off64_t off, of
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return fallocate_real(k, fd, mode, off, len);
   struct fdent *ent = entry(fd);
+  if (ent && !ent->is_dir) crash_point_fd(k == A_POSIX || k == A_POSIX64 ? "posix_fallocate" : "fallocate", fd, ent, -1, 0);
   int fe = ent && !ent->is_dir ? fault_change(ent->path, 0) : 0;
   if (fe) {
     end(cs);
@@ -1662,6 +1808,7 @@ int posix_fallocate64(int fd, off64_t off, off64_t len) { return fallocate_commo
 int close(int fd) {
   int cs;
   if (!tracked_fd(fd) || !begin(&cs)) return REAL(close)(fd);
+  if (crash_on) crash_point_fd("close", fd, entry(fd), -1, 0);
   forget(fd);
   int r = REAL(close)(fd), e = errno;
   end(cs);
@@ -1739,6 +1886,7 @@ static int rename_common(enum rename_kind k, int ofd, const char *from, int nfd,
   struct stat sf, st;
   memset(&sf, 0, sizeof sf);
   int had_from = fstatat(ofd, from, &sf, AT_SYMLINK_NOFOLLOW) == 0, had_to = fstatat(nfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  crash_point(k == R_RENAME ? "rename" : k == R_RENAMEAT ? "renameat" : "renameat2", -1, fin && in_fault_dir(a) ? a : tin ? b : NULL, -1, 0);
   int fe = fault_on() ? (fin ? fault_old_name(a, had_from) : 0) : 0;
   if (!fe && fault_on() && tin) fe = fault_old_name(b, had_from);
   if (fe) {
@@ -1789,6 +1937,8 @@ static int unlink_common(enum unlink_kind k, int dirfd, const char *path, int fl
   struct stat st;
   memset(&st, 0, sizeof st);
   int had = fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0;
+  static const char *const label[] = {"unlink", "unlinkat", "rmdir", "remove"};
+  crash_point(label[k], -1, abs, -1, 0);
   int fe = fault_old_name(abs, had);
   if (fe) {
     end(cs);
@@ -1833,6 +1983,8 @@ static int make_common(enum make_kind k, int dirfd, const char *path, mode_t mod
   int cs;
   if (!in_root(dirfd, path, abs) || !begin(&cs)) return make_real(k, dirfd, path, mode, dev, target);
   struct stat pre;
+  static const char *const label[] = {"mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat"};
+  crash_point(label[k], -1, abs, -1, 0);
   int fe = fault_on() ? fault_new_name(abs, fstatat(dirfd, path, &pre, AT_SYMLINK_NOFOLLOW) == 0) : 0;
   if (fe) {
     end(cs);
@@ -1863,6 +2015,7 @@ char *mkdtemp(char *t) {
   char abs[PBUF];
   int cs;
   if (!in_root(AT_FDCWD, t, abs) || !begin(&cs)) return REAL(mkdtemp)(t);
+  crash_point("mkdtemp", -1, abs, -1, 0);
   int fe = fault_new_name(abs, 0);
   if (fe) {
     end(cs);
@@ -1885,6 +2038,7 @@ static int link_common(int at, int ofd, const char *from, int nfd, const char *t
   struct stat st;
   int had = !empty && fstatat(ofd, from, &st, (flags & AT_SYMLINK_FOLLOW) ? 0 : AT_SYMLINK_NOFOLLOW) == 0;
   struct stat pre;
+  crash_point(at ? "linkat" : "link", -1, tin && in_fault_dir(b) ? b : fin ? a : NULL, -1, 0);
   int fe = fault_on() && tin ? fault_new_name(b, fstatat(nfd, to, &pre, AT_SYMLINK_NOFOLLOW) == 0) : 0;
   if (fe) {
     end(cs);
@@ -2051,11 +2205,22 @@ static void bad_fault(const char *what, const char *value) {
 __attribute__((constructor)) static void recorder_start(void) {
   const char *trace = getenv("WALCHECK_POWER_TRACE"), *dir = getenv("WALCHECK_POWER_DIR");
   const char *spec = getenv("WALCHECK_FS_FAULT"), *fdir = getenv("WALCHECK_FAULT_DIR");
+  const char *crash = getenv("WALCHECK_FS_CRASH"), *ctrace = getenv("WALCHECK_FS_TRACE");
   int rec = trace && dir && *trace && *dir, faults = spec && fdir && *spec && *fdir;
-  if (!rec && !faults) return;
-  if (faults) {
+  int crashes = fdir && *fdir && ((crash && *crash) || (ctrace && *ctrace));
+  if (!rec && !faults && !crashes) return;
+  if (faults || crashes) {
     if (fdir[0] != '/' || !abs_path(AT_FDCWD, fdir, fault_root)) bad_fault("WALCHECK_FAULT_DIR must be an absolute path", fdir);
     fault_root_len = strlen(fault_root);
+  }
+  if (crashes) {
+    if (crash && *crash && !parse_crash(crash))
+      bad_fault("WALCHECK_FS_CRASH must be <k>:<before|after|mid> with k >= 1", crash);
+    if (ctrace && *ctrace && (ctrace[0] != '/' || !abs_path(AT_FDCWD, ctrace, crash_trace)))
+      bad_fault("WALCHECK_FS_TRACE must be an absolute path", ctrace);
+    crash_on = 1;
+  }
+  if (faults) {
     if (!parse_fault(spec))
       bad_fault("WALCHECK_FS_FAULT must be enospc:<bytes>, erofs, eacces-dir, eacces-files, eio-fsync:<n> or slow-fsync:<ms> "
                 "(bytes >= 0, n >= 1, 1 <= ms < 2^31), optionally followed by ,release=<absolute path>, "
@@ -2068,7 +2233,7 @@ __attribute__((constructor)) static void recorder_start(void) {
     memcpy(root, fault_root, fault_root_len + 1);
   }
   root_len = strlen(root);
-  if (faults && root_len > 1 && (strncmp(fault_root, root, root_len) != 0 || (fault_root[root_len] != 0 && fault_root[root_len] != '/')))
+  if ((faults || crashes) && root_len > 1 && (strncmp(fault_root, root, root_len) != 0 || (fault_root[root_len] != 0 && fault_root[root_len] != '/')))
     bad_fault("WALCHECK_FAULT_DIR must be at or under WALCHECK_POWER_DIR", fdir);
   struct stat st;
   if (stat(root, &st) == 0) {

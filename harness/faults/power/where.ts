@@ -15,7 +15,8 @@ import type { TraceOp } from "./trace.js";
 //   of the same kind are in flight at once the match may name a sibling call.
 // - Native: the op's `stack`, symbolised with addr2line (function, file:line) where the module
 //   has debug information, else the dynamic symbol dladdr gave (symbol+offset), else the module
-//   and offset alone. Python, Go (cgo) and other programs get native frames only; for a Node
+//   and offset alone. A Python adapter writes the same call trace as the fs preload
+//   (python-where/sitecustomize.py); Go (cgo) and other programs get native frames only; for a Node
 //   adapter the native frames are Node's own, so the JavaScript frame is the one shown.
 
 /** A JavaScript frame: "newSegment (file:///app/wal.mjs:110:14)" parsed. */
