@@ -60,6 +60,9 @@ export function catchesBugs(
         "40",
         "--budget",
         "60s",
+        // Shrinking is tested in run.test.ts; here a short one keeps the table cheap.
+        "--shrink-budget",
+        "2s",
         ...extraArgs,
       ]);
       expect(r.exitCode, r.stdout + r.stderr).toBe(1);
