@@ -13,6 +13,7 @@ import {
 } from "../../bench/bench-run.js";
 import { KEY_SPACE, VALUE_BYTES } from "../../bench/bench-util.js";
 import { BenchError, ClientPool } from "../../bench/protocol-suites.js";
+import { checkOutputDir } from "./output-dir.js";
 import { compareBench, DEFAULT_THRESHOLD_PERCENT } from "../../reports/bench-compare.js";
 import { readBenchReport, writeBenchFiles } from "../../reports/bench-files.js";
 import { comparisonMarkdown, renderBenchSummary } from "../../reports/bench-markdown.js";
@@ -207,6 +208,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
   const outDir = path.resolve(
     flags.out ?? path.join("walcheck-reports", `bench-${startedAt.toISOString().replace(/[:.]/g, "-")}`),
   );
+  checkOutputDir("--out", outDir);
   logger.info(
     {
       subjects: plan.subjects.map((s) => s.id),

@@ -40,6 +40,7 @@ import {
 import { ensureRecorder } from "../faults/power/recorder-build.js";
 import { faultPath, nativeFsCrashPath, type FaultPath, type FsCrashPath } from "../engine/fault-path.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
+import { checkOutputDir } from "./output-dir.js";
 import { createLogger, logFormat } from "./logger.js";
 import { decodeReplayToken, type ReplayToken } from "../engine/replay-token.js";
 import { PERSISTENCE_MODELS, type Hello, type PersistenceModel } from "../protocol/messages.js";
@@ -214,6 +215,10 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");
   const reportDir = path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports", `run-${stamp}-seed${seed}`);
+  checkOutputDir(
+    flags.reportDir !== undefined ? "--report-dir" : "reportDir",
+    path.resolve(flags.reportDir ?? config.reportDir ?? "walcheck-reports"),
+  );
   const reportFile = path.join(reportDir, "report.json");
 
   const fsExhaustive = (flags.exhaustive && !powerRun) || replay?.exhaustive !== undefined;

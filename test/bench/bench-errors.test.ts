@@ -72,6 +72,14 @@ describe("walcheck bench: usage errors are exit 2 before anything runs", () => {
     const size = await walcheck(["bench", "--batch-sizes", "1,0"]);
     expect(size.exitCode).toBe(2);
     expect(size.stderr).toContain('--batch-sizes: each must be an integer from 1 to 100000, got "0"');
+    // --out naming a file: refused before measuring, not by mkdir after it, and the file kept.
+    const file = path.join(await tempDir(), "a-file");
+    fs.writeFileSync(file, "keep me");
+    const outFile = await walcheck(["bench", "--suites", "append", "--out", file]);
+    expect(outFile.exitCode).toBe(2);
+    expect(outFile.stderr).toContain(`--out ${file}: it exists and is not a directory`);
+    expect(outFile.stderr).not.toContain("bench raw");
+    expect(fs.readFileSync(file, "utf8")).toBe("keep me");
 
     const dir = await tempDir();
     const bad = report([task("adapter/append/b1/c1", 1, 1)]) as unknown as { config: { timeMs: unknown } };

@@ -221,10 +221,15 @@ describe("walcheck run", () => {
       [["--adapter", "x.js", "--adapter-cmd", "y"], "not both"],
       [["--budget", "soon"], "--budget must be a duration"],
     ];
+    // A report directory that is a file: refused before any case runs, not by mkdir after them.
+    const file = path.join(await tempDir(), "a-file");
+    fs.writeFileSync(file, "keep me");
+    cases.push([["--report-dir", file], `--report-dir ${file}: it exists and is not a directory`]);
     for (const [args, message] of cases) {
       const r = await walcheckRun(args);
       expect(r.exitCode, `${args.join(" ")}: ${r.stderr}`).toBe(2);
       expect(r.stderr + r.stdout).toContain(message);
     }
+    expect(fs.readFileSync(file, "utf8")).toBe("keep me");
   });
 });
