@@ -93,11 +93,7 @@ export async function recordLife(
   },
 ): Promise<Recording> {
   if (o.pipeline !== undefined && o.pipeline > 1) return recordPipelined(client, { ...o, pipeline: o.pipeline });
-  const root = fs.realpathSync(o.dir);
-  const initial: InitialState = { root, dirs: [], files: [] };
-  await client.hello();
-  const open = await client.request("open", { dir: root, config: o.openConfig });
-  if (!open.ok) throw new OpenRefused(`${open.error.code}: ${open.error.message}`);
+  const initial = await openRecorded(client, o);
   const batches: BatchOp[][] = [];
   const sentBytes: number[] = [];
   const ackedBytes: (number | undefined)[] = [];
@@ -146,16 +142,24 @@ export async function recordLife(
   };
 }
 
+/** The start of a recorded life: hello, and open of the (empty) directory; its initial state. */
+async function openRecorded(
+  client: AdapterClient,
+  o: { dir: string; openConfig: Record<string, unknown> },
+): Promise<InitialState> {
+  const root = fs.realpathSync(o.dir);
+  await client.hello();
+  const open = await client.request("open", { dir: root, config: o.openConfig });
+  if (!open.ok) throw new OpenRefused(`${open.error.code}: ${open.error.message}`);
+  return { root, dirs: [], files: [] };
+}
+
 /** recordLife for a pipelined life: runs of up to `pipeline` appends in flight at once. */
 async function recordPipelined(
   client: AdapterClient,
   o: { dir: string; traceFile: string; openConfig: Record<string, unknown>; steps: PowerStep[]; pipeline: number },
 ): Promise<Recording> {
-  const root = fs.realpathSync(o.dir);
-  const initial: InitialState = { root, dirs: [], files: [] };
-  await client.hello();
-  const open = await client.request("open", { dir: root, config: o.openConfig });
-  if (!open.ok) throw new OpenRefused(`${open.error.code}: ${open.error.message}`);
+  const initial = await openRecorded(client, o);
   const batches: BatchOp[][] = [];
   const sentBytes: number[] = [];
   const arrivedBytes: (number | undefined)[] = [];
