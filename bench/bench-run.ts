@@ -4,9 +4,18 @@ import type { Logger } from "pino";
 import { WalcheckError } from "../harness/protocol/errors.js";
 import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
 import type { Hello } from "../harness/protocol/messages.js";
-import type { BenchRatio, BenchSubject, BenchSuite, BenchTask } from "../reports/bench-schema.js";
+import { resolveAdapter } from "../harness/engine/adapter-launch.js";
+import type {
+  BenchCrash,
+  BenchProtocolCost,
+  BenchRatio,
+  BenchSubject,
+  BenchSuite,
+  BenchTask,
+} from "../reports/bench-schema.js";
 import { KEY_SPACE, seededKeys, taskJson, type RunOptions, type TaskJson } from "./bench-util.js";
 import { benchTruncateCheckpoint } from "./checkpoint-bench.js";
+import { benchCrashCampaign, CrashCampaignError } from "./crash-bench.js";
 import { BenchError, ClientPool, clientTarget, protocolRecovery } from "./protocol-suites.js";
 import { benchRawDisk, RAW_WRITE_BYTES } from "./raw-disk.js";
 import { benchPowerStates, recordBenchLife } from "./power-bench.js";
@@ -32,6 +41,10 @@ export interface BenchPlan {
   recoverySizes: number[];
   /** Steps of the life the power suite records (default 20, as an exhaustive `--crash power` case). */
   powerSteps: number;
+  /** Cases per crash-* scenario in the crash suite's campaign. */
+  crashRuns: number;
+  /** Cases the crash suite's campaign runs at once (the cores). */
+  workers: number;
   timeMs: number;
   timeoutMs: number;
   checkpointAppends: number;
@@ -88,6 +101,8 @@ export interface BenchResult {
   subjects: BenchSubject[];
   tasks: BenchTask[];
   skipped: { subject: string; suite: BenchSuite; reason: string }[];
+  /** The crash suite's figures, when it ran. */
+  crash?: BenchCrash;
 }
 
 /** Run every suite of the plan for every subject, in order; throws BenchError (naming subject and task) or BenchInterrupted. */
@@ -119,6 +134,15 @@ class BenchRunner {
 
   async run(): Promise<BenchResult> {
     const result: BenchResult = { subjects: [], tasks: [], skipped: [] };
+    const crash: BenchCrash | undefined = this.plan.suites.includes("crash") ? { campaigns: [] } : undefined;
+    if (crash) {
+      // Before the campaigns: their crashed processes and written-back files would disturb it.
+      const dir = path.join(this.ctx.root, "protocol-cost");
+      fs.mkdirSync(dir, { recursive: true });
+      crash.protocolCost = await this.protocolCost(dir);
+      fs.rmSync(dir, { recursive: true, force: true });
+      result.crash = crash;
+    }
     // Every adapter answers hello before anything is measured: a broken one fails in a second, not after minutes.
     const hellos = new Map<string, Hello>();
     await Promise.all(
@@ -151,6 +175,8 @@ class BenchRunner {
           result.tasks.push(await this.checkpoint(s, dir));
         } else if (suite === "power") {
           result.tasks.push(...(await this.power(s, dir, hello!)));
+        } else if (suite === "crash") {
+          crash!.campaigns.push(await this.crashCampaign(s, dir));
         } else {
           for (const batches of this.plan.recoverySizes) result.tasks.push(await this.recovery(s, dir, batches));
         }
@@ -158,6 +184,87 @@ class BenchRunner {
       fs.rmSync(dir, { recursive: true, force: true });
     }
     return result;
+  }
+
+  /** The crash suite's campaign for one adapter: walcheck run over the crash-* scenarios (crash-bench.ts). */
+  private async crashCampaign(s: PlannedSubject, dir: string) {
+    if (s.kind !== "protocol") throw new TypeError(`crash suite: a protocol subject, got ${s.id}`);
+    const task = `${s.id}/crash (campaign)`;
+    this.ctx.log(
+      `bench ${s.id}: crash campaign, ${this.plan.crashRuns} case(s) per crash-* scenario, ${this.plan.workers} workers`,
+    );
+    try {
+      return await benchCrashCampaign({
+        subject: s.id,
+        launch: s.launch,
+        seed: this.plan.seed,
+        runs: this.plan.crashRuns,
+        workers: this.plan.workers,
+        timeoutMs: this.plan.timeoutMs,
+        dir: path.join(dir, "crash"),
+        signal: this.ctx.signal,
+      });
+    } catch (error) {
+      if (this.ctx.signal.aborted || (error instanceof CrashCampaignError && error.interrupted))
+        throw new BenchInterrupted("interrupted", { cause: error });
+      throw BenchError.inTask(s.id, task, error);
+    }
+  }
+
+  /**
+   * The crash suite's protocol cost: append, batch 1, 1 in flight, to the reference WAL behind
+   * walcheck serve and to the same WAL in walcheck's process, one after the other in this run.
+   */
+  private async protocolCost(dir: string): Promise<BenchProtocolCost> {
+    const params = { batch: 1, concurrency: 1 };
+    const workload = { batchSize: 1, concurrency: 1, key: this.key };
+    const launch = resolveAdapter({ adapter: "reference" });
+    const task = "protocol-cost";
+    const session = await this.attempt("reference", `${task} (open)`, () =>
+      this.ctx.pool.open(launch, path.join(dir, "protocol")),
+    );
+    let protocol: TaskJson;
+    try {
+      protocol = await this.attempt("reference", task, async () =>
+        taskJson(
+          task,
+          await appendTask(
+            "reference append over the protocol, batch 1, 1 in flight",
+            clientTarget(session.client),
+            workload,
+            this.appendOpts,
+          ),
+          1,
+        ),
+      );
+    } finally {
+      await session.client.kill();
+    }
+    const inProcess = await this.attempt("reference-inproc", task, () =>
+      benchWalAppend(
+        dir,
+        {
+          sync: "batch",
+          appenders: 1,
+          batchSize: 1,
+          key: this.key,
+          id: task,
+          name: "reference append in process, batch 1, 1 in flight",
+        },
+        this.ctx.walLogger,
+        this.appendOpts,
+      ),
+    );
+    const p = protocol.latency;
+    const i = inProcess.latency;
+    return {
+      ...params,
+      protocol: p,
+      inProcess: i,
+      deltaMeanMs: p.mean - i.mean,
+      deltaP50Ms: p.p50 - i.p50,
+      ratio: i.mean > 0 ? p.mean / i.mean : 0,
+    };
   }
 
   /** Run one task; its failure names the subject and the task, an interrupt is only that. */
@@ -315,6 +422,8 @@ class BenchRunner {
 function skipReason(s: PlannedSubject, suite: BenchSuite, hello: Hello | undefined): string | undefined {
   if (s.id === "raw" && suite !== "append")
     return "the raw write + fdatasync loop has no checkpoints and nothing to recover";
+  if (suite === "crash" && s.kind !== "protocol")
+    return "crash cycles kill adapter processes, and this subject runs in walcheck's process (the protocol's cost beside it is in the crash section)";
   if (suite === "power") {
     if (s.kind !== "protocol") return "power-loss states are recovered by adapter processes: see the reference subject";
     if (hello?.durability !== "power")
@@ -406,4 +515,9 @@ export const BENCH_NOTES = (plan: BenchPlan): string[] => [
   `checkpoint: a truncate checkpoint on a state of ${plan.stateKeys} keys, after ${plan.checkpointAppends} appends (not timed, but counted against the task's time).`,
   "recovery: N one-op batches appended and acknowledged, the adapter SIGKILLed, then open timed in a fresh process on a copy of that directory (warm page cache); reference-inproc times Wal.open on the files it just wrote.",
   `Keys are drawn with seed ${plan.seed} from ${KEY_SPACE} names; values are 128 bytes.`,
+  ...(plan.suites.includes("crash")
+    ? [
+        `crash: walcheck run over the crash-* scenarios (${plan.crashRuns} case(s) each, seed ${plan.seed}, ${plan.workers} workers) for each adapter; crash cycles per minute is its crash cycles over its wall time. The protocol's cost is the reference WAL's append (batch 1, 1 in flight) behind walcheck serve minus the same WAL in walcheck's process, measured one after the other in this run.`,
+      ]
+    : []),
 ];

@@ -3,9 +3,14 @@ import type { BenchDelta, BenchReport, BenchTask } from "./bench-schema.js";
 import {
   appendRows,
   comparisonVerdict,
+  CRASH_HEAD,
+  crashRows,
   extraNumber,
   headline,
   powerRows,
+  PROTOCOL_COST_HEAD,
+  protocolCostRows,
+  protocolCostText,
   ratioText,
   reportedP50,
   suiteTasks,
@@ -245,6 +250,30 @@ function powerSection(r: BenchReport): string {
   );
 }
 
+function crashSection(r: BenchReport): string {
+  if (!r.crash) return "";
+  const rows = crashRows(r);
+  const campaigns =
+    rows.length > 0
+      ? table(
+          CRASH_HEAD,
+          rows.map((x) => [td(x.subject), ...x.cells.map((c, i) => (i === 0 ? td(c) : num(c)))]),
+        )
+      : `<p class="note">${h("no adapter process to crash (see the notes)")}</p>`;
+  const cost = protocolCostText(r);
+  const costBody = cost
+    ? `<p><strong>${h(cost)}</strong></p>\n${table(
+        PROTOCOL_COST_HEAD,
+        protocolCostRows(r).map(([label = "", ...rest]) => [td(label), ...rest.map(num)]),
+      )}`
+    : "";
+  return section(
+    "crash",
+    `Crash cycles: walcheck run over the crash-* scenarios, ${r.config.crashRuns ?? "?"} case(s) each`,
+    [campaigns, costBody].filter(Boolean).join("\n"),
+  );
+}
+
 function ratioSection(r: BenchReport): string {
   if (r.ratios.length === 0) return "";
   const rows = r.ratios.map((x) => [
@@ -331,6 +360,7 @@ export function renderBenchHtml(report: BenchReport): string {
     checkpointSection(report),
     recoverySection(report),
     powerSection(report),
+    crashSection(report),
     ratioSection(report),
     tasksSection(report),
     notesSection(report),

@@ -3,9 +3,14 @@ import type { BenchComparison, BenchDelta, BenchReport, BenchTask } from "./benc
 import {
   appendRows,
   comparisonVerdict,
+  CRASH_HEAD,
+  crashRows,
   extraNumber,
   headline,
   powerRows,
+  PROTOCOL_COST_HEAD,
+  protocolCostRows,
+  protocolCostText,
   ratioText,
   reportedP50,
   suiteTasks,
@@ -126,6 +131,34 @@ function powerSection(r: BenchReport): string[] {
   ];
 }
 
+function crashSection(r: BenchReport): string[] {
+  if (!r.crash) return [];
+  const lines = [
+    "",
+    `#### Crash cycles: walcheck run over the crash-* scenarios, ${r.config.crashRuns ?? "?"} case(s) each`,
+    "",
+  ];
+  const rows = crashRows(r);
+  if (rows.length > 0)
+    lines.push(
+      row(CRASH_HEAD),
+      rule(["---", "---", "--:", "--:", "--:", "--:", "--:"]),
+      ...rows.map((x) => row([mdText(x.subject), ...x.cells.map(mdText)])),
+    );
+  else lines.push("- no adapter process to crash (see Skipped)");
+  const cost = protocolCostText(r);
+  if (cost)
+    lines.push(
+      "",
+      `**${mdText(cost)}**`,
+      "",
+      row(PROTOCOL_COST_HEAD),
+      rule(["---", "--:", "--:", "--:", "--:", "--:"]),
+      ...protocolCostRows(r).map((cells) => row(cells.map(mdText))),
+    );
+  return lines;
+}
+
 function ratioSection(r: BenchReport): string[] {
   if (r.ratios.length === 0) return [];
   return [
@@ -221,7 +254,7 @@ function footer(r: BenchReport): string[] {
 
 /** The summary walcheck bench prints: subjects, the suite tables, ratios and the comparison. */
 export function renderBenchSummary(r: BenchReport): string {
-  return `${[...header(r), ...appendSection(r), ...checkpointSection(r), ...recoverySection(r), ...powerSection(r), ...ratioSection(r), ...(r.comparison ? comparisonMarkdown(r.comparison) : [])].join("\n")}\n`;
+  return `${[...header(r), ...appendSection(r), ...checkpointSection(r), ...recoverySection(r), ...powerSection(r), ...crashSection(r), ...ratioSection(r), ...(r.comparison ? comparisonMarkdown(r.comparison) : [])].join("\n")}\n`;
 }
 
 /** bench.md: the summary, then every task's statistics, what was skipped and how it was measured. */

@@ -29,8 +29,8 @@ export const BenchStatsSchema = z.looseObject({
   samplesCount: positiveInt,
 });
 
-export const BENCH_SUITES = ["append", "checkpoint", "recovery", "power"] as const;
-/** What `walcheck bench` runs without --suites: power (a minute or more per subject) is asked for by name. */
+export const BENCH_SUITES = ["append", "checkpoint", "recovery", "power", "crash"] as const;
+/** What `walcheck bench` runs without --suites: power and crash (a minute or more per subject; half a minute) are asked for by name. */
 export const DEFAULT_BENCH_SUITES = ["append", "checkpoint", "recovery"] as const;
 export const BenchSuiteSchema = z.enum(BENCH_SUITES);
 export type BenchSuite = z.infer<typeof BenchSuiteSchema>;
@@ -115,6 +115,44 @@ export const BenchComparisonSchema = z.looseObject({
   environmentDifferences: z.array(z.string()),
 });
 
+/** The crash suite's campaign for one adapter: `walcheck run` over the crash-* scenarios, its rate of crash cycles. */
+export const BenchCrashCampaignSchema = z.looseObject({
+  subject: z.string().min(1),
+  scenarios: z.array(z.string()),
+  /** Cases per scenario (`walcheck run --runs`). */
+  runs: positiveInt,
+  workers: positiveInt,
+  seed: count,
+  /** The run's verdict: crash cycles of a WAL that fails still count, and the verdict says so. */
+  status: z.enum(["passed", "failed", "error"]),
+  cases: z.looseObject({ planned: count, run: count, passed: count, failed: count, errors: count }),
+  /** Crash cycles: a crash, then recovery and verification in a fresh process. */
+  cycles: count,
+  /** The campaign's wall time, as the run measured it. */
+  elapsedMs: nonneg,
+  /** cycles × 60000 / elapsedMs. */
+  cyclesPerMinute: nonneg,
+});
+
+/** The crash suite's protocol cost: the reference WAL's append over adapter protocol v1 beside the same WAL in process. */
+export const BenchProtocolCostSchema = z.looseObject({
+  batch: positiveInt,
+  concurrency: positiveInt,
+  /** Per append, in ms: the reference WAL behind walcheck serve, and called in walcheck's process. */
+  protocol: BenchStatsSchema,
+  inProcess: BenchStatsSchema,
+  /** protocol.mean - inProcess.mean, and the same of p50, in ms per request. */
+  deltaMeanMs: z.number(),
+  deltaP50Ms: z.number(),
+  /** protocol.mean / inProcess.mean: how many times slower an append is over the protocol. */
+  ratio: nonneg,
+});
+
+export const BenchCrashSchema = z.looseObject({
+  campaigns: z.array(BenchCrashCampaignSchema),
+  protocolCost: BenchProtocolCostSchema.optional(),
+});
+
 export const BenchConfigSchema = z.looseObject({
   timeMs: positiveInt,
   timeoutMs: positiveInt,
@@ -124,6 +162,8 @@ export const BenchConfigSchema = z.looseObject({
   recoverySizes: z.array(positiveInt),
   /** Steps of the recorded life the power suite checks every state of. */
   powerSteps: positiveInt.optional(),
+  /** Cases per crash-* scenario in the crash suite's campaign. */
+  crashRuns: positiveInt.optional(),
   /** Appends before each timed checkpoint. */
   checkpointAppends: positiveInt,
   /** Keys in the state every checkpoint snapshots. */
@@ -145,6 +185,8 @@ export const BenchReportSchema = z
     /** Suites a subject could not run (a feature it lacks), with the reason. */
     skipped: z.array(z.looseObject({ subject: z.string(), suite: BenchSuiteSchema, reason: z.string() })),
     ratios: z.array(BenchRatioSchema),
+    /** The crash suite: crash cycles per minute of each adapter, and the protocol's cost per request. */
+    crash: BenchCrashSchema.optional(),
     notes: z.array(z.string()),
     comparison: BenchComparisonSchema.optional(),
   })
@@ -176,6 +218,9 @@ export type BenchStats = z.infer<typeof BenchStatsSchema>;
 export type BenchDelta = z.infer<typeof BenchDeltaSchema>;
 export type BenchComparison = z.infer<typeof BenchComparisonSchema>;
 export type BenchConfig = z.infer<typeof BenchConfigSchema>;
+export type BenchCrash = z.infer<typeof BenchCrashSchema>;
+export type BenchCrashCampaign = z.infer<typeof BenchCrashCampaignSchema>;
+export type BenchProtocolCost = z.infer<typeof BenchProtocolCostSchema>;
 
 /**
  * Check a bench report (the parsed JSON, or its text) and return it typed. One that is not

@@ -1,5 +1,5 @@
-import { fmtMs } from "./bench-format.js";
-import type { BenchComparison, BenchRatio, BenchReport, BenchTask } from "./bench-schema.js";
+import { fmtMs, fmtOps, fmtRatio, fmtRme } from "./bench-format.js";
+import type { BenchComparison, BenchRatio, BenchReport, BenchStats, BenchTask } from "./bench-schema.js";
 
 // What the bench renderers (Markdown, HTML, terminal) all show, picked out of the JSON once.
 
@@ -75,4 +75,44 @@ export function comparisonVerdict(c: BenchComparison): string {
 export function ratioText(x: BenchRatio): string {
   if (x.latencyDeltaMs === undefined) return x.description;
   return `${x.description}; mean latency over the protocol minus in process: ${x.latencyDeltaMs >= 0 ? "+" : ""}${fmtMs(x.latencyDeltaMs)} ms per iteration`;
+}
+
+/** The crash suite's campaign table: its head, and a row of cells per adapter. */
+export const CRASH_HEAD = ["subject", "verdict", "cases run", "crash cycles", "seconds", "cycles/min", "workers"];
+export function crashRows(report: BenchReport): { subject: string; cells: string[] }[] {
+  return (report.crash?.campaigns ?? []).map((c) => ({
+    subject: c.subject,
+    cells: [
+      c.status,
+      `${c.cases.run}/${c.cases.planned}`,
+      String(c.cycles),
+      (c.elapsedMs / 1000).toFixed(1),
+      fmtOps(c.cyclesPerMinute),
+      String(c.workers),
+    ],
+  }));
+}
+
+/** The protocol's cost per append as one line: "+0.367 ms per append (mean), +0.120 ms at p50: 2.73× in process". */
+export function protocolCostText(report: BenchReport): string | undefined {
+  const pc = report.crash?.protocolCost;
+  if (!pc) return undefined;
+  const signed = (v: number) => `${v >= 0 ? "+" : "-"}${fmtMs(Math.abs(v))}`;
+  return `the protocol's cost: ${signed(pc.deltaMeanMs)} ms per append (mean), ${signed(pc.deltaP50Ms)} ms at p50; ${fmtRatio(pc.ratio)} the in-process time (reference WAL, batch ${pc.batch}, ${pc.concurrency} in flight)`;
+}
+
+/** The two measurements behind the protocol's cost: head, and a row per side. */
+export const PROTOCOL_COST_HEAD = ["reference WAL append", "mean ms", "p50 ms", "p99 ms", "rme %", "samples"];
+export function protocolCostRows(report: BenchReport): string[][] {
+  const pc = report.crash?.protocolCost;
+  if (!pc) return [];
+  const cells = (label: string, s: BenchStats) => [
+    label,
+    fmtMs(s.mean),
+    fmtMs(s.p50),
+    fmtMs(s.p99),
+    fmtRme(s.rme),
+    String(s.samplesCount),
+  ];
+  return [cells("over the protocol (walcheck serve)", pc.protocol), cells("in process", pc.inProcess)];
 }

@@ -29,6 +29,7 @@ import {
 } from "../../reports/bench-schema.js";
 import { collectEnvironment, fileSystemType } from "../../reports/environment.js";
 import { resolveAdapter } from "../engine/adapter-launch.js";
+import { defaultWorkers } from "../engine/campaign.js";
 import { createLogger } from "./logger.js";
 import { UsageError } from "../protocol/errors.js";
 import { EXIT, onInterrupt } from "./exit.js";
@@ -44,6 +45,7 @@ export interface BenchFlags {
   concurrency?: string;
   recoverySizes?: string;
   powerSteps?: number;
+  crashRuns?: number;
   time?: number;
   timeout?: number;
   out?: string;
@@ -57,6 +59,8 @@ export const BENCH_DEFAULTS = {
   concurrency: [1, 8],
   recoverySizes: [1000, 10_000],
   powerSteps: 20,
+  /** Cases per crash-* scenario in the crash suite (6 scenarios: about half a minute on 2 cores). */
+  crashRuns: 3,
   timeMs: 1000,
   timeoutMs: 10_000,
   checkpointAppends: 100,
@@ -166,6 +170,8 @@ export function benchPlan(flags: BenchFlags): BenchPlan {
     concurrency: parseSizes("--concurrency", flags.concurrency, BENCH_DEFAULTS.concurrency, 4096),
     recoverySizes: parseSizes("--recovery-sizes", flags.recoverySizes, BENCH_DEFAULTS.recoverySizes, 10_000_000),
     powerSteps: flags.powerSteps ?? BENCH_DEFAULTS.powerSteps,
+    crashRuns: flags.crashRuns ?? BENCH_DEFAULTS.crashRuns,
+    workers: defaultWorkers(),
     timeMs: flags.time ?? BENCH_DEFAULTS.timeMs,
     timeoutMs: flags.timeout ?? BENCH_DEFAULTS.timeoutMs,
     checkpointAppends: BENCH_DEFAULTS.checkpointAppends,
@@ -274,6 +280,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
       concurrency: plan.concurrency,
       recoverySizes: plan.recoverySizes,
       ...(plan.suites.includes("power") ? { powerSteps: plan.powerSteps } : {}),
+      ...(plan.suites.includes("crash") ? { crashRuns: plan.crashRuns } : {}),
       checkpointAppends: plan.checkpointAppends,
       stateKeys: plan.stateKeys,
       seed: plan.seed,
@@ -285,6 +292,7 @@ export async function benchCommand(flags: BenchFlags): Promise<number> {
     tasks: result.tasks,
     skipped: result.skipped,
     ratios: computeRatios(result.tasks, plan),
+    ...(result.crash ? { crash: result.crash } : {}),
     notes: BENCH_NOTES(plan),
   };
   if (baseline)

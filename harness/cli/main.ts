@@ -301,12 +301,13 @@ export async function buildProgram(): Promise<Command> {
     .option("--no-compare", "benchmark the adapter alone")
     .option(
       "--suites <list>",
-      "append, checkpoint, recovery, power (default append,checkpoint,recovery; power checks every power-loss state of one recorded life, a minute or more per subject)",
+      "append, checkpoint, recovery, power, crash (default append,checkpoint,recovery; power checks every power-loss state of one recorded life, a minute or more per subject; crash runs walcheck run over the crash-* scenarios for crash cycles per minute, and times the protocol's cost per append)",
     )
     .option("--batch-sizes <list>", "ops per append (default 1,16,64)")
     .option("--concurrency <list>", "appends in flight at once (default 1,8)")
     .option("--recovery-sizes <list>", "WAL sizes to recover, in acknowledged batches (default 1000,10000)")
     .option("--power-steps <n>", "steps of the life the power suite records (default 20)", intArg("--power-steps", 1))
+    .option("--crash-runs <n>", "cases per crash-* scenario in the crash suite (default 3)", intArg("--crash-runs", 1))
     .option("--time <ms>", "tinybench time budget per task (default 1000)", intArg("--time", 1))
     .option("--timeout <ms>", "per-request timeout (default 10000)", intArg("--timeout", 1))
     .option("--seed <n>", "workload seed: which keys each append writes (default 1)", intArg("--seed", 0))

@@ -1,8 +1,8 @@
 import fs from "node:fs";
-import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 import { execa, type Result, type ResultPromise } from "execa";
 import type { ChildFault, FaultDetails } from "./errors.js";
+import { readLines } from "./line-splitter.js";
 
 /** A request's default timeout (walcheck run --timeout). */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -229,8 +229,8 @@ export class JsonLinesChild {
     });
     // A write to a dead child fails with EPIPE; the exit handler reports it.
     this.child.stdin?.on("error", () => {});
-    const lines = readline.createInterface({ input: this.child.stdout!, crlfDelay: Infinity });
-    lines.on("line", (line) => this.onLine(line));
+    // Lines straight from stdout's 'data' events (line-splitter.ts), one call per answer.
+    readLines(this.child.stdout!, (line) => this.onLine(line));
     this.exited = this.grouped.done.then((result) => {
       const spawnFailed = result.failed && result.exitCode === undefined && result.signal === undefined;
       this.exit = { exitCode: result.exitCode, signal: result.signal };

@@ -1,6 +1,6 @@
-import readline from "node:readline";
 import { performance } from "node:perf_hooks";
 import type { Readable } from "node:stream";
+import { readLines } from "./line-splitter.js";
 
 // The serving side of a JSON-lines protocol (adapter protocol v1, the outbox protocol): read
 // request lines, check each, answer what cannot run at once (unknown op, invalid fields, a
@@ -54,52 +54,63 @@ export interface LineServer<R extends { id: number; op: string }> {
   answer(message: Record<string, unknown>, parsedAt: number): void;
 }
 
-/** Serve until `close` was answered or the input ends; resolves once every answer is written. */
-export async function serveLines<R extends { id: number; op: string }>(s: LineServer<R>): Promise<void> {
-  const inFlight = new Set<Promise<void>>();
-  const fail = (id: number, code: string, message: string, parsedAt: number) =>
-    s.answer({ id, ok: false, error: { code, message } }, parsedAt);
-  const lines = readline.createInterface({ input: s.input, crlfDelay: Infinity });
-  for await (const line of lines) {
-    if (line.trim() === "") continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      s.log(`${s.name}: ignoring a line that is not JSON: ${line.slice(0, 200)}`);
-      continue;
-    }
-    const parsedAt = performance.now();
-    const checked = s.check(json);
-    if (checked.status === "unanswerable") {
-      s.log(`${s.name}: ignoring a line with no id to answer: ${checked.message}: ${line.slice(0, 200)}`);
-      continue;
-    }
-    if (checked.status === "unknown-op") {
-      fail(checked.id, "EUNSUPPORTED", `unknown op ${JSON.stringify(checked.op)}`, parsedAt);
-      continue;
-    }
-    if (checked.status === "invalid") {
-      fail(checked.id, "EINVAL", checked.message, parsedAt);
-      continue;
-    }
-    const { id, op } = checked.request;
-    const refused = s.refuse?.(checked.request);
-    if (refused) {
-      fail(id, refused.code, refused.message, parsedAt);
-      continue;
-    }
-    const task = s.handle(checked.request).then(
-      (result) => s.answer({ id, ok: true, ...result }, parsedAt),
-      (error: unknown) => fail(id, s.codeOf(error), error instanceof Error ? error.message : String(error), parsedAt),
-    );
-    inFlight.add(task);
-    void task.finally(() => inFlight.delete(task));
-    if (op === "close") {
-      await task;
-      break;
-    }
-  }
-  lines.close();
-  await Promise.all(inFlight);
+/**
+ * Serve until `close` was answered or the input ends; resolves once every answer is handed to
+ * `answer`. Lines are taken synchronously from the input's 'data' events (line-splitter.ts), so
+ * requests start in arrival order with no promise per line.
+ */
+export function serveLines<R extends { id: number; op: string }>(s: LineServer<R>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const inFlight = new Set<Promise<void>>();
+    let done = false;
+    /** No more lines: resolve once every request in flight has been answered. */
+    const finish = () => {
+      if (done) return;
+      done = true;
+      void Promise.all(inFlight).then(() => resolve());
+    };
+    const fail = (id: number, code: string, message: string, parsedAt: number) =>
+      s.answer({ id, ok: false, error: { code, message } }, parsedAt);
+    const onLine = (line: string): boolean => {
+      if (line.trim() === "") return true;
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        s.log(`${s.name}: ignoring a line that is not JSON: ${line.slice(0, 200)}`);
+        return true;
+      }
+      const parsedAt = performance.now();
+      const checked = s.check(json);
+      if (checked.status === "unanswerable") {
+        s.log(`${s.name}: ignoring a line with no id to answer: ${checked.message}: ${line.slice(0, 200)}`);
+        return true;
+      }
+      if (checked.status === "unknown-op") {
+        fail(checked.id, "EUNSUPPORTED", `unknown op ${JSON.stringify(checked.op)}`, parsedAt);
+        return true;
+      }
+      if (checked.status === "invalid") {
+        fail(checked.id, "EINVAL", checked.message, parsedAt);
+        return true;
+      }
+      const { id, op } = checked.request;
+      const refused = s.refuse?.(checked.request);
+      if (refused) {
+        fail(id, refused.code, refused.message, parsedAt);
+        return true;
+      }
+      const task = s.handle(checked.request).then(
+        (result) => s.answer({ id, ok: true, ...result }, parsedAt),
+        (error: unknown) => fail(id, s.codeOf(error), error instanceof Error ? error.message : String(error), parsedAt),
+      );
+      inFlight.add(task);
+      void task.finally(() => inFlight.delete(task));
+      if (op !== "close") return true;
+      // Nothing after close is read: its answer, and every other one still due, end the serving.
+      finish();
+      return false;
+    };
+    readLines(s.input, onLine, finish);
+  });
 }

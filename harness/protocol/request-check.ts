@@ -48,13 +48,17 @@ export function checkRequest(line: unknown): RequestCheck {
         },
       };
     case "append": {
-      if (!Array.isArray(json.ops) || json.ops.length === 0) return invalid("ops must be a non-empty array");
-      for (const [i, o] of json.ops.entries()) {
+      const given = json.ops;
+      if (!Array.isArray(given) || given.length === 0) return invalid("ops must be a non-empty array");
+      // Checked and copied (key and value only) in one pass: this runs for every append.
+      const ops: BatchOp[] = new Array<BatchOp>(given.length);
+      for (let i = 0; i < given.length; i++) {
+        const o: unknown = given[i];
         if (!isObject(o) || typeof o.key !== "string" || o.key.length === 0)
           return invalid(`ops.${i}.key must be a non-empty string`);
         if (o.value !== null && typeof o.value !== "string") return invalid(`ops.${i}.value must be a string or null`);
+        ops[i] = { key: o.key, value: o.value };
       }
-      const ops = (json.ops as { key: string; value: string | null }[]).map(({ key, value }) => ({ key, value }));
       return { status: "ok", request: { id, op: "append", ops } };
     }
     case "transaction": {

@@ -47,10 +47,25 @@ export async function serveAdapter(
   let closed = false;
 
   // Every response carries elapsedMs: from the moment its request line was parsed to the
-  // moment the answer is written (protocol extension; rounded to the microsecond).
+  // moment the answer is written (protocol extension; rounded to the microsecond). `message`
+  // is serveLines' own object, made for this answer. The answers of one tick (pipelined
+  // appends that one group commit acknowledged) go out in one write: the output is corked at
+  // the first and uncorked on the next tick, and at the end, before serving resolves.
+  const output = streams.output;
+  let corked = false;
+  const flush = () => {
+    if (!corked) return;
+    corked = false;
+    output.uncork();
+  };
   const send = (message: Record<string, unknown>, parsedAt: number) => {
-    const elapsedMs = Math.round((performance.now() - parsedAt) * 1000) / 1000;
-    streams.output.write(`${JSON.stringify({ ...message, elapsedMs })}\n`);
+    message.elapsedMs = Math.round((performance.now() - parsedAt) * 1000) / 1000;
+    if (!corked) {
+      corked = true;
+      output.cork();
+      process.nextTick(flush);
+    }
+    output.write(`${JSON.stringify(message)}\n`);
   };
 
   const handle = async (req: CheckedRequest): Promise<Record<string, unknown>> => {
@@ -71,7 +86,8 @@ export async function serveAdapter(
           .catch(() => undefined)
           .then(async () => recoverWith(await options.fresh!(), req.dir, req.config, features.has("check"))));
       case "append":
-        return { ...(await adapter.append(req.ops)) };
+        // serveLines copies the result into the answer: no copy here.
+        return adapter.append(req.ops) as Promise<Record<string, unknown>>;
       case "checkpoint":
         if (!adapter.checkpoint || !features.has("checkpoint")) throw unsupported(req.op);
         if (req.mode === "truncate" && !features.has("checkpoint.truncate")) throw unsupported("checkpoint truncate");
@@ -80,7 +96,7 @@ export async function serveAdapter(
         if (!adapter.transaction || !features.has("transaction")) throw unsupported(req.op);
         return { ...(await adapter.transaction(req.steps)) };
       case "read":
-        return { ...(await adapter.read()) };
+        return adapter.read() as Promise<Record<string, unknown>>;
       case "check":
         if (!adapter.check || !features.has("check")) throw unsupported(req.op);
         return { result: await adapter.check() };
@@ -104,6 +120,8 @@ export async function serveAdapter(
     codeOf: errorCode,
     answer: send,
   });
+  // The last answers (close's) out now: the caller may exit before the next tick.
+  flush();
   if (!closed && opened)
     await adapter
       .close()

@@ -65,7 +65,7 @@ describe("walcheck bench: usage errors are exit 2 before anything runs", () => {
     );
     const suite = await walcheck(["bench", "--suites", "append,fsync"]);
     expect(suite.exitCode).toBe(2);
-    expect(suite.stderr).toContain('--suites: unknown "fsync" (one of append, checkpoint, recovery, power)');
+    expect(suite.stderr).toContain('--suites: unknown "fsync" (one of append, checkpoint, recovery, power, crash)');
     const subject = await walcheck(["bench", "--compare", "raw,postgres"]);
     expect(subject.exitCode).toBe(2);
     expect(subject.stderr).toContain('--compare: unknown "postgres" (one of raw, reference-inproc, reference, sqlite)');
