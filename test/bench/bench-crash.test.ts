@@ -1,9 +1,11 @@
+import { randomUUID } from "node:crypto";
+import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { benchPlan } from "../../harness/cli/bench-command.js";
 import { fmtMs, fmtRatio } from "../../reports/bench-format.js";
 import { parseBenchReport } from "../../reports/bench-schema.js";
-import { tempDir } from "../helpers.js";
+import { processesMarked, tempDir, waitForOutput } from "../helpers.js";
 import { benchFiles, walcheck } from "./bench-helpers.js";
 
 // `walcheck bench --suites crash`: crash cycles per minute of an adapter through walcheck run
@@ -88,5 +90,48 @@ describe("walcheck bench --suites crash", () => {
     expect(md).toContain(`| adapter | passed | 6/6 | ${c.cycles} |`);
     expect(html).toContain('<section id="crash">');
     expect(r.stdout).toContain("Crash cycles");
+  }, 180_000);
+
+  it("Ctrl-C during the campaign: exit 130, no report, no process of the run or its adapters left, no temp directory", async () => {
+    const mark = randomUUID();
+    const tmp = await tempDir();
+    const out = path.join(await tempDir(), "out");
+    const bench = walcheck(
+      [
+        "bench",
+        "--adapter",
+        "reference",
+        "--no-compare",
+        "--suites",
+        "crash",
+        "--crash-runs",
+        "50",
+        "--time",
+        "100",
+        "--out",
+        out,
+      ],
+      { WALCHECK_TEST_MARK: mark, WALCHECK_LOG_LEVEL: "info", TMPDIR: tmp },
+    );
+    await waitForOutput(bench.stderr!, "crash campaign");
+    // The run's first case under way: one of its adapters answers on the pipe.
+    for (;;) {
+      const serving = processesMarked(mark).some((pid) => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("serve");
+        } catch {
+          return false;
+        }
+      });
+      if (serving) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    bench.kill("SIGINT");
+    const r = await bench;
+    expect(r.exitCode, r.stderr).toBe(130);
+    expect(r.stderr).toContain("walcheck bench: interrupted");
+    expect(fs.existsSync(path.join(out, "bench.json"))).toBe(false);
+    expect(processesMarked(mark)).toEqual([]);
+    expect(fs.readdirSync(tmp)).toEqual([]);
   }, 180_000);
 });
