@@ -68,7 +68,12 @@ export async function serveAdapter(
     output.write(`${JSON.stringify(message)}\n`);
   };
 
+  // An open still under way: the requests pipelined behind it (an append in the same chunk of
+  // input) wait for it, whatever the adapter's open awaits. Cleared once it is settled, so the
+  // requests after it start at once, in arrival order.
+  let opening: Promise<void> | undefined;
   const handle = async (req: CheckedRequest): Promise<Record<string, unknown>> => {
+    if (opening && req.op !== "hello" && req.op !== "open" && req.op !== "recover") await opening;
     switch (req.op) {
       case "hello":
         return { ...hello };
@@ -76,7 +81,19 @@ export async function serveAdapter(
         if (recovering)
           throw protocolError("open after recover: a process that recovers states never opens a WAL itself");
         opened = true;
-        return { ...(await adapter.open(req.dir, req.config)) };
+        {
+          // A promise even from a module whose open returns a plain object (or throws).
+          const attempt = (async () => adapter.open(req.dir, req.config))();
+          const settled = attempt.then(
+            () => undefined,
+            () => undefined,
+          );
+          opening = settled;
+          void settled.then(() => {
+            if (opening === settled) opening = undefined;
+          });
+          return { ...(await attempt) };
+        }
       case "recover":
         if (!features.has("recover") || !options.fresh) throw unsupported(req.op);
         if (opened) throw protocolError("recover after open: recover is for a process that has not opened a WAL");
