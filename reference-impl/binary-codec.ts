@@ -14,19 +14,26 @@ export const FRAME_HEADER_BYTES = 28;
 const TWO_32 = 2 ** 32;
 
 export function encodeFrame(record: LogRecord): Buffer {
-  const len = record.payload.length;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
-  frame.writeUInt32LE(len, 4);
-  frame.writeUInt32LE(record.seq % TWO_32, 8);
-  frame.writeUInt32LE(Math.floor(record.seq / TWO_32), 12);
-  frame.writeUInt32LE(record.ts % TWO_32, 16);
-  frame.writeUInt32LE(Math.floor(record.ts / TWO_32), 20);
-  frame.writeUInt8(record.type, 24);
-  frame.writeUInt8(0, 25);
-  frame.writeUInt16LE(0, 26);
-  record.payload.copy(frame, FRAME_HEADER_BYTES);
-  frame.writeUInt32LE(crc32c(frame, 4), 0);
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + record.payload.length);
+  encodeFrameInto(record, frame, 0);
   return frame;
+}
+
+/** Frame `record` into `target` at `at` (no allocation); returns the offset just after the frame. */
+export function encodeFrameInto(record: LogRecord, target: Buffer, at: number): number {
+  const len = record.payload.length;
+  target.writeUInt32LE(len, at + 4);
+  target.writeUInt32LE(record.seq % TWO_32, at + 8);
+  target.writeUInt32LE(Math.floor(record.seq / TWO_32), at + 12);
+  target.writeUInt32LE(record.ts % TWO_32, at + 16);
+  target.writeUInt32LE(Math.floor(record.ts / TWO_32), at + 20);
+  target[at + 24] = record.type;
+  target[at + 25] = 0;
+  target.writeUInt16LE(0, at + 26);
+  record.payload.copy(target, at + FRAME_HEADER_BYTES);
+  const end = at + FRAME_HEADER_BYTES + len;
+  target.writeUInt32LE(crc32c(target, at + 4, end), at);
+  return end;
 }
 
 /** The end offset of a valid frame at `offset`, or the reason there is none. */
@@ -47,6 +54,8 @@ export const binaryCodec: RecordCodec = {
   name: "binary",
   extension: ".wal",
   encode: encodeFrame,
+  frameBytes: (payloadBytes: number) => FRAME_HEADER_BYTES + payloadBytes,
+  encodeInto: encodeFrameInto,
   encodeBatch: encodeBatchBinary,
   decodeBatch: decodeBatchBinary,
   // A sync marker's payload: the durable length, u64 little-endian (two u32).

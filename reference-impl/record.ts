@@ -13,12 +13,14 @@ export interface LogRecord {
 
 export const RECORD_TYPE_BATCH = 1;
 /**
- * A sync marker: appended (not itself fsynced) after each fdatasync of a segment completes
- * and before the acks it covers are sent, stating the segment length that fdatasync made
- * durable. It carries the seq of the last record it covers (it takes no seq of its own) and
- * is skipped by replay and every reader. Recovery uses it to tell damage to data that was
- * known durable (corruption: refuse) from a write that never reached its fdatasync (a torn
- * tail, however it landed: cut), in the manner of PAR's persist record (FAST'18).
+ * A sync marker: appended (never fsynced on its own) after each fdatasync of a segment
+ * completes, stating the segment length that fdatasync made durable; written at the head of
+ * the next group's write, or alone when the event loop turns first, or before a rotation's or
+ * a clean close's fdatasync (docs/reference-wal.md#sync-markers). It carries the seq of the
+ * last record it covers (it takes no seq of its own) and is skipped by replay and every reader.
+ * Recovery uses it to tell damage to data that was known durable (corruption: refuse) from a
+ * write that never reached its fdatasync (a torn tail, however it landed: cut), in the manner
+ * of PAR's persist record (FAST'18).
  */
 export const RECORD_TYPE_SYNC = 2;
 export const RECORD_TYPE_NAMES: Record<number, string> = {
@@ -62,6 +64,10 @@ export interface RecordCodec {
   readonly name: "binary" | "jsonl";
   readonly extension: string;
   encode(record: LogRecord): Buffer;
+  /** Optional, with encodeInto: the size of the frame of a record whose payload has `payloadBytes` bytes. */
+  frameBytes?(payloadBytes: number): number;
+  /** Optional: frame `record` into `target` at `at` without allocating; returns the offset after it. */
+  encodeInto?(record: LogRecord, target: Buffer, at: number): number;
   scan(buf: Buffer, maxPayload: number, visit?: RecordVisitor): SegmentScan;
   encodeBatch(ops: readonly BatchOp[], idempotencyKey?: string): Buffer;
   decodeBatch(buf: Buffer, start: number, end: number): DecodedBatch;

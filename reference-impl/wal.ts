@@ -55,6 +55,17 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** A group being written: its batches, framing, and the sync marker that follows its fdatasync. */
+interface Group {
+  batches: Pending[];
+  firstSeq: number;
+  ts: number;
+  /** The frames, for codecs that cannot frame into a buffer (undefined: framed at write time). */
+  frames: Buffer[] | undefined;
+  bytes: number;
+  marker: Buffer | undefined;
+}
+
 type Resolved = Required<Omit<WalOptions, "logger" | "onPoint" | "io">>;
 
 /**
@@ -100,6 +111,15 @@ export class Wal {
   private readonly checkpointLatency = new LatencyWindow(512);
   private bytesWritten = 0;
   private batchesSynced = 0;
+  /**
+   * The sync marker of the last completed fdatasync of the active segment, not written yet
+   * (the next group's write carries it; see writeGroup).
+   */
+  private pendingMarker: Buffer | undefined;
+  private markerWrite: NodeJS.Immediate | undefined;
+  private segmentClosed = false;
+  /** sync=always with the built-in I/O: fdatasync in line, no promise to await. */
+  private readonly fdatasyncNow: ((fd: number) => void) | undefined;
 
   private constructor(dir: string, options: Resolved, lock: DirLock, hooks: WalOptions) {
     this.dir = dir;
@@ -121,6 +141,7 @@ export class Wal {
             }
           : (fd) => fdatasync(fd)),
     };
+    this.fdatasyncNow = options.sync === "always" && !hooks.io?.fdatasync ? fs.fdatasyncSync : undefined;
     this.codec = options.codec === "jsonl" ? jsonlCodec : binaryCodec;
     const t0 = options.now();
     try {
@@ -225,11 +246,11 @@ export class Wal {
    * Append one atomic batch. Resolves once the batch is durable to the `sync` level and
    * every earlier batch is too; rejects (never acked) on any I/O error.
    */
-  append(ops: BatchOp[], options: AppendOptions = {}): Promise<AppendResult> {
+  append(ops: BatchOp[], options?: AppendOptions): Promise<AppendResult> {
     validateBatch(ops);
     const unavailable = this.unavailable();
     if (unavailable) return Promise.reject(unavailable);
-    const key = options.idempotencyKey;
+    const key = options?.idempotencyKey;
     if (key !== undefined) {
       const seq = this.idempotency.get(key);
       if (seq !== undefined) return Promise.resolve({ seq, duplicate: true });
@@ -267,10 +288,52 @@ export class Wal {
     crashpoint(name);
   }
 
-  private async flush(): Promise<void> {
+  private flush(): void {
     if (this.flushing) return;
     this.flushing = true;
+    if (this.options.sync === "always") this.drain();
+    else void this.drainAsync();
+  }
+
+  /**
+   * sync=always: write the queued batches in line, one group each, while the writer is free
+   * and no group has to wait (the built-in fdatasync is synchronous here), so that an append
+   * costs no promise hops of its own. Once one has to wait (a checkpoint holds the writer, a
+   * rotation, an injected asynchronous fdatasync) the rest goes on in drainAsync. Group commit
+   * never comes here: it must wait a tick, so that appends made together are written together.
+   */
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const release = this.writer.tryLock();
+      if (!release) break;
+      let waiting: Promise<void> | undefined;
+      try {
+        waiting = this.writeGroup();
+      } catch (error) {
+        release();
+        this.flushing = false;
+        throw error;
+      }
+      if (waiting) {
+        void this.drainAsync(waiting, release);
+        return;
+      }
+      release();
+    }
+    if (this.queue.length > 0) void this.drainAsync();
+    else this.flushing = false;
+  }
+
+  /** Write groups until the queue is empty, taking the writer in turn; `current` is a group under way. */
+  private async drainAsync(current?: Promise<void>, holding?: () => void): Promise<void> {
     try {
+      if (current) {
+        try {
+          await current;
+        } finally {
+          holding?.();
+        }
+      }
       while (this.queue.length > 0) {
         const release = await this.writer.lock();
         try {
@@ -296,40 +359,91 @@ export class Wal {
     return this.queue.splice(0, n);
   }
 
-  private async writeGroup(): Promise<void> {
+  /**
+   * Write the next group and, unless sync=none, fdatasync it, then ack it. Returns a promise
+   * only when it has to wait (a rotation, an asynchronous fdatasync); otherwise the group is
+   * settled (acked or rejected) when it returns.
+   */
+  private writeGroup(): Promise<void> | undefined {
     const group = this.takeGroup();
     if (this.failure) {
       for (const p of group) p.reject(this.failure);
-      return;
+      return undefined;
     }
     const ts = this.options.clock();
     const firstSeq = this.lastSeqValue + 1;
-    const frames = group.map((p, i) =>
-      this.codec.encode({ seq: firstSeq + i, ts, type: RECORD_TYPE_BATCH, payload: p.payload }),
-    );
-    const buf = frames.length === 1 ? frames[0]! : Buffer.concat(frames);
+    const lastSeq = firstSeq + group.length - 1;
+    const { encodeInto, frameBytes } = this.codec;
+    // Binary frames are written straight into the one buffer of the write; other codecs frame first.
+    const frames =
+      encodeInto && frameBytes
+        ? undefined
+        : group.map((p, i) =>
+            this.codec.encode({ seq: firstSeq + i, ts, type: RECORD_TYPE_BATCH, payload: p.payload }),
+          );
+    let groupBytes = 0;
+    if (frames) for (const f of frames) groupBytes += f.length;
+    else for (const p of group) groupBytes += frameBytes!(p.payload.length);
 
-    let active = this.segments[this.segments.length - 1]!;
-    // Room for the group and the sync marker that follows its fdatasync.
-    const markerBytes =
-      this.options.sync === "none" ? 0 : this.syncMarker(active.size + buf.length, firstSeq, ts).length;
+    const active = this.segments[this.segments.length - 1]!;
+    const pendingBytes = this.pendingMarker?.length ?? 0;
+    // The sync marker that will follow this group's fdatasync (it states the segment length
+    // after this write), encoded now: the segment needs room for it too.
+    const marker =
+      this.options.sync === "none" ? undefined : this.syncMarker(active.size + pendingBytes + groupBytes, lastSeq, ts);
+    const g: Group = { batches: group, firstSeq, ts, frames, bytes: groupBytes, marker };
+    if (
+      active.size > 0 &&
+      active.size + pendingBytes + groupBytes + (marker?.length ?? 0) > this.options.maxSegmentBytes
+    )
+      return this.rotateAndWrite(g);
+    return this.writeAndSync(g);
+  }
+
+  private async rotateAndWrite(g: Group): Promise<void> {
     try {
-      if (active.size > 0 && active.size + buf.length + markerBytes > this.options.maxSegmentBytes) {
-        await this.rotate();
-        active = this.segments[this.segments.length - 1]!;
-      }
+      await this.rotate();
     } catch (error) {
       this.fail(error, "segment rotation failed");
-      for (const p of group) p.reject(this.failure);
+      for (const p of g.batches) p.reject(this.failure);
       return;
+    }
+    // The group opens the new segment: its marker states that segment's length.
+    if (g.marker) g.marker = this.syncMarker(g.bytes, g.firstSeq + g.batches.length - 1, g.ts);
+    await this.writeAndSync(g);
+  }
+
+  private writeAndSync(g: Group): Promise<void> | undefined {
+    const active = this.segments[this.segments.length - 1]!;
+    const { batches: group, firstSeq, ts, frames } = g;
+    // One write: the previous fdatasync's sync marker, if it is still pending, then the group.
+    const prefix = this.pendingMarker;
+    const total = (prefix?.length ?? 0) + g.bytes;
+    let buf: Buffer;
+    if (frames) {
+      buf = prefix
+        ? Buffer.concat([prefix, ...frames], total)
+        : frames.length === 1
+          ? frames[0]!
+          : Buffer.concat(frames, total);
+    } else {
+      buf = Buffer.allocUnsafe(total);
+      let at = prefix ? prefix.copy(buf, 0) : 0;
+      for (let i = 0; i < group.length; i++)
+        at = this.codec.encodeInto!(
+          { seq: firstSeq + i, ts, type: RECORD_TYPE_BATCH, payload: group[i]!.payload },
+          buf,
+          at,
+        );
     }
 
     this.point("append.before-write");
     try {
       this.io.write(this.activeFd, buf);
     } catch (error) {
-      // Cut a partial write back off so the log stays a clean sequence of frames; if
-      // that fails too, the WAL stops taking appends until it is reopened and recovered.
+      // Cut a partial write back off so the log stays a clean sequence of frames (the
+      // pending marker stays pending); if that fails too, the WAL stops taking appends until
+      // it is reopened and recovered.
       try {
         fs.ftruncateSync(this.activeFd, active.size);
       } catch {
@@ -339,62 +453,94 @@ export class Wal {
         cause: error,
       });
       for (const p of group) p.reject(failure);
-      return;
+      return undefined;
     }
+    this.pendingMarker = undefined;
     active.size += buf.length;
     this.bytesWritten += buf.length;
     this.point("append.after-write");
 
-    if (this.options.sync !== "none") {
-      const t0 = this.options.now();
-      try {
-        await this.io.fdatasync(this.activeFd);
-      } catch (error) {
-        // The pages may be gone while the file looks written: never retry over them
-        // (PostgreSQL's fsync lesson). Refuse appends until a reopen recovers from disk.
-        this.fail(error, "fdatasync failed");
-        for (const p of group) p.reject(this.failure);
-        return;
-      }
-      this.syncLatency.record(this.options.now() - t0);
+    if (!g.marker) {
       this.point("append.after-fsync");
-      // The sync marker: the segment's first active.size bytes are now durable. Written
-      // (never fsynced on its own: the next fdatasync or a clean close covers it) before
-      // any of these acks is sent, so an acked record always has a marker after it in the
-      // page cache, and recovery can tell damage to durable data from an unsynced tail.
-      this.writeSyncMarker(active, firstSeq + group.length - 1, ts);
-      if (this.failure) {
-        for (const p of group) p.reject(this.failure);
-        return;
-      }
-    } else {
-      this.point("append.after-fsync");
+      this.ack(g, this.options.now());
+      return undefined;
     }
+    const t0 = this.options.now();
+    if (this.fdatasyncNow) {
+      try {
+        this.fdatasyncNow(this.activeFd);
+      } catch (error) {
+        this.syncFailed(g, error);
+        return undefined;
+      }
+      this.synced(g, t0);
+      return undefined;
+    }
+    return this.io.fdatasync(this.activeFd).then(
+      () => this.synced(g, t0),
+      (error: unknown) => this.syncFailed(g, error),
+    );
+  }
 
+  private synced(g: Group, t0: number): void {
+    const now = this.options.now();
+    this.syncLatency.record(now - t0);
+    this.point("append.after-fsync");
+    // The sync marker: the segment's first active.size bytes are now durable. It is not
+    // written on its own before these acks: the next group's write carries it, or, when the
+    // event loop turns first, it is written alone (scheduleMarkerWrite), or before the
+    // fdatasync of a rotation or a clean close. Whichever way, it only becomes durable with a
+    // later fdatasync, as before (docs/reference-wal.md#sync-markers).
+    this.pendingMarker = g.marker;
+    this.scheduleMarkerWrite();
+    this.ack(g, now);
+  }
+
+  private syncFailed(g: Group, error: unknown): void {
+    // The pages may be gone while the file looks written: never retry over them
+    // (PostgreSQL's fsync lesson). Refuse appends until a reopen recovers from disk.
+    this.fail(error, "fdatasync failed");
+    for (const p of g.batches) p.reject(this.failure);
+  }
+
+  private ack(g: Group, now: number): void {
+    const group = g.batches;
+    const active = this.segments[this.segments.length - 1]!;
     this.batchesSynced += group.length;
     active.frames += group.length;
-    active.firstSeq ??= firstSeq;
-    active.lastSeq = firstSeq + group.length - 1;
-    const now = this.options.now();
-    group.forEach((p, i) => {
-      const seq = firstSeq + i;
+    active.firstSeq ??= g.firstSeq;
+    active.lastSeq = g.firstSeq + group.length - 1;
+    for (let i = 0; i < group.length; i++) {
+      const p = group[i]!;
+      const seq = g.firstSeq + i;
       applyBatch(this.state, p.ops);
       if (p.idempotencyKey !== undefined) this.rememberKey(p.idempotencyKey, seq);
       this.lastSeqValue = seq;
       this.appendLatency.record(now - p.enqueuedAt);
       p.resolve({ seq, duplicate: false });
+    }
+  }
+
+  /** Write the pending sync marker once the event loop turns, unless a group's write takes it first. */
+  private scheduleMarkerWrite(): void {
+    if (this.markerWrite !== undefined) return;
+    this.markerWrite = setImmediate(() => {
+      this.markerWrite = undefined;
+      this.writePendingMarker();
     });
   }
 
   /**
-   * Append a sync marker stating that `segment` is durable up to its current size. On a
-   * failed write the partial marker is cut back off (a torn marker followed by later
-   * frames would read as damage) and the group is still acked: its records are durable,
-   * and the next group's marker covers them. If the cut fails too, the WAL stops taking
-   * appends until it is reopened and recovered.
+   * Write the pending sync marker on its own: stating that the active segment is durable up
+   * to the length it names. On a failed write the partial marker is cut back off and the
+   * marker stays pending (a torn marker followed by later frames would read as damage); the
+   * acks it covers stand, their records are durable. If the cut fails too, the WAL stops
+   * taking appends until it is reopened and recovered.
    */
-  private writeSyncMarker(segment: Segment, lastSeq: number, ts: number): void {
-    const marker = this.syncMarker(segment.size, lastSeq, ts);
+  private writePendingMarker(): void {
+    const marker = this.pendingMarker;
+    if (!marker || this.failure || this.segmentClosed) return;
+    const segment = this.segments[this.segments.length - 1]!;
     try {
       this.io.write(this.activeFd, marker);
     } catch (error) {
@@ -406,6 +552,7 @@ export class Wal {
       }
       return;
     }
+    this.pendingMarker = undefined;
     segment.size += marker.length;
     this.bytesWritten += marker.length;
   }
@@ -438,7 +585,12 @@ export class Wal {
   private async rotate(): Promise<void> {
     const old = this.segments[this.segments.length - 1]!;
     // A closed segment must be complete on disk: recovery only forgives a torn tail in the
-    // last one. With sync=none nothing in it is synced yet; otherwise its last sync marker is not.
+    // last one. With sync=none nothing in it is synced yet; otherwise its last sync marker is
+    // not, and may not even be written: it is written now (it belongs to this segment, never
+    // the next) and made durable with the rest.
+    this.writePendingMarker();
+    this.pendingMarker = undefined;
+    if (this.failure) throw this.failure;
     await this.io.fdatasync(this.activeFd);
     const id = old.id + 1;
     const file = path.join(this.dir, segmentName(id, this.codec));
@@ -608,15 +760,19 @@ export class Wal {
         this.logger().error({ err: error, mode: "truncate", dir: this.dir }, "wal final truncate checkpoint failed");
       }
     }
+    if (this.markerWrite !== undefined) clearImmediate(this.markerWrite);
+    this.markerWrite = undefined;
     try {
-      // The last sync marker was written after its fdatasync: a clean close makes it durable.
+      // The last sync marker is written (if no later write carried it) and made durable.
       if (this.options.sync !== "none" && !this.failure) {
+        this.writePendingMarker();
         try {
-          await this.io.fdatasync(this.activeFd);
+          if (!this.failure) await this.io.fdatasync(this.activeFd);
         } catch (error) {
           this.logger().error({ err: error, dir: this.dir }, "wal final fdatasync failed");
         }
       }
+      this.segmentClosed = true;
       fs.closeSync(this.activeFd);
     } finally {
       this.lock.release();
