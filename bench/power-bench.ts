@@ -1,9 +1,11 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import type { AdapterLaunch } from "../harness/engine/adapter-launch.js";
 import { checkStates, RecoveryPool, type CheckResult } from "../harness/faults/power/check-states.js";
 import { allStates } from "../harness/faults/power/crash-states.js";
 import { recordLife, type Recording } from "../harness/faults/power/record-life.js";
+import { RecoveryKeeper } from "../harness/faults/power/recovery-keeper.js";
 import { ensureRecorder, recordEnv } from "../harness/faults/power/recorder-build.js";
 import type { Hello } from "../harness/protocol/messages.js";
 import { powerWorkload } from "../scenarios/power-loss.js";
@@ -60,38 +62,50 @@ export async function benchPowerStates(
 ): Promise<PowerBenchResult> {
   let last: CheckResult | undefined;
   let iteration = 0;
-  const task = await runOne(
-    o.name,
-    async () => {
-      const recovery = new RecoveryPool(() => pool.start(launch), {
-        mode: o.mode,
-        ahead: 2,
-        openConfig: {},
-        check: hello.features.includes("check"),
-      });
-      try {
-        const result = await checkStates({
-          states: allStates(rec.initial, rec.trace, o.seed),
-          rec,
-          pool: recovery,
-          workDir: path.join(o.dir, `states-${iteration++}`),
-          workers: 2,
-          ...(opts.signal ? { signal: opts.signal } : {}),
+  // A recovery process per core, as a run's power-loss case on an otherwise idle machine.
+  const workers = Math.max(1, os.availableParallelism());
+  // Processes kept from one iteration (one life) to the next, as a run keeps them between cases.
+  const keeper = new RecoveryKeeper(() => pool.start(launch));
+  const borrower = { adopt: () => () => undefined, onWarning: () => undefined };
+  let task;
+  try {
+    task = await runOne(
+      o.name,
+      async () => {
+        const recovery = new RecoveryPool(() => pool.start(launch), {
+          mode: o.mode,
+          ahead: workers,
+          size: workers,
+          openConfig: {},
+          check: hello.features.includes("check"),
+          keeper: { keeper, borrower },
         });
-        if (result.failure)
-          throw new BenchError(
-            "POWER_STATE_FAILED",
-            `a power-loss state failed (cut ${result.failure.state.cut}, variant ${result.failure.state.variant}): ${result.failure.verdict.message}`,
-          );
-        last = result;
-        return timedPart(result.elapsedMs, result.elapsedMs);
-      } finally {
-        await recovery.close();
-      }
-    },
-    { async: true },
-    opts,
-  );
+        try {
+          const result = await checkStates({
+            states: allStates(rec.initial, rec.trace, o.seed),
+            rec,
+            pool: recovery,
+            workDir: path.join(o.dir, `states-${iteration++}`),
+            workers,
+            ...(opts.signal ? { signal: opts.signal } : {}),
+          });
+          if (result.failure)
+            throw new BenchError(
+              "POWER_STATE_FAILED",
+              `a power-loss state failed (cut ${result.failure.state.cut}, variant ${result.failure.state.variant}): ${result.failure.verdict.message}`,
+            );
+          last = result;
+          return timedPart(result.elapsedMs, result.elapsedMs);
+        } finally {
+          await recovery.close();
+        }
+      },
+      { async: true },
+      opts,
+    );
+  } finally {
+    await keeper.close();
+  }
   if (!last) throw new Error(`${o.name}: no iteration finished`);
   return {
     task,
@@ -101,9 +115,13 @@ export async function benchPowerStates(
       steps: rec.stepAt.length,
       traceOps: rec.trace.length,
       states: last.checked,
+      /** Every variant at every cut, and those not recovered (same bytes as a directory already recovered). */
+      enumerated: last.enumerated,
+      duplicates: last.duplicates,
       directories: last.recovered,
       crossChecked: last.crossChecked,
       statesPerDirectory: last.checked / Math.max(1, last.recovered),
+      recoverers: workers,
     },
   };
 }

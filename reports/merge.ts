@@ -263,6 +263,12 @@ function mergeScenario(parts: readonly ScenarioReport[]): ScenarioReport {
               ? { crossChecked: sum(withPower.map((p) => p.crossChecked ?? 0)) }
               : {}),
             ms: sum(withPower.map((p) => p.ms)),
+            ...(withPower.some((p) => p.enumerated !== undefined)
+              ? {
+                  enumerated: sum(withPower.map((p) => p.enumerated ?? 0)),
+                  duplicates: sum(withPower.map((p) => p.duplicates ?? 0)),
+                }
+              : {}),
           },
         }
       : {}),

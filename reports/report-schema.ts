@@ -58,6 +58,9 @@ const SessionStats = z.looseObject({
       recovered: count,
       crossChecked: count.optional(),
       ms,
+      /** The crash states enumerated (every variant of every cut judged), and of those, the ones not recovered: their directory's bytes equal those of one already recovered. Absent from reports of walcheck before 0.2. */
+      enumerated: count.optional(),
+      duplicates: count.optional(),
       /** Durability "process" adapters: the states that lost acknowledged batches, and the most one lost. */
       lostStates: count.optional(),
       lostMax: count.optional(),
@@ -152,6 +155,9 @@ export const ScenarioReportSchema = z.looseObject({
       recovered: count,
       crossChecked: count.optional(),
       ms,
+      /** The crash states enumerated (every variant of every cut judged), and of those, the ones not recovered: their directory's bytes equal those of one already recovered. Absent from reports of walcheck before 0.2. */
+      enumerated: count.optional(),
+      duplicates: count.optional(),
       /** Durability "process" adapters: the states that lost acknowledged batches, and the most one lost. */
       lostStates: count.optional(),
       lostMax: count.optional(),

@@ -19,6 +19,7 @@ import { Prng } from "../harness/engine/prng.js";
 import { batchOf } from "../harness/engine/workload.js";
 import type { Scenario, ScenarioEnv } from "../harness/engine/scenario.js";
 import type { PersistenceModel } from "../harness/protocol/messages.js";
+import { addWarning } from "../harness/protocol/tolerant-reader.js";
 
 // Power loss, simulated: one life of the WAL is recorded (every mutating fs operation, its
 // data, its fsync barriers) with the LD_PRELOAD recorder; then the directories a power cut
@@ -207,11 +208,27 @@ export const powerLoss: Scenario<Input> = {
     // (The hello of the run: this session never starts its own main process.)
     const features = env.hello.features;
     const reuse = features.includes("recover") && power.freshRecovery !== true;
+    // The case's share of the cores: that many directories recovered at once (and as many fresh
+    // processes started ahead); the run's long-lived processes, and fresh ones started and not
+    // used, are kept for its next case.
+    const recoverers = Math.max(1, power.recoverers ?? 2);
     const pool = new RecoveryPool(() => session.spawnExtra(), {
       mode: reuse ? "reuse" : "fresh",
-      ahead: 2,
+      ahead: recoverers,
+      size: recoverers,
       openConfig: session.openConfig,
       check: features.includes("check"),
+      ...(power.keeper
+        ? {
+            keeper: {
+              keeper: power.keeper,
+              borrower: {
+                adopt: (client) => session.adopt(client),
+                onWarning: (w) => addWarning(session.stats.warnings, w),
+              },
+            },
+          }
+        : {}),
     });
     const stateDir = path.join(work, "states");
     let result: CheckResult;
@@ -223,7 +240,7 @@ export const powerLoss: Scenario<Input> = {
         rec,
         pool,
         workDir: stateDir,
-        workers: 2,
+        workers: recoverers,
         durable,
         ...(power.onProgress ? { onProgress: power.onProgress } : {}),
       });
@@ -238,6 +255,8 @@ export const powerLoss: Scenario<Input> = {
       await pool.close();
     }
     session.stats.powerStates.checked += result.checked;
+    session.stats.powerStates.enumerated = (session.stats.powerStates.enumerated ?? 0) + result.enumerated;
+    session.stats.powerStates.duplicates = (session.stats.powerStates.duplicates ?? 0) + result.duplicates;
     session.stats.powerStates.recovered += result.recovered;
     session.stats.powerStates.crossChecked += result.crossChecked;
     session.stats.powerStates.ms += result.elapsedMs;

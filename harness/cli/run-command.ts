@@ -38,6 +38,7 @@ import {
   type RunSummary,
 } from "../engine/campaign.js";
 import { ensureRecorder } from "../faults/power/recorder-build.js";
+import { RecoveryKeeper } from "../faults/power/recovery-keeper.js";
 import { faultPath, nativeFsCrashPath, type FaultPath, type FsCrashPath } from "../engine/fault-path.js";
 import { FS_PRELOAD } from "../faults/fs-preload-path.js";
 import { checkOutputDir } from "./output-dir.js";
@@ -311,6 +312,12 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
         model: persistence.assumed,
         // A replay draws its case as its run did (a token without a depth: sequential lives).
         ...pipeline,
+        // Each case recovers its crash states on its share of the cores (at least two at once),
+        // with recovery processes kept from one case to the next (closed when the run ends).
+        recoverers: Math.max(2, Math.ceil(defaultWorkers() / Math.max(1, workers))),
+        keeper: new RecoveryKeeper((onWarning) =>
+          AdapterClient.start({ file: launch.file, args: launch.args, env: { ...launch.env }, timeoutMs, onWarning }),
+        ),
       }
     : undefined;
   /** The power-loss plans, one per model run, with their labels in the summary. */
@@ -438,6 +445,7 @@ export async function runCommand(flags: RunFlags): Promise<RunOutcome> {
   } finally {
     bar?.stop();
     offInterrupt();
+    await power?.keeper.close();
   }
   const persistenceReport = powerPlans.length
     ? persistenceVerdicts(summary, powerPlans, persistence, launch)
@@ -680,7 +688,7 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
     const p = sc.powerStates;
     const power =
       p && p.checked > 0
-        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case${p.lostStates ? `; acknowledged batches lost in ${p.lostStates} states, at most ${p.lostMax} at once, as durability "process" allows` : ""})`
+        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case${p.enumerated !== undefined ? `; ${p.enumerated} enumerated, ${p.duplicates ?? 0} of them duplicates of a directory already recovered` : ""}${p.lostStates ? `; acknowledged batches lost in ${p.lostStates} states, at most ${p.lostMax} at once, as durability "process" allows` : ""})`
         : "";
     const w = sc.sweep;
     const sweep = w

@@ -82,6 +82,8 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
   into.recoveryMs.push(...from.recoveryMs);
   into.recoveries.push(...from.recoveries);
   for (const k of ["checked", "recovered", "crossChecked", "ms"] as const) into.powerStates[k] += from.powerStates[k];
+  for (const k of ["enumerated", "duplicates"] as const)
+    if (from.powerStates[k] !== undefined) into.powerStates[k] = (into.powerStates[k] ?? 0) + from.powerStates[k];
   if (from.powerStates.lostStates) {
     into.powerStates.lostStates = (into.powerStates.lostStates ?? 0) + from.powerStates.lostStates;
     into.powerStates.lostMax = Math.max(into.powerStates.lostMax ?? 0, from.powerStates.lostMax ?? 0);

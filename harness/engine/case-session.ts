@@ -103,6 +103,9 @@ export interface SessionStats {
     recovered: number;
     crossChecked: number;
     ms: number;
+    /** The crash states enumerated for them, and of those, the ones not recovered: same bytes as one already recovered. */
+    enumerated?: number;
+    duplicates?: number;
     lostStates?: number;
     lostMax?: number;
   };
@@ -728,6 +731,20 @@ export class CaseSession {
       if (i !== -1) this.extras.splice(i, 1);
     });
     return client;
+  }
+
+  /**
+   * A process started elsewhere (one lent to this case for a while: a recovery process kept
+   * between power-loss cases) that `dispose` kills too, until the returned function is called.
+   */
+  adopt(client: AdapterClient): () => void {
+    // Lent to a case that already ended (a timeout while it was being lent): it dies with it.
+    if (this.disposed) void client.kill("SIGKILL");
+    this.extras.push(client);
+    return () => {
+      const i = this.extras.indexOf(client);
+      if (i !== -1) this.extras.splice(i, 1);
+    };
   }
 
   /** The crash that later violations are reported after: a power loss walcheck simulated (`at` says where and how). */

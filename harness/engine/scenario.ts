@@ -48,6 +48,10 @@ export interface ScenarioEnv {
         /** Appends in flight in a pipelined life (absent: every life sequential, as a replay of an older token). */
         pipeline?: number;
         onProgress?: (checked: number) => void;
+        /** Crash-state directories a case recovers at once, each in a process of its own (default 2): the case's share of the cores. */
+        recoverers?: number;
+        /** Recovery processes kept between the run's power-loss cases (the run closes it at its end). */
+        keeper?: import("../faults/power/recovery-keeper.js").RecoveryKeeper;
       }
     | undefined;
   /** corruption-sweep: run only this damaged copy (from a replay token). */

@@ -33,12 +33,16 @@ describe("walcheck bench --suites power", () => {
       expect(t.suite).toBe("power");
       expect(t.opsPerIteration).toBe(states);
       expect(t.extra?.directories as number).toBeLessThanOrEqual(states);
+      // Every variant enumerated; those with the bytes of a directory already recovered not recovered again.
+      expect(t.extra?.enumerated as number).toBeGreaterThanOrEqual(states);
+      expect(t.extra?.duplicates).toBe((t.extra?.enumerated as number) - (t.extra?.directories as number));
       // ops/s is states checked per second of an iteration.
       expect(t.opsPerSec).toBeCloseTo((states * 1000) / t.period, 6);
     }
     // The same life, the same states: only how they are recovered differs.
     expect(reuse!.extra?.states).toBe(fresh!.extra?.states);
     expect(reuse!.extra?.directories).toBe(fresh!.extra?.directories);
+    expect(reuse!.extra?.duplicates).toBe(fresh!.extra?.duplicates);
     expect(reuse!.extra?.crossChecked as number).toBeGreaterThan(0);
     expect(fresh!.extra?.crossChecked).toBe(0);
     expect(json.skipped).toContainEqual({

@@ -5,7 +5,14 @@ import { CLI } from "../helpers.js";
 import { catchesBugs, fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 
 type PowerEntry = ReturnType<typeof scenarioOf> & {
-  powerStates: { checked: number; recovered: number; crossChecked: number; ms: number };
+  powerStates: {
+    checked: number;
+    recovered: number;
+    crossChecked: number;
+    ms: number;
+    enumerated: number;
+    duplicates: number;
+  };
 };
 
 // Power loss, simulated from a recorded life (LD_PRELOAD recorder, crash states built from
@@ -146,9 +153,12 @@ describe("the power-loss scenario", () => {
     expect(entry.powerStates.recovered).toBeLessThanOrEqual(entry.powerStates.checked);
     // The reference has the recover op: one directory in 16 (the first included) is recovered again by a fresh process.
     expect(entry.powerStates.crossChecked).toBe(Math.ceil(entry.powerStates.recovered / 16));
+    // Every variant of every cut was enumerated; those whose bytes were already recovered were not recovered again.
+    expect(entry.powerStates.enumerated).toBeGreaterThan(entry.powerStates.checked);
+    expect(entry.powerStates.duplicates).toBe(entry.powerStates.enumerated - entry.powerStates.recovered);
     expect(r.stdout).toMatch(
       new RegExp(
-        `PASSED +power-loss +1/1 cases, 0 crash cycles, ${entry.powerStates.checked} power-loss states \\(${entry.powerStates.recovered} directories recovered, ${entry.powerStates.crossChecked} cross-checked in fresh processes, [\\d.]+ states/s per case\\)`,
+        `PASSED +power-loss +1/1 cases, 0 crash cycles, ${entry.powerStates.checked} power-loss states \\(${entry.powerStates.recovered} directories recovered, ${entry.powerStates.crossChecked} cross-checked in fresh processes, [\\d.]+ states/s per case; ${entry.powerStates.enumerated} enumerated, ${entry.powerStates.duplicates} of them duplicates of a directory already recovered\\)`,
       ),
     );
   }, 300_000);

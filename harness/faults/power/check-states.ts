@@ -10,6 +10,7 @@ import type { Invariant } from "../../checks/violation.js";
 import type { CrashState } from "./crash-states.js";
 import { materialize } from "./crash-states.js";
 import type { Recording } from "./record-life.js";
+import type { Borrower, RecoverSlot, RecoveryKeeper } from "./recovery-keeper.js";
 
 // Recover crash states in fresh adapter processes and hold each to the invariants of its
 // cut. A directory is recovered once: states with the same bytes (the same key), at one
@@ -98,52 +99,105 @@ export interface PoolOptions {
    * "fresh": every directory is recovered by a new process (open, read, check, SIGKILL),
    * `ahead` of them started in advance. "reuse": the adapter has the `recover` op, and a few
    * long-lived processes answer one `recover` per directory; `fresh()` is still there to
-   * cross-check them.
+   * cross-check them (with `ahead` fresh processes kept started from its first call on).
    */
   mode: "fresh" | "reuse";
   ahead: number;
+  /** Recoveries (`recover()`) at once, each in a process of its own; more wait their turn. Default: no limit. */
+  size?: number;
+  /** Processes kept between the cases of a run: borrowed from it, given back at `close` (recovery-keeper.ts). */
+  keeper?: { keeper: RecoveryKeeper; borrower: Borrower };
 }
 
 /** Recoveries one long-lived process answers before it is replaced (bounds what a leak could build up). */
 const REUSE_LIMIT = 400;
 
+/** A counting semaphore: `take` waits for a free slot. */
+class Slots {
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private free: number) {}
+
+  take(): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
+
+  /** Let every waiter go (they find the pool closed). */
+  drain(): void {
+    for (let next = this.waiting.shift(); next; next = this.waiting.shift()) next();
+  }
+}
+
 /** Adapter processes that recover crash-state directories. */
 export class RecoveryPool {
   private ready: Promise<AdapterClient>[] = [];
-  private idle: { client: AdapterClient; uses: number }[] = [];
+  private idle: RecoverSlot[] = [];
   private readonly all = new Set<AdapterClient>();
+  private readonly slots: Slots;
   private closed = false;
 
   constructor(
     private readonly spawn: () => AdapterClient,
     private readonly o: PoolOptions,
   ) {
-    if (o.mode === "fresh") for (let i = 0; i < o.ahead; i++) this.ready.push(this.started());
+    this.slots = new Slots(o.size ?? Number.POSITIVE_INFINITY);
+    if (o.mode === "fresh") this.fillAhead();
   }
 
   get mode(): "fresh" | "reuse" {
     return this.o.mode;
   }
 
-  private started(): Promise<AdapterClient> {
-    const client = this.spawn();
+  private fillAhead(): void {
+    while (this.ready.length < this.o.ahead && !this.closed) {
+      const kept = this.o.keeper?.keeper.takeReady(this.o.keeper.borrower);
+      if (kept) {
+        this.all.add(kept);
+        this.ready.push(Promise.resolve(kept));
+      } else this.ready.push(this.started());
+    }
+  }
+
+  private newClient(): AdapterClient {
+    const client = this.o.keeper ? this.o.keeper.keeper.spawn(this.o.keeper.borrower) : this.spawn();
     this.all.add(client);
+    return client;
+  }
+
+  private started(): Promise<AdapterClient> {
+    const client = this.newClient();
     const ready = client.hello().then(() => client);
     // A process started ahead and never used is killed at close: its hello then fails, and nobody waits for it.
     ready.catch(() => undefined);
     return ready;
   }
 
-  /** Recover `dir` the pool's way. */
-  recover(dir: string): Promise<Recovered> {
-    return this.o.mode === "reuse" ? this.recoverInLongLived(dir) : this.fresh(dir);
+  /** Recover `dir` the pool's way, `size` at a time. */
+  async recover(dir: string): Promise<Recovered> {
+    await this.slots.take();
+    try {
+      if (this.closed) throw new Error("recovery pool closed");
+      return await (this.o.mode === "reuse" ? this.recoverInLongLived(dir) : this.fresh(dir));
+    } finally {
+      this.slots.give();
+    }
   }
 
   /** Recover `dir` in a process of its own: open, read, check, then SIGKILL. */
   async fresh(dir: string): Promise<Recovered> {
     if (this.closed) throw new Error("recovery pool closed");
-    const next = this.o.mode === "fresh" ? (this.ready.shift() ?? this.started()) : this.started();
-    if (this.o.mode === "fresh") this.ready.push(this.started());
+    const next = this.ready.shift() ?? this.started();
+    this.fillAhead();
     const client = await next;
     const t = performance.now();
     let op = "open";
@@ -174,9 +228,19 @@ export class RecoveryPool {
     }
   }
 
+  private async longLived(): Promise<RecoverSlot> {
+    const slot = this.idle.pop() ?? this.o.keeper?.keeper.takeIdle(this.o.keeper.borrower);
+    if (slot) {
+      this.all.add(slot.client);
+      return slot;
+    }
+    const client = this.newClient();
+    await client.hello();
+    return { client, uses: 0 };
+  }
+
   private async recoverInLongLived(dir: string): Promise<Recovered> {
-    if (this.closed) throw new Error("recovery pool closed");
-    const slot = this.idle.pop() ?? { client: await this.started(), uses: 0 };
+    const slot = await this.longLived();
     const t = performance.now();
     let r;
     try {
@@ -205,11 +269,29 @@ export class RecoveryPool {
     };
   }
 
+  /** Stop: processes in use are killed; with a keeper, idle long-lived ones and unused fresh ones go back to it. */
   async close(): Promise<void> {
     this.closed = true;
+    this.slots.drain();
     const pending = this.ready;
+    const idle = this.idle;
     this.ready = [];
     this.idle = [];
+    const keeper = this.o.keeper?.keeper;
+    if (keeper) {
+      await Promise.all([
+        ...idle.map(async (slot) => {
+          this.all.delete(slot.client);
+          await keeper.giveIdle(slot);
+        }),
+        ...pending.map(async (p) => {
+          const client = await p.catch(() => undefined);
+          if (!client) return;
+          this.all.delete(client);
+          await keeper.giveReady(client);
+        }),
+      ]);
+    }
     await Promise.all([...this.all].map((c) => c.kill("SIGKILL")));
     await Promise.allSettled(pending);
   }
@@ -233,13 +315,24 @@ export interface StateFailure {
   state: CrashState;
   verdict: Extract<PowerVerdict, { ok: false }>;
   recovered: Recovered;
-  /** The materialized directory (inside workDir). */
+  /** The state's directory as it was built, before any recovery (inside workDir). */
   dir: string;
 }
 
 export interface CheckResult {
-  /** States judged (each state of each cut). */
+  /** States judged (each distinct directory of each cut). */
   checked: number;
+  /**
+   * The crash states the persistence model enumerated for them: every variant of each cut,
+   * before the variants of a cut that leave the same bytes are merged into one state.
+   */
+  enumerated: number;
+  /**
+   * Enumerated states that were not recovered: their directory's bytes (names, sizes,
+   * contents) equal those of one already recovered, at their cut or an earlier one; they were
+   * judged on that recovery (`enumerated` − `recovered`).
+   */
+  duplicates: number;
   /** Directories recovered (distinct contents). */
   recovered: number;
   /** Of those, recovered a second time by a fresh process to cross-check `recover` (reuse mode). */
@@ -255,10 +348,18 @@ export interface CheckResult {
 export const CROSS_CHECK_EVERY = 16;
 
 /**
- * Judge every state of `states` (stopping at the first failure, or when `signal` aborts),
- * `workers` at a time; each distinct directory is materialized under `workDir` and
- * recovered by `pool`, then removed unless it failed. In reuse mode a failure is confirmed
- * by a fresh process before it is reported, and reported as that process saw it.
+ * Judge every state of `states`, in their order, stopping at the first that fails (or when
+ * `signal` aborts). Each distinct directory is built under `workDir` and recovered by `pool`
+ * (`workers` directories at once, the next ones built meanwhile), then removed; a state whose
+ * bytes were already recovered is judged on that recovery, and one with the same bytes and
+ * the same bounds (acknowledged, possibly sent) as one already judged gets its verdict. In
+ * reuse mode one directory in CROSS_CHECK_EVERY is recovered again by a fresh process beside
+ * the others, and a failure is confirmed by a fresh process before it is reported, as that
+ * process saw it.
+ *
+ * The result does not depend on `workers` or on timing: the failure reported is the first
+ * failing state in the order of `states` (states after it that were already under way are
+ * not counted), and so are the counts.
  */
 export async function checkStates(o: {
   states: Iterable<CrashState>;
@@ -272,89 +373,194 @@ export async function checkStates(o: {
   onProgress?: (checked: number) => void;
 }): Promise<CheckResult> {
   const started = performance.now();
-  const memo = new Map<string, Promise<{ recovered: Recovered; dir: string }>>();
+  const durable = o.durable ?? true;
+  const workers = Math.max(1, o.workers);
+  const reuse = o.pool.mode === "reuse";
+
+  /** A distinct directory: its place among them, the first state that had it, its recovery. */
+  interface Dir {
+    n: number;
+    firstAt: number;
+    dir: string;
+    recovery: Promise<Recovered>;
+    recovered?: Recovered;
+    crossChecked?: boolean;
+  }
+  /** What became of the i-th state. */
+  interface Outcome {
+    state: CrashState;
+    verdict?: PowerVerdict;
+    recovered?: Recovered;
+    confirmed?: boolean;
+    error?: unknown;
+  }
+  const dirs = new Map<string, Dir>();
+  const outcomes: Outcome[] = [];
+  const verdicts = new Map<string, PowerVerdict>();
+  /** A periodic cross-check that failed (`recover` not isolated, an adapter error), by the index of the state whose directory it was. */
+  const crossErrors: { at: number; error: unknown }[] = [];
+  /** The index of the first state (so far) that failed or hit an error: nothing after it is started. */
+  let stopAt = Number.POSITIVE_INFINITY;
+  const stop = (i: number) => (stopAt = Math.min(stopAt, i));
+  const background = new Set<Promise<unknown>>();
+  const track = (p: Promise<unknown>) => {
+    const settled = p.catch(() => undefined).finally(() => background.delete(settled));
+    background.add(settled);
+  };
+  const removed = (dir: string) => track(fs.promises.rm(dir, { recursive: true, force: true }));
+  let freshDirs = 0;
+  let done = 0;
+  const crossSlots = new Slots(workers);
+
+  await fs.promises.mkdir(o.workDir, { recursive: true });
+  const materialized = async (state: CrashState, dir: string) => {
+    await fs.promises.mkdir(dir);
+    await materialize(state, dir);
+    return dir;
+  };
+  // The same state recovered by a fresh process must give the same answer as `recover` did.
+  const crossCheck = async (state: CrashState, reused: Recovered, dir: string): Promise<Recovered> => {
+    const freshDir = `${dir}-fresh-${freshDirs++}`;
+    try {
+      const answer = await o.pool.fresh(await materialized(state, freshDir));
+      if (!sameRecovery(reused, answer)) {
+        throw new AdapterError(
+          "ADAPTER_PROTOCOL",
+          `recover is not isolated: for the power-loss state at cut ${state.cut} (variant ${state.variant}) recover answered ${summary(reused)}, but a fresh process answered ${summary(answer)}. The adapter's recover keeps something from what it recovered before (or its recovery is not deterministic); --fresh-recovery recovers every state in a process of its own`,
+          { op: "recover", stderrTail: "" },
+        );
+      }
+      return answer;
+    } finally {
+      removed(freshDir);
+    }
+  };
+  const dirOf = (i: number, state: CrashState): Dir => {
+    let d = dirs.get(state.key);
+    if (d) return d;
+    const n = dirs.size;
+    const dir = path.join(
+      o.workDir,
+      `state-${String(n).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`,
+    );
+    const recovery = (async () => {
+      try {
+        return await o.pool.recover(await materialized(state, dir));
+      } finally {
+        removed(dir);
+      }
+    })();
+    const entry: Dir = { n, firstAt: i, dir, recovery };
+    d = entry;
+    dirs.set(state.key, entry);
+    recovery.then((r) => (entry.recovered = r)).catch(() => undefined);
+    if (reuse && n % CROSS_CHECK_EVERY === 0) {
+      // Beside the other recoveries, not in their way: its result counts at the end.
+      track(
+        (async () => {
+          const reused = await recovery;
+          await crossSlots.take();
+          try {
+            if (stopAt < i) return;
+            await crossCheck(state, reused, dir);
+            entry.crossChecked = true;
+          } finally {
+            crossSlots.give();
+          }
+        })().catch((error: unknown) => {
+          crossErrors.push({ at: i, error });
+          stop(i);
+        }),
+      );
+    }
+    return entry;
+  };
+  const judged = async (i: number, state: CrashState): Promise<void> => {
+    const outcome: Outcome = { state };
+    outcomes[i] = outcome;
+    const d = dirOf(i, state);
+    let recovered = await d.recovery;
+    const { acked, possible } = boundsAt(o.rec, state.cut);
+    const same = `${state.key} ${acked} ${possible}`;
+    let verdict = verdicts.get(same) ?? judgeState(o.rec, state.cut, recovered, durable);
+    verdicts.set(same, verdict);
+    if (!verdict.ok && reuse) {
+      recovered = await crossCheck(state, recovered, d.dir);
+      verdict = judgeState(o.rec, state.cut, recovered, durable);
+      outcome.confirmed = true;
+    }
+    outcome.recovered = recovered;
+    outcome.verdict = verdict;
+    if (!verdict.ok) stop(i);
+    done += 1;
+    o.onProgress?.(done);
+  };
+
+  const inflight = new Set<Promise<void>>();
+  const iterator = o.states[Symbol.iterator]();
+  let next = 0;
+  try {
+    while (stopAt === Number.POSITIVE_INFINITY && !o.signal?.aborted) {
+      const item = iterator.next();
+      if (item.done) break;
+      const i = next++;
+      const p: Promise<void> = judged(i, item.value)
+        .catch((error: unknown) => {
+          outcomes[i] = { state: item.value, error };
+          stop(i);
+        })
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+      // The directories being recovered and the next ones being built.
+      if (inflight.size >= 2 * workers) await Promise.race(inflight);
+    }
+  } finally {
+    await Promise.all(inflight);
+    while (background.size > 0) await Promise.all(background);
+  }
+
+  // What a sequential check would have seen: the states up to the first failure (or error).
+  const last = Number.isFinite(stopAt) ? stopAt : next - 1;
+  const crossError = crossErrors.filter((e) => e.at === stopAt)[0];
+  if (crossError) throw crossError.error;
+  const first = Number.isFinite(stopAt) ? outcomes[stopAt] : undefined;
+  if (first?.error !== undefined) throw first.error;
+
   const result: CheckResult = {
     checked: 0,
+    enumerated: 0,
+    duplicates: 0,
     recovered: 0,
     crossChecked: 0,
     elapsedMs: 0,
     recoveryMs: [],
     lostAcked: { states: 0, batches: 0 },
   };
-  const durable = o.durable ?? true;
-  const iterator = o.states[Symbol.iterator]();
-  let n = 0;
-  let fresh = 0;
-  const materialized = async (state: CrashState, dir: string) => {
-    fs.mkdirSync(dir, { recursive: true });
-    await materialize(state, dir);
-    return dir;
-  };
-  // The same state recovered by a fresh process must give the same answer as `recover` did.
-  const crossCheck = async (state: CrashState, reused: Recovered, dir: string) => {
-    const freshDir = await materialized(state, `${dir}-fresh-${fresh++}`);
-    const answer = await o.pool.fresh(freshDir);
-    result.crossChecked += 1;
-    if (!sameRecovery(reused, answer)) {
-      throw new AdapterError(
-        "ADAPTER_PROTOCOL",
-        `recover is not isolated: for the power-loss state at cut ${state.cut} (variant ${state.variant}) recover answered ${summary(reused)}, but a fresh process answered ${summary(answer)}. The adapter's recover keeps something from what it recovered before (or its recovery is not deterministic); --fresh-recovery recovers every state in a process of its own`,
-        { op: "recover", stderrTail: "" },
-      );
+  for (let i = 0; i <= last; i++) {
+    const x = outcomes[i];
+    if (!x?.verdict) continue;
+    result.checked += 1;
+    result.enumerated += 1 + x.state.alsoVariants.length;
+    if (x.confirmed) result.crossChecked += 1;
+    if (x.verdict.ok && x.verdict.lostAcked) {
+      result.lostAcked.states += 1;
+      result.lostAcked.batches = Math.max(result.lostAcked.batches, x.verdict.lostAcked);
     }
-    return { fresh: answer, freshDir };
-  };
-  const recoverOnce = (state: CrashState) => {
-    let p = memo.get(state.key);
-    if (!p) {
-      const index = n++;
-      const dir = path.join(
-        o.workDir,
-        `state-${String(index).padStart(5, "0")}-${createHash("sha1").update(state.key).digest("hex").slice(0, 8)}`,
-      );
-      p = (async () => {
-        const recovered = await o.pool.recover(await materialized(state, dir));
-        result.recovered += 1;
-        // A process that died has no recovery time to speak of (only how long it took to die).
-        if (recovered.open === "ok" || recovered.code !== DIED_RECOVERING) result.recoveryMs.push(recovered.ms);
-        if (o.pool.mode === "reuse" && index % CROSS_CHECK_EVERY === 0)
-          fs.rmSync((await crossCheck(state, recovered, dir)).freshDir, { recursive: true, force: true });
-        return { recovered, dir };
-      })();
-      memo.set(state.key, p);
-    }
-    return p;
-  };
-  const worker = async () => {
-    for (;;) {
-      if (result.failure || o.signal?.aborted) return;
-      const next = iterator.next();
-      if (next.done) return;
-      const state = next.value;
-      let { recovered, dir } = await recoverOnce(state);
-      let verdict = judgeState(o.rec, state.cut, recovered, durable);
-      if (!verdict.ok && o.pool.mode === "reuse") {
-        ({ fresh: recovered, freshDir: dir } = await crossCheck(state, recovered, dir));
-        verdict = judgeState(o.rec, state.cut, recovered, durable);
-      }
-      result.checked += 1;
-      if (verdict.ok && verdict.lostAcked) {
-        result.lostAcked.states += 1;
-        result.lostAcked.batches = Math.max(result.lostAcked.batches, verdict.lostAcked);
-      }
-      o.onProgress?.(result.checked);
-      if (!verdict.ok && !result.failure) result.failure = { state, verdict, recovered, dir };
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: Math.max(1, o.workers) }, worker));
-  } finally {
-    // Keep only the failing state's directory.
-    const keep = result.failure?.dir;
-    for (const p of memo.values()) {
-      const { dir } = await p.catch(() => ({ dir: undefined }));
-      if (dir && dir !== keep) fs.rmSync(dir, { recursive: true, force: true });
-    }
+  }
+  for (const d of dirs.values()) {
+    if (d.firstAt > last || !d.recovered) continue;
+    result.recovered += 1;
+    if (d.crossChecked) result.crossChecked += 1;
+    // A process that died has no recovery time to speak of (only how long it took to die).
+    if (d.recovered.open === "ok" || d.recovered.code !== DIED_RECOVERING) result.recoveryMs.push(d.recovered.ms);
+  }
+  result.duplicates = Math.max(0, result.enumerated - result.recovered);
+  if (first?.verdict && !first.verdict.ok) {
+    // The state as it was built, for a person (recoveries may have changed their copies).
+    const dir = path.join(o.workDir, "failed-state");
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    await materialized(first.state, dir);
+    result.failure = { state: first.state, verdict: first.verdict, recovered: first.recovered!, dir };
   }
   result.elapsedMs = performance.now() - started;
   return result;
