@@ -234,7 +234,7 @@ describe("a spare process armed after its start (walcheck.arm) does what one arm
     expect(results[1]).toEqual(results[0]);
   });
 
-  it("is refused after open, twice, or with a bad value; a process that was never armed is not", async () => {
+  it("is taken once before open; refused with a bad value, a second time, or after open", async () => {
     const dir = path.join(await tempDir(), "wal");
     const client = start([BUNDLE, "serve", "--adapter", "reference"]);
     await expect(client.arm({ crashAt: "append.after-write:0" })).rejects.toThrow(/walcheck.arm answered/);
