@@ -1,8 +1,15 @@
 import { createRequire } from "node:module";
 
 // require, not import: ESM importing a CommonJS package runs cjs-module-lexer over it,
-// a measurable share of an adapter process's start-up.
-const { crc32c: nativeCrc32c } = createRequire(import.meta.url)("@node-rs/crc32") as typeof import("@node-rs/crc32");
+// a measurable share of an adapter process's start-up. And on first use, not at load: its
+// loader probes the platform (reads /usr/bin/ldd) and dlopens the addon, ~4 ms of CPU that a
+// crash-cycle process whose CRCs are all frame-sized never needs.
+let native: typeof import("@node-rs/crc32").crc32c | undefined;
+const nativeCrc32c = (buf: Buffer, previous: number): number =>
+  (native ??= (createRequire(import.meta.url)("@node-rs/crc32") as typeof import("@node-rs/crc32")).crc32c)(
+    buf,
+    previous,
+  );
 
 // CRC32C (Castagnoli). Large buffers go to @node-rs/crc32 (SSE4.2/ARM CRC instructions,
 // prebuilt binaries per platform, ~3 GB/s here). Its per-call cost, though, is ~450 ns

@@ -1,7 +1,8 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { pino, type Logger } from "pino";
+import { createRequire } from "node:module";
+import type { Logger } from "pino";
 import { crashpoint } from "../harness/protocol/crashpoint.js";
 import { crc32c } from "./crc32c.js";
 import { ensureDir, fsyncDir, writeFully } from "./durable-fs.js";
@@ -458,7 +459,11 @@ export class EventLog {
 
   private failed(event: Event, error: WalError): AppendResult {
     if (!this.failOpen) throw error;
-    this.logger ??= pino({ name: "walcheck.event-log" }, pino.destination(2));
+    // pino is loaded on first use (as default-logger.ts does): a process that never logs does not load it.
+    if (!this.logger) {
+      const { pino } = createRequire(import.meta.url)("pino") as typeof import("pino");
+      this.logger = pino({ name: "walcheck.event-log" }, pino.destination(2));
+    }
     this.logger.error(
       { err: error, file: this.path, seq: event.seq, type: event.type },
       "event log append failed; continuing (fail-open)",

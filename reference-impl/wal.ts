@@ -1,7 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { promisify } from "node:util";
 import type { Logger } from "pino";
 import { AsyncMutex } from "./async-mutex.js";
 import { binaryCodec } from "./binary-codec.js";
@@ -23,7 +22,13 @@ import { snapshotSeqOf, writeSnapshot } from "./snapshot-file.js";
 import { Transaction } from "./transaction.js";
 import { DEFAULTS, type SyncMode, type WalIo, type WalOptions } from "./wal-options.js";
 
-const fdatasync = promisify(fs.fdatasync);
+/**
+ * fs.fdatasync as a promise, looked up at each call rather than captured at load: a process
+ * armed after its start (walcheck's spare, whose fs preload is installed before `open` but after
+ * this module loaded) must reach the same fs function as one armed at start.
+ */
+const fdatasync = (fd: number): Promise<void> =>
+  new Promise((resolve, reject) => fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 
 export interface AppendOptions {
   /** A batch whose key was already committed is not written again; its original seq is returned. */

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 import fs from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Command } from "commander";
 import { UsageError } from "../protocol/errors.js";
 import { errorLine, EXIT } from "./exit.js";
@@ -438,27 +437,15 @@ export async function main(argv: string[]): Promise<number> {
  */
 async function fastServe(argv: string[]): Promise<boolean> {
   if (argv[2] !== "serve") return false;
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv.slice(3),
-      options: { adapter: { type: "string" }, config: { type: "string" } },
-      strict: true,
-      allowPositionals: false,
-    });
-  } catch {
-    return false;
-  }
-  let config: Record<string, unknown> = {};
-  if (parsed.values.config !== undefined) {
-    try {
-      config = parseJsonObject(parsed.values.config);
-    } catch {
-      return false;
-    }
-  }
-  const { serveCommand } = await import("./serve-command.js");
-  process.exit(await serveCommand(parsed.values.adapter ?? "reference", config));
+  // The bundled serve (one file) when the build made it, else the modules.
+  const { serveBundle } = await import("../engine/serve-bundle.js");
+  const bundle = serveBundle();
+  const { serveArgv } = (
+    bundle ? await import(pathToFileURL(bundle).href) : await import("./serve-entry.js")
+  ) as typeof import("./serve-entry.js");
+  const code = await serveArgv(argv);
+  if (code === undefined) return false;
+  process.exit(code);
 }
 
 if (process.argv[1] && fs.realpathSync(process.argv[1]) === fs.realpathSync(fileURLToPath(import.meta.url))) {

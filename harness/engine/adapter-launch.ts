@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "shell-quote";
 import { UsageError } from "../protocol/errors.js";
+import { serveBundle } from "./serve-bundle.js";
 
 /** How to start the adapter under test: a program, its arguments, extra environment. */
 export interface AdapterLaunch {
@@ -15,6 +16,12 @@ export interface AdapterLaunch {
   env: Record<string, string>;
   /** Whether it runs on Node (so the fs-call preload can be injected). */
   node: boolean;
+  /**
+   * A built-in adapter hosted by walcheck's own `walcheck serve`: a process of it can be armed
+   * after its start (serve.ts SERVE_ARM_OP) instead of by its environment, so a spare process
+   * kept warm can take an armed life. Never set for other adapters (protocol v1 is all they get).
+   */
+  armable?: boolean;
 }
 
 /** Adapters `walcheck serve` hosts by name (see load-adapter.ts); anything else is a module path. */
@@ -89,9 +96,20 @@ export function resolveAdapter(opts: {
   const builtIn = BUILT_IN_ADAPTERS.includes(spec);
   const target = builtIn ? spec : path.resolve(spec);
   if (!builtIn && !fs.existsSync(target)) throw new UsageError(`--adapter ${spec}: no such file`);
-  const args = [CLI_JS, "serve", "--adapter", target];
+  // The bundled serve (one file to load: most of a crash cycle is this process's start-up) when
+  // the build made it, else the CLI's own `serve`.
+  const bundle = serveBundle();
+  const args = [bundle ?? CLI_JS, "serve", "--adapter", target];
   if (opts.config && Object.keys(opts.config).length > 0) args.push("--config", JSON.stringify(opts.config));
-  return { label: spec, flags: ["--adapter", spec], file: process.execPath, args, env: {}, node: true };
+  return {
+    label: spec,
+    flags: ["--adapter", spec],
+    file: process.execPath,
+    args,
+    env: {},
+    node: true,
+    ...(builtIn ? { armable: true } : {}),
+  };
 }
 
 /** Fewer fs calls than this that the preload sees in a typical life, and fs crash points say nothing. */

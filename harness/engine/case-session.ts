@@ -3,6 +3,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { dir as tmpDir } from "tmp-promise";
 import { AdapterClient, type ProtocolWarning, type Reply } from "../protocol/adapter-client.js";
+import type { ServeArm } from "../protocol/serve-arm.js";
 import { addWarning } from "../protocol/tolerant-reader.js";
 import { AdapterError } from "../protocol/adapter-error.js";
 import { WalcheckError } from "../protocol/errors.js";
@@ -243,23 +244,15 @@ export class CaseSession {
   /** Start a process (armed or not), recover the directory and check every invariant. */
   async start(arm?: CrashArm): Promise<void> {
     if (this.disposed) throw new CaseAbandoned(this.disposed);
-    const env = this.envFor(arm);
     this.armed = arm;
     this.killing = false;
     this.stopped = false;
     this.stats.lives += 1;
     let t = performance.now();
-    // A spare process, started while the previous life ran, takes an unarmed start: its
-    // start-up (most of a crash cycle's time) then overlaps the workload.
-    // An armed start needs its own environment; the spare waits for the next unarmed one.
-    if (!arm && this.spare) {
-      this.client = this.spare;
-      this.spare = undefined;
-    } else {
-      this.client = this.spawn(env);
-    }
+    const late = this.takeProcess(arm);
     if (this.opts.prespawn !== false && !this.spare) this.spare = this.spawn({ ...this.opts.launch.env });
     try {
+      if (late) await this.client!.arm(late);
       const hello = this.must("hello", await this.request("hello", {}));
       this.hello ??= hello;
       this.stats.timeMs.startup += performance.now() - t;
@@ -282,6 +275,37 @@ export class CaseSession {
       if (error instanceof CrashHappened) return this.afterCrash();
       throw error;
     }
+  }
+
+  /**
+   * Make the process for a life armed with `arm` (or unarmed) the current one. A spare process,
+   * started while the previous life ran, takes it when it can: its start-up (most of a crash
+   * cycle's time) then overlapped the workload. It can take an unarmed life, and, for walcheck's
+   * own `walcheck serve` hosting a built-in adapter (launch.armable), a named crash point, an fs
+   * crash or an fs fault of the Node preload, armed by walcheck's private request before its
+   * hello (returned here, to be sent): the adapter code then runs exactly as in a process armed
+   * by its environment, since no crash point or counted fs call comes before `open`. Any other
+   * arm (the C preload's, another adapter's) needs its environment: a new process is started
+   * with it, and the spare waits for the next life.
+   */
+  private takeProcess(arm?: CrashArm | FaultArm): ServeArm | undefined {
+    const late = arm && this.lateArm(arm);
+    if (this.spare && (!arm || late)) {
+      this.client = this.spare;
+      this.spare = undefined;
+      return late;
+    }
+    this.client = this.spawn(this.envFor(arm));
+    return undefined;
+  }
+
+  /** `arm` as walcheck's private arm request, when the launch takes one and the arm is the Node preload's or a named point. */
+  private lateArm(arm: CrashArm | FaultArm): ServeArm | undefined {
+    if (!this.opts.launch.armable) return undefined;
+    if (arm.kind === "named") return { crashAt: `${arm.point}:${arm.nth}` };
+    if (!this.opts.fsPreload) return undefined;
+    if (arm.kind === "fs") return this.opts.nativeFsCrash ? undefined : { fsCrash: `${arm.call}:${arm.when}` };
+    return this.opts.nativeFaults ? undefined : { fsFault: arm.spec };
   }
 
   /** The environment of a process armed with `arm` (a crash or a fault), or of a plain one; `dir` is where it works (a copy of the case's directory, say). */
@@ -847,10 +871,13 @@ export class CaseSession {
     this.killing = false;
     this.stopped = false;
     this.stats.lives += 1;
-    const client = this.spawn(this.envFor(arm));
-    this.client = client;
+    const late = this.takeProcess(arm);
+    const client = this.client!;
+    // The clean recovery after this one takes the spare.
+    if (this.opts.prespawn !== false && !this.spare) this.spare = this.spawn({ ...this.opts.launch.env });
     let timer: NodeJS.Timeout | undefined;
     try {
+      if (late) await client.arm(late);
       const hello = this.must("hello", await this.request("hello", {}));
       this.hello ??= hello;
       if (crash.kind === "kill")

@@ -112,31 +112,23 @@
 //   unpatched.ts  Node's own fs functions, taken before patching, and the writes made with them
 //   patch.ts      the wrappers on node:fs: counting, crashing, and acting on the injector
 //   reads.ts      eio-read: the read wrappers (reads are not counted calls)
+//   arm.ts        installs what the four variables ask for (also called by `walcheck serve`'s
+//                 private arm request, for a process armed after its start)
 
-import { fromSpec } from "./fs/injectors.js";
-import { install } from "./fs/patch.js";
-import { installReadFault } from "./fs/reads.js";
-import { parseFsCrash, parseFsFault } from "./fs/spec.js";
-import { Trace } from "./fs/trace.js";
+import { armFs } from "./fs/arm.js";
 
 export { opensForWriting } from "./fs/calls.js";
 export { prefixLength } from "./fs/patch.js";
 export { parseFsCrash, parseFsFault, type FsCrash, type FsCrashMode, type FsFault } from "./fs/spec.js";
 
-const crash = parseFsCrash(process.env.WALCHECK_FS_CRASH);
-const fault = parseFsFault(process.env.WALCHECK_FS_FAULT);
-const tracePath = process.env.WALCHECK_FS_TRACE || undefined;
-const traceStacks = process.env.WALCHECK_FS_TRACE_STACKS === "1";
+const arming = {
+  crash: process.env.WALCHECK_FS_CRASH,
+  fault: process.env.WALCHECK_FS_FAULT,
+  trace: process.env.WALCHECK_FS_TRACE,
+  traceStacks: process.env.WALCHECK_FS_TRACE_STACKS === "1",
+};
 delete process.env.WALCHECK_FS_CRASH;
 delete process.env.WALCHECK_FS_FAULT;
 delete process.env.WALCHECK_FS_TRACE;
 delete process.env.WALCHECK_FS_TRACE_STACKS;
-const countedFault = fault?.kind === "eio-read" ? undefined : fault;
-if (crash !== undefined || countedFault !== undefined || tracePath !== undefined) {
-  install({
-    crash,
-    injector: countedFault && fromSpec(countedFault),
-    trace: tracePath === undefined ? undefined : Trace.open(tracePath, traceStacks),
-  });
-}
-if (fault?.kind === "eio-read") installReadFault(fault);
+armFs(arming);

@@ -1,5 +1,6 @@
 import { AdapterError } from "./adapter-error.js";
 import { JsonLinesChild, type ExitInfo, type StartOptions } from "./json-lines-child.js";
+import { SERVE_ARM_OP, type ServeArm } from "./serve-arm.js";
 import type { CheckpointStatsInfo, Op, RecoveryStatsInfo, RequestFields, ResultOf } from "./messages.js";
 import { addWarning, readAnswer, type ProtocolWarning } from "./tolerant-reader.js";
 
@@ -45,6 +46,10 @@ export class AdapterClient {
     this.child = new JsonLinesChild(start, {
       who: "the adapter",
       check: (op, json) => {
+        if (op === SERVE_ARM_OP)
+          return typeof json.ok === "boolean"
+            ? { ok: true, value: json }
+            : { ok: false, problem: `${SERVE_ARM_OP} answer: ok must be true or false` };
         const read = readAnswer(op as Op, json, this.features);
         if (!read.ok) return read;
         if (op === "hello" && read.value.ok === true) this.features = read.value.features as string[];
@@ -83,6 +88,23 @@ export class AdapterClient {
   /** Send one request; resolves with the reply, rejects with an AdapterError on a protocol fault. */
   async request<O extends Op>(op: O, fields: RequestFields<O>, opts: { timeoutMs?: number } = {}): Promise<Reply<O>> {
     return (await this.child.request(op, fields, opts.timeoutMs)) as Reply<O>;
+  }
+
+  /**
+   * walcheck's private arm request (serve-arm.ts), for its own `walcheck serve` processes only:
+   * arm this process, not yet opened, as its environment would have at start. An error answer
+   * is ADAPTER_PROTOCOL.
+   */
+  async arm(arm: ServeArm): Promise<void> {
+    const answer = await this.child.request(SERVE_ARM_OP, { ...arm });
+    if (answer.ok !== true) {
+      const error = answer.error as { code?: unknown; message?: unknown } | undefined;
+      throw new AdapterError(
+        "ADAPTER_PROTOCOL",
+        `${SERVE_ARM_OP} answered ${String(error?.code)}: ${String(error?.message)}`,
+        { op: SERVE_ARM_OP, stderrTail: this.stderrTail },
+      );
+    }
   }
 
   /** Send hello; an adapter that answers it with an error is ADAPTER_PROTOCOL. */

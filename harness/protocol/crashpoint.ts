@@ -18,7 +18,7 @@ function parseCrashAt(raw: string | undefined): CrashTarget | undefined {
   return { point, nth };
 }
 
-const target = parseCrashAt(process.env.WALCHECK_CRASH_AT);
+let target = parseCrashAt(process.env.WALCHECK_CRASH_AT);
 let hits = 0;
 
 /**
@@ -31,6 +31,18 @@ export function crashpoint(name: string): void {
   if (hits === target.nth) {
     process.kill(process.pid, "SIGKILL");
   }
+}
+
+/**
+ * Arm `<point>:<n>` after start, as WALCHECK_CRASH_AT would have at start: `walcheck serve`
+ * does it for walcheck's private arm request (a spare process armed before its `open`, when no
+ * crash point has been reached). Throws on a bad value, or when the process is already armed.
+ */
+export function armCrashAt(raw: string): void {
+  if (target !== undefined) throw new TypeError(`a crash point is already armed (${target.point}:${target.nth})`);
+  target = parseCrashAt(raw);
+  if (target === undefined) throw new TypeError(`WALCHECK_CRASH_AT must be <point>:<n> with n >= 1, got ""`);
+  hits = 0;
 }
 
 /** The crash target this process was started with, if any (for logs and `hello`). */

@@ -1,9 +1,12 @@
 import { performance } from "node:perf_hooks";
 import type { Readable, Writable } from "node:stream";
 import { errorCode, WalcheckError } from "./errors.js";
-import { serveLines } from "./line-server.js";
+import { isObject, serveLines } from "./line-server.js";
 import { checkRequest, type CheckedRequest } from "./request-check.js";
+import { SERVE_ARM_OP, type ServeArm } from "./serve-arm.js";
 import type { WalAdapter } from "./wal-adapter.js";
+
+export { SERVE_ARM_OP, type ServeArm } from "./serve-arm.js";
 
 interface ServeStreams {
   input: Readable;
@@ -19,6 +22,28 @@ export interface ServeOptions {
    * `recover` op is served: each one opens, reads and checks a new adapter, then closes it.
    */
   fresh?: () => Promise<WalAdapter>;
+  /**
+   * Serve walcheck's private request SERVE_ARM_OP (`walcheck serve` only): it arms this process
+   * with what the fields say (a named crash point, an fs crash, fault or trace), as the
+   * environment would have at start, so walcheck can keep a spare process warm for armed lives.
+   * Accepted before `open`/`recover` only, at most once. Not part of protocol v1: walcheck
+   * sends it to its own `walcheck serve` processes hosting a built-in adapter, never to others.
+   */
+  arm?: (arm: ServeArm) => Promise<void>;
+}
+
+type ArmRequest = { id: number; op: typeof SERVE_ARM_OP; arm: ServeArm };
+
+/** A SERVE_ARM_OP line's fields, or a message saying what is wrong with them. */
+function checkArm(json: Record<string, unknown>): ServeArm | string {
+  const arm: ServeArm = {};
+  for (const key of ["crashAt", "fsCrash", "fsFault", "fsTrace"] as const) {
+    const value = json[key];
+    if (value === undefined) continue;
+    if (typeof value !== "string" || value === "") return `${key} must be a non-empty string`;
+    arm[key] = value;
+  }
+  return arm;
 }
 
 /**
@@ -45,6 +70,7 @@ export async function serveAdapter(
   let recovering = false;
   let recoveries: Promise<Record<string, unknown>> = Promise.resolve({});
   let closed = false;
+  let armed = false;
 
   // Every response carries elapsedMs: from the moment its request line was parsed to the
   // moment the answer is written (protocol extension; rounded to the microsecond). `message`
@@ -72,7 +98,14 @@ export async function serveAdapter(
   // input) wait for it, whatever the adapter's open awaits. Cleared once it is settled, so the
   // requests after it start at once, in arrival order.
   let opening: Promise<void> | undefined;
-  const handle = async (req: CheckedRequest): Promise<Record<string, unknown>> => {
+  const handle = async (request: CheckedRequest | ArmRequest): Promise<Record<string, unknown>> => {
+    if (request.op === SERVE_ARM_OP) {
+      if (opened || recovering || armed) throw protocolError(`${SERVE_ARM_OP} comes once, before open`);
+      armed = true;
+      await options.arm!(request.arm);
+      return {};
+    }
+    const req = request;
     if (opening && req.op !== "hello" && req.op !== "open" && req.op !== "recover") await opening;
     switch (req.op) {
       case "hello":
@@ -124,13 +157,27 @@ export async function serveAdapter(
     }
   };
 
-  await serveLines<CheckedRequest>({
+  await serveLines<CheckedRequest | ArmRequest>({
     name: "walcheck serve",
     input: streams.input,
     log: streams.log,
-    check: checkRequest,
+    check: (json) => {
+      if (!options.arm || !isObject(json) || json.op !== SERVE_ARM_OP) return checkRequest(json);
+      const id = json.id;
+      if (!Number.isSafeInteger(id) || (id as number) < 0)
+        return { status: "unanswerable", message: "a request needs an integer id and a string op" };
+      const arm = checkArm(json);
+      return typeof arm === "string"
+        ? { status: "invalid", id: id as number, message: arm }
+        : { status: "ok", request: { id: id as number, op: SERVE_ARM_OP, arm } };
+    },
     refuse: ({ op }) =>
-      !opened && op !== "hello" && op !== "open" && op !== "recover" && !(op === "close" && recovering)
+      !opened &&
+      op !== "hello" &&
+      op !== "open" &&
+      op !== "recover" &&
+      op !== SERVE_ARM_OP &&
+      !(op === "close" && recovering)
         ? { code: "EPROTO", message: `open must come before ${op}` }
         : undefined,
     handle,

@@ -95,6 +95,20 @@ describe("npm pack + npm install", () => {
     expect(files.filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))).toEqual([]);
   });
 
+  it("ships the bundled walcheck serve and fs preload, and walcheck starts its built-in adapters from the bundle", async () => {
+    const bundle = path.join(installed, "dist", "harness", "cli", "serve.bundle.js");
+    expect(fs.existsSync(bundle)).toBe(true);
+    expect(fs.existsSync(path.join(installed, "dist", "harness", "faults", "fs", "preload.bundle.js"))).toBe(true);
+    const launchJs = path.join(installed, "dist", "harness", "engine", "adapter-launch.js");
+    const launch = await run("node", [
+      "--input-type=module",
+      "-e",
+      `const { resolveAdapter } = await import(${JSON.stringify(`file://${launchJs}`)}); console.log(resolveAdapter({ adapter: "reference" }).args[0]);`,
+    ]);
+    expect(launch.exitCode, launch.all).toBe(0);
+    expect(launch.stdout.trim()).toBe(bundle);
+  });
+
   it("does not install the SQLite and PostgreSQL drivers a user testing their own WAL does not need", () => {
     expect(fs.existsSync(path.join(project, "node_modules", "better-sqlite3"))).toBe(false);
     expect(fs.existsSync(path.join(project, "node_modules", "pg"))).toBe(false);
