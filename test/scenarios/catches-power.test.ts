@@ -260,6 +260,10 @@ describe("the power-loss scenario", () => {
       "1",
       "--runs",
       "2",
+      // LevelDB fails under posix-pessimistic (docs/findings.md): its failure unshrunk. Every
+      // recorded life opens the info log; shrinking recorded six more (three times the CPU).
+      "--shrink-budget",
+      "0s",
     ]);
     expect([0, 1], r.stdout + r.stderr).toContain(r.exitCode);
     expect(r.stdout + r.stderr).not.toContain("cannot replay");
