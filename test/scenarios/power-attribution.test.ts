@@ -11,6 +11,9 @@ import { fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 // the native frame of a C adapter (the recorder's backtrace, symbolised with addr2line).
 
 const FIXTURES = path.resolve("test/fixtures/adapters");
+// Each violation is attributed as found (unshrunk): a power-loss shrink step records and checks a
+// whole life again, and the attribution of the state that failed is the subject here, not shrinking.
+const UNSHRUNK = ["--shrink-budget", "0s"];
 
 /** The 1-based line of `file` (under the fixtures) that holds `text`, which must be there once. */
 function lineOf(file: string, text: string): number {
@@ -53,6 +56,7 @@ describe("power-loss attribution", () => {
       "1",
       "--runs",
       "1",
+      ...UNSHRUNK,
     ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(
@@ -83,6 +87,7 @@ describe("power-loss attribution", () => {
       "1",
       "--runs",
       "1",
+      ...UNSHRUNK,
     ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(
@@ -108,7 +113,17 @@ describe("power-loss attribution", () => {
         exe,
         path.join(FIXTURES, "static-wal.c"),
       ]);
-      const r = await runScenarios(["--adapter-cmd", exe, "--crash", "power", "--seed", "1", "--runs", "1"]);
+      const r = await runScenarios([
+        "--adapter-cmd",
+        exe,
+        "--crash",
+        "power",
+        "--seed",
+        "1",
+        "--runs",
+        "1",
+        ...UNSHRUNK,
+      ]);
       expect(r.exitCode, r.stdout + r.stderr).toBe(1);
       const a = attributionOf(r.report);
       expect(a.barrier).toMatch(/^fsync the directory after creating wal\.log, before acknowledging batch 1/);
@@ -140,6 +155,7 @@ describe("power-loss attribution", () => {
       "1",
       "--runs",
       "1",
+      ...UNSHRUNK,
     ]);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     const a = attributionOf(r.report);
