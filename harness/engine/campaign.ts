@@ -8,6 +8,7 @@ import { AdapterError } from "../protocol/adapter-error.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { mergeStats, runCase, type CaseResult } from "./case-runner.js";
 import { emptyStats, type SessionStats } from "./case-session.js";
+import { SpareShelf } from "./spare-shelf.js";
 import {
   judgeLatency,
   latencyHistogram,
@@ -292,6 +293,14 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
   let next = 0;
   let bailed = false;
   const worker = async () => {
+    const spares = new SpareShelf();
+    try {
+      await workOn(spares);
+    } finally {
+      await spares.close();
+    }
+  };
+  const workOn = async (spares: SpareShelf) => {
     while (!bailed && next < jobs.length) {
       if (opts.signal?.aborted) return;
       if (opts.budgetMs !== undefined && performance.now() - started > opts.budgetMs) return;
@@ -319,6 +328,7 @@ export async function runCampaign(opts: CampaignOptions, hello: Hello): Promise<
           ...(opts.nativeFaults ? { nativeFaults: opts.nativeFaults } : {}),
           ...(opts.nativeFsCrash ? { nativeFsCrash: opts.nativeFsCrash } : {}),
           signal: stop.signal,
+          spares,
           ...(opts.shrinkBudgetMs !== undefined ? { shrinkBudgetMs: opts.shrinkBudgetMs } : {}),
         },
         opts.replay

@@ -7,6 +7,7 @@ import { addWarning } from "../protocol/tolerant-reader.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { emptyStats, keepFailure, sessionInTempDir, type SessionStats } from "./case-session.js";
 import type { Scenario, ScenarioEnv } from "./scenario.js";
+import type { SpareShelf } from "./spare-shelf.js";
 import { encodeReplayToken, type PowerStateRef, type SweepCellRef } from "./replay-token.js";
 import { emptySweep, mergeSweep } from "../checks/sweep.js";
 import { InvariantViolation } from "../checks/violation.js";
@@ -31,6 +32,8 @@ export interface CaseOptions {
   /** How long shrinking may go on after the first failure (default 10 s): the smallest case found by then is reported. */
   shrinkBudgetMs?: number;
   signal?: AbortSignal;
+  /** The campaign worker's shelf: an unused spare process passes from one case to the next. */
+  spares?: SpareShelf;
 }
 
 /** The result of one case: a discriminated union on `status`. */
@@ -148,7 +151,7 @@ export async function runCase(
       ...(opts.fsPreload ? { fsPreload: opts.fsPreload } : {}),
       ...(opts.nativeFaults ? { nativeFaults: opts.nativeFaults } : {}),
       ...(opts.nativeFsCrash ? { nativeFsCrash: opts.nativeFsCrash } : {}),
-      ...(opts.scenario.solo ? { prespawn: false } : {}),
+      ...(opts.scenario.solo ? { prespawn: false } : { ...(opts.spares ? { spares: opts.spares } : {}) }),
     });
     const onAbort = () => void session.dispose("interrupted");
     opts.signal?.addEventListener("abort", onAbort, { once: true });

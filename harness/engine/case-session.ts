@@ -8,6 +8,7 @@ import { addWarning } from "../protocol/tolerant-reader.js";
 import { AdapterError } from "../protocol/adapter-error.js";
 import { WalcheckError } from "../protocol/errors.js";
 import { dirBytes } from "./dir-bytes.js";
+import type { SpareShelf } from "./spare-shelf.js";
 import type { AdapterLaunch } from "./adapter-launch.js";
 import { nativeCrashEnv, nativeFaultEnv } from "./fault-path.js";
 import { CaseChecker, type StateRead } from "../checks/case-checker.js";
@@ -76,6 +77,8 @@ export interface SessionOptions {
   nativeFsCrash?: string;
   /** Start the next recovery process ahead of time (default true). */
   prespawn?: boolean;
+  /** Where an unused spare goes when the case ends, and where the first comes from (the campaign worker's shelf). */
+  spares?: SpareShelf;
 }
 
 /** What a session saw, summed into the run's report. */
@@ -171,6 +174,12 @@ const describeArm = (arm: CrashArm): CrashInfo =>
  * process recovers the directory and hands what it answers to the case's checker
  * (checks/case-checker.ts) before the workload goes on.
  */
+/** Why a case's session is disposed when nothing went wrong. */
+const CASE_ENDED = "the case ended";
+
+/** The session a spare taken from the shelf now serves (its warnings go there). */
+const owners = new WeakMap<AdapterClient, CaseSession>();
+
 export class CaseSession {
   /** The prefix model, the ledger and the violations of this case. */
   readonly checker: CaseChecker;
@@ -250,7 +259,7 @@ export class CaseSession {
     this.stats.lives += 1;
     let t = performance.now();
     const late = this.takeProcess(arm);
-    if (this.opts.prespawn !== false && !this.spare) this.spare = this.spawn({ ...this.opts.launch.env });
+    if (this.opts.prespawn !== false && !this.spare) this.spare = this.nextSpare();
     try {
       if (late) await this.client!.arm(late);
       const hello = this.must("hello", await this.request("hello", {}));
@@ -289,6 +298,8 @@ export class CaseSession {
    * with it, and the spare waits for the next life.
    */
   private takeProcess(arm?: CrashArm | FaultArm): ServeArm | undefined {
+    if (!this.spare && this.opts.prespawn !== false) this.spare = this.opts.spares?.take();
+    if (this.spare) owners.set(this.spare, this);
     const late = arm && this.lateArm(arm);
     if (this.spare && (!arm || late)) {
       this.client = this.spare;
@@ -568,14 +579,16 @@ export class CaseSession {
   }
 
   /** Stop whatever runs, for good (end of a case, an error, a timeout); `why` is reported if the case was still going. */
-  async dispose(why = "the case ended"): Promise<void> {
+  async dispose(why = CASE_ENDED): Promise<void> {
     this.disposed ??= why;
     this.killing = true;
     const spare = this.spare;
     this.spare = undefined;
+    // A case that simply ended leaves its spare (never sent a request) to the worker's next case.
+    const keep = spare && this.opts.spares && this.disposed === CASE_ENDED;
     await Promise.all([
       this.client?.kill("SIGKILL"),
-      spare?.kill("SIGKILL"),
+      keep ? this.opts.spares!.give(spare) : spare?.kill("SIGKILL"),
       ...this.extras.map((c) => c.kill("SIGKILL")),
     ]);
   }
@@ -787,13 +800,23 @@ export class CaseSession {
   }
 
   private spawn(env: Record<string, string>): AdapterClient {
-    return AdapterClient.start({
+    const client: AdapterClient = AdapterClient.start({
       file: this.opts.launch.file,
       args: this.opts.launch.args,
       env,
       timeoutMs: this.opts.timeoutMs,
-      onWarning: (w) => addWarning(this.stats.warnings, w),
+      // A spare handed to the next case (SpareShelf) warns into that case's stats.
+      onWarning: (w) => addWarning((owners.get(client) ?? this).stats.warnings, w),
     });
+    return client;
+  }
+
+  /** The next spare: the one an earlier case of this worker left on the shelf, else a new process. */
+  private nextSpare(): AdapterClient {
+    const kept = this.opts.spares?.take();
+    if (!kept) return this.spawn({ ...this.opts.launch.env });
+    owners.set(kept, this);
+    return kept;
   }
 
   private async endLife(): Promise<void> {
@@ -874,7 +897,7 @@ export class CaseSession {
     const late = this.takeProcess(arm);
     const client = this.client!;
     // The clean recovery after this one takes the spare.
-    if (this.opts.prespawn !== false && !this.spare) this.spare = this.spawn({ ...this.opts.launch.env });
+    if (this.opts.prespawn !== false && !this.spare) this.spare = this.nextSpare();
     let timer: NodeJS.Timeout | undefined;
     try {
       if (late) await client.arm(late);
