@@ -3,6 +3,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { CLI_JS, type AdapterLaunch } from "../harness/engine/adapter-launch.js";
 import type { BenchCrashCampaign } from "../reports/bench-schema.js";
+import { WalcheckError } from "../harness/protocol/errors.js";
 
 // The crash suite's campaign: `walcheck run` itself, started as a child process (the same
 // code path a user runs, nothing of it re-assembled here), over the crash-* scenarios with the
@@ -33,12 +34,14 @@ export interface CrashCampaignOptions {
 }
 
 /** Why a crash campaign gave no figure: the run could not start, stopped with an error and no report, or was interrupted. */
-export class CrashCampaignError extends Error {
+export class CrashCampaignError extends WalcheckError {
+  override readonly name = "CrashCampaignError";
+
   constructor(
     message: string,
     readonly interrupted = false,
   ) {
-    super(message);
+    super("BENCH_FAILED", message);
   }
 }
 
