@@ -7,6 +7,7 @@ import { AdapterClient, type ExitInfo } from "../../harness/protocol/adapter-cli
 import { AdapterError } from "../../harness/protocol/adapter-error.js";
 import { CLI, tempDir } from "../helpers.js";
 import { readTrace, type TraceLine } from "./preload-helpers.js";
+import { runScenarios } from "../scenarios/run-scenarios.js";
 
 // The bundled `walcheck serve` (dist/harness/cli/serve.bundle.js, made by `npm run build`) and
 // the armed spare: real processes, real SIGKILL. A process armed after its start by walcheck's
@@ -254,32 +255,17 @@ describe("a spare process armed after its start (walcheck.arm) does what one arm
 
   it("a crash campaign gives the same cycles, crashes and batches with the armed spare (--adapter reference) as with env-armed processes of the same program (--adapter-cmd)", async () => {
     const runWith = async (adapter: string[]) => {
-      const reportDir = await tempDir();
-      const r = await execa(
-        process.execPath,
-        [
-          CLI,
-          "run",
-          "--scenarios",
-          "crash-append,crash-checkpoint",
-          "--seed",
-          "5",
-          "--runs",
-          "4",
-          "--latency",
-          "warn",
-          "--recovery-threshold",
-          "5000",
-          "--report-dir",
-          reportDir,
-          ...adapter,
-        ],
-        { reject: false, env: { WALCHECK_LOG_LEVEL: "warn", GITHUB_STEP_SUMMARY: "" } },
-      );
+      const r = await runScenarios([
+        "--scenarios",
+        "crash-append,crash-checkpoint",
+        "--seed",
+        "5",
+        "--runs",
+        "4",
+        ...adapter,
+      ]);
       expect(r.exitCode, r.stdout + r.stderr).toBe(0);
-      const report = JSON.parse(
-        fs.readFileSync(path.join(reportDir, fs.readdirSync(reportDir)[0]!, "report.json"), "utf8"),
-      );
+      const report = r.report;
       return {
         cycles: report.cycles,
         crashes: report.crashes,

@@ -15,6 +15,10 @@ const FIXTURES = path.resolve("test/fixtures/adapters");
 // whole life again, and the attribution of the state that failed is the subject here, not shrinking.
 const UNSHRUNK = ["--shrink-budget", "0s"];
 
+/** One power-loss case (seed 1) of the adapter `flag` names, reported unshrunk. */
+const powerCase = (flag: "--adapter" | "--adapter-cmd", adapter: string) =>
+  runScenarios([flag, adapter, "--crash", "power", "--seed", "1", "--runs", "1", ...UNSHRUNK]);
+
 /** The 1-based line of `file` (under the fixtures) that holds `text`, which must be there once. */
 function lineOf(file: string, text: string): number {
   const lines = fs.readFileSync(path.join(FIXTURES, file), "utf8").split("\n");
@@ -47,17 +51,7 @@ function attributionOf(report: unknown): Attribution {
 describe("power-loss attribution", () => {
   it("a new segment whose directory entry is never fsynced: the create is the lost op, the barrier is a directory fsync, at the adapter's own line", async () => {
     const line = lineOf("power-wal.mjs", 'fd = fs.openSync(segName(n), "a");');
-    const r = await runScenarios([
-      "--adapter",
-      fixture("bug-power-segment-no-dirsync"),
-      "--crash",
-      "power",
-      "--seed",
-      "1",
-      "--runs",
-      "1",
-      ...UNSHRUNK,
-    ]);
+    const r = await powerCase("--adapter", fixture("bug-power-segment-no-dirsync"));
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(
       new RegExp(
@@ -78,17 +72,7 @@ describe("power-loss attribution", () => {
 
   it("a WAL that never fsyncs its appends: the write is the lost op, the barrier is an fsync of its file", async () => {
     const line = lineOf("power-wal.mjs", "fs.writeSync(fd, encode(seq, ops));");
-    const r = await runScenarios([
-      "--adapter",
-      fixture("bug-power-no-fsync"),
-      "--crash",
-      "power",
-      "--seed",
-      "1",
-      "--runs",
-      "1",
-      ...UNSHRUNK,
-    ]);
+    const r = await powerCase("--adapter", fixture("bug-power-no-fsync"));
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     expect(r.stdout).toMatch(
       new RegExp(
@@ -113,17 +97,7 @@ describe("power-loss attribution", () => {
         exe,
         path.join(FIXTURES, "static-wal.c"),
       ]);
-      const r = await runScenarios([
-        "--adapter-cmd",
-        exe,
-        "--crash",
-        "power",
-        "--seed",
-        "1",
-        "--runs",
-        "1",
-        ...UNSHRUNK,
-      ]);
+      const r = await powerCase("--adapter-cmd", exe);
       expect(r.exitCode, r.stdout + r.stderr).toBe(1);
       const a = attributionOf(r.report);
       expect(a.barrier).toMatch(/^fsync the directory after creating wal\.log, before acknowledging batch 1/);
@@ -146,17 +120,7 @@ describe("power-loss attribution", () => {
     const example = fs.readFileSync(path.resolve("examples/python/wal.py"), "utf8").split("\n");
     const line = example.findIndex((l) => l.includes('log = open(path, "ab")')) + 1;
     expect(line).toBeGreaterThan(0);
-    const r = await runScenarios([
-      "--adapter-cmd",
-      `python3 ${path.join(FIXTURES, "py_bug_no_dirsync.py")}`,
-      "--crash",
-      "power",
-      "--seed",
-      "1",
-      "--runs",
-      "1",
-      ...UNSHRUNK,
-    ]);
+    const r = await powerCase("--adapter-cmd", `python3 ${path.join(FIXTURES, "py_bug_no_dirsync.py")}`);
     expect(r.exitCode, r.stdout + r.stderr).toBe(1);
     const a = attributionOf(r.report);
     expect(a.op.kind).toBe("create");
