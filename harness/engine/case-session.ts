@@ -168,18 +168,18 @@ const describeArm = (arm: CrashArm): CrashInfo =>
     ? { kind: "named", at: `${arm.point}:${arm.nth}` }
     : { kind: "fs", at: `#${arm.call} ${arm.when}` };
 
-/**
- * The real system a case drives: one adapter process at a time on one directory (spawning,
- * the spare process kept warm, crash arms, kills, timeouts). After every crash a fresh
- * process recovers the directory and hands what it answers to the case's checker
- * (checks/case-checker.ts) before the workload goes on.
- */
 /** Why a case's session is disposed when nothing went wrong. */
 const CASE_ENDED = "the case ended";
 
 /** The session a spare taken from the shelf now serves (its warnings go there). */
 const owners = new WeakMap<AdapterClient, CaseSession>();
 
+/**
+ * The real system a case drives: one adapter process at a time on one directory (spawning,
+ * the spare process kept warm, crash arms, kills, timeouts). After every crash a fresh
+ * process recovers the directory and hands what it answers to the case's checker
+ * (checks/case-checker.ts) before the workload goes on.
+ */
 export class CaseSession {
   /** The prefix model, the ledger and the violations of this case. */
   readonly checker: CaseChecker;
@@ -298,8 +298,7 @@ export class CaseSession {
    * with it, and the spare waits for the next life.
    */
   private takeProcess(arm?: CrashArm | FaultArm): ServeArm | undefined {
-    if (!this.spare && this.opts.prespawn !== false) this.spare = this.opts.spares?.take();
-    if (this.spare) owners.set(this.spare, this);
+    if (!this.spare && this.opts.prespawn !== false) this.spare = this.fromShelf();
     const late = arm && this.lateArm(arm);
     if (this.spare && (!arm || late)) {
       this.client = this.spare;
@@ -813,9 +812,13 @@ export class CaseSession {
 
   /** The next spare: the one an earlier case of this worker left on the shelf, else a new process. */
   private nextSpare(): AdapterClient {
+    return this.fromShelf() ?? this.spawn({ ...this.opts.launch.env });
+  }
+
+  /** The spare an earlier case of this worker left on the shelf, now this session's, if there is one. */
+  private fromShelf(): AdapterClient | undefined {
     const kept = this.opts.spares?.take();
-    if (!kept) return this.spawn({ ...this.opts.launch.env });
-    owners.set(kept, this);
+    if (kept) owners.set(kept, this);
     return kept;
   }
 

@@ -8,14 +8,19 @@ const MODULE = path.join(here, "fs-preload.js");
 // found where fs/trace.ts looks for walcheck's (two levels up: dist/harness).
 const BUNDLE = path.join(here, "fs", "preload.bundle.js");
 
-/** Whether the bundle exists and is no older than the module it was built from (a tsc-only build rewrites the module). */
-function bundleIsCurrent(): boolean {
+/**
+ * `bundle` when it exists and is no older than `source`, the compiled module it was built from;
+ * else undefined. A tsc-only build (`npx tsc -p .`, no bundling) rewrites `source`, so a bundle
+ * left from an earlier build is not used with newer code. (Also for the serve bundle:
+ * engine/serve-bundle.ts.)
+ */
+export function currentBundle(bundle: string, source: string): string | undefined {
   try {
-    return fs.statSync(BUNDLE).mtimeMs >= fs.statSync(MODULE).mtimeMs;
+    return fs.statSync(bundle).mtimeMs >= fs.statSync(source).mtimeMs ? bundle : undefined;
   } catch {
-    return false;
+    return undefined;
   }
 }
 
 /** The compiled fs-call preload (crashes and faults at Node fs calls), for NODE_OPTIONS=--import: its bundle when the build made one. */
-export const FS_PRELOAD = bundleIsCurrent() ? BUNDLE : MODULE;
+export const FS_PRELOAD = currentBundle(BUNDLE, MODULE) ?? MODULE;
