@@ -2,7 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { dir as tmpDir } from "tmp-promise";
-import { AdapterClient, type ProtocolWarning, type Reply } from "../protocol/adapter-client.js";
+import { AdapterClient, type ExitInfo, type ProtocolWarning, type Reply } from "../protocol/adapter-client.js";
 import type { ServeArm } from "../protocol/serve-arm.js";
 import { addWarning } from "../protocol/tolerant-reader.js";
 import { AdapterError } from "../protocol/adapter-error.js";
@@ -631,6 +631,10 @@ export class CaseSession {
     return this.guard(async () => {
       this.must("close", await this.request("close", {}));
       const exit = await this.client!.waitExit();
+      // An fs-call crash armed through the C preload can fire after the answer, at a call the
+      // process makes on its way out (a language runtime closing its files at exit): a crash
+      // like any other, after which every batch acknowledged before close must be recovered.
+      if (this.crashedByWalcheck(exit)) throw new CrashHappened();
       if (exit.exitCode !== 0)
         throw new AdapterError(
           "ADAPTER_EXITED",
@@ -935,6 +939,15 @@ export class CaseSession {
     }
   }
 
+  /** Whether the process died of a crash walcheck caused: its own SIGKILL, or the armed crash firing. */
+  private crashedByWalcheck(exit: ExitInfo): boolean {
+    const expected = this.killing || this.armed !== undefined;
+    // A wrapper around the adapter (sh, bash, uv run) reports the SIGKILL of an armed crash
+    // point as exit code 137 (128 + 9), as shells do.
+    const killed = exit.signal === "SIGKILL" || (this.armed !== undefined && exit.exitCode === 137);
+    return killed && expected;
+  }
+
   /** A request; the adapter dying of a crash walcheck caused becomes CrashHappened. */
   private async request<O extends Op>(op: O, fields: RequestFields<O>): Promise<Reply<O>> {
     const client = this.client!;
@@ -943,11 +956,7 @@ export class CaseSession {
     } catch (error) {
       if (error instanceof AdapterError && error.code === "ADAPTER_EXITED") {
         const exit = await client.exited;
-        const expected = this.killing || this.armed !== undefined;
-        // A wrapper around the adapter (sh, bash, uv run) reports the SIGKILL of an armed crash
-        // point as exit code 137 (128 + 9), as shells do.
-        const killed = exit.signal === "SIGKILL" || (this.armed !== undefined && exit.exitCode === 137);
-        if (killed && expected) throw new CrashHappened();
+        if (this.crashedByWalcheck(exit)) throw new CrashHappened();
         if (op === "open" && this.checker.lastCrash) {
           this.checker.fail(
             "recovery",

@@ -164,6 +164,8 @@ describe("walcheck doctor", () => {
         "power-loss,crash-append",
         "--runs",
         "1",
+        "--seed",
+        "1",
         "--report-dir",
         reportDir,
       ],
