@@ -631,9 +631,9 @@ export class CaseSession {
     return this.guard(async () => {
       this.must("close", await this.request("close", {}));
       const exit = await this.client!.waitExit();
-      // An fs-call crash armed through the C preload can fire after the answer, at a call the
-      // process makes on its way out (a language runtime closing its files at exit): a crash
-      // like any other, after which every batch acknowledged before close must be recovered.
+      // An armed fs-call crash can fire after the answer, at a call the process makes on its
+      // way out (a language runtime closing its files at exit): a crash like any other, after
+      // which every batch acknowledged before close must be recovered (docs/faults.md).
       if (this.crashedByWalcheck(exit)) throw new CrashHappened();
       if (exit.exitCode !== 0)
         throw new AdapterError(
