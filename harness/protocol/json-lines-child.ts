@@ -83,24 +83,35 @@ async function groupGone(pgid: number): Promise<void> {
   for (let i = 0; i < 400 && groupAlive(pgid); i++) await new Promise((resolve) => setTimeout(resolve, i < 10 ? 1 : 5));
 }
 
+/**
+ * SIGKILL every group still live, then wait (synchronously: this runs in the `exit` hook and just
+ * before a signal ends walcheck) until none of their processes lives, for at most about 2 s. A
+ * killed process dies when it next runs, so without the wait walcheck could end a moment before
+ * its children do, and whatever looks next (a CI step, a test) would still see them.
+ */
 function killAllGroups(): void {
-  for (const group of liveGroups) {
+  const groups = [...liveGroups];
+  for (const group of groups) {
     try {
       process.kill(-group, "SIGKILL");
     } catch {
       // gone already
     }
   }
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let i = 0; i < 400 && groups.some((g) => groupAlive(g)); i++) Atomics.wait(nap, 0, 0, i < 10 ? 1 : 5);
 }
 
 /**
- * Remember `pgid` for the hooks that kill every group left when walcheck ends: on `exit`, and
- * on a SIGINT, SIGTERM or SIGHUP that nothing else handles (a Ctrl-C while a command starts its
- * adapter, before it listens for one), which then ends walcheck as it would have (the signal
- * raised again). A command that handles the signal (onInterrupt) stops its children itself.
+ * The hooks that kill every group left when walcheck ends: on `exit`, and on a SIGINT, SIGTERM
+ * or SIGHUP that nothing else handles (a Ctrl-C while a command starts its adapter, before it
+ * listens for one), which then ends walcheck as it would have (the signal raised again). A
+ * command that handles the signal (onInterrupt) stops its children itself. Installed before the
+ * first child is spawned: a signal that came between the spawn and the hook would take its
+ * default action, ending walcheck with the new group alive. A hook runs on the event loop, so
+ * never between a spawn and the `liveGroups.add` that follows it in the same tick.
  */
-function watchGroup(pgid: number): void {
-  liveGroups.add(pgid);
+function installExitHooks(): void {
   if (exitHook) return;
   exitHook = true;
   process.on("exit", killAllGroups);
@@ -133,6 +144,7 @@ export function spawnGrouped(
   args: readonly string[],
   opts: { env: Record<string, string | undefined>; cwd?: string | undefined },
 ): GroupedChild {
+  installExitHooks();
   const child = execa(file, args, {
     stdin: "pipe",
     stdout: "pipe",
@@ -145,7 +157,7 @@ export function spawnGrouped(
     env: opts.env,
   });
   let group = child.pid;
-  if (group !== undefined) watchGroup(group);
+  if (group !== undefined) liveGroups.add(group);
   const kill = (signal: NodeJS.Signals = "SIGKILL", last = false) => {
     const pgid = group;
     if (pgid === undefined) return;
