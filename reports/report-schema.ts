@@ -64,6 +64,8 @@ const SessionStats = z.looseObject({
       /** Durability "process" adapters: the states that lost acknowledged batches, and the most one lost. */
       lostStates: count.optional(),
       lostMax: count.optional(),
+      /** A replay of a failing state (--replay): how many recordings of the life it took, and whether one had the failing run's shape at the failing cut. */
+      replay: z.object({ recordings: count, matched: z.boolean() }).optional(),
     })
     .optional(),
   latency: z.record(z.string(), z.array(ms)),
@@ -161,6 +163,8 @@ export const ScenarioReportSchema = z.looseObject({
       /** Durability "process" adapters: the states that lost acknowledged batches, and the most one lost. */
       lostStates: count.optional(),
       lostMax: count.optional(),
+      /** A replay of a failing state (--replay): how many recordings of the life it took, and whether one had the failing run's shape at the failing cut. */
+      replay: z.object({ recordings: count, matched: z.boolean() }).optional(),
     })
     .optional(),
   /** The corruption sweep's matrix (corruption-sweep only). */

@@ -1,9 +1,16 @@
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import fc from "fast-check";
 import { attribute, type PowerAttribution } from "../harness/faults/power/attribute.js";
-import { checkStates, judgeState, RecoveryPool, type CheckResult } from "../harness/faults/power/check-states.js";
+import {
+  boundsAt,
+  checkStates,
+  judgeState,
+  RecoveryPool,
+  type CheckResult,
+} from "../harness/faults/power/check-states.js";
 import { allStates, materialize, stateFor, statesAt, type CrashState } from "../harness/faults/power/crash-states.js";
 import { describeState } from "../harness/faults/power/describe-state.js";
 import {
@@ -65,6 +72,37 @@ function stepOf(features: readonly string[]): fc.Arbitrary<PowerStep> {
 /** The bounded workload of a power-loss case or bench, from a seed: `steps` steps of what the adapter's features allow. */
 export function powerWorkload(features: readonly string[], steps: number, seed: number): PowerStep[] {
   return fc.sample(fc.array(stepOf(features), { minLength: steps, maxLength: steps }), { seed, numRuns: 1 })[0]!;
+}
+
+/**
+ * How many times a replay records its life again when the recording does not have the failing
+ * run's shape (lifeShape) at the failing cut: a pipelined life's interleaving (which appends a
+ * group commit took together) depends on timing, so one recording may not give it back.
+ */
+export const REPLAY_RECORDINGS = 40;
+
+/**
+ * The shape of a recorded life up to cut `cut`: its ops in order (inodes numbered by first use,
+ * paths relative to the recorded directory `dir`, written bytes by length, not content), and the
+ * batches sent and acknowledged by then. Two recordings of the same workload with the same shape
+ * build the same crash states at that cut, owing the same batches.
+ */
+export function lifeShape(rec: Recording, dir: string, cut: number): string {
+  const inos = new Map<number, number>();
+  const ino = (n: unknown) => (typeof n === "number" ? (inos.get(n) ?? inos.set(n, inos.size).get(n)!) : n);
+  const rel = (p: unknown) => (typeof p === "string" ? path.relative(dir, p) : p);
+  const ops = rec.trace.slice(0, cut).map((op) => {
+    const { i: _i, stack: _stack, jsAt: _jsAt, ...rest } = op as TraceOp & Record<string, unknown>;
+    const o: Record<string, unknown> = { ...rest };
+    if (typeof o.data === "string") o.data = Buffer.byteLength(o.data, "base64");
+    for (const k of ["ino", "replaced"]) if (k in o) o[k] = ino(o[k]);
+    for (const k of ["path", "from", "to"]) if (k in o) o[k] = rel(o[k]);
+    return o;
+  });
+  return createHash("sha256")
+    .update(JSON.stringify([ops, boundsAt(rec, cut)]))
+    .digest("base64url")
+    .slice(0, 16);
 }
 
 /** The state a replay token names, if this trace has the same op at its cut (and the variant exists there). */
@@ -164,27 +202,44 @@ export const powerLoss: Scenario<Input> = {
     const jsTrace = process.env.WALCHECK_POWER_STACKS === "0" ? undefined : path.join(work, "power.js-trace");
     fs.mkdirSync(session.dirPath, { recursive: true });
     const dir = fs.realpathSync(session.dirPath);
-    let rec;
-    const recordingStarted = performance.now();
-    try {
-      const depth = input.pipelined && power.pipeline ? power.pipeline : undefined;
-      const env = recordEnv(traceFile, dir, power.recorder, {
-        answers: depth !== undefined,
-        ...(jsTrace ? { where: { jsTrace } } : {}),
-      });
-      rec = await recordLife(session.spawnExtra(env), {
-        dir,
-        traceFile,
-        openConfig: session.openConfig,
-        steps: input.steps,
-        ...(depth !== undefined ? { pipeline: depth } : {}),
-      });
-    } catch (error) {
-      if (error instanceof OpenRefused)
-        session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
-      throw error;
+    const record = async (): Promise<Recording> => {
+      const recordingStarted = performance.now();
+      try {
+        const depth = input.pipelined && power.pipeline ? power.pipeline : undefined;
+        const env = recordEnv(traceFile, dir, power.recorder, {
+          answers: depth !== undefined,
+          ...(jsTrace ? { where: { jsTrace } } : {}),
+        });
+        return await recordLife(session.spawnExtra(env), {
+          dir,
+          traceFile,
+          openConfig: session.openConfig,
+          steps: input.steps,
+          ...(depth !== undefined ? { pipeline: depth } : {}),
+        });
+      } catch (error) {
+        if (error instanceof OpenRefused)
+          session.fail("recovery", `open of an empty directory was refused: ${error.message}`);
+        throw error;
+      } finally {
+        session.stats.timeMs.workload += performance.now() - recordingStarted;
+      }
+    };
+    let rec = await record();
+    // A replay of a failing state: the life recorded again (from an empty directory) until it has
+    // the failing run's shape at the failing cut, as a pipelined life may need (REPLAY_RECORDINGS).
+    const wanted = power.only?.shape;
+    if (power.only && wanted !== undefined) {
+      let recordings = 1;
+      while (lifeShape(rec, dir, power.only.cut) !== wanted && recordings < REPLAY_RECORDINGS) {
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.mkdirSync(dir);
+        for (const f of [traceFile, jsTrace]) if (f) fs.rmSync(f, { force: true });
+        rec = await record();
+        recordings += 1;
+      }
+      session.stats.powerStates.replay = { recordings, matched: lifeShape(rec, dir, power.only.cut) === wanted };
     }
-    session.stats.timeMs.workload += performance.now() - recordingStarted;
     const unsupported = rec.trace.find((op) => op.op === "unsupported");
     if (unsupported)
       throw new Error(
@@ -193,10 +248,14 @@ export const powerLoss: Scenario<Input> = {
     session.stats.batchesSent += rec.batches.length;
     session.stats.batchesAcked += rec.ackedAt.filter((a) => a !== undefined).length;
     session.step = "power-loss states";
-    // A replay names the failing state: check it alone when the replayed life's trace has the
-    // same op at that cut; otherwise (a different trace) check the case's states as the run did.
+    // A replay names the failing state: check it alone when a recording had the failing run's
+    // shape at that cut (or, for a token from before shapes, has the same op there); otherwise
+    // (a different life) check the case's states as the run did.
     const model = power.model ?? "posix-pessimistic";
-    const only = power.only ? exactState(rec.initial, rec.trace, power.only, input.sampleSeed, model) : undefined;
+    const only =
+      power.only && session.stats.powerStates.replay?.matched !== false
+        ? exactState(rec.initial, rec.trace, power.only, input.sampleSeed, model)
+        : undefined;
     const states = only
       ? [only]
       : power.exhaustive
@@ -277,7 +336,12 @@ export const powerLoss: Scenario<Input> = {
     const pipelined = rec.pipelined ? `; a pipelined life (up to ${rec.pipelined.depth} appends in flight)` : "";
     const at = `${describeState(failure.state, rec.trace)}; ${whereInWorkload(rec, input.steps, failure.state.cut)}${pipelined}`;
     session.simulatedCrash(`power loss: ${at}`);
-    session.powerState = { cut: failure.state.cut, variant: failure.state.variant, op: failure.state.context.label };
+    session.powerState = {
+      cut: failure.state.cut,
+      variant: failure.state.variant,
+      op: failure.state.context.label,
+      shape: lifeShape(rec, dir, failure.state.cut),
+    };
     if (attribution) session.powerAttribution = attribution;
     // The state's name goes on the message's first line (the lines after it: a dead process's
     // stderr), the attribution on the last.

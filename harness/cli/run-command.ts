@@ -658,6 +658,14 @@ function mergeThresholds(
   return out;
 }
 
+/** The summary's words for a replay of a failing power-loss state: did the recorded life come back? */
+function replayNote(r: { recordings: number; matched: boolean } | undefined): string {
+  if (!r) return "";
+  if (r.matched)
+    return `; replay: recording ${r.recordings} of the life had the failing run's shape at the failing cut`;
+  return `; replay: none of ${r.recordings} recordings of the life had the failing run's shape at the failing cut (a pipelined life's interleaving depends on timing), so this case's states were checked as the run checked them`;
+}
+
 function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch): void {
   const out = (line = "") => process.stdout.write(`${line}\n`);
   const named = Object.entries(s.crashes.named).sort((a, b) => b[1] - a[1]);
@@ -688,7 +696,7 @@ function printSummary(s: RunSummary, reportFile: string, launch: AdapterLaunch):
     const p = sc.powerStates;
     const power =
       p && p.checked > 0
-        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case${p.enumerated !== undefined ? `; ${p.enumerated} enumerated, ${p.duplicates ?? 0} of them duplicates of a directory already recovered` : ""}${p.lostStates ? `; acknowledged batches lost in ${p.lostStates} states, at most ${p.lostMax} at once, as durability "process" allows` : ""})`
+        ? `, ${p.checked} power-loss states (${p.recovered} directories recovered${p.crossChecked ? `, ${p.crossChecked} cross-checked in fresh processes` : ""}, ${((p.checked * 1000) / Math.max(1, p.ms)).toFixed(1)} states/s per case${p.enumerated !== undefined ? `; ${p.enumerated} enumerated, ${p.duplicates ?? 0} of them duplicates of a directory already recovered` : ""}${p.lostStates ? `; acknowledged batches lost in ${p.lostStates} states, at most ${p.lostMax} at once, as durability "process" allows` : ""}${replayNote(p.replay)})`
         : "";
     const w = sc.sweep;
     const sweep = w

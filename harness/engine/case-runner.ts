@@ -91,6 +91,7 @@ export function mergeStats(into: SessionStats, from: SessionStats): void {
     into.powerStates.lostStates = (into.powerStates.lostStates ?? 0) + from.powerStates.lostStates;
     into.powerStates.lostMax = Math.max(into.powerStates.lostMax ?? 0, from.powerStates.lostMax ?? 0);
   }
+  if (from.powerStates.replay) into.powerStates.replay = from.powerStates.replay;
   if (from.sweep) mergeSweep((into.sweep ??= emptySweep()), from.sweep);
   for (const [op, samples] of Object.entries(from.latency)) (into.latency[op] ??= []).push(...samples);
   for (const k of ["startup", "recovery", "workload", "verify"] as const) into.timeMs[k] += from.timeMs[k];

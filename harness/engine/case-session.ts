@@ -112,6 +112,8 @@ export interface SessionStats {
     duplicates?: number;
     lostStates?: number;
     lostMax?: number;
+    /** A replay of a failing state: how many recordings of the life it took, and whether one had the failing run's shape. */
+    replay?: { recordings: number; matched: boolean };
   };
   /** The corruption sweep's matrix (corruption-sweep only). */
   sweep?: SweepMatrix;

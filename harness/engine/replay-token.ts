@@ -48,6 +48,8 @@ export interface PowerStateRef {
   cut: number;
   variant: string;
   op: string;
+  /** The recorded life's shape up to the cut (power-loss.ts lifeShape; absent in older tokens): a replay records the life until it matches. */
+  shape?: string;
 }
 
 export function encodeReplayToken(token: Omit<ReplayToken, "v">): string {
@@ -81,7 +83,8 @@ function isReplayToken(t: unknown): t is ReplayToken {
         Number.isInteger(x.cut) &&
         (x.cut as number) >= 0 &&
         typeof x.variant === "string" &&
-        typeof x.op === "string",
+        typeof x.op === "string" &&
+        absentOr(x.shape, (y) => typeof y === "string"),
     ) &&
     absentOr(t.persistence, (x) => (PERSISTENCE_MODELS as readonly unknown[]).includes(x)) &&
     absentOr(t.pipeline, (x) => Number.isInteger(x) && (x as number) >= 1) &&

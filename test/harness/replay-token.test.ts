@@ -41,6 +41,18 @@ const SHAPES: [string, TokenFields][] = [
     },
   ],
   [
+    "a pipelined power-loss case with the shape of its life at the failing cut",
+    {
+      seed: 9,
+      path: "0",
+      crash: ["signal"],
+      maxCommands: 25,
+      scenario: "power-loss",
+      powerState: { cut: 12, variant: "none", op: "write of 283 bytes at 5847 of wal.log", shape: "pMk7ZKXBhf9a5qD4" },
+      pipeline: 4,
+    },
+  ],
+  [
     "an exhaustive power-loss case",
     { seed: 9, path: "1:0", crash: ["signal"], maxCommands: 25, scenario: "power-loss", power: "exhaustive" },
   ],
@@ -164,6 +176,10 @@ describe("replay tokens", () => {
     ["a power state with a negative cut", { ...good, powerState: { cut: -1, variant: "all", op: "fsync" } }],
     ["a power state without its variant", { ...good, powerState: { cut: 3, op: "fsync" } }],
     ["a power state whose op is not a string", { ...good, powerState: { cut: 3, variant: "all", op: 4 } }],
+    [
+      "a power state whose shape is not a string",
+      { ...good, powerState: { cut: 3, variant: "all", op: "x", shape: 7 } },
+    ],
     ["an unknown persistence model", { ...good, persistence: "zfs" }],
     ["a pipeline depth of 0", { ...good, pipeline: 0 }],
     ["a pipeline depth that is a string", { ...good, pipeline: "4" }],

@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { decodeReplayToken, encodeReplayToken } from "../../harness/engine/replay-token.js";
 import { CLI } from "../helpers.js";
 import { catchesBugs, fixture, runScenarios, scenarioOf } from "./run-scenarios.js";
 
@@ -78,6 +79,18 @@ describe("the power-loss scenario", () => {
     expect(again.exitCode, again.stdout + again.stderr).toBe(1);
     expect(again.stdout).toContain(
       `power-loss state ${state} under persistence model posix-pessimistic; 1 state checked)`,
+    );
+    // Its interleaving depends on timing: the replay records the life until it has the failing
+    // run's shape at that cut, and says which recording did.
+    expect(again.stdout).toMatch(/replay: recording \d+ of the life had the failing run's shape at the failing cut/);
+    // A shape no recording has (here: a damaged one): the replay says so, and checks the case's
+    // states as the run did instead of one state of some other life.
+    const { v: _v, ...decoded } = decodeReplayToken(token);
+    const other = encodeReplayToken({ ...decoded, powerState: { ...decoded.powerState!, shape: "no-such-shape" } });
+    const lost = await runScenarios(["--adapter", bug, "--replay", other]);
+    expect([0, 1], lost.stdout + lost.stderr).toContain(lost.exitCode);
+    expect(lost.stdout).toMatch(
+      /replay: none of 40 recordings of the life had the failing run's shape at the failing cut \(a pipelined life's interleaving depends on timing\), so this case's states were checked as the run checked them/,
     );
 
     for (const [adapter, extra] of [
