@@ -163,8 +163,11 @@ describe("walcheck run", () => {
     expect(failure.shrinks).toBe(0);
     expect(found.stdout).toMatch(/VIOLATION in crash-mixed case \d+ \(case seed \d+\), shrunk 0 times/);
     const token = /--replay (\S+)/.exec(found.stdout)![1]!;
-    const again = await walcheckRun(["--adapter", fixture("bug-ack-before-fsync"), "--replay", token]);
-    expect(again.exitCode).toBe(1);
+    // The same recovery threshold as the run: a slow recovery on a loaded machine is not what is replayed.
+    const again = await walcheckRun([
+      ...["--adapter", fixture("bug-ack-before-fsync"), "--replay", token, "--recovery-threshold", "5000"],
+    ]);
+    expect(again.exitCode, again.stdout + again.stderr).toBe(1);
     expect(again.report.failures[0].commands).toBe(failure.commands);
     const bad = await walcheckRun([...args, "--shrink-budget", "soon"]);
     expect(bad.exitCode).toBe(2);
