@@ -117,11 +117,11 @@ export class Wal {
   private bytesWritten = 0;
   private batchesSynced = 0;
   /**
-   * The sync marker of the last completed fdatasync of the active segment, not written yet
-   * (the next group's write carries it; see writeGroup).
+   * The sync marker of the last completed fdatasync of the active segment, while it is not
+   * written: between that fdatasync and its acks, or after its write failed (the next group's
+   * write then carries it; see writeAndSync).
    */
   private pendingMarker: Buffer | undefined;
-  private markerWrite: NodeJS.Immediate | undefined;
   private segmentClosed = false;
   /** sync=always with the built-in I/O: fdatasync in line, no promise to await. */
   private readonly fdatasyncNow: ((fd: number) => void) | undefined;
@@ -421,7 +421,7 @@ export class Wal {
   private writeAndSync(g: Group): Promise<void> | undefined {
     const active = this.segments[this.segments.length - 1]!;
     const { batches: group, firstSeq, ts, frames } = g;
-    // One write: the previous fdatasync's sync marker, if it is still pending, then the group.
+    // One write: the previous fdatasync's sync marker, if its own write failed, then the group.
     const prefix = this.pendingMarker;
     const total = (prefix?.length ?? 0) + g.bytes;
     let buf: Buffer;
@@ -491,13 +491,13 @@ export class Wal {
     const now = this.options.now();
     this.syncLatency.record(now - t0);
     this.point("append.after-fsync");
-    // The sync marker: the segment's first active.size bytes are now durable. It is not
-    // written on its own before these acks: the next group's write carries it, or, when the
-    // event loop turns first, it is written alone (scheduleMarkerWrite), or before the
-    // fdatasync of a rotation or a clean close. Whichever way, it only becomes durable with a
-    // later fdatasync, as before (docs/reference-wal.md#sync-markers).
+    // The sync marker: the segment's first active.size bytes are now durable. It is written
+    // before these acks, so that once a batch is acknowledged a process crash can no longer
+    // leave its group without a marker (bit rot in it is then refused, never cut as a torn
+    // tail). It becomes durable with a later fdatasync (docs/reference-wal.md#sync-markers).
+    // Should its write fail, it stays pending and the next group's write carries it.
     this.pendingMarker = g.marker;
-    this.scheduleMarkerWrite();
+    this.writePendingMarker();
     this.ack(g, now);
   }
 
@@ -524,15 +524,6 @@ export class Wal {
       this.appendLatency.record(now - p.enqueuedAt);
       p.resolve({ seq, duplicate: false });
     }
-  }
-
-  /** Write the pending sync marker once the event loop turns, unless a group's write takes it first. */
-  private scheduleMarkerWrite(): void {
-    if (this.markerWrite !== undefined) return;
-    this.markerWrite = setImmediate(() => {
-      this.markerWrite = undefined;
-      this.writePendingMarker();
-    });
   }
 
   /**
@@ -765,10 +756,8 @@ export class Wal {
         this.logger().error({ err: error, mode: "truncate", dir: this.dir }, "wal final truncate checkpoint failed");
       }
     }
-    if (this.markerWrite !== undefined) clearImmediate(this.markerWrite);
-    this.markerWrite = undefined;
     try {
-      // The last sync marker is written (if no later write carried it) and made durable.
+      // The last sync marker is made durable (and written first, if its own write failed).
       if (this.options.sync !== "none" && !this.failure) {
         this.writePendingMarker();
         try {

@@ -10,9 +10,6 @@ async function build(dir: string, codec: "binary" | "jsonl", n: number, opts: { 
   const sizes: number[] = [0];
   for (let i = 1; i <= n; i++) {
     await wal.append(batch(i));
-    // Let the event loop turn: the sync marker of batch i's fdatasync is written then (or by
-    // the next write, whichever comes first), so sizes[i] ends after it.
-    await new Promise((resolve) => setImmediate(resolve));
     states.push(wal.read().state);
     const segs = segmentFiles(dir);
     sizes.push(fs.statSync(segs[segs.length - 1]!).size);

@@ -9,10 +9,12 @@ import { RECORD_TYPE_SYNC } from "../../reference-impl/record.js";
 import { assertPreloadBuilt, PRELOAD_OPTION, readTrace } from "../harness/preload-helpers.js";
 import { assertDistFresh, batch, segmentFiles, silentLogger, tempDir } from "../helpers.js";
 
-// The sync marker of an fdatasync is not written on its own before the acks: it rides at the
-// head of the next group's write (or is written when the event loop turns, or before a
-// rotation's or a close's fdatasync). These tests pin what that must not change: the bytes on
-// disk, and what a marker written late vouches for (docs/reference-wal.md#sync-markers).
+// The sync marker of an fdatasync is written right after it, before the acks: once a batch is
+// acknowledged, its group's marker is in the page cache, so a process crash never leaves an
+// acknowledged group unvouched (bit rot in it is refused, never cut as a torn tail). A marker
+// whose write fails stays pending, and the next group's write carries it at its head. These
+// tests pin the bytes on disk, what a marker vouches for, and the syscalls of an append
+// (docs/reference-wal.md#sync-markers).
 
 const codecs = { binary: binaryCodec, jsonl: jsonlCodec } as const;
 
@@ -50,7 +52,7 @@ async function openOutcome(dir: string, codec: "binary" | "jsonl") {
   }
 }
 
-describe.each(["binary", "jsonl"] as const)("sync markers written late (%s codec)", (codec) => {
+describe.each(["binary", "jsonl"] as const)("sync markers (%s codec)", (codec) => {
   it("the bytes are those of a marker written right after each fdatasync: each follows the bytes it states durable", async () => {
     const dir = await tempDir();
     const wal = await Wal.open(dir, { codec, logger: silentLogger, sync: "always", maxSegmentBytes: 400 });
@@ -76,62 +78,77 @@ describe.each(["binary", "jsonl"] as const)("sync markers written late (%s codec
     expect(seq).toBe(12);
   });
 
-  it("a marker written with the next batch vouches for the batch before it: damage there is refused; the last batch, its marker still pending, is a torn tail", async () => {
+  // walcheck's own quick start caught this: with the marker written after the ack (issue 17's
+  // first version), a SIGKILL right after an ack left the last group without one, and a bit
+  // flipped in it later was cut as a torn tail, losing an acknowledged batch (bit-flip).
+  it("every acknowledged batch's marker is written before its ack: damage to any of them after a crash is refused, the last one included", async () => {
     const dir = await tempDir();
     const wal = await Wal.open(dir, { codec, logger: silentLogger, sync: "always" });
-    // No turn of the event loop between these appends: each marker goes out with the next batch.
+    // No turn of the event loop between these appends and the read below.
     for (let i = 1; i <= 3; i++) await wal.append(batch(i));
     // What a process crash now leaves: the page cache as written, read before the event loop turns.
     const [segment] = segmentFiles(dir);
     const crashed = fs.readFileSync(segment!);
     const live = frames(crashed, codec);
-    // batch 1, its marker, batch 2, its marker, batch 3 (batch 3's marker is pending).
-    expect(live.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC, 1]);
-    const [, , second, secondMarker, third] = live;
-    expect(secondMarker!.durable).toBe(second!.end);
-    // A clean close right away (no turn of the event loop in between) writes the pending
-    // marker and makes it durable.
+    expect(live.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC]);
+    const [, , second, , third, thirdMarker] = live;
+    expect(thirdMarker!.durable).toBe(third!.end);
     await wal.close();
-    const closedBytes = fs.readFileSync(segment!);
-    const closed = frames(closedBytes, codec);
-    expect(closed.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC]);
-    expect(closed[5]!.durable).toBe(third!.end);
-    expect(closedBytes.subarray(0, crashed.length)).toEqual(crashed);
+    // A clean close adds nothing: the bytes were complete at the last ack.
+    expect(fs.readFileSync(segment!)).toEqual(crashed);
 
-    // Damage to batch 2 after the crash: its marker, written late at the head of batch 3's
-    // write, still has it refused.
-    const refused = await openOutcome(await damaged(segment!, crashed, second!.offset + 5), codec);
-    expect(refused).toMatchObject({ error: { code: "WAL_CORRUPT", details: { offset: second!.offset } } });
-    // Damage to batch 3, whose marker was not written yet, is cut as a torn tail (the rule for
-    // the last group whenever its marker is missing); batches 1 and 2 are kept.
-    const torn = await openOutcome(await damaged(segment!, crashed, third!.offset + 5), codec);
+    for (const victim of [second!, third!]) {
+      const refused = await openOutcome(await damaged(segment!, crashed, victim.offset + 5), codec);
+      expect(refused).toMatchObject({ error: { code: "WAL_CORRUPT", details: { offset: victim.offset } } });
+    }
+    // A group whose marker never reached the file (a crash between its write and its ack) is
+    // the torn tail recovery may cut: it was never acknowledged.
+    const unvouched = crashed.subarray(0, thirdMarker!.offset);
+    const torn = await openOutcome(await damaged(segment!, unvouched, third!.offset + 5), codec);
     expect(torn).toMatchObject({ lastSeq: 2, tornTail: { offset: third!.offset }, check: ["ok"] });
-    // After the clean close the same damage to batch 3 is refused: close wrote its marker.
-    const afterClose = await openOutcome(await damaged(segment!, closedBytes, third!.offset + 5), codec);
-    expect(afterClose).toMatchObject({ error: { code: "WAL_CORRUPT", details: { offset: third!.offset } } });
   });
 
-  it("a marker still pending when the event loop turns is written on its own, before the next append", async () => {
+  it("a marker whose write failed stays pending: the ack stands, and the next group's write carries it at its head", async () => {
     const dir = await tempDir();
-    const wal = await Wal.open(dir, { codec, logger: silentLogger, sync: "always" });
+    let failLength: number | undefined;
+    const writes: number[] = [];
+    const wal = await Wal.open(dir, {
+      codec,
+      logger: silentLogger,
+      sync: "always",
+      io: {
+        write(fd, buf) {
+          if (buf.length === failLength) {
+            failLength = undefined;
+            throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+          }
+          writes.push(buf.length);
+          fs.writeSync(fd, buf);
+        },
+      },
+    });
     await wal.append(batch(1));
     const [segment] = segmentFiles(dir);
-    expect(frames(fs.readFileSync(segment!), codec).map((f) => f.type)).toEqual([1]);
-    await new Promise((resolve) => setImmediate(resolve));
-    const after = frames(fs.readFileSync(segment!), codec);
-    expect(after.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC]);
-    expect(after[1]!.durable).toBe(after[0]!.end);
-    // The next write then carries no marker of its own, and the log reads as before.
-    await wal.append(batch(2));
+    const first = frames(fs.readFileSync(segment!), codec);
+    expect(first.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC]);
+    // Batch 2's frame is written and fdatasynced; the write of its marker then fails.
+    failLength = first[1]!.end - first[1]!.offset;
+    const markerBytes = failLength;
+    await expect(wal.append(batch(2))).resolves.toMatchObject({ seq: 2 });
+    expect(failLength).toBeUndefined();
+    expect(frames(fs.readFileSync(segment!), codec).map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC, 1]);
+    await wal.append(batch(3));
     await wal.close();
     const closed = frames(fs.readFileSync(segment!), codec);
-    expect(closed.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC]);
+    expect(closed.map((f) => f.type)).toEqual([1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC, 1, RECORD_TYPE_SYNC]);
     expect(closed.filter((f) => f.type === RECORD_TYPE_SYNC).every((f) => f.durable === f.offset)).toBe(true);
+    // Batch 3's write was batch 2's marker and batch 3's frame, in one; then batch 3's marker.
+    expect(writes.slice(-2)).toEqual([markerBytes + (closed[4]!.end - closed[4]!.offset), markerBytes]);
   });
 });
 
 describe("sync=always syscalls", () => {
-  it("one append from one caller makes one write and one fdatasync (the previous marker rides in the write)", async () => {
+  it("one append from one caller makes a write, an fdatasync and the write of its marker", async () => {
     assertPreloadBuilt();
     assertDistFresh(["wal", "async-mutex", "binary-codec"]);
     const walDir = await tempDir();
@@ -149,16 +166,16 @@ describe("sync=always syscalls", () => {
     const between = lines.slice(at("begin") + 1, at("end"));
     const segment = segmentFiles(walDir)[0]!;
     const fd = between[0]?.fd;
-    // Exactly write, fdatasync, write, fdatasync, ...: nothing else, all on the segment's fd.
+    // Exactly write, fdatasync, write per append: nothing else, all on the segment's fd.
     expect(between.map((l) => l.call)).toEqual(
-      Array.from({ length: 2 * n }, (_, i) => (i % 2 === 0 ? "writeSync" : "fdatasyncSync")),
+      Array.from({ length: 3 * n }, (_, i) => ["writeSync", "fdatasyncSync", "writeSync"][i % 3]),
     );
     expect(between.every((l) => l.fd === fd)).toBe(true);
-    // Each write is the previous append's marker (36 bytes) and this append's frame.
+    // The first write is the append's frame, the second its marker (36 bytes).
     const log = frames(fs.readFileSync(segment), "binary");
     const batchFrames = log.filter((f) => f.type === 1).slice(3);
     expect(between.filter((l) => l.call === "writeSync").map((l) => l.bytes)).toEqual(
-      batchFrames.map((f) => 36 + (f.end - f.offset)),
+      batchFrames.flatMap((f) => [f.end - f.offset, 36]),
     );
   });
 });
