@@ -20,7 +20,7 @@ describe("the scenario catalogue", () => {
     // Each invariant is listed with its id, which is what a violation of it names.
     expect(text.stdout).toContain("needs:");
     const verbose = await execa(process.execPath, [CLI, "list", "-v"]);
-    expect(verbose.stdout).toContain("checks: torn-tail-reported: recovery reports the discarded bytes");
+    expect(verbose.stdout).toContain("checks: torn-tail-reported: recovery reports the bytes it discarded");
   });
 
   it("every scenario declares its invariants with distinct ids, in the form violations name them", () => {
