@@ -6,10 +6,15 @@ import type { Logger } from "pino";
 const require = createRequire(import.meta.url);
 let shared: Logger | undefined;
 
+/** The pino module, loaded on the first call. */
+export function loadPino(): typeof import("pino") {
+  return require("pino") as typeof import("pino");
+}
+
 /** JSON lines to stderr at info, created once per process on first use. */
 export function defaultLogger(): Logger {
   if (!shared) {
-    const pino = require("pino") as typeof import("pino");
+    const pino = loadPino();
     shared = pino.default({ name: "walcheck-wal" }, pino.default.destination({ dest: 2, sync: true }));
   }
   return shared;

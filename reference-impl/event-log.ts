@@ -1,10 +1,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createRequire } from "node:module";
 import type { Logger } from "pino";
 import { crashpoint } from "../harness/protocol/crashpoint.js";
 import { crc32c } from "./crc32c.js";
+import { loadPino } from "./default-logger.js";
 import { ensureDir, fsyncDir, writeFully } from "./durable-fs.js";
 import { WalError } from "./errors.js";
 import { stableStringify, type JsonValue } from "../harness/protocol/stable-json.js";
@@ -459,9 +459,9 @@ export class EventLog {
 
   private failed(event: Event, error: WalError): AppendResult {
     if (!this.failOpen) throw error;
-    // pino is loaded on first use (as default-logger.ts does): a process that never logs does not load it.
+    // pino is loaded on first use: a process that never logs does not load it.
     if (!this.logger) {
-      const { pino } = createRequire(import.meta.url)("pino") as typeof import("pino");
+      const { pino } = loadPino();
       this.logger = pino({ name: "walcheck.event-log" }, pino.destination(2));
     }
     this.logger.error(

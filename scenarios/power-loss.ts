@@ -231,14 +231,16 @@ export const powerLoss: Scenario<Input> = {
     const wanted = power.only?.shape;
     if (power.only && wanted !== undefined) {
       let recordings = 1;
-      while (lifeShape(rec, dir, power.only.cut) !== wanted && recordings < REPLAY_RECORDINGS) {
+      let matched = lifeShape(rec, dir, power.only.cut) === wanted;
+      while (!matched && recordings < REPLAY_RECORDINGS) {
         fs.rmSync(dir, { recursive: true, force: true });
         fs.mkdirSync(dir);
         for (const f of [traceFile, jsTrace]) if (f) fs.rmSync(f, { force: true });
         rec = await record();
         recordings += 1;
+        matched = lifeShape(rec, dir, power.only.cut) === wanted;
       }
-      session.stats.powerStates.replay = { recordings, matched: lifeShape(rec, dir, power.only.cut) === wanted };
+      session.stats.powerStates.replay = { recordings, matched };
     }
     const unsupported = rec.trace.find((op) => op.op === "unsupported");
     if (unsupported)
